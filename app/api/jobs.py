@@ -1,0 +1,28 @@
+"""Admin JSON API: the worker job queue."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import AdminDep
+from app.api.schemas import JobOut
+from app.db import SessionDep
+from app.services import jobs as service
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+
+
+@router.get("", response_model=list[JobOut])
+def list_jobs(
+    session: SessionDep,
+    _: AdminDep,
+    status: str | None = Query(None, pattern="^(queued|running|done|failed)$"),
+    kind: str | None = None,
+    limit: int = Query(200, ge=1, le=5000),
+):
+    return service.list_jobs(session, status=status, kind=kind, limit=limit)
+
+
+@router.get("/{job_id}", response_model=JobOut)
+def get_job(job_id: int, session: SessionDep, _: AdminDep):
+    return service.get_job(session, job_id)

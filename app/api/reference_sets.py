@@ -1,0 +1,58 @@
+"""Admin JSON API: reference sets of real images."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+
+from app.api.deps import AdminDep, SettingsDep, StoreDep
+from app.api.generators import image_out
+from app.api.schemas import BatchOut, ImageOut, ReferenceSetCreate, ReferenceSetOut
+from app.api.upload_form import BATCH_FORM_DOC, store_uploaded_batch
+from app.db import SessionDep
+from app.services import reference_sets as service
+from app.services.images import list_images
+
+router = APIRouter(prefix="/api/reference-sets", tags=["reference sets"])
+
+
+@router.post("", status_code=201, response_model=ReferenceSetOut)
+def create_reference_set(body: ReferenceSetCreate, session: SessionDep, _: AdminDep):
+    return service.create_reference_set(session, body.name, body.description)
+
+
+@router.get("", response_model=list[ReferenceSetOut])
+def list_reference_sets(session: SessionDep, _: AdminDep):
+    return service.list_reference_sets(session)
+
+
+@router.get("/{ref}", response_model=ReferenceSetOut)
+def get_reference_set(ref: str, session: SessionDep, _: AdminDep):
+    return service.get_reference_set(session, ref)
+
+
+@router.post("/{ref}/batches", status_code=201, response_model=BatchOut, openapi_extra=BATCH_FORM_DOC)
+async def upload_reference_batch(
+    ref: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    _: AdminDep,
+) -> BatchOut:
+    """Upload real images (files or one zip, no manifest): all-or-nothing."""
+    reference_set = service.get_reference_set(session, ref)
+    return await store_uploaded_batch(request, session, settings, store, reference_set=reference_set)
+
+
+@router.get("/{ref}/images", response_model=list[ImageOut])
+def reference_images(
+    ref: str,
+    request: Request,
+    session: SessionDep,
+    _: AdminDep,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> list[ImageOut]:
+    reference_set = service.get_reference_set(session, ref)
+    images = list_images(session, reference_set_id=reference_set.id, limit=limit, offset=offset)
+    return [image_out(request, image) for image in images]

@@ -1,0 +1,144 @@
+"""Pydantic request and response bodies of the JSON API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class GeneratorFields(BaseModel):
+    description: str = ""
+    checkpoint: str | None = None
+    guidance_scale: float | None = Field(default=None, ge=0)
+    truncation: float | None = Field(default=None, ge=0)
+    sampler: str | None = None
+    steps: int | None = Field(default=None, ge=1)
+    resolution: str | None = Field(default=None, pattern=r"^\d+x\d+$", examples=["1024x1024"])
+    extra: dict[str, Any] = Field(default_factory=dict, description="free-form sampling settings")
+
+
+class GeneratorCreate(GeneratorFields):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class GeneratorUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = None
+    checkpoint: str | None = None
+    guidance_scale: float | None = Field(default=None, ge=0)
+    truncation: float | None = Field(default=None, ge=0)
+    sampler: str | None = None
+    steps: int | None = Field(default=None, ge=1)
+    resolution: str | None = Field(default=None, pattern=r"^\d+x\d+$")
+    extra: dict[str, Any] | None = None
+
+
+class GeneratorOut(GeneratorFields):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    created_at: datetime
+    n_images: int = 0
+
+
+class PromptIn(BaseModel):
+    external_id: str = Field(min_length=1, max_length=200)
+    text: str = Field(min_length=1)
+    category: str | None = None
+
+
+class PromptSetCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    prompts: list[PromptIn] = Field(min_length=1)
+
+
+class PromptOut(PromptIn):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+
+
+class PromptSetOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    description: str
+    created_at: datetime
+    prompts: list[PromptOut]
+
+
+class ReferenceSetCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+
+
+class ReferenceSetOut(ReferenceSetCreate):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    created_at: datetime
+
+
+class BatchOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    generator_id: int | None
+    reference_set_id: int | None
+    status: str
+    n_images: int
+    n_new_files: int
+    total_bytes: int
+    created_at: datetime
+    jobs_enqueued: int = 0
+
+
+class ImageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    public_id: str
+    sha256: str
+    width: int
+    height: int
+    byte_size: int
+    format: str
+    prompt_id: int | None
+    batch_id: int
+    created_at: datetime
+    url: str = ""
+
+
+class JobOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    status: str
+    attempts: int
+    max_attempts: int
+    payload: dict[str, Any]
+    progress_done: int
+    progress_total: int
+    worker: str | None
+    lease_until: datetime | None
+    error: str | None
+    result: dict[str, Any] | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class ApiKeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ApiKeyCreated(BaseModel):
+    id: int
+    name: str
+    key: str = Field(description="shown once; only its SHA-256 is stored")

@@ -1,0 +1,1 @@
+"""The `arena` command line: thin typer commands over services, stats and metrics."""

@@ -1,0 +1,26 @@
+"""Entry point of the `arena` command: one typer app, commands registered from small modules."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="arena",
+    help="Gallery Arena: human preference and automatic metrics for image generators.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    # Each module adds its commands to `app`; kept explicit so `arena --help` is predictable.
+    from app.cli import server_commands
+
+    server_commands.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,61 @@
+"""The FastAPI application, built by create_app(settings) so tests bring their own settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from app import __version__
+from app.db import make_engine, make_session_factory
+from app.errors import ArenaError
+from app.media import MediaStore
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(
+        title="Gallery Arena",
+        version=__version__,
+        description=(
+            "Human preference and automatic metrics for image generators. Admin routes under "
+            "/api need `Authorization: Bearer <key>` (create one with `arena keys create`)."
+        ),
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings)
+    app.state.session_factory = make_session_factory(app.state.engine)
+    app.state.media = MediaStore(settings.media_dir)
+
+    @app.exception_handler(ArenaError)
+    async def _arena_error(_request: Request, exc: ArenaError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse(
+            {"detail": exc.message, **exc.extra}, status_code=exc.status_code, headers=headers
+        )
+
+    from app.api import generators, jobs, keys, prompt_sets, reference_sets
+    from app.web import media
+
+    for router in (
+        generators.router,
+        prompt_sets.router,
+        reference_sets.router,
+        jobs.router,
+        keys.router,
+        media.router,
+    ):
+        app.include_router(router)
+
+    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

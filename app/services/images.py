@@ -1,0 +1,37 @@
+"""Reading stored images: listings for admins, metadata-free bytes for annotators."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import NotFound
+from app.media import MediaStore
+from app.models import Image
+
+
+def list_images(
+    session: Session,
+    *,
+    generator_id: int | None = None,
+    reference_set_id: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Image]:
+    query = select(Image).order_by(Image.id).limit(limit).offset(offset)
+    if generator_id is not None:
+        query = query.where(Image.generator_id == generator_id)
+    if reference_set_id is not None:
+        query = query.where(Image.reference_set_id == reference_set_id)
+    return list(session.scalars(query))
+
+
+def served_image_bytes(session: Session, store: MediaStore, public_id: str) -> bytes:
+    """The re-encoded PNG for an opaque id; the same 404 for unknown ids and missing files."""
+    sha256 = session.scalar(select(Image.sha256).where(Image.public_id == public_id))
+    if sha256 is None:
+        raise NotFound("no such image")
+    try:
+        return store.read_served(sha256)
+    except FileNotFoundError:
+        raise NotFound("no such image") from None

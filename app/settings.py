@@ -1,0 +1,79 @@
+"""The one settings object. Every knob is an ARENA_* environment variable (or a .env file)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARENA_", env_file=".env", extra="ignore")
+
+    # Embedded default: an SQLite file in the working directory, so `arena demo` needs nothing.
+    database_url: str = "sqlite:///./arena.db"
+    media_dir: Path = Path("./media")
+    # Unset: generated once and persisted in secret_key_file (never hard-coded, stable across restarts).
+    secret_key: str | None = Field(default=None, repr=False)
+    secret_key_file: Path = Path("./.arena-secret")
+    base_url: str = "http://127.0.0.1:8000"
+
+    # Upload limits. Each is checked on decoded content, not on names or content types.
+    max_file_bytes: int = 50 * 1024 * 1024
+    max_request_bytes: int = 2 * 1024 * 1024 * 1024
+    max_zip_uncompressed_bytes: int = 4 * 1024 * 1024 * 1024
+    max_image_pixels: int = 64 * 1024 * 1024
+    max_images_per_batch: int = 10_000
+    extraction_chunk_size: int = 256
+
+    # Workers (feature extraction and metric jobs).
+    job_lease_seconds: int = 120
+    job_max_attempts: int = 5
+    inception_weights: Path | None = None
+    inception_classifier_weights: Path | None = None
+    clip_model: str = "ViT-B-32"
+    clip_pretrained: Path | None = None
+    allow_network_weights: bool = False
+    feature_dir: Path | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError(
+                "ARENA_DATABASE_URL must be sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+            )
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def features_path(self) -> Path:
+        return self.feature_dir or self.media_dir / "features"
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        path = self.secret_key_file
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        # O_EXCL: two processes starting together must not each write a different key.
+        try:
+            with open(path, "x") as handle:
+                handle.write(key)
+            path.chmod(0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        return key
+
+
+def get_settings() -> Settings:
+    return Settings()
