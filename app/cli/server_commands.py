@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def migrate(
-        revision: str = typer.Option("head", help="target revision"),
+        revision: str = typer.Option("heads", help="target revision"),
         down: bool = typer.Option(False, "--down", help="downgrade to REVISION instead"),
     ) -> None:
         """Bring the database schema to REVISION (default: the newest) with Alembic."""
