@@ -1,70 +1,24 @@
-"""SQLAlchemy tables. Every change here needs an Alembic migration (migrations/versions)."""
+"""What is evaluated: generators, prompts, reference sets, batches and images."""
 
 from __future__ import annotations
 
-import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     CheckConstraint,
-    DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
-    func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-JsonType = JSON().with_variant(JSONB(), "postgresql")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_public_id() -> str:
-    # 128 random bits: opaque, non-sequential, unguessable (blinding and enumeration).
-    return secrets.token_urlsafe(16)
-
-
-class UTCDateTime(TypeDecorator):
-    """Timezone-aware UTC datetimes on both backends (SQLite would hand back naive ones)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is not None:
-            value = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
-        return value
-
-    def process_result_value(self, value, dialect):
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value
-
-
-class Base(DeclarativeBase):
-    type_annotation_map = {
-        dict[str, Any]: JsonType,
-        list[Any]: JsonType,
-        datetime: UTCDateTime(),
-    }
-
-
-def _created() -> Mapped[datetime]:
-    return mapped_column(
-        UTCDateTime(), default=utcnow, server_default=func.current_timestamp()
-    )
+from app.models.base import Base, created_column, new_public_id
 
 
 class Generator(Base):
@@ -82,7 +36,7 @@ class Generator(Base):
     steps: Mapped[int | None] = mapped_column(Integer)
     resolution: Mapped[str | None] = mapped_column(String(50))
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_at: Mapped[datetime] = _created()
+    created_at: Mapped[datetime] = created_column()
 
     images: Mapped[list[Image]] = relationship(back_populates="generator")
 
@@ -93,7 +47,7 @@ class PromptSet(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = _created()
+    created_at: Mapped[datetime] = created_column()
 
     prompts: Mapped[list[Prompt]] = relationship(back_populates="prompt_set", order_by="Prompt.id")
 
@@ -119,7 +73,7 @@ class ReferenceSet(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = _created()
+    created_at: Mapped[datetime] = created_column()
 
     images: Mapped[list[Image]] = relationship(back_populates="reference_set")
 
@@ -141,7 +95,7 @@ class Batch(Base):
     n_images: Mapped[int] = mapped_column(Integer, default=0)
     n_new_files: Mapped[int] = mapped_column(Integer, default=0)
     total_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
-    created_at: Mapped[datetime] = _created()
+    created_at: Mapped[datetime] = created_column()
 
 
 class Image(Base):
@@ -168,55 +122,8 @@ class Image(Base):
     height: Mapped[int] = mapped_column(Integer)
     byte_size: Mapped[int] = mapped_column(BigInteger)
     format: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime] = _created()
+    created_at: Mapped[datetime] = created_column()
 
     generator: Mapped[Generator | None] = relationship(back_populates="images")
     reference_set: Mapped[ReferenceSet | None] = relationship(back_populates="images")
     prompt: Mapped[Prompt | None] = relationship()
-
-
-class ApiKey(Base):
-    """Admin API key; only its SHA-256 is stored (keys are 256-bit random, so no slow hash needed)."""
-
-    __tablename__ = "api_keys"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    prefix: Mapped[str] = mapped_column(String(16))
-    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    role: Mapped[str] = mapped_column(String(20), default="admin")
-    created_at: Mapped[datetime] = _created()
-    last_used_at: Mapped[datetime | None] = mapped_column()
-    revoked_at: Mapped[datetime | None] = mapped_column()
-
-
-class Job(Base):
-    """A unit of worker work, claimed atomically and held under a renewable lease."""
-
-    __tablename__ = "jobs"
-    __table_args__ = (
-        Index("ix_jobs_claim", "status", "run_after"),
-        CheckConstraint(
-            "status IN ('queued', 'running', 'done', 'failed')", name="job_status_known"
-        ),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(50))
-    # Same key = same work: enqueueing twice is a no-op, which keeps uploads and retries idempotent.
-    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
-    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(20), default="queued")
-    priority: Mapped[int] = mapped_column(Integer, default=0)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    max_attempts: Mapped[int] = mapped_column(Integer, default=5)
-    run_after: Mapped[datetime] = _created()
-    lease_until: Mapped[datetime | None] = mapped_column()
-    worker: Mapped[str | None] = mapped_column(String(200))
-    progress_done: Mapped[int] = mapped_column(Integer, default=0)
-    progress_total: Mapped[int] = mapped_column(Integer, default=0)
-    error: Mapped[str | None] = mapped_column(Text)
-    result: Mapped[dict[str, Any] | None] = mapped_column()
-    created_at: Mapped[datetime] = _created()
-    started_at: Mapped[datetime | None] = mapped_column()
-    finished_at: Mapped[datetime | None] = mapped_column()

@@ -1,0 +1,58 @@
+"""Operations: admin API keys and the worker job queue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, created_column
+
+
+class ApiKey(Base):
+    """Admin API key; only its SHA-256 is stored (keys are 256-bit random, so no slow hash needed)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20), default="admin")
+    created_at: Mapped[datetime] = created_column()
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class Job(Base):
+    """A unit of worker work, claimed atomically and held under a renewable lease."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_claim", "status", "run_after"),
+        CheckConstraint(
+            "status IN ('queued', 'running', 'done', 'failed')", name="job_status_known"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    # Same key = same work: enqueueing twice is a no-op, which keeps uploads and retries idempotent.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=5)
+    run_after: Mapped[datetime] = created_column()
+    lease_until: Mapped[datetime | None] = mapped_column()
+    worker: Mapped[str | None] = mapped_column(String(200))
+    progress_done: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column()
+    created_at: Mapped[datetime] = created_column()
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
