@@ -1,0 +1,143 @@
+"""The feature-extractor interface shared by the Inception and CLIP extractors.
+
+An extractor maps images to float32 vectors [N, D]. Decoding and resizing run in a small thread
+pool (PIL releases the GIL while decoding and resampling) one batch ahead of the network, so the
+network is not left waiting for input. This module imports torch lazily so that code which only
+needs ExtractorUnavailable (job handlers, the web app) does not pull in the worker extra.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Union
+
+import numpy as np
+from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
+
+ImageInput = Union[Image.Image, str, os.PathLike]
+
+
+class ExtractorUnavailable(RuntimeError):
+    """The extractor cannot run here (missing or unverified weights, missing package, device).
+
+    `reason` is meant to be shown next to the metric that could not be computed.
+    """
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def load_rgb(image: ImageInput) -> Image.Image:
+    """Decode (if a path) and convert to 8-bit RGB the way clean-fid and pytorch-fid do.
+
+    `Image.convert("RGB")`: an alpha channel is dropped, not composited onto a background;
+    greyscale ("L", "I;16", "1") is replicated into three equal channels; palette images are
+    looked up; CMYK and YCbCr are converted by PIL's standard matrices.
+    """
+    if isinstance(image, Image.Image):
+        return image if image.mode == "RGB" else image.convert("RGB")
+    with Image.open(image) as opened:
+        return opened.convert("RGB")
+
+
+def resolve_device(device: "str | torch.device") -> "torch.device":
+    import torch
+
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ExtractorUnavailable(f"device {device!r} requested but CUDA is not available here")
+    if resolved.type not in ("cpu", "cuda"):
+        raise ExtractorUnavailable(f"unsupported device {device!r}: use 'cpu' or 'cuda[:N]'")
+    return resolved
+
+
+def default_num_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+class FeatureExtractor(ABC):
+    """Images in, float32 features [N, dimension] out.
+
+    Subclasses set:
+      name           registry name ("inception-fid", "inception-logits", "clip")
+      version        changes whenever weights or preprocessing change; the feature-cache key
+      dimension      D
+      preprocessing  human-readable description of everything done before the network
+    and implement `preprocess` (one PIL image -> CHW float32 array) and `forward` (a batch).
+    """
+
+    name: str
+    version: str
+    dimension: int
+    preprocessing: str
+    device: "torch.device"
+
+    @abstractmethod
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        """One image (any PIL mode) -> the network's input as a CHW float32 array."""
+
+    @abstractmethod
+    def forward(self, batch: "torch.Tensor") -> "torch.Tensor":
+        """A preprocessed NCHW batch already on self.device -> [N, dimension] features."""
+
+    def describe(self) -> dict[str, Any]:
+        """What a stored result must carry to be interpreted and compared."""
+        return {
+            "extractor": self.name,
+            "version": self.version,
+            "dimension": self.dimension,
+            "preprocessing": self.preprocessing,
+            "device": str(self.device),
+        }
+
+    def _load_and_preprocess(self, image: ImageInput) -> np.ndarray:
+        return self.preprocess(load_rgb(image))
+
+    def embed_images(
+        self,
+        images: Iterable[ImageInput],
+        batch_size: int = 32,
+        *,
+        num_workers: int | None = None,
+    ) -> np.ndarray:
+        """Features for PIL images or image paths, in input order, as float32 [N, dimension]."""
+        import torch
+
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        items: Sequence[ImageInput] = list(images)
+        features = np.empty((len(items), self.dimension), dtype=np.float32)
+        if not items:
+            return features
+        workers = num_workers or default_num_workers()
+        pending: deque[Future[np.ndarray]] = deque()
+        submitted = 0
+        # Two batches in flight: the one the network is about to take and the next one.
+        window = 2 * batch_size
+        with ThreadPoolExecutor(workers, thread_name_prefix=f"{self.name}-decode") as pool:
+
+            def top_up() -> None:
+                nonlocal submitted
+                while submitted < len(items) and len(pending) < window:
+                    pending.append(pool.submit(self._load_and_preprocess, items[submitted]))
+                    submitted += 1
+
+            with torch.inference_mode():
+                for start in range(0, len(items), batch_size):
+                    top_up()
+                    count = min(batch_size, len(items) - start)
+                    arrays = [pending.popleft().result() for _ in range(count)]
+                    top_up()
+                    batch = torch.from_numpy(np.stack(arrays)).to(self.device)
+                    batch = batch.contiguous(memory_format=torch.channels_last)
+                    out = self.forward(batch)
+                    features[start : start + count] = out.float().cpu().numpy()
+        return features

