@@ -5,10 +5,17 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from app.models import Base
+from app.models import Base, UTCDateTime
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def render_item(type_: str, obj, autogen_context):
+    """Render our UTC wrapper as the plain column type it stores, so migrations import nothing."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def run_migrations_offline() -> None:
@@ -35,6 +42,7 @@ def run_migrations_online() -> None:
             # SQLite cannot ALTER most things: batch mode recreates tables for later migrations.
             render_as_batch=connection.dialect.name == "sqlite",
             compare_server_default=True,
+            render_item=render_item,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -55,7 +55,7 @@ def test_import_folder_with_prompts(env, tmp_path):
     (folder / "manifest.json").write_text(json.dumps({"cat.png": "p1", "dog.jpg": "p2"}))
     result = runner.invoke(app, ["import", str(folder), "--generator", "g1"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"batch_id": 1, "images": 2, "jobs_enqueued": 2}
+    assert json.loads(result.stdout) == {"batch_id": 1, "images": 2, "jobs_enqueued": 3}
 
 
 def test_import_refuses_a_bad_folder_and_stores_nothing(env, tmp_path):

@@ -26,3 +26,9 @@ def list_jobs(
 @router.get("/{job_id}", response_model=JobOut)
 def get_job(job_id: int, session: SessionDep, _: AdminDep):
     return service.get_job(session, job_id)
+
+
+@router.post("/{job_id}/retry", response_model=JobOut)
+def retry_job(job_id: int, session: SessionDep, _: AdminDep):
+    """Queue a failed job again with a fresh set of attempts."""
+    return service.retry_job(session, service.get_job(session, job_id))

@@ -42,6 +42,9 @@ class Job(Base):
     # Same key = same work: enqueueing twice is a no-op, which keeps uploads and retries idempotent.
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # What the job works on ("generator:3", "reference_set:1"): lets a metrics job wait for the
+    # extraction of exactly its inputs.
+    scope: Mapped[str | None] = mapped_column(String(100), index=True)
     status: Mapped[str] = mapped_column(String(20), default="queued")
     priority: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

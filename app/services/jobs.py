@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.errors import NotFound
-from app.models import Job
+from app.errors import Conflict, NotFound
+from app.models import Generator, Image, Job, ReferenceSet, utcnow
 
 # Extractors run on every uploaded image; metric jobs reduce their cached features.
 FEATURE_EXTRACTORS = ("inception-fid", "clip")
 EXTRACT_KIND = "extract_features"
+METRICS_KIND = "compute_metrics"
+
+
+def owner_scope(generator_id: int | None, reference_set_id: int | None) -> str:
+    return f"generator:{generator_id}" if generator_id else f"reference_set:{reference_set_id}"
 
 
 def enqueue(
@@ -21,6 +26,7 @@ def enqueue(
     payload: dict[str, Any],
     *,
     dedupe_key: str | None = None,
+    scope: str | None = None,
     priority: int = 0,
     max_attempts: int = 5,
 ) -> Job:
@@ -33,6 +39,7 @@ def enqueue(
         kind=kind,
         payload=payload,
         dedupe_key=dedupe_key,
+        scope=scope,
         priority=priority,
         max_attempts=max_attempts,
     )
@@ -42,7 +49,12 @@ def enqueue(
 
 
 def enqueue_extraction(
-    session: Session, batch_id: int, image_ids: list[int], chunk_size: int, max_attempts: int
+    session: Session,
+    batch_id: int,
+    scope: str,
+    image_ids: list[int],
+    chunk_size: int,
+    max_attempts: int,
 ) -> list[Job]:
     """One job per chunk of images per extractor, so many workers share one upload."""
     jobs = []
@@ -55,10 +67,55 @@ def enqueue_extraction(
                     EXTRACT_KIND,
                     {"extractor": extractor, "batch_id": batch_id, "image_ids": chunk},
                     dedupe_key=f"extract:{extractor}:batch:{batch_id}:{start}",
+                    scope=scope,
+                    priority=1,  # extraction first: metric jobs wait for it anyway
                     max_attempts=max_attempts,
                 )
             )
     return jobs
+
+
+def _fingerprint(session: Session, column, owner_id: int | None) -> str:
+    """Changes whenever images are added to an owner, so new uploads get fresh metric jobs."""
+    if owner_id is None:
+        return "-"
+    count, last = session.execute(
+        select(func.count(), func.max(Image.id)).where(column == owner_id)
+    ).one()
+    return f"{owner_id}.{count}.{last}"
+
+
+def enqueue_metrics(
+    session: Session, generator_id: int, reference_set_id: int | None, max_attempts: int
+) -> Job:
+    """A metrics job for one generator against one reference set (None: reference-free only)."""
+    key = "metrics:g{}:r{}".format(
+        _fingerprint(session, Image.generator_id, generator_id),
+        _fingerprint(session, Image.reference_set_id, reference_set_id),
+    )
+    return enqueue(
+        session,
+        METRICS_KIND,
+        {"generator_id": generator_id, "reference_set_id": reference_set_id},
+        dedupe_key=key,
+        scope=f"metrics:{generator_id}:{reference_set_id}",
+        max_attempts=max_attempts,
+    )
+
+
+def enqueue_metrics_after_upload(
+    session: Session, generator_id: int | None, reference_set_id: int | None, max_attempts: int
+) -> list[Job]:
+    """Invalidate what an upload affects: every (generator, reference set) pair it touches."""
+    if generator_id is not None:
+        references = list(session.scalars(select(ReferenceSet.id).order_by(ReferenceSet.id)))
+        pairs = [(generator_id, ref) for ref in references] or [(generator_id, None)]
+    else:
+        generators = session.scalars(
+            select(Generator.id).where(Generator.images.any()).order_by(Generator.id)
+        )
+        pairs = [(gen, reference_set_id) for gen in generators]
+    return [enqueue_metrics(session, gen, ref, max_attempts) for gen, ref in pairs]
 
 
 def list_jobs(
@@ -76,4 +133,14 @@ def get_job(session: Session, job_id: int) -> Job:
     job = session.get(Job, job_id)
     if job is None:
         raise NotFound(f"no job {job_id}")
+    return job
+
+
+def retry_job(session: Session, job: Job) -> Job:
+    """Admin retry of a failed job: queued again with a fresh set of attempts."""
+    if job.status != "failed":
+        raise Conflict(f"job {job.id} is {job.status}; only failed jobs can be retried")
+    job.status, job.attempts, job.run_after = "queued", 0, utcnow()
+    job.finished_at = job.lease_until = None
+    session.flush()
     return job

@@ -22,7 +22,7 @@ from app.errors import InvalidInput, TooLarge
 from app.imaging import ImageRejected, decode_image
 from app.media import MediaStore
 from app.models import Batch, Generator, Image, Job, PromptSet, ReferenceSet
-from app.services.jobs import enqueue_extraction
+from app.services.jobs import enqueue_extraction, enqueue_metrics_after_upload, owner_scope
 from app.services.prompts import resolve_prompts
 from app.settings import Settings
 
@@ -217,8 +217,12 @@ def store_batch(
     jobs = enqueue_extraction(
         session,
         batch.id,
+        owner_scope(batch.generator_id, batch.reference_set_id),
         [image.id for image in images],
         settings.extraction_chunk_size,
         settings.job_max_attempts,
+    )
+    jobs += enqueue_metrics_after_upload(
+        session, batch.generator_id, batch.reference_set_id, settings.job_max_attempts
     )
     return batch, jobs

@@ -63,7 +63,8 @@ def test_batch_with_manifest_is_stored_and_served_without_metadata(setup):
     response = upload(arena, files, manifest={"a.png": "p0", "b.jpg": "p1"})
     assert response.status_code == 201, response.text
     batch = response.json()
-    assert batch["n_images"] == 2 and batch["jobs_enqueued"] == 2  # one chunk × two extractors
+    # one chunk × two extractors, and a metrics job (no reference set yet: reference-free ones)
+    assert batch["n_images"] == 2 and batch["jobs_enqueued"] == 3
     images = arena.client.get("/api/generators/gen-a/images", headers=arena.headers).json()
     assert len(images) == 2
     for image, (name, original) in zip(images, files, strict=True):
