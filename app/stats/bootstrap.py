@@ -3,7 +3,21 @@
 The recipe is Chatbot Arena's compute_bootstrap_bt (FastChat): the log is reduced to its unique
 (a, b, outcome) rows, and each round draws their counts from a multinomial with n = number of
 votes and p = observed shares, which is the same distribution as resampling raw votes with
-replacement but costs O(unique rows) instead of O(votes). Each round is refitted by Newton's
+replacement but costs O(unique rows) instead of O(votes).
+
+Two samplers, both drawn from numpy.random.default_rng(seed):
+  resample="rows"  FastChat's exact call, rng.multinomial(n, count/n, size=rounds) over the unique
+                   rows; with seed 0 it reproduces compute_bootstrap_bt's resamples draw for draw.
+  resample="pairs" (default) the same distribution, drawn in two stages: a multinomial over
+                   unordered pairs, then per pair the split into (wins of the lower index, ties,
+                   wins of the other) by two binomials. A multinomial aggregated over groups is
+                   multinomial, and given the group totals the split within each group is
+                   multinomial with the within-group shares, so the law of the (score, votes) per
+                   pair that the fit sees is identical; it is ~4x faster because numpy's
+                   multinomial cost grows faster than linearly with the number of categories, and
+                   the fit ignores which side each generator sat on.
+
+Each round is refitted by Newton's
 method warm-started at the point estimate, all rounds at once (vectorised over rounds). Intervals
 are percentile intervals, as in FastChat (quantiles with linear interpolation).
 """
@@ -35,6 +49,7 @@ BOOTSTRAP_ROUNDS = 1000
 CI_LEVEL = 0.95
 # Rounds solved together: bounds the (rounds x generators x generators) Hessian stack to ~32 MB.
 _MAX_STACK = 4_000_000
+RESAMPLERS = ("pairs", "rows")
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,6 +69,7 @@ class BootstrapResult:
     rounds: int
     seed: int | None
     level: float
+    resample: str
     anchor: Anchor | None
     n_votes: int
     converged_rounds: int
@@ -75,7 +91,8 @@ class BootstrapResult:
             "rank_worst": {g: int(v) for g, v in zip(self.generators, self.rank_worst)},
             "beats": {g: [h for h, b in zip(self.generators, row) if b] for g, row in zip(self.generators, self.beats)},
             "components": [list(c) for c in component_groups(self.generators, self.components)],
-            "bootstrap": {"rounds": self.rounds, "seed": self.seed, "level": self.level, "method": "percentile"},
+            "bootstrap": {"rounds": self.rounds, "seed": self.seed, "level": self.level,
+                          "method": "percentile", "resample": self.resample},
             "anchor": None if self.anchor is None else {"generator": self.anchor[0], "value": self.anchor[1]},
             "n_votes": self.n_votes,
             "converged_rounds": self.converged_rounds,
@@ -116,6 +133,7 @@ def bootstrap_bradley_terry_counts(
     rng: np.random.Generator | None = None,
     anchor: Anchor | None = None,
     level: float = CI_LEVEL,
+    resample: str = "pairs",
     scale: float = ELO_SCALE,
     base: float = ELO_BASE,
     initial: float = ELO_INITIAL,
@@ -131,6 +149,8 @@ def bootstrap_bradley_terry_counts(
         raise StatsError("rounds must be at least 1")
     if not 0 < level < 1:
         raise StatsError("level must be in (0, 1)")
+    if resample not in RESAMPLERS:
+        raise StatsError(f"resample must be one of {RESAMPLERS}")
     k = len(generators)
     anchor_index = resolve_anchor(generators, anchor)
     wins_a, wins_b, ties = unique.pair_totals()
@@ -142,8 +162,13 @@ def bootstrap_bradley_terry_counts(
         theta = np.broadcast_to(point.theta, (rounds, k)).copy()
         converged = rounds
     else:
-        counts = generator.multinomial(n_votes, unique.count / n_votes, size=rounds).astype(np.float64)
-        theta, converged = _solve_rounds(unique, counts, point.theta, k, math.log(base), ridge, tol, max_iter)
+        table = point.pairs
+        if resample == "rows":
+            counts = generator.multinomial(n_votes, unique.count / n_votes, size=rounds)
+            score, votes = _rows_to_pairs(unique, counts, k)
+        else:
+            score, votes = _resample_pairs(unique, table, n_votes, rounds, generator)
+        theta, converged = _solve_rounds(table.i, table.j, score, votes, point.theta, math.log(base), ridge, tol, max_iter)
 
     samples = scale * theta + initial
     ratings = point.ratings
@@ -171,6 +196,7 @@ def bootstrap_bradley_terry_counts(
         rounds=rounds,
         seed=seed if rng is None else None,
         level=level,
+        resample=resample,
         anchor=None if anchor is None else (anchor[0], float(anchor[1])),
         n_votes=n_votes,
         converged_rounds=converged,
@@ -178,26 +204,55 @@ def bootstrap_bradley_terry_counts(
     )
 
 
-def _solve_rounds(unique: UniqueOutcomes, counts: np.ndarray, theta0: np.ndarray, k: int, alpha, ridge, tol, max_iter):
-    """Refit every round: map resampled row counts to per-pair (score, votes), then batched Newton."""
+def _lower_index_score(unique: UniqueOutcomes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per unique row: its unordered pair key, the lower-indexed generator's score per vote, and
+    whether the row is a tie."""
+    k = unique.n_generators
     lo, hi = np.minimum(unique.a, unique.b), np.maximum(unique.a, unique.b)
-    # Score of the lower-indexed generator carried by one vote of each unique row.
-    lo_is_a = unique.a == lo
-    per_vote = np.where(unique.outcome == 1, 0.5, np.where((unique.outcome == 2) == lo_is_a, 1.0, 0.0))
-    pair_key = lo * k + hi
-    keys, pair_of_row = np.unique(pair_key, return_inverse=True)
+    lo_won = (unique.outcome == 2) == (unique.a == lo)
+    tie = unique.outcome == 1
+    return lo * k + hi, np.where(tie, 0.5, np.where(lo_won, 1.0, 0.0)), tie
+
+
+def _rows_to_pairs(unique: UniqueOutcomes, counts: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Resampled row counts (rounds x rows) to (score of lower index, votes) per pair, pairs in
+    ascending key order as in PairTable."""
+    key, per_vote, _ = _lower_index_score(unique)
+    keys, pair_of_row = np.unique(key, return_inverse=True)
     order = np.argsort(pair_of_row, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(pair_of_row[order]) != 0])
-    i, j = keys // k, keys % k
-    theta = np.empty((counts.shape[0], k))
+    c = counts[:, order].astype(np.float64)
+    return np.add.reduceat(c * per_vote[order], starts, axis=1), np.add.reduceat(c, starts, axis=1)
+
+
+def _resample_pairs(unique, table, n_votes: int, rounds: int, rng: np.random.Generator):
+    """Two-stage multinomial: votes per pair, then (lower-index wins, ties) within each pair."""
+    key, per_vote, tie = _lower_index_score(unique)
+    keys = table.i * unique.n_generators + table.j
+    pair_of_row = np.searchsorted(keys, key)
+    wins_lo = np.bincount(pair_of_row, weights=unique.count * (per_vote == 1.0), minlength=keys.size)
+    ties = np.bincount(pair_of_row, weights=unique.count * tie, minlength=keys.size)
+    votes = table.votes
+    p_win = wins_lo / votes
+    # P(tie | not a win of the lower index); 0/0 when the lower index won every vote of the pair.
+    rest = votes - wins_lo
+    p_tie = np.divide(ties, rest, out=np.zeros_like(ties), where=rest > 0)
+    n = rng.multinomial(n_votes, votes / n_votes, size=rounds)
+    w = rng.binomial(n, p_win)
+    t = rng.binomial(n - w, p_tie)
+    return w + 0.5 * t, n.astype(np.float64)
+
+
+def _solve_rounds(i, j, score, votes, theta0, alpha, ridge, tol, max_iter):
+    """Batched Newton over rounds, warm-started at the point estimate, in memory-bounded chunks."""
+    k = theta0.size
+    theta = np.empty((score.shape[0], k))
     converged = 0
     chunk = max(1, _MAX_STACK // (k * k))
-    for start in range(0, counts.shape[0], chunk):
-        c = counts[start : start + chunk][:, order]
-        votes = np.add.reduceat(c, starts, axis=1)
-        score = np.add.reduceat(c * per_vote[order], starts, axis=1)
-        init = np.broadcast_to(theta0, (c.shape[0], k))
-        th, _, conv = _newton(init, i, j, score, votes, alpha, ridge, tol, max_iter)
+    for start in range(0, score.shape[0], chunk):
+        s, n = score[start : start + chunk], votes[start : start + chunk]
+        init = np.broadcast_to(theta0, (s.shape[0], k))
+        th, _, conv = _newton(init, i, j, s, n, alpha, ridge, tol, max_iter)
         theta[start : start + chunk] = th
         converged += int(conv.sum())
     return theta, converged
@@ -211,6 +266,7 @@ def bootstrap_bradley_terry(
     rng: np.random.Generator | None = None,
     anchor: Anchor | None = None,
     level: float = CI_LEVEL,
+    resample: str = "pairs",
     scale: float = ELO_SCALE,
     base: float = ELO_BASE,
     initial: float = ELO_INITIAL,
@@ -225,6 +281,7 @@ def bootstrap_bradley_terry(
         rng=rng,
         anchor=anchor,
         level=level,
+        resample=resample,
         scale=scale,
         base=base,
         initial=initial,

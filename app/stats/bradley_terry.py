@@ -99,7 +99,8 @@ def _softplus(x: np.ndarray) -> np.ndarray:
 def _objective(theta, i, j, score, votes, alpha, ridge):
     """Negative log-likelihood (+ ridge) per row of theta (rounds x generators)."""
     x = alpha * (theta[:, i] - theta[:, j])
-    nll = score * _softplus(-x) + (votes - score) * _softplus(x)
+    # s*softplus(-x) + (n-s)*softplus(x) == n*softplus(x) - s*x: one logaddexp instead of two.
+    nll = votes * _softplus(x) - score * x
     return nll.sum(axis=1) + 0.5 * ridge * np.einsum("bk,bk->b", theta, theta)
 
 
