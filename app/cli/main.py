@@ -17,6 +17,8 @@ def _register() -> None:
     from app.cli import server_commands
 
     server_commands.register(app)
+    from app.cli import stats_commands
+    stats_commands.register(app)
     from app.cli import worker_commands
 
     worker_commands.register(app)

@@ -1,0 +1,241 @@
+"""`arena ratings`, `arena agreement`, `arena mos`: plain files in, JSON or a table out.
+
+Thin wrappers: parsing lives in app.stats.io, numbers in app.stats. Bad input exits with code 2
+and a message that names the offending line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from app.stats import (
+    StatsError,
+    bootstrap_bradley_terry,
+    bradley_terry,
+    fleiss_kappa_from_ratings,
+    krippendorff_alpha,
+    mean_opinion_scores,
+    online_elo,
+    position_bias,
+    win_tables,
+)
+from app.stats.io import read_battles, read_mos, read_ratings
+
+err = Console(stderr=True)
+
+
+class OutputFormat(str, Enum):
+    json = "json"
+    table = "table"
+
+
+class Level(str, Enum):
+    nominal = "nominal"
+    ordinal = "ordinal"
+    interval = "interval"
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    raise typer.Exit(2)
+
+
+def _parse_anchor(text: str | None) -> tuple[str, float] | None:
+    if text is None:
+        return None
+    name, sep, value = text.rpartition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not sep or not name or not math.isfinite(number):
+        _fail(f"--anchor must look like NAME=VALUE (e.g. gen00=1000), got {text!r}")
+    return name, number
+
+
+def _emit(payload: dict, fmt: OutputFormat, table: Table, notes: list[str] = ()) -> None:
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps(payload, indent=2, allow_nan=False))
+        return
+    out = Console(width=200)
+    out.print(table)
+    for note in notes:
+        out.print(note, highlight=False)
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def ratings_report(path: Path, rounds: int, seed: int, anchor: tuple[str, float] | None) -> dict:
+    """The JSON document of `arena ratings` (also usable by the server on an uploaded log)."""
+    battles = read_battles(path)
+    elo = online_elo(battles)
+    tables = win_tables(battles)
+    position = position_bias(battles)
+    if rounds > 0:
+        boot = bootstrap_bradley_terry(battles, rounds=rounds, seed=seed, anchor=anchor)
+        ratings, low, high, rank = boot.ratings, boot.ci_low.tolist(), boot.ci_high.tolist(), boot.rank.tolist()
+        warnings, components = boot.warnings, boot.to_dict()["components"]
+    else:
+        point = bradley_terry(battles, anchor=anchor)
+        ratings, low, high, rank = point.ratings, [None] * len(point.ratings), [None] * len(point.ratings), [None] * len(point.ratings)
+        warnings, components = point.warnings, [list(c) for c in point.components]
+    votes = tables.votes.sum(axis=1)
+    win_rate = tables.decisive_win_rate
+    order = sorted(range(battles.n_generators), key=lambda k: -float(ratings[k]))
+    models = {
+        battles.generators[k]: {
+            "bt": float(ratings[k]),
+            "ci_low": low[k],
+            "ci_high": high[k],
+            "rank": rank[k],
+            "elo": elo.ratings[k],
+            "votes": int(votes[k]),
+            "win_rate": None if math.isnan(win_rate[k]) else float(win_rate[k]),
+        }
+        for k in order
+    }
+    return {
+        "n_votes": len(battles),
+        "models": models,
+        "position": {
+            "left_share": position.left_share,
+            "ci_low": position.ci_low,
+            "ci_high": position.ci_high,
+            "flagged": position.flagged,
+        },
+        "bootstrap": {"rounds": rounds, "seed": seed},
+        "anchor": None if anchor is None else {"generator": anchor[0], "value": anchor[1]},
+        "components": components,
+        "warnings": list(warnings),
+    }
+
+
+def agreement_report(path: Path, level: str) -> dict:
+    """The JSON document of `arena agreement`."""
+    table = read_ratings(path)
+    if level == "interval" and not table.numeric:
+        raise StatsError("--level interval needs numeric labels (e.g. 1-5 scores)")
+    notes: dict[str, str] = {}
+    values: dict[str, float | None] = {}
+    for key, compute in (
+        ("fleiss_kappa", lambda: fleiss_kappa_from_ratings(table.labels)),
+        ("krippendorff_alpha", lambda: krippendorff_alpha(table.labels, level=level)),
+    ):
+        try:
+            values[key] = compute()
+        except StatsError as exc:
+            values[key], notes[key] = None, str(exc)
+    if all(v is None for v in values.values()):
+        raise StatsError("; ".join(f"{k}: {v}" for k, v in notes.items()))
+    return {
+        **values,
+        "n_items": len(table.items),
+        "n_raters": len(table.raters),
+        "level": level,
+        "layout": table.layout,
+        "notes": notes,
+    }
+
+
+def mos_report(path: Path, normalise: bool) -> dict:
+    """The JSON document of `arena mos`."""
+    data = read_mos(path)
+    result = mean_opinion_scores(data.models, data.items, data.raters, data.scores, normalise=normalise)
+    try:
+        alpha: float | None = krippendorff_alpha(data.matrix, level="interval")
+        note = None
+    except StatsError as exc:
+        alpha, note = None, str(exc)
+    payload = result.to_dict()
+    return {
+        "models": {
+            m: {k: s[k] for k in ("mean", "sd", "n", "ci_low", "ci_high", "n_items", "ci_items_low", "ci_items_high")}
+            for m, s in sorted(payload["models"].items(), key=lambda kv: -kv[1]["mean"])
+        },
+        "krippendorff_alpha_interval": alpha,
+        "raters": payload["raters"],
+        "normalised": normalise,
+        "normalisation": payload["normalisation"],
+        "notes": {} if note is None else {"krippendorff_alpha_interval": note},
+    }
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def ratings(
+        battles: Path = typer.Argument(..., help="CSV with model_a, model_b, winner; rows in time order"),
+        bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="bootstrap rounds (0: no CIs)"),
+        seed: int = typer.Option(0, "--seed", help="seed of numpy.random.default_rng for the bootstrap"),
+        anchor: str | None = typer.Option(None, "--anchor", help="NAME=VALUE: put NAME at VALUE instead of mean 1000"),
+        fmt: OutputFormat = typer.Option(OutputFormat.json, "--format", help="json or table"),
+    ) -> None:
+        """Bradley-Terry ratings with bootstrap 95% CIs, online Elo, win rate and position bias.
+
+        win_rate is the share of a model's decisive votes (ties excluded) that it won; rank is
+        1 + the number of models whose CI lies entirely above this one's.
+        """
+        parsed = _parse_anchor(anchor)
+        try:
+            report = ratings_report(battles, bootstrap, seed, parsed)
+        except StatsError as exc:
+            _fail(f"{battles}: {exc}")
+        table = Table(title=f"Bradley-Terry ratings ({report['n_votes']} votes, {bootstrap} bootstrap rounds, seed {seed})")
+        for column in ("rank", "model", "BT", "95% CI", "Elo", "votes", "win rate"):
+            table.add_column(column, justify="left" if column == "model" else "right")
+        for name, m in report["models"].items():
+            ci = "-" if m["ci_low"] is None else f"{m['ci_low']:.1f} to {m['ci_high']:.1f}"
+            table.add_row(str(m["rank"] or "-"), name, _fmt(m["bt"]), ci, _fmt(m["elo"]), str(m["votes"]), _fmt(m["win_rate"], 3))
+        pos = report["position"]
+        notes = []
+        if pos["left_share"] is not None:
+            flag = "  [biased]" if pos["flagged"] else ""
+            notes.append(f"left share of decisive votes {pos['left_share']:.3f} (95% CI {pos['ci_low']:.3f} to {pos['ci_high']:.3f}){flag}")
+        notes += [f"warning: {w}" for w in report["warnings"]]
+        _emit(report, fmt, table, notes)
+
+    @app.command()
+    def agreement(
+        ratings_file: Path = typer.Argument(..., metavar="RATINGS.csv", help="wide (item_id, rater1..N) or long (item_id, rater, label)"),
+        level: Level = typer.Option(Level.nominal, "--level", help="Krippendorff's alpha level of measurement"),
+        fmt: OutputFormat = typer.Option(OutputFormat.json, "--format", help="json or table"),
+    ) -> None:
+        """Fleiss' kappa and Krippendorff's alpha (missing ratings allowed) of a ratings file."""
+        try:
+            report = agreement_report(ratings_file, level.value)
+        except StatsError as exc:
+            _fail(f"{ratings_file}: {exc}")
+        table = Table(title=f"Agreement ({report['n_items']} items, {report['n_raters']} raters)")
+        table.add_column("statistic")
+        table.add_column("value", justify="right")
+        table.add_row("Fleiss' kappa", _fmt(report["fleiss_kappa"], 4))
+        table.add_row(f"Krippendorff's alpha ({report['level']})", _fmt(report["krippendorff_alpha"], 4))
+        _emit(report, fmt, table, [f"{k}: {v}" for k, v in report["notes"].items()])
+
+    @app.command()
+    def mos(
+        ratings_file: Path = typer.Argument(..., metavar="RATINGS.csv", help="item_id, model, rater1..raterN with numeric scores"),
+        normalise: bool = typer.Option(False, "--normalise", help="per-rater z-scores, shown on the raw scale"),
+        fmt: OutputFormat = typer.Option(OutputFormat.json, "--format", help="json or table"),
+    ) -> None:
+        """Mean opinion score per model with t 95% CIs, and Krippendorff's alpha (interval)."""
+        try:
+            report = mos_report(ratings_file, normalise)
+        except StatsError as exc:
+            _fail(f"{ratings_file}: {exc}")
+        table = Table(title="Mean opinion scores" + (" (rater-normalised)" if normalise else ""))
+        for column in ("model", "MOS", "95% CI", "95% CI (items)", "sd", "n"):
+            table.add_column(column, justify="left" if column == "model" else "right")
+        for name, m in report["models"].items():
+            ci = "-" if m["ci_low"] is None else f"{m['ci_low']:.3f} to {m['ci_high']:.3f}"
+            ci_items = "-" if m["ci_items_low"] is None else f"{m['ci_items_low']:.3f} to {m['ci_items_high']:.3f}"
+            table.add_row(name, _fmt(m["mean"], 3), ci, ci_items, _fmt(m["sd"], 3), str(m["n"]))
+        _emit(report, fmt, table, [f"Krippendorff's alpha (interval): {_fmt(report['krippendorff_alpha_interval'], 4)}"])
