@@ -35,7 +35,7 @@ def _open(source: Source) -> Iterator[TextIO]:
             with open(source, newline="", encoding="utf-8-sig") as handle:
                 yield handle
         except FileNotFoundError:
-            raise InputFormatError(f"no such file: {source}") from None
+            raise InputFormatError("no such file") from None
         except UnicodeDecodeError as exc:
             raise InputFormatError(f"not UTF-8 text: {exc}") from None
     else:
