@@ -104,11 +104,15 @@ class FeatureExtractor(ABC):
     def embed_images(
         self,
         images: Iterable[ImageInput],
-        batch_size: int = 32,
+        batch_size: int = 8,
         *,
         num_workers: int | None = None,
     ) -> np.ndarray:
-        """Features for PIL images or image paths, in input order, as float32 [N, dimension]."""
+        """Features for PIL images or image paths, in input order, as float32 [N, dimension].
+
+        The default batch of 8 was the fastest for the Inception on a 2-core CPU (16: -14%);
+        pass a larger one on CUDA.
+        """
         import torch
 
         if batch_size < 1:
