@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,28 @@ from workers.extractors import ExtractorUnavailable
 from workers.runner import JobContext
 
 EMBED_BATCH = 32
+
+
+def ensure_features(
+    context: JobContext, session: Session, extractor, keys: list[str]
+) -> tuple[int, int]:
+    """Embed the images among `keys` (content hashes) that the cache lacks; (computed, cached)."""
+    cache_key = f"{extractor.name}:{extractor.version}"
+    present = cached_keys(session, cache_key, keys)
+    todo = [key for key in dict.fromkeys(keys) if key not in present]
+    context.progress(0, len(todo))
+    parts = []
+    for start in range(0, len(todo), EMBED_BATCH):
+        context.check_stop()
+        chunk = todo[start : start + EMBED_BATCH]
+        paths = [context.media.original_path(sha) for sha in chunk]
+        parts.append(extractor.embed_images(paths, batch_size=EMBED_BATCH))
+        context.progress(start + len(chunk), len(todo))
+    if todo:
+        store_features(
+            session, context.settings.features_path, cache_key, todo, np.concatenate(parts)
+        )
+    return len(todo), len(set(keys)) - len(todo)
 
 
 def extract_features(context: JobContext, session: Session) -> dict[str, Any]:
@@ -35,25 +58,11 @@ def extract_features(context: JobContext, session: Session) -> dict[str, Any]:
     except ExtractorUnavailable as exc:
         # Not a failure to retry: the metric will say "unavailable" with this reason.
         return {"extractor": name, "unavailable": exc.reason, "images": len(keys)}
-    cache_key = f"{extractor.name}:{extractor.version}"
-    present = cached_keys(session, cache_key, keys)
-    todo = [key for key in keys if key not in present]
-    context.progress(0, len(todo))
-    parts = []
-    for start in range(0, len(todo), EMBED_BATCH):
-        context.check_stop()
-        chunk = todo[start : start + EMBED_BATCH]
-        paths = [context.media.original_path(sha) for sha in chunk]
-        parts.append(extractor.embed_images(paths, batch_size=EMBED_BATCH))
-        context.progress(start + len(chunk), len(todo))
-    if todo:
-        import numpy as np
-
-        store_features(session, context.settings.features_path, cache_key, todo, np.concatenate(parts))
+    computed, cached = ensure_features(context, session, extractor, keys)
     return {
-        "extractor": cache_key,
-        "computed": len(todo),
-        "cached": len(keys) - len(todo),
+        "extractor": f"{extractor.name}:{extractor.version}",
+        "computed": computed,
+        "cached": cached,
         "dimension": extractor.dimension,
         "preprocessing": extractor.preprocessing,
     }
