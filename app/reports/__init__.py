@@ -1,0 +1,1 @@
+"""Researcher-facing outputs: plots, leaderboard exports and the evaluation report."""

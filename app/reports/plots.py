@@ -1,0 +1,111 @@
+"""Server-side plots as self-contained SVG (matplotlib, Agg backend, bundled fonts, no CDN).
+
+Each function takes plain arrays and returns SVG text, deterministic for the same input
+(fixed hash salt, no date metadata) so pages and reports can embed it and tests can compare it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+matplotlib.rcParams.update(
+    {
+        "svg.hashsalt": "gallery-arena",
+        "svg.fonttype": "none",  # text stays text: searchable, small, readable by screen readers
+        "font.size": 9,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    }
+)
+
+
+def _svg(fig) -> str:
+    out = io.StringIO()
+    fig.savefig(out, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    return out.getvalue()
+
+
+def ratings_with_ci(
+    names: Sequence[str], ratings, ci_low, ci_high, *, xlabel: str = "Bradley–Terry rating (Elo scale)"
+) -> str:
+    """Horizontal dot-and-whisker plot, best at the top."""
+    ratings, ci_low, ci_high = (np.asarray(a, dtype=float) for a in (ratings, ci_low, ci_high))
+    order = np.argsort(ratings)
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(names) + 1))
+    y = np.arange(len(names))
+    ax.errorbar(
+        ratings[order], y,
+        xerr=[ratings[order] - ci_low[order], ci_high[order] - ratings[order]],
+        fmt="o", color="#1f4e79", ecolor="#7fa7d1", capsize=3,
+    )
+    ax.set_yticks(y, [names[i] for i in order])
+    ax.set_xlabel(xlabel + " with 95% CI")
+    ax.grid(axis="x", alpha=0.3)
+    return _svg(fig)
+
+
+def win_rate_heatmap(names: Sequence[str], matrix, *, title: str = "Row beats column") -> str:
+    """Observed win rate of the row generator against the column generator (NaN: never met)."""
+    matrix = np.asarray(matrix, dtype=float)
+    fig, ax = plt.subplots(figsize=(0.5 * len(names) + 2.5, 0.5 * len(names) + 2))
+    image = ax.imshow(np.ma.masked_invalid(matrix), cmap="RdBu", vmin=0, vmax=1)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    for (i, j), value in np.ndenumerate(matrix):
+        if np.isfinite(value):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if abs(value - 0.5) > 0.3 else "black")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    return _svg(fig)
+
+
+def precision_recall_scatter(names: Sequence[str], precision, recall) -> str:
+    """Fidelity (precision) against coverage of the real distribution (recall), per generator."""
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.scatter(recall, precision, color="#1f4e79")
+    for name, r, p in zip(names, recall, precision, strict=True):
+        if np.isfinite(r) and np.isfinite(p):
+            ax.annotate(name, (r, p), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlim(0, 1.05)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("recall (diversity)")
+    ax.set_ylabel("precision (fidelity)")
+    ax.grid(alpha=0.3)
+    return _svg(fig)
+
+
+def mos_distribution(names: Sequence[str], scores: Sequence[Sequence[int]]) -> str:
+    """Stacked share of each 1–5 score per generator."""
+    counts = np.array([[np.sum(np.asarray(s) == k) for k in range(1, 6)] for s in scores], float)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(names) + 1))
+    left = np.zeros(len(names))
+    colours = ["#b2182b", "#ef8a62", "#f7f7f7", "#67a9cf", "#2166ac"]
+    for k in range(5):
+        ax.barh(names, shares[:, k], left=left, color=colours[k], edgecolor="grey", label=str(k + 1))
+        left += shares[:, k]
+    ax.set_xlabel("share of ratings")
+    ax.legend(title="score", ncols=5, loc="upper center", bbox_to_anchor=(0.5, -0.25), frameon=False)
+    return _svg(fig)
+
+
+def sample_grid(images: Sequence, *, columns: int = 6, title: str = "") -> str:
+    """A grid of thumbnails (PIL images), for spotting mode collapse at a glance."""
+    rows = max(1, -(-len(images) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(1.2 * columns, 1.2 * rows + 0.3), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, image in zip(axes.ravel(), images, strict=False):
+        ax.imshow(np.asarray(image.convert("RGB").resize((96, 96))))
+    if title:
+        fig.suptitle(title)
+    return _svg(fig)
