@@ -176,3 +176,20 @@ def test_changing_anchor_value_shifts_everything_by_the_same_constant(rows, v1, 
     same = component == component[int(battles.a[0])]
     np.testing.assert_allclose((r2 - r1)[same], v2 - v1, atol=1e-6)
     np.testing.assert_allclose((r2 - r1)[~same], 0.0, atol=1e-9)
+
+
+def test_ridge_is_negligible_on_a_connected_log(battles_small):
+    default = np.array(bradley_terry(battles_small).ratings)
+    tiny = np.array(bradley_terry(battles_small, ridge=1e-12).ratings)
+    np.testing.assert_allclose(default, tiny, atol=1e-6)
+
+
+def test_warm_start_from_any_point_reaches_the_same_optimum(battles_small):
+    from app.stats import unique_outcomes
+
+    u = unique_outcomes(battles_small)
+    wa, wb, t = u.pair_totals()
+    cold = fit_bradley_terry(6, u.a, u.b, wa, wb, t)
+    warm = fit_bradley_terry(6, u.a, u.b, wa, wb, t, theta0=np.array([5.0, -1.0, 3.0, 0.0, 2.0, 9.0]))
+    np.testing.assert_allclose(warm.ratings, cold.ratings, atol=1e-6)
+    assert warm.converged
