@@ -33,12 +33,12 @@ if __name__ == "__main__":
     _threads.add_argument("--threads", type=int, default=1)
     _pin_threads(_threads.parse_known_args()[0].threads)
 
-import numpy as np  # noqa: E402
-from scipy.optimize import minimize  # noqa: E402
-from scipy.special import expit  # noqa: E402
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import expit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.stats import Battles, bootstrap_bradley_terry  # noqa: E402
+from app.stats import Battles, bootstrap_bradley_terry
 
 
 def generate_log(n_votes: int, n_generators: int, seed: int) -> Battles:

@@ -10,6 +10,7 @@ import json
 import math
 from enum import Enum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -174,16 +175,17 @@ def mos_report(path: Path, normalise: bool) -> dict:
 def register(app: typer.Typer) -> None:
     @app.command()
     def ratings(
-        battles: Path = typer.Argument(..., help="CSV with model_a, model_b, winner; rows in time order"),
-        bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="bootstrap rounds (0: no CIs)"),
-        seed: int = typer.Option(0, "--seed", help="seed of numpy.random.default_rng for the bootstrap"),
-        anchor: str | None = typer.Option(None, "--anchor", help="NAME=VALUE: put NAME at VALUE instead of mean 1000"),
-        fmt: OutputFormat = typer.Option(OutputFormat.json, "--format", help="json or table"),
+        battles: Annotated[Path, typer.Argument(metavar="BATTLES.csv", help="model_a, model_b, winner; rows in time order")],
+        bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="bootstrap rounds (0: no CIs)")] = 1000,
+        seed: Annotated[int, typer.Option("--seed", help="seed of numpy.random.default_rng for the bootstrap")] = 0,
+        anchor: Annotated[str | None, typer.Option("--anchor", help="NAME=VALUE: put NAME at VALUE instead of mean 1000")] = None,
+        fmt: Annotated[OutputFormat, typer.Option("--format", help="json or table")] = OutputFormat.json,
     ) -> None:
         """Bradley-Terry ratings with bootstrap 95% CIs, online Elo, win rate and position bias.
 
-        win_rate is the share of a model's decisive votes (ties excluded) that it won; rank is
-        1 + the number of models whose CI lies entirely above this one's.
+        win_rate: share of a model's decisive votes (ties excluded) that it won.
+
+        rank: 1 + the number of models whose CI lies entirely above this one's.
         """
         parsed = _parse_anchor(anchor)
         try:
@@ -206,9 +208,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def agreement(
-        ratings_file: Path = typer.Argument(..., metavar="RATINGS.csv", help="wide (item_id, rater1..N) or long (item_id, rater, label)"),
-        level: Level = typer.Option(Level.nominal, "--level", help="Krippendorff's alpha level of measurement"),
-        fmt: OutputFormat = typer.Option(OutputFormat.json, "--format", help="json or table"),
+        ratings_file: Annotated[Path, typer.Argument(metavar="RATINGS.csv", help="wide (item_id, rater1..N) or long (item_id, rater, label)")],
+        level: Annotated[Level, typer.Option("--level", help="Krippendorff's alpha level of measurement")] = Level.nominal,
+        fmt: Annotated[OutputFormat, typer.Option("--format", help="json or table")] = OutputFormat.json,
     ) -> None:
         """Fleiss' kappa and Krippendorff's alpha (missing ratings allowed) of a ratings file."""
         try:
@@ -224,9 +226,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def mos(
-        ratings_file: Path = typer.Argument(..., metavar="RATINGS.csv", help="item_id, model, rater1..raterN with numeric scores"),
-        normalise: bool = typer.Option(False, "--normalise", help="per-rater z-scores, shown on the raw scale"),
-        fmt: OutputFormat = typer.Option(OutputFormat.json, "--format", help="json or table"),
+        ratings_file: Annotated[Path, typer.Argument(metavar="RATINGS.csv", help="item_id, model, rater1..raterN with numeric scores")],
+        normalise: Annotated[bool, typer.Option("--normalise", help="per-rater z-scores, shown on the raw scale")] = False,
+        fmt: Annotated[OutputFormat, typer.Option("--format", help="json or table")] = OutputFormat.json,
     ) -> None:
         """Mean opinion score per model with t 95% CIs, and Krippendorff's alpha (interval)."""
         try:

@@ -16,7 +16,12 @@ from app.stats.agreement import (
     krippendorff_alpha,
     leave_one_out_agreement,
 )
-from app.stats.battles import Battles, UniqueOutcomes, battles_from_records, unique_outcomes
+from app.stats.battles import (
+    Battles,
+    UniqueOutcomes,
+    battles_from_records,
+    unique_outcomes,
+)
 from app.stats.bootstrap import (
     BootstrapResult,
     bootstrap_bradley_terry,
@@ -33,8 +38,19 @@ from app.stats.bradley_terry import (
     pair_table,
 )
 from app.stats.elo import EloResult, elo_win_probability, online_elo
-from app.stats.exceptions import DegenerateDataError, InputFormatError, StatsError, UnknownGeneratorError
-from app.stats.mos import MOSResult, MOSSummary, mean_opinion_scores, normalise_per_rater, t_interval
+from app.stats.exceptions import (
+    DegenerateDataError,
+    InputFormatError,
+    StatsError,
+    UnknownGeneratorError,
+)
+from app.stats.mos import (
+    MOSResult,
+    MOSSummary,
+    mean_opinion_scores,
+    normalise_per_rater,
+    t_interval,
+)
 from app.stats.position import PositionBias, position_bias, wilson_interval
 from app.stats.win_tables import WinTables, predicted_win_rate, win_tables
 

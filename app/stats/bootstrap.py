@@ -165,7 +165,7 @@ def bootstrap_bradley_terry_counts(
         table = point.pairs
         if resample == "rows":
             counts = generator.multinomial(n_votes, unique.count / n_votes, size=rounds)
-            score, votes = _rows_to_pairs(unique, counts, k)
+            score, votes = _rows_to_pairs(unique, counts)
         else:
             score, votes = _resample_pairs(unique, table, n_votes, rounds, generator)
         theta, converged = _solve_rounds(table.i, table.j, score, votes, point.theta, math.log(base), ridge, tol, max_iter)
@@ -214,11 +214,11 @@ def _lower_index_score(unique: UniqueOutcomes) -> tuple[np.ndarray, np.ndarray, 
     return lo * k + hi, np.where(tie, 0.5, np.where(lo_won, 1.0, 0.0)), tie
 
 
-def _rows_to_pairs(unique: UniqueOutcomes, counts: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _rows_to_pairs(unique: UniqueOutcomes, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Resampled row counts (rounds x rows) to (score of lower index, votes) per pair, pairs in
     ascending key order as in PairTable."""
     key, per_vote, _ = _lower_index_score(unique)
-    keys, pair_of_row = np.unique(key, return_inverse=True)
+    _, pair_of_row = np.unique(key, return_inverse=True)
     order = np.argsort(pair_of_row, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(pair_of_row[order]) != 0])
     c = counts[:, order].astype(np.float64)

@@ -3,7 +3,6 @@ annotator quality and exclusion."""
 
 from __future__ import annotations
 
-import csv
 import json
 from itertools import permutations
 

@@ -7,7 +7,12 @@ import io
 import numpy as np
 import pytest
 
-from app.stats import InputFormatError, StatsError, battles_from_records, unique_outcomes
+from app.stats import (
+    InputFormatError,
+    StatsError,
+    battles_from_records,
+    unique_outcomes,
+)
 from app.stats.io import read_battles, read_mos, read_ratings
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.stats import Battles, battles_from_records, bootstrap_bradley_terry, rank_from_intervals
+from app.stats import (
+    Battles,
+    battles_from_records,
+    bootstrap_bradley_terry,
+    rank_from_intervals,
+)
 
 
 def test_rows_recipe_reproduces_fastchat_samples(battles_small, ratings_ref):

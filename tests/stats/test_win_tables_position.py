@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from app.stats import battles_from_records, bradley_terry, position_bias, win_tables, wilson_interval
+from app.stats import (
+    battles_from_records,
+    bradley_terry,
+    position_bias,
+    wilson_interval,
+    win_tables,
+)
 
 
 def test_tables_match_reference(battles_small, ratings_ref):
