@@ -1,0 +1,1 @@
+"""`arena demo`: the tiny art gallery, seeded from real photographs shipped in scikit-image."""
