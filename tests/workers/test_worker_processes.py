@@ -32,6 +32,16 @@ def worker_process(settings, *args: str, lease: int = 60) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", code, "worker", *args], env=env)
 
 
+def wait_until_running(factory, job_id: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with factory() as session:
+            if session.get(Job, job_id).status == "running":
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} was not claimed within {timeout} s")
+
+
 @pytest.fixture
 def pg_settings(settings):
     if not settings.database_url.startswith("postgresql"):
@@ -77,12 +87,7 @@ def test_sigkilled_worker_job_is_reclaimed_after_the_lease(pg_settings, tmp_path
         job_id = enqueue(session, "probe", {"seconds": 4, "log": str(log)}).id
         session.commit()
     doomed = worker_process(pg_settings, lease=2)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with factory() as session:
-            if session.get(Job, job_id).status == "running":
-                break
-        time.sleep(0.1)
+    wait_until_running(factory, job_id)
     doomed.send_signal(signal.SIGKILL)
     doomed.wait(timeout=10)
     with factory() as session:
@@ -104,12 +109,7 @@ def test_sigterm_releases_the_current_job(pg_settings, tmp_path):
         job_id = enqueue(session, "probe", {"seconds": 30}).id
         session.commit()
     proc = worker_process(pg_settings)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with factory() as session:
-            if session.get(Job, job_id).status == "running":
-                break
-        time.sleep(0.1)
+    wait_until_running(factory, job_id)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
     with factory() as session:
