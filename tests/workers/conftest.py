@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
+
+# A randomly initialised open_clip model registered by the tiny_clip_checkpoint fixture.
+TINY_CLIP = "arena-test-tiny-random-clip"
 
 # skimage.data loaders of real photographs bundled in the wheel (no pooch download needed).
 SKIMAGE_REAL_PHOTOS = (
@@ -44,3 +50,25 @@ def real_photo_crops(photos: list[Image.Image], count: int, seed: int) -> list[I
 @pytest.fixture(scope="session")
 def skimage_real_photos() -> dict[str, Image.Image]:
     return load_skimage_real_photos()
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_checkpoint(tmp_path_factory) -> Path:
+    """A tiny randomly initialised open_clip model (vision width 64), registered and saved here."""
+    open_clip = pytest.importorskip("open_clip", reason="open_clip_torch (worker extra)")
+    folder = tmp_path_factory.mktemp("tiny_clip")
+    config = {
+        "embed_dim": 32,
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "patch_size": 16},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2,
+                     "layers": 1},
+    }
+    config_path = folder / f"{TINY_CLIP}.json"
+    config_path.write_text(json.dumps(config))
+    open_clip.add_model_config(config_path)
+    torch = pytest.importorskip("torch", reason="torch (worker extra)")
+    torch.manual_seed(0)
+    model = open_clip.create_model(TINY_CLIP, pretrained=None)
+    checkpoint = folder / "tiny_random_clip.pt"
+    torch.save(model.state_dict(), checkpoint)
+    return checkpoint

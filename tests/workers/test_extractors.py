@@ -7,7 +7,6 @@ scikit-image. CLIP plumbing runs on a tiny randomly initialised open_clip model 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from unittest import mock
 
@@ -15,12 +14,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from tests.workers.conftest import real_photo_crops
+from tests.workers.conftest import TINY_CLIP, real_photo_crops
 from workers.extractors import ExtractorUnavailable, build_extractor
 
 torch = pytest.importorskip("torch", reason="torch is not installed (worker extra)")
 
-from workers.extractors.inception import (  # noqa: E402  (needs torch)
+from workers.extractors.inception import (
     FID_INCEPTION_SHA256,
     NO_CLASSIFIER_WEIGHTS,
     InceptionClassifierExtractor,
@@ -32,12 +31,11 @@ from workers.extractors.inception import (  # noqa: E402  (needs torch)
     inception_input,
     pytorch_fid_state_dict_from_torchscript,
 )
-from workers.extractors.weights import WeightsChecksumMismatch, sha256_file  # noqa: E402
+from workers.extractors.weights import WeightsChecksumMismatch, sha256_file
 
 pytestmark = pytest.mark.torch
 
 SET_SIZE = 32
-TINY_CLIP = "arena-test-tiny-random-clip"
 
 
 def frechet_distance_small_n(features_a: np.ndarray, features_b: np.ndarray) -> float:
@@ -275,27 +273,6 @@ def test_classifier_refuses_a_checkpoint_that_is_not_pytorch_fids(synthetic_clas
 
 
 # --- CLIP plumbing on a tiny random model -------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tiny_clip_checkpoint(tmp_path_factory) -> Path:
-    """A tiny randomly initialised open_clip model (vision width 64), registered and saved here."""
-    open_clip = pytest.importorskip("open_clip", reason="open_clip_torch (worker extra)")
-    folder = tmp_path_factory.mktemp("tiny_clip")
-    config = {
-        "embed_dim": 32,
-        "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "patch_size": 16},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2,
-                     "layers": 1},
-    }
-    config_path = folder / f"{TINY_CLIP}.json"
-    config_path.write_text(json.dumps(config))
-    open_clip.add_model_config(config_path)
-    torch.manual_seed(0)
-    model = open_clip.create_model(TINY_CLIP, pretrained=None)
-    checkpoint = folder / "tiny_random_clip.pt"
-    torch.save(model.state_dict(), checkpoint)
-    return checkpoint
 
 
 def test_tiny_clip_image_and_text_embeddings(tiny_clip_checkpoint, skimage_real_photos, tmp_path):
