@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     allow_network_weights: bool = False
     feature_dir: Path | None = None
 
+    # Human evaluation: how long an issued task stays reserved, and request rate limits (per
+    # minute, per server process) on the vote path and on opening invite links.
+    assignment_ttl_seconds: int = 600
+    vote_rate_per_annotator: int = 120
+    vote_rate_per_ip: int = 1200
+    invite_rate_per_ip: int = 30
+
     @field_validator("database_url")
     @classmethod
     def _known_backend(cls, value: str) -> str:

@@ -4,11 +4,24 @@ from app.models.base import Base, JsonType, UTCDateTime, new_public_id, utcnow
 from app.models.catalog import Batch, Generator, Image, Prompt, PromptSet, ReferenceSet
 from app.models.features import Feature, FeatureFile, MetricResult
 from app.models.ops import ApiKey, Job
+from app.models.studies import (
+    DEFAULT_FLAG_OPTIONS,
+    Annotator,
+    Assignment,
+    CheckImage,
+    Study,
+    Vote,
+    study_generators,
+)
 
 __all__ = [
+    "DEFAULT_FLAG_OPTIONS",
+    "Annotator",
     "ApiKey",
+    "Assignment",
     "Base",
     "Batch",
+    "CheckImage",
     "Feature",
     "FeatureFile",
     "Generator",
@@ -19,7 +32,10 @@ __all__ = [
     "Prompt",
     "PromptSet",
     "ReferenceSet",
+    "Study",
     "UTCDateTime",
+    "Vote",
     "new_public_id",
+    "study_generators",
     "utcnow",
 ]

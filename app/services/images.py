@@ -29,9 +29,22 @@ def list_images(
 def served_image_bytes(session: Session, store: MediaStore, public_id: str) -> bytes:
     """The re-encoded PNG for an opaque id; the same 404 for unknown ids and missing files."""
     sha256 = session.scalar(select(Image.sha256).where(Image.public_id == public_id))
+    check_id = None
     if sha256 is None:
-        raise NotFound("no such image")
+        # Attention-check copies share the URL space so a check cannot be told apart by its URL.
+        from app.models import CheckImage
+        from app.services.checks import degrade_png
+
+        row = session.execute(
+            select(CheckImage.id, Image.sha256)
+            .join(Image, Image.id == CheckImage.source_image_id)
+            .where(CheckImage.public_id == public_id)
+        ).first()
+        if row is None:
+            raise NotFound("no such image")
+        check_id, sha256 = row
     try:
-        return store.read_served(sha256)
+        data = store.read_served(sha256)
     except FileNotFoundError:
         raise NotFound("no such image") from None
+    return data if check_id is None else degrade_png(data, seed=check_id)

@@ -1,0 +1,216 @@
+"""Human evaluation: studies, annotators, assignments (tasks handed out) and votes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import Base, created_column, new_public_id
+from app.models.catalog import Generator, Image
+
+DEFAULT_FLAG_OPTIONS = [
+    "anatomy",
+    "text rendering",
+    "object count",
+    "artifacts",
+    "ignores prompt",
+    "unsafe",
+]
+
+study_generators = Table(
+    "study_generators",
+    Base.metadata,
+    Column("study_id", ForeignKey("studies.id", ondelete="CASCADE"), primary_key=True),
+    Column("generator_id", ForeignKey("generators.id"), primary_key=True),
+)
+
+
+class Study(Base):
+    """A question put to annotators about a pool of generators (pairwise, rating or flag)."""
+
+    __tablename__ = "studies"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('pairwise', 'rating', 'flag')", name="study_kind_known"
+        ),
+        CheckConstraint(
+            "status IN ('draft', 'open', 'closed')", name="study_status_known"
+        ),
+        CheckConstraint(
+            "pair_policy IN ('uniform', 'active')", name="study_pair_policy_known"
+        ),
+        CheckConstraint("raters_per_item >= 1", name="study_raters_positive"),
+        CheckConstraint(
+            "attention_check_rate >= 0 AND attention_check_rate <= 1",
+            name="study_check_rate_unit",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(
+        String(32), unique=True, default=new_public_id
+    )
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    question: Mapped[str] = mapped_column(Text)
+    instructions: Mapped[str] = mapped_column(Text, default="")
+    raters_per_item: Mapped[int] = mapped_column(Integer, default=3)
+    attention_check_rate: Mapped[float] = mapped_column(Float, default=0.1)
+    flag_options: Mapped[list[Any]] = mapped_column(
+        default=lambda: list(DEFAULT_FLAG_OPTIONS)
+    )
+    pair_policy: Mapped[str] = mapped_column(String(20), default="uniform")
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    is_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Optional cap so one fast annotator does not take every item of a study.
+    max_tasks_per_annotator: Mapped[int | None] = mapped_column(Integer)
+    prompt_set_id: Mapped[int | None] = mapped_column(ForeignKey("prompt_sets.id"))
+    created_at: Mapped[datetime] = created_column()
+
+    generators: Mapped[list[Generator]] = relationship(
+        secondary=study_generators, order_by="Generator.id"
+    )
+
+
+class Annotator(Base):
+    """One invited person (or simulated rater) in one study, known only by an opaque handle."""
+
+    __tablename__ = "annotators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey("studies.id", ondelete="CASCADE"), index=True
+    )
+    handle: Mapped[str] = mapped_column(String(40), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    is_simulated: Mapped[bool] = mapped_column(Boolean, default=False)
+    excluded: Mapped[bool] = mapped_column(Boolean, default=False)
+    consented_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = created_column()
+
+    study: Mapped[Study] = relationship()
+
+
+class CheckImage(Base):
+    """A heavily degraded copy of a pool image, served under its own opaque id (attention checks).
+
+    The pixels are derived on request from the source's served copy (deterministic, seeded by
+    this row's id), so nothing extra is stored in the media store.
+    """
+
+    __tablename__ = "check_images"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(
+        String(32), unique=True, default=new_public_id
+    )
+    source_image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), unique=True)
+    created_at: Mapped[datetime] = created_column()
+
+
+class Assignment(Base):
+    """One task handed to one annotator, with the sides fixed by the server when it was issued.
+
+    A live assignment holds a slot of its item: `item_key` names the item and `slot` is one of
+    0..raters_per_item-1. The unique constraints make the reservation race-free on every backend:
+    no item gets more slots than raters, and no annotator holds the same item twice. An expired,
+    unanswered assignment gives its slot back (item_key and slot are cleared).
+    """
+
+    __tablename__ = "assignments"
+    __table_args__ = (
+        UniqueConstraint(
+            "study_id", "item_key", "slot", name="uq_assignments_item_slot"
+        ),
+        UniqueConstraint(
+            "study_id", "annotator_id", "item_key", name="uq_assignments_annotator_item"
+        ),
+        Index("ix_assignments_annotator_open", "annotator_id", "answered_at"),
+        Index("ix_assignments_study_expiry", "study_id", "answered_at", "expires_at"),
+        CheckConstraint(
+            "check_kind IS NULL OR check_kind IN ('degraded', 'repeat')",
+            name="assignment_check_known",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(
+        String(32), unique=True, default=new_public_id
+    )
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    annotator_id: Mapped[int] = mapped_column(
+        ForeignKey("annotators.id", ondelete="CASCADE")
+    )
+    prompt_id: Mapped[int | None] = mapped_column(ForeignKey("prompts.id"))
+    image_left_id: Mapped[int | None] = mapped_column(ForeignKey("images.id"))
+    image_right_id: Mapped[int | None] = mapped_column(ForeignKey("images.id"))
+    image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id"))
+    generator_left_id: Mapped[int | None] = mapped_column(ForeignKey("generators.id"))
+    generator_right_id: Mapped[int | None] = mapped_column(ForeignKey("generators.id"))
+    generator_id: Mapped[int | None] = mapped_column(ForeignKey("generators.id"))
+    check_kind: Mapped[str | None] = mapped_column(String(20))
+    expected_choice: Mapped[str | None] = mapped_column(String(20))
+    repeat_of_id: Mapped[int | None] = mapped_column(ForeignKey("assignments.id"))
+    # Degraded check: which side shows the degraded copy ("left", "right" or "single") and of what.
+    degraded_side: Mapped[str | None] = mapped_column(String(10))
+    check_image_id: Mapped[int | None] = mapped_column(ForeignKey("check_images.id"))
+    item_key: Mapped[str | None] = mapped_column(String(100))
+    slot: Mapped[int | None] = mapped_column(Integer)
+    issued_at: Mapped[datetime] = created_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    answered_at: Mapped[datetime | None] = mapped_column()
+
+    image_left: Mapped[Image | None] = relationship(foreign_keys=[image_left_id])
+    image_right: Mapped[Image | None] = relationship(foreign_keys=[image_right_id])
+    image: Mapped[Image | None] = relationship(foreign_keys=[image_id])
+    check_image: Mapped[CheckImage | None] = relationship()
+    vote: Mapped[Vote | None] = relationship(back_populates="assignment", uselist=False)
+
+
+class Vote(Base):
+    """Exactly one per assignment, append-only. The winner is resolved from the stored sides."""
+
+    __tablename__ = "votes"
+    __table_args__ = (
+        Index("ix_votes_study_created", "study_id", "created_at"),
+        CheckConstraint(
+            "choice IS NULL OR choice IN ('left', 'right', 'tie', 'both_bad')",
+            name="vote_choice_known",
+        ),
+        CheckConstraint(
+            "rating IS NULL OR (rating >= 1 AND rating <= 5)", name="vote_rating_range"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(
+        ForeignKey("assignments.id", ondelete="CASCADE"), unique=True
+    )
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    annotator_id: Mapped[int] = mapped_column(
+        ForeignKey("annotators.id", ondelete="CASCADE"), index=True
+    )
+    choice: Mapped[str | None] = mapped_column(String(20))
+    winner: Mapped[str | None] = mapped_column(String(20))
+    rating: Mapped[int | None] = mapped_column(Integer)
+    flags: Mapped[list[Any] | None] = mapped_column()
+    server_ms: Mapped[int] = mapped_column(Integer)
+    client_ms: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = created_column()
+
+    assignment: Mapped[Assignment] = relationship(back_populates="vote")

@@ -1,0 +1,253 @@
+"""Studies: create, change, open and close them, and enumerate the items they ask about.
+
+An item is what `raters_per_item` distinct annotators each answer once: a (prompt, generator
+pair) for pairwise studies, one image for rating and flag studies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.errors import Conflict, InvalidInput, NotFound
+from app.models import DEFAULT_FLAG_OPTIONS, Generator, Image, Prompt, Study, Vote
+from app.services.generators import get_generator
+from app.services.prompts import get_prompt_set
+
+DEFAULT_QUESTIONS = {
+    "pairwise": "Which image better matches the prompt?",
+    "rating": "How good is this image overall?",
+    "flag": "Which of these problems does the image show?",
+}
+DEFAULT_INSTRUCTIONS = (
+    "You will see images made by different image generators. Judge each image only by what you "
+    "see. There are no right or wrong answers except on a few control items. Your answers are "
+    "stored with an anonymous handle and used for research on image-generation quality."
+)
+
+
+class StudyFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str | None = Field(
+        default=None, min_length=1, description="shown above each task"
+    )
+    instructions: str | None = Field(
+        default=None, description="shown once on the consent page"
+    )
+    raters_per_item: int = Field(default=3, ge=1, le=100)
+    attention_check_rate: float = Field(default=0.1, ge=0, le=1)
+    flag_options: list[str] = Field(default_factory=lambda: list(DEFAULT_FLAG_OPTIONS))
+    pair_policy: Literal["uniform", "active"] = "uniform"
+    is_public: bool = False
+    max_tasks_per_annotator: int | None = Field(default=None, ge=1)
+
+    @field_validator("flag_options")
+    @classmethod
+    def _distinct_options(cls, value: list[str]) -> list[str]:
+        cleaned = [option.strip() for option in value]
+        if any(not option for option in cleaned) or len(set(cleaned)) != len(cleaned):
+            raise ValueError("flag_options must be distinct, non-empty strings")
+        return cleaned
+
+
+class StudyCreate(StudyFields):
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["pairwise", "rating", "flag"]
+    generators: list[str | int] = Field(
+        min_length=1, description="generator names or ids (at least two for pairwise)"
+    )
+    prompt_set: str | int | None = Field(
+        default=None, description="restrict items to this prompt set (name or id)"
+    )
+
+
+class StudyUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str | None = Field(default=None, min_length=1)
+    instructions: str | None = None
+    raters_per_item: int | None = Field(default=None, ge=1, le=100)
+    attention_check_rate: float | None = Field(default=None, ge=0, le=1)
+    flag_options: list[str] | None = None
+    pair_policy: Literal["uniform", "active"] | None = None
+    is_public: bool | None = None
+    max_tasks_per_annotator: int | None = Field(default=None, ge=1)
+
+
+def _resolve_generators(
+    session: Session, refs: list[str | int], kind: str
+) -> list[Generator]:
+    generators = [get_generator(session, ref) for ref in refs]
+    if len({g.id for g in generators}) != len(generators):
+        raise InvalidInput("a generator is listed twice in 'generators'")
+    if kind == "pairwise" and len(generators) < 2:
+        raise InvalidInput("a pairwise study needs at least two generators")
+    return generators
+
+
+def create_study(session: Session, body: StudyCreate) -> Study:
+    if session.scalar(select(Study.id).where(Study.name == body.name)) is not None:
+        raise Conflict(f"a study named {body.name!r} already exists")
+    generators = _resolve_generators(session, body.generators, body.kind)
+    prompt_set = (
+        get_prompt_set(session, body.prompt_set)
+        if body.prompt_set is not None
+        else None
+    )
+    study = Study(
+        name=body.name,
+        kind=body.kind,
+        question=body.question or DEFAULT_QUESTIONS[body.kind],
+        instructions=body.instructions
+        if body.instructions is not None
+        else DEFAULT_INSTRUCTIONS,
+        raters_per_item=body.raters_per_item,
+        attention_check_rate=body.attention_check_rate,
+        flag_options=body.flag_options,
+        pair_policy=body.pair_policy,
+        is_public=body.is_public,
+        max_tasks_per_annotator=body.max_tasks_per_annotator,
+        prompt_set_id=prompt_set.id if prompt_set else None,
+        status="draft",
+        generators=generators,
+    )
+    session.add(study)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"a study named {body.name!r} already exists") from None
+    return study
+
+
+def list_studies(session: Session) -> list[Study]:
+    return list(session.scalars(select(Study).order_by(Study.id)))
+
+
+def get_study(session: Session, ref: str | int) -> Study:
+    """By numeric id, public id or name."""
+    if isinstance(ref, int) or str(ref).isdigit():
+        study = session.get(Study, int(ref))
+    else:
+        study = session.scalar(
+            select(Study).where((Study.name == ref) | (Study.public_id == ref))
+        )
+    if study is None:
+        raise NotFound(f"no study {ref!r}; list them with GET /api/studies")
+    return study
+
+
+def update_study(session: Session, study: Study, body: StudyUpdate) -> Study:
+    changes = body.model_dump(exclude_unset=True)
+    if study.status != "draft":
+        # Once votes may exist, changing what was asked would mix answers to different questions.
+        allowed = {"is_public", "max_tasks_per_annotator", "instructions"}
+        refused = sorted(set(changes) - allowed)
+        if refused:
+            raise Conflict(
+                f"study {study.name!r} is {study.status}; only {sorted(allowed)} can change "
+                f"after it opened (refused: {refused})"
+            )
+    if "flag_options" in changes:
+        changes["flag_options"] = StudyFields(
+            flag_options=changes["flag_options"]
+        ).flag_options
+    for key, value in changes.items():
+        if value is None and key in {
+            "question",
+            "raters_per_item",
+            "attention_check_rate",
+            "flag_options",
+            "pair_policy",
+            "is_public",
+        }:
+            raise InvalidInput(f"{key} cannot be null")
+        setattr(study, key, value)
+    session.flush()
+    return study
+
+
+def delete_study(session: Session, study: Study) -> None:
+    if session.scalar(
+        select(func.count()).select_from(Vote).where(Vote.study_id == study.id)
+    ):
+        raise Conflict(
+            f"study {study.name!r} has votes; close it instead of deleting it"
+        )
+    session.delete(study)
+    session.flush()
+
+
+def open_study(session: Session, study: Study) -> Study:
+    if study.status == "open":
+        return study
+    if not study_items(session, study):
+        raise Conflict(
+            f"study {study.name!r} has no items: upload images of its generators "
+            + ("for the same prompts" if study.kind == "pairwise" else "")
+        )
+    study.status = "open"
+    session.flush()
+    return study
+
+
+def close_study(session: Session, study: Study) -> Study:
+    study.status = "closed"
+    session.flush()
+    return study
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing to be judged. For pairwise, gen_a < gen_b by generator id (sides come later)."""
+
+    key: str
+    prompt_id: int | None
+    image_a: int
+    gen_a: int
+    image_b: int | None = None
+    gen_b: int | None = None
+
+
+def study_images(session: Session, study: Study) -> list[tuple[int, int, int | None]]:
+    """(image id, generator id, prompt id) of the study's pool, oldest first."""
+    generator_ids = [g.id for g in study.generators]
+    query = (
+        select(Image.id, Image.generator_id, Image.prompt_id)
+        .where(Image.generator_id.in_(generator_ids))
+        .order_by(Image.id)
+    )
+    if study.prompt_set_id is not None:
+        query = query.join(Prompt, Prompt.id == Image.prompt_id).where(
+            Prompt.prompt_set_id == study.prompt_set_id
+        )
+    return [tuple(row) for row in session.execute(query)]
+
+
+def study_items(session: Session, study: Study) -> dict[str, Item]:
+    """Every item of the study by key. One image per (generator, prompt): the first uploaded."""
+    images = study_images(session, study)
+    if study.kind != "pairwise":
+        return {
+            f"i{img}": Item(f"i{img}", prompt, img, gen) for img, gen, prompt in images
+        }
+    by_prompt: dict[int, dict[int, int]] = {}
+    for img, gen, prompt in images:
+        if prompt is not None:
+            by_prompt.setdefault(prompt, {}).setdefault(gen, img)
+    items: dict[str, Item] = {}
+    for prompt, per_gen in by_prompt.items():
+        gens = sorted(per_gen)
+        for a_index, gen_a in enumerate(gens):
+            for gen_b in gens[a_index + 1 :]:
+                key = f"p{prompt}:{gen_a}:{gen_b}"
+                items[key] = Item(
+                    key, prompt, per_gen[gen_a], gen_a, per_gen[gen_b], gen_b
+                )
+    return items
