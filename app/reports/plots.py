@@ -52,15 +52,26 @@ def ratings_with_ci(
     return _svg(fig)
 
 
-def win_rate_heatmap(names: Sequence[str], matrix, *, title: str = "Row beats column") -> str:
-    """Observed win rate of the row generator against the column generator (NaN: never met)."""
+def win_rate_heatmap(
+    names: Sequence[str], matrix, *, title: str = "Row beats column", annotate: bool | None = None
+) -> str:
+    """Observed win rate of the row generator against the column generator (NaN: never met).
+
+    Cell labels are drawn up to 16 generators by default: beyond that they are unreadable, and
+    2,500 text elements make the SVG ten times larger and slower to render.
+    """
     matrix = np.asarray(matrix, dtype=float)
-    fig, ax = plt.subplots(figsize=(0.5 * len(names) + 2.5, 0.5 * len(names) + 2))
+    if annotate is None:
+        annotate = len(names) <= 16
+    size = 0.5 * len(names) if len(names) <= 16 else 0.22 * len(names)
+    fig, ax = plt.subplots(figsize=(size + 2.5, size + 2))
     image = ax.imshow(np.ma.masked_invalid(matrix), cmap="RdBu", vmin=0, vmax=1)
-    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_xticks(range(len(names)), names, rotation=45 if annotate else 90, ha="right")
     ax.set_yticks(range(len(names)), names)
+    if not annotate:
+        ax.tick_params(labelsize=6)
     for (i, j), value in np.ndenumerate(matrix):
-        if np.isfinite(value):
+        if annotate and np.isfinite(value):
             ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
                     color="white" if abs(value - 0.5) > 0.3 else "black")
     ax.set_title(title)

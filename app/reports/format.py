@@ -1,0 +1,97 @@
+"""How numbers are printed: one set of rules for the page, the report and the tests.
+
+The page, the HTML report and the Markdown report all format through these functions, so a number
+reads the same wherever it appears; full-precision values travel in the JSON and CSV exports
+(and in the page's data-value attributes, which sorting and the tests use).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+# Decimals per quantity: enough to separate generators, no more than the CIs justify.
+DIGITS = {
+    "bt": 1,
+    "elo": 1,
+    "win_rate": 3,
+    "mos": 2,
+    "flag_rate": 3,
+    "fid": 2,
+    "kid": 4,
+    "inception_score": 2,
+    "clip_score": 2,
+    "cmmd": 3,
+    "precision": 3,
+    "recall": 3,
+    "density": 3,
+    "coverage": 3,
+    "diversity": 3,
+    "correlation": 3,
+    "kappa": 3,
+    "share": 3,
+}
+
+
+def number(value: Any, quantity: str = "", digits: int | None = None) -> str:
+    """A value with the quantity's decimals; an en dash for missing values."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    places = DIGITS.get(quantity, 3) if digits is None else digits
+    return f"{float(value):.{places}f}"
+
+
+def interval(low: Any, high: Any, quantity: str = "") -> str:
+    """'[low, high]' or an empty string when there is no interval."""
+    if low is None or high is None:
+        return ""
+    return f"[{number(low, quantity)}, {number(high, quantity)}]"
+
+
+def metric_value(cell: dict[str, Any]) -> str:
+    """A metric cell's number (KID as mean ± std) or its note when there is no number."""
+    if cell.get("state") != "ok" or cell.get("value") is None:
+        return cell.get("note") or "–"
+    text = number(cell["value"], cell["metric"])
+    if cell["metric"] == "kid" and cell.get("std") is not None:
+        text += f" ± {number(cell['std'], 'kid')}"
+    return text
+
+
+def metric_details(cell: dict[str, Any]) -> str:
+    """The hover text of a metric cell: n, CI, extractor, preprocessing, parameters, warnings."""
+    parts = []
+    if cell.get("n_gen") is not None:
+        parts.append(f"n generated = {cell['n_gen']}")
+    if cell.get("n_real") is not None:
+        parts.append(f"n real = {cell['n_real']}")
+    if cell.get("ci_low") is not None and cell.get("ci_high") is not None:
+        parts.append(
+            f"95% CI {interval(cell['ci_low'], cell['ci_high'], cell['metric'])}"
+        )
+    if cell.get("extractor"):
+        parts.append(f"extractor {cell['extractor']}")
+    if cell.get("preprocessing"):
+        parts.append(f"preprocessing: {cell['preprocessing']}")
+    if cell.get("parameters"):
+        parts.append(
+            "parameters: "
+            + ", ".join(f"{k}={v}" for k, v in sorted(cell["parameters"].items()))
+        )
+    for warning in cell.get("warnings") or []:
+        parts.append(f"warning: {warning}")
+    if cell.get("note"):
+        parts.append(cell["note"])
+    return "; ".join(parts)
+
+
+def setting(value: Any) -> str:
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
