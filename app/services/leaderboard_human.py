@@ -135,40 +135,30 @@ def _agreement_label(log: VoteLog, k: int) -> tuple[Hashable, Hashable]:
 def _check_outcome(log: VoteLog, k: int, by_assignment: dict[int, int]) -> bool | None:
     """Whether an attention-check vote was answered as expected (None: nothing to compare)."""
     expected = log.expected[k]
+    degraded = log.check_kind[k] == "degraded"
+    original = (
+        by_assignment.get(log.repeat_of[k]) if log.repeat_of[k] is not None else None
+    )
     if log.kind == "pairwise":
         if expected is not None:
             return log.choice[k] == expected
-        original = (
-            by_assignment.get(log.repeat_of[k])
-            if log.repeat_of[k] is not None
-            else None
-        )
         if original is None:
             return None
         # Consistency: the same image (or the same kind of tie) chosen again, whatever the sides.
         return _winner_image(log, k) == _winner_image(log, original)
     if log.kind == "rating":
-        if expected is not None:
-            if str(expected).isdigit():
-                return log.rating[k] == int(expected)
-            # A degraded image against the known-good side: it should get a low score.
+        if degraded:
+            # A heavily degraded copy of a pool image deserves one of the two lowest scores.
             return log.rating[k] is not None and log.rating[k] <= 2
-        original = (
-            by_assignment.get(log.repeat_of[k])
-            if log.repeat_of[k] is not None
-            else None
-        )
         if original is None or log.rating[k] is None or log.rating[original] is None:
             return None
         return abs(log.rating[k] - log.rating[original]) <= 1
-    original = (
-        by_assignment.get(log.repeat_of[k]) if log.repeat_of[k] is not None else None
-    )
-    if expected is not None:
-        return bool(log.flags[k]) == (expected not in ("none", ""))
+    if degraded:
+        # A heavily degraded image shows at least one failure (artifacts, at the very least).
+        return bool(log.flags[k])
     if original is None:
         return None
-    return sorted(log.flags[k] or []) == sorted(log.flags[original] or [])
+    return bool(log.flags[k]) == bool(log.flags[original])
 
 
 def default_rule(kind: str) -> ExclusionRule:

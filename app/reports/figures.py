@@ -1,0 +1,209 @@
+"""The leaderboard's plots, drawn from a Leaderboard (the same numbers as its table).
+
+Each figure is rendered once per computed leaderboard (Leaderboard.memo) and shared by the page,
+its SVG routes and the report. A figure with nothing to show returns None and the caller says why.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image as PILImage
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.media import MediaStore
+from app.models import Assignment, Image, Vote
+from app.reports import plots
+from app.services.leaderboard import Leaderboard
+
+FIGURES = ("ratings", "win-rate", "precision-recall", "mos", "flags")
+TITLES = {
+    "ratings": "Ratings with 95% confidence intervals",
+    "win-rate": "Pairwise win rate (row beats column)",
+    "precision-recall": "Precision vs recall per generator",
+    "mos": "Distribution of 1–5 scores per generator",
+    "flags": "Share of images flagged with any failure mode (95% CI)",
+}
+
+
+def _nan(value) -> float:
+    return np.nan if value is None else float(value)
+
+
+def _ratings(lb: Leaderboard) -> str | None:
+    rows = [r for r in lb.rows if r["human"].get("bt") is not None]
+    if rows:
+        return plots.ratings_with_ci(
+            [r["generator"] for r in rows],
+            [r["human"]["bt"] for r in rows],
+            [r["human"]["bt_ci_low"] for r in rows],
+            [r["human"]["bt_ci_high"] for r in rows],
+        )
+    rows = [r for r in lb.rows if r["human"].get("mos_ci_low") is not None]
+    if rows:
+        return plots.ratings_with_ci(
+            [r["generator"] for r in rows],
+            [r["human"]["mos"] for r in rows],
+            [r["human"]["mos_ci_low"] for r in rows],
+            [r["human"]["mos_ci_high"] for r in rows],
+            xlabel="mean opinion score (1–5)",
+        )
+    return None
+
+
+def _win_rate(lb: Leaderboard) -> str | None:
+    matrix = lb.human.win_matrix
+    if not matrix or len(matrix["generators"]) < 2:
+        return None
+    values = np.array([[_nan(v) for v in row] for row in matrix["observed"]])
+    return plots.win_rate_heatmap(matrix["generators"], values)
+
+
+def _precision_recall(lb: Leaderboard) -> str | None:
+    rows = [
+        r
+        for r in lb.rows
+        if r["metrics"]["precision"]["state"] == "ok"
+        and r["metrics"]["recall"]["state"] == "ok"
+    ]
+    if not rows:
+        return None
+    return plots.precision_recall_scatter(
+        [r["generator"] for r in rows],
+        np.array([r["metrics"]["precision"]["value"] for r in rows]),
+        np.array([r["metrics"]["recall"]["value"] for r in rows]),
+    )
+
+
+def _mos(lb: Leaderboard) -> str | None:
+    scores = {name: s for name, s in lb.human.mos_scores.items() if s}
+    if not scores:
+        return None
+    names = [r["generator"] for r in lb.rows if r["generator"] in scores]
+    return plots.mos_distribution(names, [scores[n] for n in names])
+
+
+def _flags(lb: Leaderboard) -> str | None:
+    rows = [
+        r
+        for r in lb.rows
+        if (r["human"].get("flag_rates") or {}).get("any", {}).get("n")
+    ]
+    if not rows:
+        return None
+    rates = [r["human"]["flag_rates"]["any"] for r in rows]
+    return plots.ratings_with_ci(
+        [r["generator"] for r in rows],
+        [x["rate"] for x in rates],
+        [x["ci_low"] for x in rates],
+        [x["ci_high"] for x in rates],
+        xlabel="share of images with a failure flagged",
+    )
+
+
+_DRAW = {
+    "ratings": _ratings,
+    "win-rate": _win_rate,
+    "precision-recall": _precision_recall,
+    "mos": _mos,
+    "flags": _flags,
+}
+
+
+def figure(lb: Leaderboard, name: str) -> str | None:
+    """The SVG of one figure of this leaderboard, or None when there is nothing to plot yet."""
+    return lb.memo(f"figure:{name}", lambda: _DRAW[name](lb))
+
+
+def available_figures(lb: Leaderboard) -> list[str]:
+    """Figures worth showing for this study's kind (empty ones are reported, not hidden)."""
+    kind = lb.study["kind"]
+    names = ["ratings"]
+    if kind == "pairwise":
+        names.append("win-rate")
+    if kind == "rating":
+        names.append("mos")
+    if kind == "flag":
+        names = ["flags"]
+    names.append("precision-recall")
+    return names
+
+
+def _thumbnails(store: MediaStore, shas: Sequence[str]) -> list[PILImage.Image]:
+    images = []
+    for sha in shas:
+        try:
+            data = store.read_served(sha)
+        except FileNotFoundError:
+            continue
+        image = PILImage.open(io.BytesIO(data))
+        image.thumbnail((192, 192))
+        images.append(image.convert("RGB"))
+    return images
+
+
+def sample_grid(
+    session: Session, store: MediaStore, generator_id: int, name: str, count: int = 12
+) -> str | None:
+    """A grid of one generator's images (the first `count` uploaded), to spot mode collapse."""
+    shas = session.scalars(
+        select(Image.sha256)
+        .where(Image.generator_id == generator_id)
+        .order_by(Image.id)
+        .limit(count)
+    ).all()
+    images = _thumbnails(store, shas)
+    if not images:
+        return None
+    return plots.sample_grid(
+        images, columns=6, title=f"{name}: first {len(images)} images"
+    )
+
+
+def flagged_images(
+    session: Session, study_id: int, limit: int = 12
+) -> list[tuple[int, int]]:
+    """(image id, votes that flagged something) of the most often flagged images of a study."""
+    rows = session.execute(
+        select(Assignment.image_id, Vote.flags)
+        .join(Vote, Vote.assignment_id == Assignment.id)
+        .where(
+            Vote.study_id == study_id,
+            Assignment.check_kind.is_(None),
+            Assignment.image_id.is_not(None),
+        )
+    )
+    counts: dict[int, int] = {}
+    for image_id, flags in rows:
+        if flags:
+            counts[image_id] = counts.get(image_id, 0) + 1
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ranked[:limit]
+
+
+def flagged_grid(
+    session: Session, store: MediaStore, study_id: int, limit: int = 12
+) -> str | None:
+    """A grid of the study's most often flagged images (failure analysis)."""
+    ranked = flagged_images(session, study_id, limit)
+    if not ranked:
+        return None
+    shas = dict(
+        session.execute(
+            select(Image.id, Image.sha256).where(Image.id.in_([i for i, _ in ranked]))
+        ).all()
+    )
+    images = _thumbnails(store, [shas[i] for i, _ in ranked if i in shas])
+    if not images:
+        return None
+    return plots.sample_grid(images, columns=6, title="most often flagged images")
+
+
+def count_images(session: Session, generator_id: int) -> int:
+    return (
+        session.scalar(select(func.count()).where(Image.generator_id == generator_id))
+        or 0
+    )
