@@ -39,8 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"detail": exc.message, **exc.extra}, status_code=exc.status_code, headers=headers
         )
 
-    from app.api import generators, jobs, keys, prompt_sets, reference_sets
-    from app.web import media
+    from app.api import generators, jobs, keys, prompt_sets, reference_sets, studies
+    from app.web import annotate, media
 
     for router in (
         generators.router,
@@ -48,7 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reference_sets.router,
         jobs.router,
         keys.router,
+        studies.router,
         media.router,
+        annotate.router,
     ):
         app.include_router(router)
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import Forbidden, InvalidInput
-from app.models import Annotator, Study
+from app.models import Annotator, Study, utcnow
 
 MAX_INVITES_PER_CALL = 10_000
 
@@ -87,3 +88,18 @@ def list_annotators(session: Session, study: Study) -> list[Annotator]:
             .order_by(Annotator.id)
         )
     )
+
+
+def annotator_in_study(session: Session, annotator_id: int, study: Study) -> Annotator:
+    """The session's annotator, refused unless they were invited to this very study."""
+    annotator = session.get(Annotator, annotator_id)
+    if annotator is None or annotator.study_id != study.id:
+        raise Forbidden(
+            "you are not signed in to this study: open your invite link again"
+        )
+    return annotator
+
+
+def record_consent(annotator: Annotator, now: datetime | None = None) -> None:
+    if annotator.consented_at is None:
+        annotator.consented_at = now or utcnow()

@@ -143,6 +143,14 @@ def get_study(session: Session, ref: str | int) -> Study:
     return study
 
 
+def get_study_by_public_id(session: Session, public_id: str) -> Study:
+    """For annotator pages: only the opaque id is accepted, never a name or a sequential id."""
+    study = session.scalar(select(Study).where(Study.public_id == public_id))
+    if study is None:
+        raise NotFound("no such study")
+    return study
+
+
 def update_study(session: Session, study: Study, body: StudyUpdate) -> Study:
     changes = body.model_dump(exclude_unset=True)
     if study.status != "draft":

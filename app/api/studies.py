@@ -1,0 +1,171 @@
+"""Admin JSON API: studies (CRUD, open/close), annotator invites and the votes export."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.deps import AdminDep, SettingsDep
+from app.db import SessionDep
+from app.services import studies as service
+from app.services.invites import create_invites, list_annotators
+from app.services.studies import StudyCreate, StudyUpdate
+from app.services.votes import export_votes
+
+router = APIRouter(prefix="/api/studies", tags=["studies"])
+
+
+class StudyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    public_id: str
+    name: str
+    kind: str
+    question: str
+    instructions: str
+    raters_per_item: int
+    attention_check_rate: float
+    flag_options: list[str]
+    pair_policy: str
+    status: str
+    is_public: bool
+    max_tasks_per_annotator: int | None
+    prompt_set_id: int | None
+    generators: list[str]
+    created_at: datetime
+    n_items: int
+    study_url: str = Field(
+        description="where invited annotators land (after their invite link)"
+    )
+
+
+class InviteRequest(BaseModel):
+    count: int = Field(ge=1, le=10_000)
+
+
+class InviteOut(BaseModel):
+    handle: str
+    url: str = Field(
+        description="the invite link; shown once, only its token's hash is stored"
+    )
+
+
+class AnnotatorOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    handle: str
+    is_simulated: bool
+    excluded: bool
+    consented_at: datetime | None
+    created_at: datetime
+
+
+def _out(session, study, settings) -> StudyOut:
+    return StudyOut(
+        **{
+            field: getattr(study, field)
+            for field in StudyOut.model_fields
+            if field not in {"generators", "n_items", "study_url"}
+        },
+        generators=[g.name for g in study.generators],
+        n_items=len(service.study_items(session, study)),
+        study_url=f"{settings.base_url.rstrip('/')}/study/{study.public_id}",
+    )
+
+
+@router.post("", status_code=201, response_model=StudyOut)
+def create_study(
+    body: StudyCreate, session: SessionDep, settings: SettingsDep, _: AdminDep
+) -> StudyOut:
+    return _out(session, service.create_study(session, body), settings)
+
+
+@router.get("", response_model=list[StudyOut])
+def list_studies(
+    session: SessionDep, settings: SettingsDep, _: AdminDep
+) -> list[StudyOut]:
+    return [_out(session, s, settings) for s in service.list_studies(session)]
+
+
+@router.get("/{ref}", response_model=StudyOut)
+def get_study(
+    ref: str, session: SessionDep, settings: SettingsDep, _: AdminDep
+) -> StudyOut:
+    return _out(session, service.get_study(session, ref), settings)
+
+
+@router.patch("/{ref}", response_model=StudyOut)
+def update_study(
+    ref: str, body: StudyUpdate, session: SessionDep, settings: SettingsDep, _: AdminDep
+) -> StudyOut:
+    study = service.update_study(session, service.get_study(session, ref), body)
+    return _out(session, study, settings)
+
+
+@router.delete("/{ref}", status_code=204)
+def delete_study(ref: str, session: SessionDep, _: AdminDep) -> Response:
+    service.delete_study(session, service.get_study(session, ref))
+    return Response(status_code=204)
+
+
+@router.post("/{ref}/open", response_model=StudyOut)
+def open_study(
+    ref: str, session: SessionDep, settings: SettingsDep, _: AdminDep
+) -> StudyOut:
+    return _out(
+        session, service.open_study(session, service.get_study(session, ref)), settings
+    )
+
+
+@router.post("/{ref}/close", response_model=StudyOut)
+def close_study(
+    ref: str, session: SessionDep, settings: SettingsDep, _: AdminDep
+) -> StudyOut:
+    return _out(
+        session, service.close_study(session, service.get_study(session, ref)), settings
+    )
+
+
+@router.post("/{ref}/invites", status_code=201, response_model=list[InviteOut])
+def invite(
+    ref: str,
+    body: InviteRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: AdminDep,
+) -> list[InviteOut]:
+    study = service.get_study(session, ref)
+    created = create_invites(session, study, body.count, settings.base_url)
+    return [InviteOut(handle=a.handle, url=url) for a, url in created]
+
+
+@router.get("/{ref}/annotators", response_model=list[AnnotatorOut])
+def annotators(ref: str, session: SessionDep, _: AdminDep) -> list[AnnotatorOut]:
+    return [
+        AnnotatorOut.model_validate(a)
+        for a in list_annotators(session, service.get_study(session, ref))
+    ]
+
+
+@router.get("/{ref}/votes")
+def export(
+    ref: str,
+    request: Request,
+    session: SessionDep,
+    _: AdminDep,
+    format: Literal["csv", "jsonl"] = Query("csv", description="csv or jsonl"),
+) -> Response:
+    """Every vote, Chatbot Arena layout first: model_a (left), model_b (right), winner."""
+    study = service.get_study(session, ref)
+    media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
+    return Response(
+        export_votes(session, study, format),
+        media_type=media,
+        headers={
+            "Content-Disposition": f'attachment; filename="votes-{study.public_id}.{format}"'
+        },
+    )

@@ -1,0 +1,259 @@
+"""Annotator pages: invite → consent → tasks (pairwise, rating, flag) → thank-you.
+
+Thin routes: they check the session cookie, the CSRF token and the rate limits, call the
+services (which decide what is shown: opaque ids only), and render. Every form works without
+JavaScript (POST then 303 to the task page); with htmx the next task is swapped in instead.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from app.db import SessionDep
+from app.errors import ArenaError, Forbidden, InvalidInput
+from app.models import Annotator, Study
+from app.services.assignment import next_assignment, progress, task_view
+from app.services.invites import annotator_for_token, annotator_in_study, record_consent
+from app.services.studies import get_study_by_public_id
+from app.services.votes import submit_vote
+from app.settings import Settings
+from app.web.annotator_session import COOKIE_NAME, AnnotatorSessions
+from app.web.ratelimit import RateLimiter
+from app.web.templating import templates
+
+router = APIRouter(include_in_schema=False)
+
+# Pages an annotator sees are never cached, never framed (keyboard voting + clickjacking) and
+# never leak their URL to another site.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+}
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _sessions(request: Request) -> AnnotatorSessions:
+    state = request.app.state
+    if getattr(state, "annotator_sessions", None) is None:
+        state.annotator_sessions = AnnotatorSessions(state.settings.resolved_secret_key)
+    return state.annotator_sessions
+
+
+def _limiter(request: Request) -> RateLimiter:
+    state = request.app.state
+    if getattr(state, "rate_limiter", None) is None:
+        state.rate_limiter = RateLimiter()
+    return state.rate_limiter
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def _render(
+    request: Request, name: str, context: dict[str, Any], status: int = 200
+) -> HTMLResponse:
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    response.headers.update(PAGE_HEADERS)
+    return response
+
+
+def _error(request: Request, exc: ArenaError) -> HTMLResponse:
+    context = {"status": exc.status_code, "message": exc.message}
+    if _is_htmx(request):
+        # Shown in the page's message area; the current task stays where it is.
+        response = _render(request, "annotate/_error.html", context, exc.status_code)
+        response.headers["HX-Retarget"] = "#flash"
+        response.headers["HX-Reswap"] = "innerHTML"
+    else:
+        response = _render(request, "annotate/error.html", context, exc.status_code)
+    if "retry_after" in exc.extra:
+        response.headers["Retry-After"] = str(exc.extra["retry_after"])
+    return response
+
+
+def _signed_in(request: Request, session, study: Study) -> tuple[Annotator, str]:
+    """The annotator behind the cookie, and the CSRF token their forms must carry."""
+    sessions = _sessions(request)
+    found = sessions.read(request.cookies.get(COOKIE_NAME))
+    if found is None:
+        raise Forbidden("you are not signed in to this study: open your invite link")
+    annotator_id, nonce = found
+    annotator = annotator_in_study(session, annotator_id, study)
+    return annotator, sessions.csrf_token(annotator_id, nonce)
+
+
+def _check_csrf(request: Request, annotator: Annotator, token: str | None) -> None:
+    _annotator_id, nonce = _sessions(request).read(
+        request.cookies.get(COOKIE_NAME)
+    ) or (0, "")
+    if not _sessions(request).csrf_ok(annotator.id, nonce, token):
+        raise Forbidden(
+            "the form's security token is missing or stale: reload the page"
+        )
+
+
+def _task_context(
+    request: Request, session, study: Study, annotator: Annotator, csrf: str
+) -> dict:
+    assignment = next_assignment(
+        session, annotator, ttl_seconds=_settings(request).assignment_ttl_seconds
+    )
+    answered, target = progress(session, annotator)
+    return {
+        "study_id": study.public_id,
+        "question": study.question,
+        "task": task_view(session, assignment) if assignment is not None else None,
+        "answered": answered,
+        "target": max(target, answered),
+        "csrf_token": csrf,
+        "handle": annotator.handle,
+    }
+
+
+@router.get("/invite/{token}")
+def open_invite(token: str, request: Request, session: SessionDep) -> Response:
+    settings = _settings(request)
+    try:
+        _limiter(request).hit(
+            f"invite-ip:{_client_ip(request)}",
+            settings.invite_rate_per_ip,
+            "invite requests",
+        )
+        annotator = annotator_for_token(session, token)
+    except ArenaError as exc:
+        session.rollback()
+        return _error(request, exc)
+    study_id = annotator.study.public_id
+    # The token leaves the address bar at once; from here on the signed cookie identifies them.
+    response = RedirectResponse(f"/study/{study_id}", status_code=303)
+    response.headers.update(
+        {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+    )
+    response.set_cookie(
+        COOKIE_NAME,
+        _sessions(request).issue(annotator.id),
+        httponly=True,
+        samesite="lax",
+        secure=settings.base_url.startswith("https://"),
+        path=f"/study/{study_id}",
+        max_age=30 * 24 * 3600,
+    )
+    return response
+
+
+@router.get("/study/{study_id}", name="study_page")
+def study_page(study_id: str, request: Request, session: SessionDep) -> Response:
+    try:
+        study = get_study_by_public_id(session, study_id)
+        annotator, csrf = _signed_in(request, session, study)
+        if annotator.consented_at is None:
+            return _render(
+                request,
+                "annotate/consent.html",
+                {
+                    "study_id": study.public_id,
+                    "question": study.question,
+                    "instructions": study.instructions,
+                    "kind": study.kind,
+                    "csrf_token": csrf,
+                    "handle": annotator.handle,
+                },
+            )
+        context = _task_context(request, session, study, annotator, csrf)
+    except ArenaError as exc:
+        session.rollback()
+        return _error(request, exc)
+    return _render(request, "annotate/task_page.html", context)
+
+
+@router.post("/study/{study_id}/consent")
+def consent(
+    study_id: str,
+    request: Request,
+    session: SessionDep,
+    csrf_token: Annotated[str | None, Form()] = None,
+) -> Response:
+    try:
+        study = get_study_by_public_id(session, study_id)
+        annotator, _csrf = _signed_in(request, session, study)
+        _check_csrf(request, annotator, csrf_token)
+        record_consent(annotator)
+    except ArenaError as exc:
+        session.rollback()
+        return _error(request, exc)
+    return RedirectResponse(f"/study/{study.public_id}", status_code=303)
+
+
+@router.post("/study/{study_id}/vote")
+def vote(
+    study_id: str,
+    request: Request,
+    session: SessionDep,
+    assignment: Annotated[str, Form()] = "",
+    choice: Annotated[str | None, Form()] = None,
+    rating: Annotated[str | None, Form()] = None,
+    flags: Annotated[list[str] | None, Form()] = None,
+    none_of_these: Annotated[str | None, Form()] = None,
+    client_ms: Annotated[str | None, Form()] = None,
+    csrf_token: Annotated[str | None, Form()] = None,
+) -> Response:
+    settings = _settings(request)
+    try:
+        study = get_study_by_public_id(session, study_id)
+        annotator, csrf = _signed_in(request, session, study)
+        _check_csrf(request, annotator, csrf_token)
+        limiter = _limiter(request)
+        limiter.hit(
+            f"vote-ip:{_client_ip(request)}",
+            settings.vote_rate_per_ip,
+            "answers from this address",
+        )
+        limiter.hit(
+            f"vote-annotator:{annotator.id}",
+            settings.vote_rate_per_annotator,
+            "answers",
+        )
+        if none_of_these and flags:
+            raise InvalidInput("tick either problems or 'none of these', not both")
+        answer_flags = [] if none_of_these else (flags or None)
+        try:
+            elapsed = int(client_ms) if client_ms not in (None, "") else None
+        except ValueError:
+            raise InvalidInput(
+                "client_ms must be a whole number of milliseconds"
+            ) from None
+        submit_vote(
+            session,
+            annotator,
+            assignment,
+            choice=choice or None,
+            rating=rating if rating not in (None, "") else None,
+            flags=answer_flags,
+            client_ms=elapsed,
+        )
+        # Durable before anything is sent back: an acknowledged vote survives a crash.
+        session.commit()
+        if not _is_htmx(request):
+            return RedirectResponse(f"/study/{study.public_id}", status_code=303)
+        context = _task_context(request, session, study, annotator, csrf)
+    except ArenaError as exc:
+        session.rollback()
+        return _error(request, exc)
+    return _render(request, "annotate/_task.html", context)

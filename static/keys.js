@@ -1,0 +1,65 @@
+/* Gallery Arena annotator keyboard: pairwise 1/2/3/4 and arrows, rating 1-5, flags 0-9 + Enter.
+   Every control is a real form button, so the page works without this script. */
+(function () {
+  "use strict";
+  var started = performance.now();
+
+  function taskForm() {
+    return document.getElementById("task-form");
+  }
+
+  // Client-reported response time, written just before the form's values are collected.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form && form.id === "task-form") {
+      var field = form.querySelector("input[name=client_ms]");
+      if (field) field.value = String(Math.max(0, Math.round(performance.now() - started)));
+    }
+  }, true);
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.target && event.target.id === "flash") return;
+    started = performance.now();
+    var flash = document.getElementById("flash");
+    if (flash) flash.textContent = "";
+    if (document.activeElement && document.activeElement !== document.body) {
+      document.activeElement.blur();
+    }
+  });
+
+  function toggle(box, form) {
+    box.checked = !box.checked;
+    if (!box.checked) return;
+    // "none of these" and the problems exclude each other.
+    var others = box.name === "none_of_these"
+      ? form.querySelectorAll("input[name=flags]")
+      : form.querySelectorAll("input[name=none_of_these]");
+    for (var i = 0; i < others.length; i++) others[i].checked = false;
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    var form = taskForm();
+    if (!form) return;
+    var target = event.target;
+    if (target && (target.tagName === "TEXTAREA" || (target.tagName === "INPUT" && target.type === "text"))) return;
+    var controls = form.querySelectorAll("[data-key]");
+    var match = null;
+    for (var i = 0; i < controls.length; i++) {
+      if (controls[i].getAttribute("data-key").split(" ").indexOf(event.key) >= 0) {
+        match = controls[i];
+        break;
+      }
+    }
+    if (!match) return;
+    event.preventDefault();
+    if (event.repeat) return;
+    if (match.type === "checkbox") {
+      toggle(match, form);
+      return;
+    }
+    // In flight: the buttons are disabled by hx-disabled-elt; a second key press does nothing.
+    if (match.disabled || form.classList.contains("htmx-request")) return;
+    match.click();
+  });
+})();
