@@ -1,0 +1,183 @@
+"""`arena studies ...`, `arena invites create` and `arena votes export`: thin calls into services."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from app.cli.server_commands import fail, session_scope
+from app.errors import ArenaError
+from app.settings import Settings
+
+
+def register(app: typer.Typer) -> None:
+    studies = typer.Typer(help="Human-evaluation studies.", no_args_is_help=True)
+    invites = typer.Typer(help="Annotator invite links.", no_args_is_help=True)
+    votes = typer.Typer(help="Annotator votes.", no_args_is_help=True)
+    app.add_typer(studies, name="studies")
+    app.add_typer(invites, name="invites")
+    app.add_typer(votes, name="votes")
+
+    @studies.command("create")
+    def studies_create(
+        generator: Annotated[
+            list[str],
+            typer.Option("--generator", "-g", help="generator name or id (repeat)"),
+        ],
+        name: str = typer.Option(..., "--name", help="unique study name"),
+        kind: str = typer.Option("pairwise", "--kind", help="pairwise, rating or flag"),
+        prompt_set: str | None = typer.Option(
+            None, "--prompt-set", help="restrict to this prompt set"
+        ),
+        question: str | None = typer.Option(
+            None, help="question shown above each task"
+        ),
+        raters: int = typer.Option(3, "--raters", help="distinct annotators per item"),
+        check_rate: float = typer.Option(
+            0.1, "--check-rate", help="share of attention checks (0-1)"
+        ),
+        policy: str = typer.Option(
+            "uniform", "--policy", help="pair sampling: uniform or active"
+        ),
+        max_tasks: int | None = typer.Option(
+            None, "--max-tasks", help="cap on tasks per annotator"
+        ),
+        open_now: bool = typer.Option(
+            False, "--open", help="open the study for votes at once"
+        ),
+    ) -> None:
+        """Create a study (draft unless --open) and print it as JSON."""
+        from app.services.studies import StudyCreate, create_study, open_study
+
+        try:
+            body = StudyCreate(
+                name=name,
+                kind=kind,
+                generators=generator,
+                prompt_set=prompt_set,
+                question=question,
+                raters_per_item=raters,
+                attention_check_rate=check_rate,
+                pair_policy=policy,
+                max_tasks_per_annotator=max_tasks,
+            )
+        except ValidationError as exc:
+            fail(
+                "; ".join(
+                    f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+                )
+            )
+        with session_scope(Settings()) as session:
+            try:
+                study = create_study(session, body)
+                if open_now:
+                    open_study(session, study)
+                session.commit()
+            except ArenaError as exc:
+                session.rollback()
+                fail(exc.message)
+            typer.echo(
+                json.dumps(
+                    {
+                        "id": study.id,
+                        "public_id": study.public_id,
+                        "name": study.name,
+                        "kind": study.kind,
+                        "status": study.status,
+                    }
+                )
+            )
+
+    @studies.command("list")
+    def studies_list() -> None:
+        """One JSON line per study."""
+        from app.services.studies import list_studies
+
+        with session_scope(Settings()) as session:
+            for study in list_studies(session):
+                typer.echo(
+                    json.dumps(
+                        {
+                            "id": study.id,
+                            "name": study.name,
+                            "kind": study.kind,
+                            "status": study.status,
+                            "generators": [g.name for g in study.generators],
+                        }
+                    )
+                )
+
+    def _set_status(ref: str, action: str) -> None:
+        from app.services import studies as service
+
+        with session_scope(Settings()) as session:
+            try:
+                study = service.get_study(session, ref)
+                (service.open_study if action == "open" else service.close_study)(
+                    session, study
+                )
+                session.commit()
+            except ArenaError as exc:
+                session.rollback()
+                fail(exc.message)
+            typer.echo(f"study {study.name!r} is {study.status}")
+
+    @studies.command("open")
+    def studies_open(study: str = typer.Argument(..., help="study name or id")) -> None:
+        """Open a study for votes."""
+        _set_status(study, "open")
+
+    @studies.command("close")
+    def studies_close(
+        study: str = typer.Argument(..., help="study name or id"),
+    ) -> None:
+        """Close a study: no more votes are accepted."""
+        _set_status(study, "close")
+
+    @invites.command("create")
+    def invites_create(
+        study: str = typer.Option(..., "--study", help="study name or id"),
+        count: int = typer.Option(1, "--count", help="how many invite links"),
+    ) -> None:
+        """Create COUNT annotators and print their invite links, one per line (shown only once)."""
+        from app.services.invites import create_invites
+        from app.services.studies import get_study
+
+        settings = Settings()
+        with session_scope(settings) as session:
+            try:
+                created = create_invites(
+                    session, get_study(session, study), count, settings.base_url
+                )
+                session.commit()
+            except ArenaError as exc:
+                session.rollback()
+                fail(exc.message)
+            for annotator, url in created:
+                typer.echo(f"{annotator.handle}\t{url}")
+
+    @votes.command("export")
+    def votes_export(
+        study: str = typer.Option(..., "--study", help="study name or id"),
+        fmt: str = typer.Option("csv", "--format", help="csv or jsonl"),
+        output: Annotated[
+            Path | None, typer.Option("--output", "-o", help="file (default: stdout)")
+        ] = None,
+    ) -> None:
+        """Votes in the Chatbot Arena layout (model_a = left, model_b = right, winner)."""
+        from app.services.studies import get_study
+        from app.services.votes import export_votes
+
+        with session_scope(Settings()) as session:
+            try:
+                text = export_votes(session, get_study(session, study), fmt)
+            except ArenaError as exc:
+                fail(exc.message)
+        if output is None:
+            typer.echo(text, nl=False)
+        else:
+            output.write_text(text)
