@@ -53,6 +53,29 @@ from app.services.leaderboard_metrics import (
 from app.stats.correlation import rank_agreement
 
 DEBOUNCE_SECONDS = 3.0
+# Every row carries every human field (null when the study kind or the data has none), so the
+# JSON, CSV and templates read the same keys for every study.
+HUMAN_FIELDS = {
+    "bt": None,
+    "bt_ci_low": None,
+    "bt_ci_high": None,
+    "rank": None,
+    "rank_worst": None,
+    "elo": None,
+    "win_rate": None,
+    "votes": 0,
+    "wins": None,
+    "ties": None,
+    "beats": [],
+    "mos": None,
+    "mos_sd": None,
+    "mos_ci_low": None,
+    "mos_ci_high": None,
+    "mos_ci_items_low": None,
+    "mos_ci_items_high": None,
+    "mos_items": None,
+    "flag_rates": {},
+}
 SOFTWARE = ("numpy", "scipy", "krippendorff", "matplotlib", "sqlalchemy", "fastapi")
 
 
@@ -362,7 +385,7 @@ def build_leaderboard(
             {
                 "generator": g.name,
                 "generator_id": g.id,
-                "human": human.per_generator.get(g.name, {"votes": 0}),
+                "human": {**HUMAN_FIELDS, **human.per_generator.get(g.name, {})},
                 "human_score": human.human_score.get(g.name),
                 "metrics": {m: cells[g.id][m].to_dict() for m in METRICS},
                 "settings": sampling_settings(g),
