@@ -53,9 +53,12 @@ def seed_study(
     prompts: int = 4,
     **fields,
 ) -> Study:
-    gens, prompt_set = seed_pool(session, generators=generators, prompts=prompts)
+    name = fields.pop("name", f"{kind}-study")
+    gens, prompt_set = seed_pool(
+        session, generators=generators, prompts=prompts, prefix=name
+    )
     body = StudyCreate(
-        name=fields.pop("name", f"{kind}-study"),
+        name=name,
         kind=kind,
         generators=[g.name for g in gens],
         prompt_set=prompt_set.name,
