@@ -1,0 +1,374 @@
+"""Active pair sampling: show the pair whose vote most shrinks the ratings' confidence intervals.
+
+The score of a candidate pair is the expected first-order reduction of the sum of the ratings'
+standard errors from one more vote on it, under the Laplace (Gaussian) approximation of the
+Bradley-Terry posterior: a vote on (i, j) adds Fisher information w = alpha^2 p (1 - p) along
+d = e_i - e_j, so by Sherman-Morrison the covariance C loses w (C d)(C d)^T / (1 + w d^T C d), and
+sum_k sd_k loses about w d^T C D C d / (1 + w d^T C d) with D = diag(1 / (2 sd_k)). This is the
+A-optimal greedy design (Pukelsheim 2006, ch. 9) weighted towards the mean CI width; in spirit it
+is the information-gain pairing of ASAP (Mikhailiuk et al. 2020, "Active Sampling for Pairwise
+Comparisons via Approximate Message Passing and Information Gain Maximization").
+
+Greedy information gain alone would starve lopsided pairs and stragglers, so the choice is made
+in this order, within the candidate pairs the caller can actually hand out:
+
+1. warm-up: a generator with fewer than `warmup_votes` votes (a newly added one) is shown first;
+2. exposure floor: a generator whose share of votes is below `min_exposure_share` of its fair
+   share 2N/n is shown next;
+3. pair floor: a pair with fewer than `min_pair_share` of the mean votes per pair is shown next;
+4. otherwise the pair with the largest expected gain (ties broken by the caller's rng).
+
+A batch for k concurrent annotators is chosen greedily with the covariance updated after every
+pick as if that vote had been cast, so picks spread over pairs and generators, and no pair is
+repeated before every candidate pair has appeared once in the batch.
+
+The posterior uses a Gaussian prior on the ratings (sd `prior_sd` Elo, i.e. the ridge of the
+Bradley-Terry fit), so a generator with no votes has a finite, large variance instead of an
+undefined one. The fit is warm-started and redone only when the votes have grown by
+`refit_fraction` since the last fit; in between, each new vote is folded into the covariance by a
+rank-one update at the last fit's win probabilities, so one choice costs O(n^2) plus a few
+n x n products.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.stats.bradley_terry import fit_bradley_terry
+from app.stats.elo import ELO_BASE, ELO_SCALE
+from app.stats.exceptions import StatsError
+
+ALPHA = math.log(ELO_BASE)
+
+
+@dataclass(frozen=True)
+class ActiveSamplingConfig:
+    """Settings of the active policy; the defaults are the ones benchmarks/sampling.py measures."""
+
+    prior_sd: float = 400.0  # Elo; prior sd of a rating around the pool mean
+    warmup_votes: int = (
+        10  # a generator with fewer votes is explored before anything else
+    )
+    min_exposure_share: float = 0.5  # of the fair share 2N/n of votes per generator
+    min_pair_share: float = 0.05  # of the mean votes per pair
+    refit_fraction: float = (
+        0.05  # refit the BT posterior when the votes grew by this fraction
+    )
+
+    def __post_init__(self) -> None:
+        if not self.prior_sd > 0:
+            raise StatsError("prior_sd must be positive")
+        if self.warmup_votes < 0:
+            raise StatsError("warmup_votes must be non-negative")
+        if not 0 <= self.min_exposure_share <= 1:
+            raise StatsError("min_exposure_share must be in [0, 1]")
+        if not 0 <= self.min_pair_share <= 1:
+            raise StatsError("min_pair_share must be in [0, 1]")
+        if not 0 <= self.refit_fraction < 1:
+            raise StatsError("refit_fraction must be in [0, 1)")
+
+    @property
+    def ridge(self) -> float:
+        """Prior precision in the fit's theta units (rating = scale * theta)."""
+        return (ELO_SCALE / self.prior_sd) ** 2
+
+
+# ----------------------------------------------------------------------------- input checks
+
+
+def vote_matrices(wins, ties) -> tuple[np.ndarray, np.ndarray]:
+    """Validate wins[i, j] (i beat j) and symmetric ties[i, j]; return them as float arrays."""
+    w = np.asarray(wins, dtype=np.float64)
+    t = np.asarray(ties, dtype=np.float64)
+    if w.ndim != 2 or w.shape[0] != w.shape[1]:
+        raise StatsError(f"wins must be a square matrix, got shape {w.shape}")
+    if t.shape != w.shape:
+        raise StatsError(f"ties must have the shape of wins {w.shape}, got {t.shape}")
+    if not (np.all(np.isfinite(w)) and np.all(np.isfinite(t))):
+        raise StatsError("wins and ties must be finite")
+    if np.any(w < 0) or np.any(t < 0):
+        raise StatsError("wins and ties must be non-negative")
+    if np.any(np.diag(w) != 0) or np.any(np.diag(t) != 0):
+        raise StatsError(
+            "a generator cannot play itself: the diagonals of wins and ties must be zero"
+        )
+    if not np.array_equal(t, t.T):
+        raise StatsError(
+            "ties must be symmetric: ties[i, j] == ties[j, i] counts the ties of the pair once"
+        )
+    return w, t
+
+
+def candidate_arrays(
+    candidates: Sequence[tuple[int, int]], n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    if len(candidates) == 0:
+        raise StatsError("candidates must not be empty")
+    try:
+        arr = np.asarray(candidates, dtype=np.int64).reshape(len(candidates), 2)
+    except (TypeError, ValueError):
+        raise StatsError(
+            "candidates must be (i, j) pairs of generator indices"
+        ) from None
+    ci, cj = arr[:, 0], arr[:, 1]
+    if np.any(ci < 0) or np.any(cj < 0) or np.any(ci >= n) or np.any(cj >= n):
+        raise StatsError(f"candidate index out of range 0..{n - 1}")
+    if np.any(ci == cj):
+        raise StatsError("a candidate pair must hold two different generators")
+    return ci, cj
+
+
+# ----------------------------------------------------------------------------- policy state
+
+
+class ActivePairPolicy:
+    """The active policy with its warm-started posterior; feed it the current counts on each call."""
+
+    def __init__(self, config: ActiveSamplingConfig | None = None) -> None:
+        self.config = config or ActiveSamplingConfig()
+        self.n = -1
+        self.wins = np.zeros((0, 0))
+        self.totals = np.zeros((0, 0))  # votes per unordered pair, symmetric
+        self.theta = np.zeros(0)
+        self.cov = np.zeros(
+            (0, 0)
+        )  # posterior covariance in theta units, gauge direction removed
+        self.refits = 0
+        self._votes_at_fit = 0.0
+
+    # -- state
+
+    @property
+    def n_votes(self) -> float:
+        return float(self.totals.sum() / 2.0)
+
+    def dominated_by(self, wins: np.ndarray, totals: np.ndarray) -> float | None:
+        """Votes to add to reach (wins, totals) from this state, or None if votes would be removed."""
+        if (
+            wins.shape != self.wins.shape
+            or np.any(wins < self.wins)
+            or np.any(totals < self.totals)
+        ):
+            return None
+        return float((totals - self.totals).sum() / 2.0)
+
+    def sync(self, wins, ties) -> None:
+        """Bring the posterior up to the given counts: a rank-one update per new vote, or a refit."""
+        w, t = vote_matrices(wins, ties)
+        totals = w + w.T + t
+        added = self.dominated_by(w, totals)
+        if added is None or added >= max(
+            1.0, self.config.refit_fraction * self._votes_at_fit
+        ):
+            self._refit(w, totals)
+            return
+        if added > 0:
+            diff = totals - self.totals
+            ii, jj = np.nonzero(np.triu(diff))
+            p = 1.0 / (1.0 + np.exp(-ALPHA * (self.theta[ii] - self.theta[jj])))
+            for i, j, info in zip(ii, jj, diff[ii, jj] * ALPHA * ALPHA * p * (1.0 - p)):
+                _add_information(self.cov, int(i), int(j), float(info))
+        self.wins, self.totals = w, totals
+
+    def _refit(self, wins: np.ndarray, totals: np.ndarray) -> None:
+        n = wins.shape[0]
+        ii, jj = np.nonzero(np.triu(totals, 1))
+        ties = totals[ii, jj] - wins[ii, jj] - wins[jj, ii]
+        theta0 = self.theta if self.n == n else None
+        fit = fit_bradley_terry(
+            n,
+            ii,
+            jj,
+            wins[ii, jj],
+            wins[jj, ii],
+            ties,
+            ridge=self.config.ridge,
+            theta0=theta0,
+        )
+        ridge = self.config.ridge
+        precision = fit.hessian + ridge * np.eye(n)
+        cov = np.linalg.inv(precision) if n else precision
+        # The likelihood never sees a common shift, so the all-ones direction keeps the prior
+        # variance 1/ridge; remove it so that variances are those of the sum-zero ratings.
+        self.cov = cov - 1.0 / (n * ridge) if n else cov
+        self.theta = fit.theta
+        self.n, self.wins, self.totals = n, wins, totals
+        self._votes_at_fit = self.n_votes
+        self.refits += 1
+
+    # -- choices
+
+    def standard_errors(self) -> np.ndarray:
+        """Posterior sd of each rating, in Elo."""
+        return ELO_SCALE * np.sqrt(np.clip(np.diag(self.cov), 0.0, None))
+
+    def choose_pair(
+        self,
+        wins,
+        ties,
+        candidates: Sequence[tuple[int, int]],
+        rng: np.random.Generator,
+    ) -> tuple[int, int]:
+        return self.choose_pairs(wins, ties, candidates, 1, rng)[0]
+
+    def choose_pairs(
+        self,
+        wins,
+        ties,
+        candidates: Sequence[tuple[int, int]],
+        k: int,
+        rng: np.random.Generator,
+    ) -> list[tuple[int, int]]:
+        """k pairs for k concurrent annotators, each chosen as if the previous ones had been voted on."""
+        if k < 1:
+            raise StatsError("k must be at least 1")
+        self.sync(wins, ties)
+        n = self.n
+        ci, cj = candidate_arrays(candidates, n)
+        cov = self.cov.copy()
+        exposure = self.totals.sum(axis=1)
+        pair_votes = self.totals[ci, cj].copy()
+        n_votes = self.n_votes
+        n_pairs = n * (n - 1) / 2.0
+        p = 1.0 / (1.0 + np.exp(-ALPHA * (self.theta[ci] - self.theta[cj])))
+        info = ALPHA * ALPHA * p * (1.0 - p)
+        used = np.zeros(ci.size, dtype=np.int64)
+        flat_ij = ci * n + cj
+        picks: list[tuple[int, int]] = []
+        for _ in range(k):
+            # Diversity: a pair is not repeated within a batch before every candidate had its turn.
+            eligible = np.flatnonzero(used == used.min())
+            eligible = self._guarantees(
+                eligible, ci, cj, exposure, pair_votes, n_votes, n_pairs
+            )
+            gain = _gains(
+                cov, info[eligible], ci[eligible], cj[eligible], flat_ij[eligible]
+            )
+            best = eligible[np.flatnonzero(gain >= gain.max() * (1.0 - 1e-9))]
+            pick = int(best[rng.integers(best.size)]) if best.size > 1 else int(best[0])
+            i, j = int(ci[pick]), int(cj[pick])
+            picks.append((i, j))
+            _add_information(cov, i, j, float(info[pick]))
+            exposure[i] += 1
+            exposure[j] += 1
+            same = ((ci == i) & (cj == j)) | (
+                (ci == j) & (cj == i)
+            )  # either orientation
+            pair_votes[same] += 1
+            used[same] += 1
+            n_votes += 1
+        return picks
+
+    def _guarantees(
+        self, eligible, ci, cj, exposure, pair_votes, n_votes, n_pairs
+    ) -> np.ndarray:
+        """Narrow the eligible candidates by the warm-up, exposure and pair floors, in that order."""
+        cfg = self.config
+        present = np.zeros(self.n, dtype=bool)
+        present[ci[eligible]] = True
+        present[cj[eligible]] = True
+        lowest = int(np.argmin(np.where(present, exposure, np.inf)))
+        fair = 2.0 * n_votes / self.n
+        if (
+            exposure[lowest] < cfg.warmup_votes
+            or exposure[lowest] < cfg.min_exposure_share * fair
+        ):
+            return eligible[(ci[eligible] == lowest) | (cj[eligible] == lowest)]
+        floor = cfg.min_pair_share * n_votes / n_pairs
+        starved = pair_votes[eligible] < floor
+        if starved.any():
+            below = eligible[starved]
+            return below[pair_votes[below] == pair_votes[below].min()]
+        return eligible
+
+
+def _gains(
+    cov: np.ndarray,
+    info: np.ndarray,
+    ci: np.ndarray,
+    cj: np.ndarray,
+    flat_ij: np.ndarray,
+) -> np.ndarray:
+    """Expected first-order drop of sum_k sd_k from one vote on each pair (module docstring).
+
+    `flat_ij` is ci * n + cj, so the off-diagonal gathers are one np.take each.
+    """
+    var_k = np.clip(np.diag(cov), 1e-300, None)
+    m = (cov / (2.0 * np.sqrt(var_k))) @ cov
+    m_k = np.diag(m)
+    quad = m_k[ci] + m_k[cj] - 2.0 * m.take(flat_ij)
+    var = var_k[ci] + var_k[cj] - 2.0 * cov.take(flat_ij)
+    return info * quad / (1.0 + info * var)
+
+
+def _add_information(cov: np.ndarray, i: int, j: int, info: float) -> None:
+    """Sherman-Morrison: cov <- (cov^-1 + info d d^T)^-1 with d = e_i - e_j, in place."""
+    u = cov[:, i] - cov[:, j]
+    denom = 1.0 + info * (u[i] - u[j])
+    cov -= (info / denom) * np.outer(u, u)
+
+
+# ----------------------------------------------------------------------------- stateless entry points
+
+_CACHE_SIZE = 32
+_cache: OrderedDict[int, ActivePairPolicy] = OrderedDict()
+_cache_lock = threading.Lock()
+_next_key = 0
+
+
+def _policy_for(wins, ties) -> ActivePairPolicy:
+    """The cached policy whose counts the given ones extend with the fewest new votes (LRU, bounded).
+
+    Studies are told apart by their counts alone: votes only ever grow, so the state a study left
+    behind is the one its next call extends the least. A miss starts a fresh policy.
+    """
+    global _next_key
+    w, t = vote_matrices(wins, ties)
+    totals = w + w.T + t
+    best_key, best_added = None, math.inf
+    for key, policy in _cache.items():
+        added = policy.dominated_by(w, totals)
+        if added is not None and added < best_added:
+            best_key, best_added = key, added
+    if best_key is None:
+        best_key, _next_key = _next_key, _next_key + 1
+        _cache[best_key] = ActivePairPolicy()
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    _cache.move_to_end(best_key)
+    return _cache[best_key]
+
+
+def choose_pair(
+    wins: np.ndarray,
+    ties: np.ndarray,
+    candidates: Sequence[tuple[int, int]],
+    rng: np.random.Generator,
+) -> tuple[int, int]:
+    """The next pair to show, one of `candidates`: wins[i, j] = votes where i beat j, ties symmetric."""
+    return choose_pairs(wins, ties, candidates, 1, rng)[0]
+
+
+def choose_pairs(
+    wins: np.ndarray,
+    ties: np.ndarray,
+    candidates: Sequence[tuple[int, int]],
+    k: int,
+    rng: np.random.Generator,
+) -> list[tuple[int, int]]:
+    """k diverse pairs from `candidates` for k concurrent annotators."""
+    with _cache_lock:
+        policy = _policy_for(wins, ties)
+        return policy.choose_pairs(wins, ties, candidates, k, rng)
+
+
+def clear_cache() -> None:
+    """Forget every cached posterior (tests; or after votes were deleted)."""
+    with _cache_lock:
+        _cache.clear()
