@@ -39,8 +39,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"detail": exc.message, **exc.extra}, status_code=exc.status_code, headers=headers
         )
 
-    from app.api import generators, jobs, keys, prompt_sets, reference_sets, studies
+    from app.api import generators, jobs, keys, leaderboard, prompt_sets, reference_sets, studies
     from app.web import annotate, media
+    from app.web import leaderboard as leaderboard_pages
 
     for router in (
         generators.router,
@@ -51,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         studies.router,
         media.router,
         annotate.router,
+        leaderboard.router,
+        leaderboard_pages.router,
     ):
         app.include_router(router)
 

@@ -62,6 +62,21 @@ def metric_value(cell: dict[str, Any]) -> str:
     return text
 
 
+def short_note(cell: dict[str, Any]) -> str:
+    """The note of a metric cell cut to its first clause for a table cell ("unavailable: no CLIP
+    weights"); the whole reason stays in the hover text and the notes list."""
+    note = cell.get("note") or "–"
+    if cell.get("state") == "missing":
+        return "not computed"
+    if cell.get("state") == "unavailable":
+        head, _, reason = note.partition(": ")
+        clause = reason.split(":")[0].split(";")[0].split(" (")[0].strip()
+        if len(clause) > 48:
+            clause = clause[:47].rstrip() + "…"
+        return f"{head}: {clause}" if clause else head
+    return note
+
+
 def metric_details(cell: dict[str, Any]) -> str:
     """The hover text of a metric cell: n, CI, extractor, preprocessing, parameters, warnings."""
     parts = []

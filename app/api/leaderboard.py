@@ -1,0 +1,122 @@
+"""JSON API of the leaderboard and the exports.
+
+GET /api/studies/{id}/leaderboard            the leaderboard as JSON (the page's numbers)
+GET /api/studies/{id}/export?what=&format=   votes (csv|jsonl), leaderboard (csv|json), metrics (csv|json)
+GET /api/reference-sets/{id}/statistics.npz  Inception mu/sigma (+ features) of a reference set
+
+A public study is readable by anyone; otherwise an admin key (Bearer) or a signed-in researcher.
+{id} is the numeric id, the public id or the name.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+
+from app.db import SessionDep
+from app.models import Study
+from app.reports.exports import export_study, reference_statistics, to_json
+from app.services.leaderboard import Leaderboard, LeaderboardCache, LeaderboardOptions
+from app.services.reference_sets import get_reference_set
+from app.services.studies import get_study
+from app.web.researcher_session import ensure_can_read, ensure_researcher
+
+router = APIRouter(tags=["leaderboard"])
+
+Exclusions = Literal["on", "off"]
+
+
+def leaderboard_cache(request: Request) -> LeaderboardCache:
+    state = request.app.state
+    if getattr(state, "leaderboard_cache", None) is None:
+        state.leaderboard_cache = LeaderboardCache()
+    return state.leaderboard_cache
+
+
+def options_from(exclusions: str, reference_set: str | None) -> LeaderboardOptions:
+    return LeaderboardOptions(
+        apply_exclusions=exclusions != "off", reference_set=reference_set or None
+    )
+
+
+def cached_leaderboard(
+    request: Request, session, study: Study, options: LeaderboardOptions
+) -> Leaderboard:
+    return leaderboard_cache(request).get(session, study, options)
+
+
+ExclusionsQuery = Annotated[
+    Exclusions,
+    Query(description="apply the annotator exclusions (on) or count everyone (off)"),
+]
+ReferenceQuery = Annotated[
+    str | None,
+    Query(
+        description="reference set id or name (default: the one with the most results)"
+    ),
+]
+
+
+@router.get("/api/studies/{ref}/leaderboard")
+def leaderboard_json(
+    ref: str,
+    request: Request,
+    session: SessionDep,
+    exclusions: ExclusionsQuery = "on",
+    reference_set: ReferenceQuery = None,
+) -> Response:
+    """Human ratings, automatic metrics, agreement and correlations of one study."""
+    study = get_study(session, ref)
+    ensure_can_read(request, session, study)
+    lb = cached_leaderboard(
+        request, session, study, options_from(exclusions, reference_set)
+    )
+    return Response(to_json(lb.to_dict()), media_type="application/json")
+
+
+@router.get("/api/studies/{ref}/export")
+def export(
+    ref: str,
+    request: Request,
+    session: SessionDep,
+    what: Annotated[
+        Literal["votes", "leaderboard", "metrics"], Query(description="what to export")
+    ],
+    format: Annotated[
+        Literal["csv", "json", "jsonl"],
+        Query(description="votes: csv or jsonl; leaderboard and metrics: csv or json"),
+    ] = "csv",
+    exclusions: ExclusionsQuery = "on",
+    reference_set: ReferenceQuery = None,
+) -> Response:
+    """Download votes (Chatbot Arena battle layout), the leaderboard or the metric results."""
+    study = get_study(session, ref)
+    ensure_can_read(request, session, study)
+    lb = None
+    if what == "leaderboard":
+        lb = cached_leaderboard(
+            request, session, study, options_from(exclusions, reference_set)
+        )
+    out = export_study(session, study, what, format, lb)
+    return Response(
+        out.content,
+        media_type=out.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{out.filename}"'},
+    )
+
+
+@router.get("/api/reference-sets/{ref}/statistics.npz")
+def statistics_npz(ref: str, request: Request, session: SessionDep) -> Response:
+    """Inception pool3 statistics of a reference set in the pytorch-fid / clean-fid .npz layout
+    (mu, sigma; plus features, extractor and n)."""
+    ensure_researcher(request, session)
+    reference = get_reference_set(session, ref)
+    out = reference_statistics(
+        session, request.app.state.settings.features_path, reference
+    )
+    return Response(
+        out.content,
+        media_type=out.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{out.filename}"'},
+    )

@@ -1,0 +1,434 @@
+"""The leaderboard page for researchers, server-rendered and readable without JavaScript.
+
+/studies/{public_id}/leaderboard            the page (sort, dir, exclusions, reference_set in the query)
+/studies/{public_id}/leaderboard/board      the table and status alone (htmx refresh while jobs run)
+/studies/{public_id}/leaderboard/plots/N.svg  one figure (ratings, win-rate, precision-recall, mos, flags)
+/studies/{public_id}/leaderboard/samples/G.svg  a grid of generator G's images
+/login, /logout                             researcher sign-in with an admin API key
+
+Columns sort on the server through plain links; the numbers come from the cached Leaderboard the
+JSON API and the exports also read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from app.api.leaderboard import cached_leaderboard, options_from
+from app.db import SessionDep
+from app.errors import ArenaError, NotFound, Unauthorized
+from app.models import Study
+from app.reports import figures
+from app.reports import format as fmt
+from app.services.api_keys import authenticate
+from app.services.leaderboard import Leaderboard
+from app.services.leaderboard_metrics import LOWER_IS_BETTER, METRIC_LABELS, METRICS
+from app.services.studies import get_study
+from app.web.ratelimit import RateLimiter
+from app.web.researcher_session import (
+    COOKIE_NAME,
+    LOGIN_NONCE_COOKIE,
+    ensure_can_read,
+    safe_next,
+    sessions,
+    signed_in_key,
+)
+from app.web.templating import templates
+
+router = APIRouter(include_in_schema=False)
+templates.env.filters.setdefault("num", fmt.number)
+
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+}
+# SVG opened directly is a document: no scripts, no outside fetches; matplotlib's inline styles only.
+SVG_HEADERS = {
+    "Cache-Control": "private, max-age=60",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+}
+LOGIN_LIMIT_PER_MINUTE = 10
+REFRESH_SECONDS = 5
+
+
+# ----------------------------------------------------------------------------- columns
+
+
+def _columns(lb: Leaderboard) -> list[dict[str, Any]]:
+    """Sortable columns: key, header, default direction (best first), how to read the value."""
+    kind = lb.study["kind"]
+    cols: list[dict[str, Any]] = [
+        {"key": "position", "label": "#", "dir": "asc", "group": "human"},
+        {"key": "generator", "label": "generator", "dir": "asc", "group": "human"},
+    ]
+    if kind == "pairwise":
+        cols += [
+            {
+                "key": "bt",
+                "label": "BT rating [95% CI]",
+                "dir": "desc",
+                "group": "human",
+            },
+            {"key": "rank", "label": "rank range", "dir": "asc", "group": "human"},
+            {"key": "elo", "label": "Elo", "dir": "desc", "group": "human"},
+            {"key": "win_rate", "label": "win rate", "dir": "desc", "group": "human"},
+        ]
+    if kind == "rating":
+        cols.append(
+            {"key": "mos", "label": "MOS [95% CI]", "dir": "desc", "group": "human"}
+        )
+    if kind == "flag":
+        for mode in lb.study["flag_options"]:
+            cols.append(
+                {"key": f"flag:{mode}", "label": mode, "dir": "asc", "group": "flags"}
+            )
+        cols.append(
+            {"key": "flag:any", "label": "any flag", "dir": "asc", "group": "flags"}
+        )
+    cols.append({"key": "votes", "label": "votes", "dir": "desc", "group": "human"})
+    for metric in METRICS:
+        arrow = "↓" if metric in LOWER_IS_BETTER else "↑"
+        cols.append(
+            {
+                "key": metric,
+                "label": f"{METRIC_LABELS[metric]} {arrow}",
+                "dir": "asc" if metric in LOWER_IS_BETTER else "desc",
+                "group": "metrics",
+            }
+        )
+    return cols
+
+
+def _sort_value(row: dict[str, Any], key: str) -> Any:
+    human = row["human"]
+    if key == "position":
+        return row["position"]
+    if key == "generator":
+        return row["generator"].lower()
+    if key.startswith("flag:"):
+        return (human.get("flag_rates") or {}).get(key[5:], {}).get("rate")
+    if key in METRICS:
+        cell = row["metrics"][key]
+        return cell["value"] if cell["state"] == "ok" else None
+    return human.get(key)
+
+
+def sorted_rows(lb: Leaderboard, key: str, direction: str) -> list[dict[str, Any]]:
+    """Rows by one column; rows without a value go last whichever the direction."""
+    present = [r for r in lb.rows if _sort_value(r, key) is not None]
+    absent = [r for r in lb.rows if _sort_value(r, key) is None]
+    present.sort(
+        key=lambda r: (_sort_value(r, key), r["position"]), reverse=direction == "desc"
+    )
+    return present + sorted(absent, key=lambda r: r["position"])
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def _render(
+    request: Request, name: str, context: dict[str, Any], status: int = 200
+) -> HTMLResponse:
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    response.headers.update(PAGE_HEADERS)
+    return response
+
+
+def _query(**params: Any) -> str:
+    return urlencode({k: v for k, v in params.items() if v not in (None, "")})
+
+
+def _context(
+    request: Request,
+    session,
+    study: Study,
+    sort: str,
+    direction: str | None,
+    exclusions: str,
+    reference_set: str | None,
+) -> dict[str, Any]:
+    options = options_from(exclusions, reference_set)
+    lb = cached_leaderboard(request, session, study, options)
+    columns = _columns(lb)
+    by_key = {c["key"]: c for c in columns}
+    if sort not in by_key:
+        sort = "position"
+    column = by_key[sort]
+    direction = direction if direction in ("asc", "desc") else column["dir"]
+    base = f"/studies/{study.public_id}/leaderboard"
+    ref = str(lb.reference_set["id"]) if lb.reference_set else None
+    state = {"exclusions": exclusions, "reference_set": reference_set}
+    for c in columns:
+        # Clicking the current column flips it; another column starts with its best-first order.
+        flip = "desc" if direction == "asc" else "asc"
+        c["href"] = (
+            f"{base}?{_query(sort=c['key'], dir=flip if c['key'] == sort else c['dir'], **state)}"
+        )
+        c["aria"] = (
+            ("ascending" if direction == "asc" else "descending")
+            if c["key"] == sort
+            else None
+        )
+    plot_query = _query(exclusions=exclusions, reference_set=ref)
+    return {
+        "lb": lb,
+        "d": lb.to_dict(),
+        "study": study,
+        "rows": sorted_rows(lb, sort, direction),
+        "columns": columns,
+        "sort": sort,
+        "direction": direction,
+        "exclusions": exclusions,
+        "fmt": fmt,
+        "METRICS": METRICS,
+        "METRIC_LABELS": METRIC_LABELS,
+        "LOWER_IS_BETTER": LOWER_IS_BETTER,
+        "base": base,
+        "self_query": _query(sort=sort, dir=direction, **state),
+        "toggle_href": f"{base}?{_query(sort=sort, dir=direction, exclusions='on' if exclusions == 'off' else 'off', reference_set=reference_set)}",
+        "plot_query": plot_query,
+        "figures": figures.available_figures(lb),
+        "titles": figures.TITLES,
+        "export_base": f"/api/studies/{study.public_id}/export",
+        "export_query": _query(exclusions=exclusions, reference_set=ref),
+        "refresh_seconds": REFRESH_SECONDS,
+        "human": lb.human,
+        "agreement": lb.human.agreement,
+        "signed_in": signed_in_key(request, session) is not None,
+        "csrf_token": _csrf_for(request, session),
+    }
+
+
+def _csrf_for(request: Request, session) -> str | None:
+    parsed = sessions(request).read(request.cookies.get(COOKIE_NAME))
+    return sessions(request).csrf_token(*parsed) if parsed else None
+
+
+def _study_for_reader(request: Request, session, public_id: str) -> Study:
+    study = get_study(session, public_id)
+    if study.public_id != public_id:
+        # Pages live under the opaque public id only (names and ids are for the API and CLI).
+        raise NotFound("no such study")
+    ensure_can_read(request, session, study)
+    return study
+
+
+def _error_page(request: Request, exc: ArenaError) -> Response:
+    if isinstance(exc, Unauthorized):
+        target = safe_next(
+            request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        )
+        return RedirectResponse(f"/login?{_query(next=target)}", status_code=303)
+    return _render(
+        request,
+        "leaderboard/error.html",
+        {"status": exc.status_code, "message": exc.message},
+        exc.status_code,
+    )
+
+
+@router.get("/studies/{public_id}/leaderboard", name="leaderboard_page")
+def leaderboard_page(
+    public_id: str,
+    request: Request,
+    session: SessionDep,
+    sort: str = "position",
+    dir: str | None = None,
+    exclusions: str = Query("on", pattern="^(on|off)$"),
+    reference_set: str | None = None,
+) -> Response:
+    try:
+        study = _study_for_reader(request, session, public_id)
+        context = _context(
+            request, session, study, sort, dir, exclusions, reference_set
+        )
+    except ArenaError as exc:
+        return _error_page(request, exc)
+    return _render(request, "leaderboard/page.html", context)
+
+
+@router.get("/studies/{public_id}/leaderboard/board")
+def leaderboard_board(
+    public_id: str,
+    request: Request,
+    session: SessionDep,
+    sort: str = "position",
+    dir: str | None = None,
+    exclusions: str = Query("on", pattern="^(on|off)$"),
+    reference_set: str | None = None,
+) -> Response:
+    """The table and its status line alone: what the htmx refresh swaps in."""
+    try:
+        study = _study_for_reader(request, session, public_id)
+        context = _context(
+            request, session, study, sort, dir, exclusions, reference_set
+        )
+    except ArenaError as exc:
+        return _render(
+            request,
+            "leaderboard/error.html",
+            {"status": exc.status_code, "message": exc.message},
+            exc.status_code,
+        )
+    return _render(request, "leaderboard/_board.html", context)
+
+
+def _svg(svg: str | None, what: str) -> Response:
+    if svg is None:
+        raise NotFound(f"nothing to plot yet: {what}")
+    return Response(svg, media_type="image/svg+xml", headers=SVG_HEADERS)
+
+
+@router.get("/studies/{public_id}/leaderboard/plots/{name}.svg")
+def plot(
+    public_id: str,
+    name: str,
+    request: Request,
+    session: SessionDep,
+    exclusions: str = Query("on", pattern="^(on|off)$"),
+    reference_set: str | None = None,
+) -> Response:
+    if name not in figures.FIGURES:
+        raise NotFound(f"no figure {name!r}; figures: {', '.join(figures.FIGURES)}")
+    study = _study_for_reader(request, session, public_id)
+    lb = cached_leaderboard(
+        request, session, study, options_from(exclusions, reference_set)
+    )
+    return _svg(figures.figure(lb, name), figures.TITLES[name])
+
+
+@router.get("/studies/{public_id}/leaderboard/samples/{generator_id}.svg")
+def samples(
+    public_id: str, generator_id: int, request: Request, session: SessionDep
+) -> Response:
+    study = _study_for_reader(request, session, public_id)
+    names = {g.id: g.name for g in study.generators}
+    if generator_id not in names:
+        raise NotFound("no such generator in this study")
+    cache = getattr(request.app.state, "sample_grids", None)
+    if cache is None:
+        cache = request.app.state.sample_grids = {}
+    count = figures.count_images(session, generator_id)
+    key = (generator_id, count)
+    if key not in cache:
+        cache[key] = figures.sample_grid(
+            session, request.app.state.media, generator_id, names[generator_id]
+        )
+    return _svg(cache[key], f"{names[generator_id]} has no stored images")
+
+
+# ----------------------------------------------------------------------------- sign-in
+
+
+def _limiter(request: Request) -> RateLimiter:
+    state = request.app.state
+    if getattr(state, "rate_limiter", None) is None:
+        state.rate_limiter = RateLimiter()
+    return state.rate_limiter
+
+
+def _login_form(
+    request: Request, next_url: str, error: str | None = None, status: int = 200
+) -> Response:
+    import secrets
+
+    nonce = secrets.token_urlsafe(16)
+    response = _render(
+        request,
+        "leaderboard/login.html",
+        {
+            "next": next_url,
+            "error": error,
+            "csrf_token": sessions(request).login_token(nonce),
+        },
+        status,
+    )
+    response.set_cookie(
+        LOGIN_NONCE_COOKIE,
+        nonce,
+        max_age=1800,
+        httponly=True,
+        samesite="strict",
+        path="/login",
+    )
+    return response
+
+
+@router.get("/login")
+def login_page(request: Request, next: str | None = None) -> Response:
+    return _login_form(request, safe_next(next))
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    session: SessionDep,
+    api_key: str = Form("", description="an admin API key"),
+    csrf_token: str = Form(""),
+    next: str = Form("/"),
+) -> Response:
+    target = safe_next(next)
+    try:
+        client = request.client.host if request.client else "unknown"
+        _limiter(request).hit(
+            f"login:{client}", LOGIN_LIMIT_PER_MINUTE, "sign-in attempts"
+        )
+    except ArenaError as exc:
+        response = _login_form(request, target, exc.message, exc.status_code)
+        response.headers["Retry-After"] = str(exc.extra.get("retry_after", 60))
+        return response
+    nonce = request.cookies.get(LOGIN_NONCE_COOKIE, "")
+    if not nonce or not sessions(request).same(
+        sessions(request).login_token(nonce), csrf_token
+    ):
+        return _login_form(request, target, "the form expired: sign in again", 403)
+    if not api_key.strip():
+        return _login_form(
+            request,
+            target,
+            "enter an admin API key (create one with `arena keys create`)",
+            422,
+        )
+    try:
+        key = authenticate(session, api_key.strip())
+    except ArenaError:
+        return _login_form(request, target, "API key not recognised or revoked", 403)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        COOKIE_NAME,
+        sessions(request).issue(key.id),
+        max_age=sessions(request).max_age,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    response.delete_cookie(LOGIN_NONCE_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf_token: str = Form("")) -> Response:
+    parsed = sessions(request).read(request.cookies.get(COOKIE_NAME))
+    if parsed is not None and not sessions(request).same(
+        sessions(request).csrf_token(*parsed), csrf_token
+    ):
+        return _render(
+            request,
+            "leaderboard/error.html",
+            {"status": 403, "message": "stale form: reload and try again"},
+            403,
+        )
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE_NAME)
+    return response

@@ -1,0 +1,126 @@
+"""Who may read a leaderboard: anyone for a public study; otherwise a researcher, signed in with
+an admin API key (a signed, HttpOnly, SameSite cookie, 12 hours) or sending it as a Bearer header.
+
+The cookie holds only the key's row id and a nonce, signed with the app's secret; each request
+checks the key still exists and is not revoked. Form POSTs carry a CSRF token derived from the
+cookie (or, before sign-in, from a short-lived login nonce cookie).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from fastapi import Request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
+
+from app.errors import Unauthorized
+from app.models import ApiKey, Study
+from app.services.api_keys import authenticate
+
+COOKIE_NAME = "arena_researcher"
+LOGIN_NONCE_COOKIE = "arena_login_nonce"
+MAX_AGE_SECONDS = 12 * 3600
+
+
+class ResearcherSessions:
+    def __init__(self, secret_key: str, max_age: int = MAX_AGE_SECONDS) -> None:
+        self._secret = secret_key.encode()
+        self._serializer = URLSafeTimedSerializer(
+            secret_key, salt="arena-researcher-session"
+        )
+        self.max_age = max_age
+
+    def issue(self, api_key_id: int) -> str:
+        return self._serializer.dumps({"k": api_key_id, "n": secrets.token_urlsafe(16)})
+
+    def read(self, cookie: str | None) -> tuple[int, str] | None:
+        """(API key row id, nonce), or None when the cookie is absent, forged or expired."""
+        if not cookie:
+            return None
+        try:
+            data = self._serializer.loads(cookie, max_age=self.max_age)
+        except BadSignature:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("k"), int):
+            return None
+        return data["k"], str(data.get("n", ""))
+
+    def _token(self, message: str) -> str:
+        return hmac.new(self._secret, message.encode(), hashlib.sha256).hexdigest()
+
+    def csrf_token(self, api_key_id: int, nonce: str) -> str:
+        return self._token(f"researcher-csrf:{api_key_id}:{nonce}")
+
+    def login_token(self, nonce: str) -> str:
+        return self._token(f"login-csrf:{nonce}")
+
+    @staticmethod
+    def same(expected: str, given: str | None) -> bool:
+        return bool(given) and hmac.compare_digest(expected, given)
+
+
+def sessions(request: Request) -> ResearcherSessions:
+    state = request.app.state
+    if getattr(state, "researcher_sessions", None) is None:
+        state.researcher_sessions = ResearcherSessions(
+            state.settings.resolved_secret_key
+        )
+    return state.researcher_sessions
+
+
+def signed_in_key(request: Request, session: Session) -> ApiKey | None:
+    """The admin key behind the researcher cookie, if it is valid and not revoked."""
+    parsed = sessions(request).read(request.cookies.get(COOKIE_NAME))
+    if parsed is None:
+        return None
+    key = session.get(ApiKey, parsed[0])
+    if key is None or key.revoked_at is not None:
+        return None
+    return key
+
+
+def bearer_key(request: Request, session: Session) -> ApiKey | None:
+    """The admin key of an Authorization: Bearer header (Forbidden if it is not a valid key)."""
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return None
+    return authenticate(session, key.strip())
+
+
+def researcher(request: Request, session: Session) -> ApiKey | None:
+    return bearer_key(request, session) or signed_in_key(request, session)
+
+
+def ensure_can_read(request: Request, session: Session, study: Study) -> None:
+    """Public studies are open to anyone; others need a researcher (cookie or Bearer key)."""
+    if study.is_public:
+        return
+    if researcher(request, session) is None:
+        raise Unauthorized(
+            "this study's leaderboard is not public: sign in at /login with an admin API key, "
+            "or send 'Authorization: Bearer <key>'"
+        )
+
+
+def ensure_researcher(request: Request, session: Session) -> ApiKey:
+    key = researcher(request, session)
+    if key is None:
+        raise Unauthorized(
+            "sign in at /login with an admin API key, or send 'Authorization: Bearer <key>'"
+        )
+    return key
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only same-site paths: never an open redirect to another host."""
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+    ):
+        return default
+    return target
