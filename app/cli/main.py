@@ -25,6 +25,9 @@ def _register() -> None:
     from app.cli import study_commands
 
     study_commands.register(app)
+    from app.cli import report_commands
+
+    report_commands.register(app)
 
 
 _register()

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.errors import InvalidInput, NotFound
+from app.metrics.errors import MetricInputError
+from app.metrics.frechet import gaussian_stats
 from app.models import FeatureFile, Image, ReferenceSet, Study
 from app.services.leaderboard import Leaderboard, flat_row
 from app.services.leaderboard_metrics import metric_results_table
@@ -137,21 +139,28 @@ def export_study(
 # ----------------------------------------------------------------------------- reference stats
 
 
-def _inception_extractor(session: Session, reference_set_id: int) -> str | None:
-    """The newest Inception cache key ("inception-fid:VERSION") holding the set's features."""
+def _inception_extractor(session: Session, shas: list[str]) -> str | None:
+    """The Inception cache key ("inception-fid:VERSION") that holds features for all `shas`,
+    newest version first; None when no version covers the whole set."""
+    from app.services.features import cached_keys
+
     keys = session.scalars(
         select(FeatureFile.extractor)
         .where(FeatureFile.extractor.like(f"{INCEPTION_EXTRACTOR}:%"))
-        .order_by(FeatureFile.id.desc())
+        .group_by(FeatureFile.extractor)
+        .order_by(func.max(FeatureFile.id).desc())
     ).all()
-    return keys[0] if keys else None
+    for key in keys:
+        if len(cached_keys(session, key, shas)) == len(set(shas)):
+            return key
+    return None
 
 
 def reference_statistics(
     session: Session, features_root: Path, reference_set: ReferenceSet
 ) -> Export:
-    """mu, sigma (and the features, for KID/PRDC) of a reference set's Inception pool3 features,
-    in the .npz layout pytorch-fid and clean-fid load (keys mu and sigma)."""
+    """mu, sigma, n and the features (for KID/PRDC) of a reference set's Inception pool3
+    features, as .npz: pytorch-fid and clean-fid load the mu and sigma keys."""
     from app.services.features import MissingFeatures, load_features
 
     shas = list(
@@ -166,7 +175,7 @@ def reference_statistics(
             f"reference set {reference_set.name!r} has no images; upload some with "
             f"POST /api/reference-sets/{reference_set.id}/batches"
         )
-    extractor = _inception_extractor(session, reference_set.id)
+    extractor = _inception_extractor(session, shas)
     try:
         if extractor is None:
             raise MissingFeatures("no Inception features have been extracted yet")
@@ -176,15 +185,19 @@ def reference_statistics(
             f"reference set {reference_set.name!r} has no complete Inception features yet "
             f"({exc}); run a worker (`arena worker`) and try again"
         ) from None
-    mu, sigma = _statistics(features)
+    try:
+        stats = gaussian_stats(features)
+    except MetricInputError as exc:
+        raise InvalidInput(f"reference set {reference_set.name!r}: {exc}") from None
     buffer = io.BytesIO()
+    # The layout of app.metrics.statistics_file (mu, sigma, n, features): loadable by
+    # pytorch-fid and clean-fid (they read mu and sigma) and by `arena` for KID/PRDC.
     np.savez(
         buffer,
-        mu=mu,
-        sigma=sigma,
+        mu=stats.mu,
+        sigma=stats.sigma,
+        n=np.asarray(stats.n, dtype=np.int64),
         features=features.astype(np.float32),
-        extractor=np.array(extractor),
-        n=np.array(features.shape[0]),
     )
     stem = reference_set.name.replace("/", "_").replace(" ", "_")
     return Export(
@@ -192,13 +205,3 @@ def reference_statistics(
         "application/octet-stream",
         f"{stem}-inception-statistics.npz",
     )
-
-
-def _statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance exactly as pytorch-fid's calculate_activation_statistics computes them
-    (np.mean over rows, np.cov with rowvar=False, i.e. ddof=1)."""
-    if features.shape[0] < 2:
-        raise InvalidInput(
-            "statistics need at least two reference images with features"
-        )
-    return features.mean(axis=0), np.cov(features, rowvar=False)

@@ -1,0 +1,151 @@
+"""`arena export` and `arena report`: a study's exports and its evaluation report, as files.
+
+Both compute the leaderboard exactly as the server does (same function, same bootstrap seed), so
+the files hold the numbers the page shows. Bad input exits with code 2 and says what to fix.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from app.errors import ArenaError
+from app.settings import Settings
+
+console = Console(stderr=True)
+
+
+class What(str, Enum):
+    votes = "votes"
+    leaderboard = "leaderboard"
+    metrics = "metrics"
+
+
+class Exclusions(str, Enum):
+    on = "on"
+    off = "off"
+
+
+def _fail(message: str) -> None:
+    console.print(
+        f"[red]error:[/red] {message}", soft_wrap=True, highlight=False, markup=True
+    )
+    raise typer.Exit(2)
+
+
+def _format_for(what: str, requested: str | None, out: Path) -> str:
+    if requested:
+        return requested
+    suffix = out.suffix.lower().lstrip(".")
+    if suffix in ("csv", "json", "jsonl"):
+        return suffix
+    return "csv"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("export")
+    def export_command(
+        study: Annotated[str, typer.Argument(help="study name, id or public id")],
+        what: Annotated[
+            What, typer.Option("--what", help="votes, leaderboard or metrics")
+        ],
+        out: Annotated[Path, typer.Option("--out", help="file to write")],
+        fmt: Annotated[
+            str | None,
+            typer.Option(
+                "--format",
+                help="csv|jsonl for votes, csv|json otherwise (default: from --out's suffix)",
+            ),
+        ] = None,
+        exclusions: Annotated[
+            Exclusions, typer.Option("--exclusions", help="apply annotator exclusions")
+        ] = Exclusions.on,
+        reference_set: Annotated[
+            str | None, typer.Option("--reference-set", help="reference set name or id")
+        ] = None,
+    ) -> None:
+        """Write a study's votes (Chatbot Arena battle layout), leaderboard or metric results."""
+        from app.cli.server_commands import session_scope
+        from app.reports.exports import check_request, export_study
+        from app.services.leaderboard import LeaderboardOptions, build_leaderboard
+        from app.services.studies import get_study
+
+        chosen = _format_for(what.value, fmt, out)
+        if not out.parent.exists():
+            _fail(f"--out: the folder {out.parent} does not exist")
+        with session_scope(Settings()) as session:
+            try:
+                check_request(what.value, chosen)
+                row = get_study(session, study)
+                lb = None
+                if what is What.leaderboard:
+                    lb = build_leaderboard(
+                        session,
+                        row,
+                        LeaderboardOptions(
+                            apply_exclusions=exclusions is Exclusions.on,
+                            reference_set=reference_set,
+                        ),
+                    )
+                result = export_study(session, row, what.value, chosen, lb)
+            except ArenaError as exc:
+                _fail(exc.message)
+        data = (
+            result.content.encode()
+            if isinstance(result.content, str)
+            else result.content
+        )
+        out.write_bytes(data)
+        typer.echo(
+            f"wrote {what.value} of {row.name} as {chosen} to {out} ({len(data)} bytes)"
+        )
+
+    @app.command("report")
+    def report_command(
+        study: Annotated[str, typer.Argument(help="study name, id or public id")],
+        out: Annotated[
+            Path, typer.Option("--out", help="report.html, or report.md for Markdown")
+        ],
+        exclusions: Annotated[
+            Exclusions, typer.Option("--exclusions", help="apply annotator exclusions")
+        ] = Exclusions.on,
+        reference_set: Annotated[
+            str | None, typer.Option("--reference-set", help="reference set name or id")
+        ] = None,
+        rounds: Annotated[
+            int,
+            typer.Option("--bootstrap", min=10, help="bootstrap rounds for the CIs"),
+        ] = 1000,
+        seed: Annotated[int, typer.Option("--seed", help="bootstrap seed")] = 0,
+    ) -> None:
+        """The four-pillar evaluation report (self-contained HTML or Markdown, opens offline)."""
+        from app.cli.server_commands import session_scope
+        from app.media import MediaStore
+        from app.reports.report import write_report
+        from app.services.leaderboard import LeaderboardOptions, build_leaderboard
+        from app.services.studies import get_study
+
+        if not out.parent.exists():
+            _fail(f"--out: the folder {out.parent} does not exist")
+        settings = Settings()
+        with session_scope(settings) as session:
+            try:
+                row = get_study(session, study)
+                lb = build_leaderboard(
+                    session,
+                    row,
+                    LeaderboardOptions(
+                        apply_exclusions=exclusions is Exclusions.on,
+                        reference_set=reference_set,
+                        rounds=rounds,
+                        seed=seed,
+                    ),
+                )
+                kind = write_report(session, MediaStore(settings.media_dir), lb, out)
+            except ArenaError as exc:
+                _fail(exc.message)
+        typer.echo(f"wrote the {kind} report of {row.name} to {out}")
