@@ -145,6 +145,7 @@ class Leaderboard:
                 "total": human.n_votes_total,
                 "used_for_ratings": human.n_votes_used,
                 "attention_checks": human.n_attention_votes,
+                "from_excluded_annotators": human.n_excluded_votes,
             },
             "win_rate_matrix": human.win_matrix,
             "correlations": self.correlations,

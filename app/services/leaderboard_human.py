@@ -84,7 +84,10 @@ class HumanSummary:
     exclusions_applied: bool
     n_votes_total: int
     n_votes_used: int
-    n_attention_votes: int
+    n_attention_votes: int  # every attention-check vote (never in ratings)
+    n_excluded_votes: (
+        int  # non-check votes of excluded annotators, when exclusions apply
+    )
     per_generator: dict[str, dict[str, Any]]
     human_score: dict[
         str, float
@@ -484,7 +487,12 @@ def summarise_votes(
         exclusions_applied=apply_exclusions,
         n_votes_total=len(log),
         n_votes_used=len(ratings_rows),
-        n_attention_votes=len(checks),
+        n_attention_votes=sum(1 for c in log.check_kind if c is not None),
+        n_excluded_votes=sum(
+            1
+            for k in range(len(log))
+            if log.check_kind[k] is None and log.annotator[k] in dropped
+        ),
         per_generator=per,
         human_score=score,
         human_score_label=label,
