@@ -82,10 +82,10 @@ def inception_score(
     for i in range(splits):
         rows = slice(i * n // splits, (i + 1) * n // splits)
         p_chunk, log_chunk = p[rows], log_p[rows]
-        with np.errstate(divide="ignore"):
-            log_marginal = np.log(p_chunk.mean(axis=0))
         # 0·log 0 = 0: a class no image in the split predicts adds nothing to the KL.
-        terms = np.where(p_chunk > 0, p_chunk * (log_chunk - log_marginal), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_marginal = np.log(p_chunk.mean(axis=0))
+            terms = np.where(p_chunk > 0, p_chunk * (log_chunk - log_marginal), 0.0)
         scores[i] = np.exp(terms.sum(axis=1).mean())
 
     warnings = []
