@@ -3,6 +3,7 @@
 (function () {
   "use strict";
   var started = performance.now();
+  document.documentElement.dataset.keys = "ready";
 
   function taskForm() {
     return document.getElementById("task-form");
@@ -16,6 +17,20 @@
       if (field) field.value = String(Math.max(0, Math.round(performance.now() - started)));
     }
   }, true);
+
+  // Between sending an answer and the next task being ready, keys are ignored (no double votes,
+  // no key landing on a form htmx has not wired up yet).
+  document.addEventListener("htmx:beforeRequest", function () {
+    document.documentElement.dataset.keys = "busy";
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    document.documentElement.dataset.keys = "ready";
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (!event.detail.successful || event.detail.target.id === "flash") {
+      document.documentElement.dataset.keys = "ready";
+    }
+  });
 
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.target && event.target.id === "flash") return;
@@ -54,6 +69,7 @@
     if (!match) return;
     event.preventDefault();
     if (event.repeat) return;
+    if (document.documentElement.dataset.keys !== "ready") return;
     if (match.type === "checkbox") {
       toggle(match, form);
       return;

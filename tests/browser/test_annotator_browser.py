@@ -1,0 +1,260 @@
+"""Real browser (Debian's Chromium through Playwright): an annotator from invite to votes.
+
+Open an invite, accept the instructions, vote on five pairs with the keyboard and five with the
+mouse, rate three images, flag one; check the votes in the database, the left/right mapping and
+the progress bar. A screenshot of the pairwise page is saved under test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy import select
+
+from app.models import Assignment, Image, Vote
+from tests.web.conftest import invite_urls, make_study, upload_pool
+
+CHROMIUM = Path("/usr/lib/chromium/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(arena):
+    """The test's app served by uvicorn on a free loopback port, in a thread."""
+    port = _free_port()
+    config = uvicorn.Config(arena.app, host="127.0.0.1", port=port, log_level="warning")
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not uv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    arena.settings.base_url = f"http://127.0.0.1:{port}"
+    yield arena
+    uv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def page():
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: apt-get install chromium (scripts/test.sh does)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=LAUNCH_ARGS
+        )
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.errors = []
+        page.on(
+            "console",
+            lambda m: page.errors.append(m.text) if m.type == "error" else None,
+        )
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        yield page
+        context.close()
+        browser.close()
+
+
+def _ready(page) -> None:
+    """Deferred scripts ran: keys pressed before keys.js is listening would be lost."""
+    page.wait_for_selector("#task-form")
+    page.wait_for_function(
+        "() => window.htmx && document.documentElement.dataset.keys === 'ready'"
+    )
+
+
+def _progress(page) -> str:
+    return page.locator("#progress-text").inner_text().strip()
+
+
+def _shown(page) -> dict[str, str]:
+    return {
+        "assignment": page.locator("input[name=assignment]").get_attribute("value"),
+        "left": page.locator("#image-left").get_attribute("src").rsplit("/", 1)[1],
+        "right": page.locator("#image-right").get_attribute("src").rsplit("/", 1)[1],
+    }
+
+
+def _wait_for_next(page, previous_assignment: str, expected_progress: str) -> None:
+    page.wait_for_function(
+        "([prev]) => { const a = document.querySelector('input[name=assignment]');"
+        " return !a || a.value !== prev; }",
+        arg=[previous_assignment],
+    )
+    page.wait_for_function(
+        "([text]) => document.querySelector('#progress-text').textContent.trim() === text",
+        arg=[expected_progress],
+    )
+    _ready(page)
+
+
+def _click_while_held_in_flight(page, choice: str) -> None:
+    """Hold the vote request: every vote button must be disabled meanwhile, keys ignored."""
+    held = []
+
+    def hold(route) -> None:
+        held.append(route)
+
+    page.route("**/vote", hold)
+    page.locator(f"#task-form button[value={choice}]").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#task-form button')].every(b => b.disabled)"
+    )
+    page.keyboard.press(
+        "2"
+    )  # a second answer while the first is in flight does nothing
+    page.wait_for_timeout(200)
+    assert len(held) == 1
+    held[0].continue_()
+    page.unroute("**/vote")
+
+
+def test_annotator_votes_rates_and_flags_in_chromium(server, page):
+    arena = server
+    upload_pool(arena)
+    pairwise = make_study(arena, name="browser-pairs")
+    rating = make_study(arena, kind="rating", name="browser-mos")
+    flag = make_study(arena, kind="flag", name="browser-flags")
+    [pair_url] = invite_urls(arena, pairwise)
+    [rating_url] = invite_urls(arena, rating)
+    [flag_url] = invite_urls(arena, flag)
+
+    # Invite → instructions (once) → first pairwise task.
+    page.goto(pair_url)
+    assert "Before you start" in page.content()
+    page.get_by_role("button", name="I agree").click()
+    _ready(page)
+    assert _progress(page) == "0 / 12"
+    page.evaluate(
+        "window.__sameDocument = true"
+    )  # survives htmx swaps, not a page load
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "pairwise-page.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"pairwise screenshot: {shot}")
+
+    seen: list[tuple[dict[str, str], str]] = []
+    keys = [
+        ("1", "left"),
+        ("ArrowRight", "right"),
+        ("3", "tie"),
+        ("4", "both_bad"),
+        ("ArrowLeft", "left"),
+    ]
+    for n, (key, choice) in enumerate(keys):
+        shown = _shown(page)
+        page.keyboard.press(key)
+        _wait_for_next(page, shown["assignment"], f"{n + 1} / 12")
+        seen.append((shown, choice))
+
+    clicks = [
+        ("Left", "left"),
+        ("Right", "right"),
+        ("Tie", "tie"),
+        ("Both bad", "both_bad"),
+        ("Right", "right"),
+    ]
+    for n, (label, choice) in enumerate(clicks, start=len(keys)):
+        shown = _shown(page)
+        if n == len(keys):
+            _click_while_held_in_flight(page, choice)
+        else:
+            page.locator(f"#task-form button[value={choice}]").click()
+        _wait_for_next(page, shown["assignment"], f"{n + 1} / 12")
+        seen.append((shown, choice))
+    assert page.evaluate("window.__sameDocument") is True
+
+    # Rating: three images, keys and a click.
+    page.goto(rating_url)
+    page.get_by_role("button", name="I agree").click()
+    _ready(page)
+    assert "excellent" in page.content()
+    rated = []
+    for n, how in enumerate(["5", "2", "click-4"]):
+        assignment = page.locator("input[name=assignment]").get_attribute("value")
+        if how.startswith("click"):
+            page.locator("#task-form button[value='4']").click()
+        else:
+            page.keyboard.press(how)
+        _wait_for_next(page, assignment, f"{n + 1} / 12")
+        rated.append((assignment, int(how[-1])))
+
+    # Flag: toggle two problems with the keys, submit with Enter.
+    page.goto(flag_url)
+    page.get_by_role("button", name="I agree").click()
+    _ready(page)
+    flagged = page.locator("input[name=assignment]").get_attribute("value")
+    page.keyboard.press("1")
+    page.keyboard.press("4")
+    assert page.locator("input[value=anatomy]").is_checked()
+    assert page.locator("input[value=artifacts]").is_checked()
+    page.keyboard.press("Enter")
+    _wait_for_next(page, flagged, "1 / 12")
+    assert not page.errors, page.errors  # no script error, no CSP violation
+
+    with arena.session_factory() as session:
+        public = dict(session.execute(select(Image.id, Image.public_id)).all())
+        for shown, choice in seen:
+            assignment = session.scalar(
+                select(Assignment).where(Assignment.public_id == shown["assignment"])
+            )
+            vote = session.scalar(
+                select(Vote).where(Vote.assignment_id == assignment.id)
+            )
+            assert vote is not None and vote.choice == choice
+            # What the browser showed on the left is what the server stored as left.
+            assert public[assignment.image_left_id] == shown["left"]
+            assert public[assignment.image_right_id] == shown["right"]
+            expected = {
+                "left": "model_a",
+                "right": "model_b",
+                "tie": "tie",
+                "both_bad": "tie (bothbad)",
+            }
+            assert vote.winner == expected[choice]
+            assert (
+                vote.client_ms is not None
+                and vote.client_ms >= 0
+                and vote.server_ms >= 0
+            )
+        for assignment_id, value in rated:
+            vote = session.scalar(
+                select(Vote)
+                .join(Assignment)
+                .where(Assignment.public_id == assignment_id)
+            )
+            assert vote.rating == value
+        vote = session.scalar(
+            select(Vote).join(Assignment).where(Assignment.public_id == flagged)
+        )
+        assert vote.flags == ["anatomy", "artifacts"]
+        assert session.query(Vote).count() == 10 + 3 + 1
