@@ -167,3 +167,25 @@ def test_quality_and_exclusion_rule():
     assert any("median response time" in r for r in result.excluded["spammer"])
     lenient = exclude_annotators(quality, ExclusionRule(None, None, None))
     assert lenient.excluded == {} and lenient.to_dict()["rule"]["min_loo_agreement"] is None
+
+
+def test_leave_one_out_agreement_matches_the_definition_on_random_votes():
+    """Plurality of the *other* raters' labels per item (ties skipped), checked by brute force."""
+    from collections import Counter
+
+    rng = np.random.default_rng(12)
+    items = [int(i) for i in rng.integers(0, 60, size=600)]
+    raters = [f"r{int(r)}" for r in rng.integers(0, 15, size=600)]
+    labels = [str(x) for x in rng.choice(["left", "right", "tie"], size=600, p=[0.45, 0.45, 0.1])]
+    expected_hits, expected_n = Counter(), Counter()
+    for k in range(600):
+        others = Counter(labels[j] for j in range(600) if j != k and items[j] == items[k])
+        ranked = others.most_common()
+        if not ranked or (len(ranked) > 1 and ranked[1][1] == ranked[0][1]):
+            continue
+        expected_n[raters[k]] += 1
+        expected_hits[raters[k]] += labels[k] == ranked[0][0]
+    result = leave_one_out_agreement(items, raters, labels)
+    for rater, (share, n) in result.items():
+        assert n == expected_n[rater]
+        assert share == (expected_hits[rater] / n if n else None)
