@@ -22,6 +22,9 @@ def _register() -> None:
     from app.cli import worker_commands
 
     worker_commands.register(app)
+    from app.cli import metrics_commands
+
+    metrics_commands.register(app)
     from app.cli import study_commands
 
     study_commands.register(app)
