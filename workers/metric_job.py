@@ -1,0 +1,303 @@
+"""The metrics job: one generator against one reference set, from cached features.
+
+Waits (Deferred) while extraction of either side is still queued or running, fills any feature
+the cache lacks, computes every metric the available networks allow, and replaces that scope's
+metric_result rows in the job's transaction — so re-running it writes the same rows, never more.
+A network without weights yields rows with status "unavailable" and the reason, never numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from app import metrics
+from app.metrics.errors import MetricInputError
+from app.models import Generator, Image, Job, MetricResult, Prompt
+from app.services.features import cached_keys, load_features, store_features, text_key
+from app.services.jobs import EXTRACT_KIND, owner_scope
+from workers.extractors import ExtractorUnavailable
+from workers.jobs import ensure_features
+from workers.runner import Deferred, JobContext
+
+DEFER_SECONDS = 5
+PRDC_K = 5
+KID_SUBSETS = 100
+KID_SUBSET_SIZE = 1000
+IS_SPLITS = 10
+PRDC_NAMES = ("precision", "recall", "density", "coverage")
+
+
+@dataclass
+class Side:
+    """Features of one image set for one extractor, or why there are none."""
+
+    features: np.ndarray | None = None
+    extractor: str | None = None
+    preprocessing: str | None = None
+    unavailable: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _pending_extraction(session: Session, scopes: list[str]) -> int:
+    return session.scalar(
+        select(func.count()).where(
+            Job.kind == EXTRACT_KIND,
+            Job.scope.in_(scopes),
+            Job.status.in_(["queued", "running"]),
+        )
+    )
+
+
+def _side(context: JobContext, session: Session, name: str, keys: list[str]) -> Side:
+    try:
+        extractor = context.extractor(name)
+    except ExtractorUnavailable as exc:
+        return Side(unavailable=exc.reason)
+    ensure_features(context, session, extractor, keys)
+    cache_key = f"{extractor.name}:{extractor.version}"
+    features = load_features(session, context.settings.features_path, cache_key, keys)
+    return Side(features, cache_key, extractor.preprocessing)
+
+
+def _text_features(
+    context: JobContext, session: Session, texts: list[str]
+) -> np.ndarray:
+    extractor = context.extractor("clip")
+    cache_key = f"{extractor.name}:{extractor.version}"
+    keys = [text_key(t) for t in texts]
+    present = cached_keys(session, cache_key, keys)
+    todo = [
+        (k, t)
+        for k, t in dict(zip(keys, texts, strict=True)).items()
+        if k not in present
+    ]
+    if todo:
+        vectors = extractor.embed_texts([t for _, t in todo])
+        store_features(
+            session,
+            context.settings.features_path,
+            cache_key,
+            [k for k, _ in todo],
+            vectors,
+        )
+    return load_features(session, context.settings.features_path, cache_key, keys)
+
+
+def compute_metrics(context: JobContext, session: Session) -> dict[str, Any]:
+    generator_id = context.job.payload["generator_id"]
+    reference_set_id = context.job.payload.get("reference_set_id")
+    scopes = [owner_scope(generator_id, None)]
+    if reference_set_id is not None:
+        scopes.append(owner_scope(None, reference_set_id))
+    pending = _pending_extraction(session, scopes)
+    if pending:
+        raise Deferred(f"waiting for {pending} extraction job(s)", DEFER_SECONDS)
+    if session.get(Generator, generator_id) is None:
+        return {"skipped": "the generator no longer exists"}
+
+    gen_rows = session.execute(
+        select(Image.sha256, Prompt.external_id, Prompt.text)
+        .outerjoin(Prompt, Prompt.id == Image.prompt_id)
+        .where(Image.generator_id == generator_id)
+        .order_by(Image.id)
+    ).all()
+    gen_keys = [row.sha256 for row in gen_rows]
+    ref_keys = (
+        list(
+            session.scalars(
+                select(Image.sha256)
+                .where(Image.reference_set_id == reference_set_id)
+                .order_by(Image.id)
+            )
+        )
+        if reference_set_id is not None
+        else []
+    )
+    inputs = MetricInputs(
+        gen_inception=_side(context, session, "inception-fid", gen_keys),
+        ref_inception=_side(context, session, "inception-fid", ref_keys)
+        if ref_keys
+        else None,
+        gen_clip=_side(context, session, "clip", gen_keys),
+        ref_clip=_side(context, session, "clip", ref_keys) if ref_keys else None,
+        prompt_ids=[row.external_id for row in gen_rows],
+        prompt_texts=[row.text for row in gen_rows],
+        seed=_seed(context.job.dedupe_key or str(context.job.id)),
+    )
+    if inputs.gen_clip.unavailable is None and any(
+        t is not None for t in inputs.prompt_texts
+    ):
+        texts = [t for t in inputs.prompt_texts if t is not None]
+        inputs.text_clip = _text_features(context, session, texts)
+    inputs.gen_logits = _side(context, session, "inception-logits", gen_keys)
+    context.check_stop()
+
+    rows = evaluate(inputs)
+    session.execute(
+        delete(MetricResult).where(
+            MetricResult.generator_id == generator_id,
+            MetricResult.reference_set_id.is_(None)
+            if reference_set_id is None
+            else MetricResult.reference_set_id == reference_set_id,
+        )
+    )
+    for row in rows:
+        session.add(
+            MetricResult(
+                generator_id=generator_id,
+                reference_set_id=reference_set_id,
+                job_id=context.job.id,
+                **row,
+            )
+        )
+    session.flush()
+    return {
+        "metrics": {row["metric"]: row.get("value") for row in rows},
+        "n_gen": len(gen_keys),
+        "n_real": len(ref_keys),
+    }
+
+
+def _seed(text: str) -> int:
+    """A seed derived from the job's identity: a re-run of the same job draws the same subsets."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
+
+
+@dataclass
+class MetricInputs:
+    gen_inception: Side
+    ref_inception: Side | None
+    gen_clip: Side
+    ref_clip: Side | None
+    prompt_ids: list[str | None]
+    prompt_texts: list[str | None]
+    seed: int
+    text_clip: np.ndarray | None = None
+    gen_logits: Side | None = None
+
+
+def _unavailable(
+    names: tuple[str, ...], reason: str, side: Side | None = None
+) -> list[dict]:
+    return [
+        {
+            "metric": name,
+            "status": "unavailable",
+            "reason": reason,
+            "extractor": side.extractor if side else None,
+            "preprocessing": side.preprocessing if side else None,
+        }
+        for name in names
+    ]
+
+
+def _rows(names: tuple[str, ...], side: Side, compute) -> list[dict]:
+    """Run one metric family; bad inputs (too few images…) become 'unavailable' rows with the reason."""
+    try:
+        values = compute()
+    except MetricInputError as exc:
+        return _unavailable(names, str(exc), side)
+    if isinstance(values, metrics.MetricValue):
+        values = {values.metric: values}
+    return [
+        {
+            **values[name].as_dict(),
+            "status": "ok",
+            "extractor": side.extractor,
+            "preprocessing": side.preprocessing,
+        }
+        for name in names
+    ]
+
+
+def _pair_reason(gen: Side, ref: Side) -> str | None:
+    if gen.unavailable:
+        return gen.unavailable
+    if ref.unavailable:
+        return ref.unavailable
+    return None
+
+
+def evaluate(inputs: MetricInputs) -> list[dict]:
+    """Every metric the inputs allow, as MetricResult keyword arguments (one dict per metric).
+
+    Reference-based metrics (FID, KID, PRDC on Inception features; CMMD on CLIP) exist only when
+    the job names a reference set; reference-free ones (CLIP score, diversity, IS) always do.
+    """
+    rows: list[dict] = []
+    gen, ref = inputs.gen_inception, inputs.ref_inception
+    if ref is not None:
+        reason = _pair_reason(gen, ref)
+        if reason:
+            rows += _unavailable(("fid", "kid", *PRDC_NAMES), reason, gen)
+        else:
+            rows += _rows(
+                ("fid",), gen, lambda: metrics.fid(gen.features, ref.features)
+            )
+            rows += _rows(
+                ("kid",),
+                gen,
+                lambda: metrics.kid(
+                    gen.features,
+                    ref.features,
+                    subsets=KID_SUBSETS,
+                    subset_size=KID_SUBSET_SIZE,
+                    seed=inputs.seed,
+                ),
+            )
+            rows += _rows(
+                PRDC_NAMES,
+                gen,
+                lambda: metrics.prdc(ref.features, gen.features, k=PRDC_K),
+            )
+
+    clip = inputs.gen_clip
+    if inputs.ref_clip is not None:
+        reason = _pair_reason(clip, inputs.ref_clip)
+        if reason:
+            rows += _unavailable(("cmmd",), reason, clip)
+        else:
+            rows += _rows(
+                ("cmmd",),
+                clip,
+                lambda: metrics.cmmd(clip.features, inputs.ref_clip.features),
+            )
+    if clip.unavailable:
+        rows += _unavailable(("clip_score", "diversity"), clip.unavailable, clip)
+    else:
+        with_text = [
+            i for i, text in enumerate(inputs.prompt_texts) if text is not None
+        ]
+        if not with_text or inputs.text_clip is None:
+            rows += _unavailable(
+                ("clip_score",), "none of the images has a prompt", clip
+            )
+        else:
+            rows += _rows(
+                ("clip_score",),
+                clip,
+                lambda: metrics.clip_score(clip.features[with_text], inputs.text_clip),
+            )
+        rows += _rows(
+            ("diversity",),
+            clip,
+            lambda: metrics.diversity(clip.features, inputs.prompt_ids),
+        )
+
+    logits = inputs.gen_logits
+    if logits is not None:
+        if logits.unavailable:
+            rows += _unavailable(("inception_score",), logits.unavailable, logits)
+        else:
+            rows += _rows(
+                ("inception_score",),
+                logits,
+                lambda: metrics.inception_score(logits.features, splits=IS_SPLITS),
+            )
+    return rows
