@@ -30,7 +30,10 @@ Exclusions = Literal["on", "off"]
 def leaderboard_cache(request: Request) -> LeaderboardCache:
     state = request.app.state
     if getattr(state, "leaderboard_cache", None) is None:
-        state.leaderboard_cache = LeaderboardCache()
+        # Views never wait for a recomputation once a leaderboard exists: it runs in a thread.
+        state.leaderboard_cache = LeaderboardCache(
+            session_factory=state.session_factory
+        )
     return state.leaderboard_cache
 
 

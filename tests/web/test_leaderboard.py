@@ -524,6 +524,33 @@ def test_cache_serves_views_and_recomputes_when_votes_change(seeded):
         assert debounced.get(session, study, options) is held
 
 
+def test_new_votes_are_recomputed_in_the_background_while_views_get_the_last_board(
+    seeded,
+):
+    arena, info = seeded
+    cache = LeaderboardCache(debounce_seconds=0, session_factory=arena.session_factory)
+    arena.app.state.leaderboard_cache = cache
+    url = f"/api/studies/{info['id']}/leaderboard"
+    first = arena.client.get(url, headers=arena.headers).json()
+    assert first["updating"] is False
+    with arena.session_factory() as session:
+        study = session.get(Study, info["id"])
+        study.raters_per_item = 4
+        cast_votes(session, study, seed=7, careful=1, lazy=0)
+        session.commit()
+    stale = arena.client.get(url, headers=arena.headers).json()
+    assert stale["updating"] is True and stale["fingerprint"] == first["fingerprint"]
+    try:
+        sign_in(arena.client, _key(arena))
+        page = arena.client.get(f"/studies/{info['public_id']}/leaderboard").text
+        assert 'id="recomputing"' in page and 'hx-trigger="every 5s"' in page
+    finally:
+        cache.wait()
+    fresh = arena.client.get(url, headers=arena.headers).json()
+    assert fresh["updating"] is False and fresh["fingerprint"] != first["fingerprint"]
+    assert fresh["votes"]["total"] > first["votes"]["total"]
+
+
 @pytest.mark.parametrize("kind", ["rating", "flag"])
 def test_rating_and_flag_studies(arena, kind):
     arena.app.state.leaderboard_cache = LeaderboardCache(debounce_seconds=0)
