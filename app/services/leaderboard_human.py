@@ -21,6 +21,7 @@ import numpy as np
 
 from app.stats import (
     ExclusionRule,
+    PositionBias,
     StatsError,
     annotator_quality,
     battles_from_records,
@@ -301,7 +302,8 @@ def _pairwise(
     per = {g: {"votes": 0} for g in generators}
     warnings: list[str] = []
     if not rows:
-        return per, {}, None, {"left_share": None}, warnings
+        no_votes = PositionBias(0, 0, None, None, None, 0.95, False).to_dict()
+        return per, {}, None, no_votes, warnings
     battles = battles_from_records(
         [log.left[k] for k in rows],
         [log.right[k] for k in rows],

@@ -585,3 +585,45 @@ def test_rating_and_flag_studies(arena, kind):
         ).status_code
         == 200
     )
+
+
+def test_a_study_without_votes_or_metrics_says_why(arena, tmp_path):
+    from app.reports.report import collect, render
+    from app.services.leaderboard import build_leaderboard
+    from tests.humaneval import seed_study
+
+    with arena.session_factory() as session:
+        study = seed_study(session, "pairwise", is_public=True)
+        session.commit()
+        public_id = study.public_id
+        lb = build_leaderboard(session, study, LeaderboardOptions(rounds=20))
+        html = render(
+            collect(session, MediaStore(arena.settings.media_dir), lb), "html"
+        )
+        markdown = render(
+            collect(session, MediaStore(arena.settings.media_dir), lb), "md"
+        )
+    data = arena.client.get(f"/api/studies/{public_id}/leaderboard").json()
+    assert data["votes"]["total"] == 0
+    assert all(
+        row["human"]["bt"] is None and row["human"]["votes"] == 0
+        for row in data["rows"]
+    )
+    assert data["agreement"]["notes"]["krippendorff_alpha"] == "no votes yet"
+    assert data["reference_set"] is None
+    assert all(
+        row["metrics"]["fid"]["note"]
+        == "unavailable: no reference set of real images uploaded"
+        for row in data["rows"]
+    )
+    page = arena.client.get(f"/studies/{public_id}/leaderboard")
+    assert page.status_code == 200
+    assert "no votes yet" in page.text
+    assert (
+        arena.client.get(
+            f"/studies/{public_id}/leaderboard/plots/ratings.svg"
+        ).status_code
+        == 404
+    )
+    for text in (html, markdown):
+        assert "no human judgements yet" in text and "no stored images" in text
