@@ -75,9 +75,7 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
-def report_pool(
-    n: int, span: float, reps: int, seed: int, pool: ProcessPoolExecutor, max_votes: int
-) -> dict:
+def report_pool(n: int, span: float, reps: int, seed: int, pool: ProcessPoolExecutor, max_votes: int) -> dict:
     ratings = true_ratings(n, span, seed)
     grid = checkpoint_grid(5 * n, max_votes)
     t0 = time.perf_counter()
@@ -89,9 +87,7 @@ def report_pool(
     runs = list(pool.map(one_run, jobs))
     uniform, active = runs[:reps], runs[reps:]
     elapsed = time.perf_counter() - t0
-    print(
-        f"\n== {n} generators, true ratings over {span:.0f} Elo (seed {seed}), {reps} repetitions per policy ({elapsed:.0f} s)"
-    )
+    print(f"\n== {n} generators, true ratings over {span:.0f} Elo (seed {seed}), {reps} repetitions per policy ({elapsed:.0f} s)")
     result = {}
     print(f"{'criterion':<28}{'uniform':>10}{'active':>10}{'ratio':>8}  target")
     for label, kw in (
@@ -103,9 +99,7 @@ def report_pool(
         ratio = a / u
         result[label] = ratio
         verdict = "met" if ratio <= TARGET_RATIO else "MISSED"
-        print(
-            f"{label:<28}{u:>10.0f}{a:>10.0f}{ratio:>8.2f}  <= {TARGET_RATIO:.2f} {verdict}"
-        )
+        print(f"{label:<28}{u:>10.0f}{a:>10.0f}{ratio:>8.2f}  <= {TARGET_RATIO:.2f} {verdict}")
     # Bias and coverage at one vote count every run reached (not at each run's own stopping point,
     # which would mix in the stopping rule).
     for name, group in (("active", active), ("uniform", uniform)):
@@ -163,12 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         default=20,
         help="repetitions per policy and pool (default 20)",
     )
-    parser.add_argument(
-        "--quick", action="store_true", help="4 repetitions, for a smoke run"
-    )
-    parser.add_argument(
-        "--jobs", type=int, default=os.cpu_count() or 1, help="worker processes"
-    )
+    parser.add_argument("--quick", action="store_true", help="4 repetitions, for a smoke run")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")
     parser.add_argument(
         "--span",
         type=float,
@@ -180,20 +170,14 @@ def main(argv: list[str] | None = None) -> int:
     reps = 4 if args.quick else args.reps
     if reps < 2:
         parser.error("--reps must be at least 2")
-    print(
-        f"active vs uniform pair sampling: {reps} reps, seed {args.seed}, numpy {np.__version__}, {args.jobs} processes"
-    )
+    print(f"active vs uniform pair sampling: {reps} reps, seed {args.seed}, numpy {np.__version__}, {args.jobs} processes")
     ok = True
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for n in (20, 50):
             ratios = report_pool(n, args.span, reps, args.seed, pool, max_votes=400_000)
             ok &= all(r <= TARGET_RATIO for r in ratios.values())
     time_choose_pair()
-    print(
-        "\nall savings targets met"
-        if ok
-        else "\nsome savings targets were missed (see MISSED above)"
-    )
+    print("\nall savings targets met" if ok else "\nsome savings targets were missed (see MISSED above)")
     return 0
 
 

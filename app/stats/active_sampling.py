@@ -52,14 +52,10 @@ class ActiveSamplingConfig:
     """Settings of the active policy; the defaults are the ones benchmarks/sampling.py measures."""
 
     prior_sd: float = 400.0  # Elo; prior sd of a rating around the pool mean
-    warmup_votes: int = (
-        10  # a generator with fewer votes is explored before anything else
-    )
+    warmup_votes: int = 10  # a generator with fewer votes is explored before anything else
     min_exposure_share: float = 0.5  # of the fair share 2N/n of votes per generator
     min_pair_share: float = 0.05  # of the mean votes per pair
-    refit_fraction: float = (
-        0.05  # refit the BT posterior when the votes grew by this fraction
-    )
+    refit_fraction: float = 0.01  # refit the BT posterior when the votes grew by this fraction
 
     def __post_init__(self) -> None:
         if not self.prior_sd > 0:
@@ -95,27 +91,19 @@ def vote_matrices(wins, ties) -> tuple[np.ndarray, np.ndarray]:
     if np.any(w < 0) or np.any(t < 0):
         raise StatsError("wins and ties must be non-negative")
     if np.any(np.diag(w) != 0) or np.any(np.diag(t) != 0):
-        raise StatsError(
-            "a generator cannot play itself: the diagonals of wins and ties must be zero"
-        )
+        raise StatsError("a generator cannot play itself: the diagonals of wins and ties must be zero")
     if not np.array_equal(t, t.T):
-        raise StatsError(
-            "ties must be symmetric: ties[i, j] == ties[j, i] counts the ties of the pair once"
-        )
+        raise StatsError("ties must be symmetric: ties[i, j] == ties[j, i] counts the ties of the pair once")
     return w, t
 
 
-def candidate_arrays(
-    candidates: Sequence[tuple[int, int]], n: int
-) -> tuple[np.ndarray, np.ndarray]:
+def candidate_arrays(candidates: Sequence[tuple[int, int]], n: int) -> tuple[np.ndarray, np.ndarray]:
     if len(candidates) == 0:
         raise StatsError("candidates must not be empty")
     try:
         arr = np.asarray(candidates, dtype=np.int64).reshape(len(candidates), 2)
     except (TypeError, ValueError):
-        raise StatsError(
-            "candidates must be (i, j) pairs of generator indices"
-        ) from None
+        raise StatsError("candidates must be (i, j) pairs of generator indices") from None
     ci, cj = arr[:, 0], arr[:, 1]
     if np.any(ci < 0) or np.any(cj < 0) or np.any(ci >= n) or np.any(cj >= n):
         raise StatsError(f"candidate index out of range 0..{n - 1}")
@@ -136,9 +124,7 @@ class ActivePairPolicy:
         self.wins = np.zeros((0, 0))
         self.totals = np.zeros((0, 0))  # votes per unordered pair, symmetric
         self.theta = np.zeros(0)
-        self.cov = np.zeros(
-            (0, 0)
-        )  # posterior covariance in theta units, gauge direction removed
+        self.cov = np.zeros((0, 0))  # posterior covariance in theta units, gauge direction removed
         self.refits = 0
         self._votes_at_fit = 0.0
 
@@ -150,11 +136,7 @@ class ActivePairPolicy:
 
     def dominated_by(self, wins: np.ndarray, totals: np.ndarray) -> float | None:
         """Votes to add to reach (wins, totals) from this state, or None if votes would be removed."""
-        if (
-            wins.shape != self.wins.shape
-            or np.any(wins < self.wins)
-            or np.any(totals < self.totals)
-        ):
+        if wins.shape != self.wins.shape or np.any(wins < self.wins) or np.any(totals < self.totals):
             return None
         return float((totals - self.totals).sum() / 2.0)
 
@@ -163,9 +145,7 @@ class ActivePairPolicy:
         w, t = vote_matrices(wins, ties)
         totals = w + w.T + t
         added = self.dominated_by(w, totals)
-        if added is None or added >= max(
-            1.0, self.config.refit_fraction * self._votes_at_fit
-        ):
+        if added is None or added >= max(1.0, self.config.refit_fraction * self._votes_at_fit):
             self._refit(w, totals)
             return
         if added > 0:
@@ -244,12 +224,8 @@ class ActivePairPolicy:
         for _ in range(k):
             # Diversity: a pair is not repeated within a batch before every candidate had its turn.
             eligible = np.flatnonzero(used == used.min())
-            eligible = self._guarantees(
-                eligible, ci, cj, exposure, pair_votes, n_votes, n_pairs
-            )
-            gain = _gains(
-                cov, info[eligible], ci[eligible], cj[eligible], flat_ij[eligible]
-            )
+            eligible = self._guarantees(eligible, ci, cj, exposure, pair_votes, n_votes, n_pairs)
+            gain = _gains(cov, info[eligible], ci[eligible], cj[eligible], flat_ij[eligible])
             best = eligible[np.flatnonzero(gain >= gain.max() * (1.0 - 1e-9))]
             pick = int(best[rng.integers(best.size)]) if best.size > 1 else int(best[0])
             i, j = int(ci[pick]), int(cj[pick])
@@ -257,17 +233,13 @@ class ActivePairPolicy:
             _add_information(cov, i, j, float(info[pick]))
             exposure[i] += 1
             exposure[j] += 1
-            same = ((ci == i) & (cj == j)) | (
-                (ci == j) & (cj == i)
-            )  # either orientation
+            same = ((ci == i) & (cj == j)) | ((ci == j) & (cj == i))  # either orientation
             pair_votes[same] += 1
             used[same] += 1
             n_votes += 1
         return picks
 
-    def _guarantees(
-        self, eligible, ci, cj, exposure, pair_votes, n_votes, n_pairs
-    ) -> np.ndarray:
+    def _guarantees(self, eligible, ci, cj, exposure, pair_votes, n_votes, n_pairs) -> np.ndarray:
         """Narrow the eligible candidates by the warm-up, exposure and pair floors, in that order."""
         cfg = self.config
         present = np.zeros(self.n, dtype=bool)
@@ -275,10 +247,7 @@ class ActivePairPolicy:
         present[cj[eligible]] = True
         lowest = int(np.argmin(np.where(present, exposure, np.inf)))
         fair = 2.0 * n_votes / self.n
-        if (
-            exposure[lowest] < cfg.warmup_votes
-            or exposure[lowest] < cfg.min_exposure_share * fair
-        ):
+        if exposure[lowest] < cfg.warmup_votes or exposure[lowest] < cfg.min_exposure_share * fair:
             return eligible[(ci[eligible] == lowest) | (cj[eligible] == lowest)]
         floor = cfg.min_pair_share * n_votes / n_pairs
         starved = pair_votes[eligible] < floor
@@ -288,21 +257,14 @@ class ActivePairPolicy:
         return eligible
 
 
-def _gains(
-    cov: np.ndarray,
-    info: np.ndarray,
-    ci: np.ndarray,
-    cj: np.ndarray,
-    flat_ij: np.ndarray,
-) -> np.ndarray:
-    """Expected first-order drop of sum_k sd_k from one vote on each pair (module docstring).
+def _gains(cov: np.ndarray, info: np.ndarray, ci: np.ndarray, cj: np.ndarray, flat_ij: np.ndarray) -> np.ndarray:
+    """Expected first-order drop of sum_k sd_k from one vote on each candidate (module docstring).
 
-    `flat_ij` is ci * n + cj, so the off-diagonal gathers are one np.take each.
+    `flat_ij` is ci * n + cj, so each off-diagonal gather is one np.take.
     """
     var_k = np.clip(np.diag(cov), 1e-300, None)
     m = (cov / (2.0 * np.sqrt(var_k))) @ cov
-    m_k = np.diag(m)
-    quad = m_k[ci] + m_k[cj] - 2.0 * m.take(flat_ij)
+    quad = np.diag(m)[ci] + np.diag(m)[cj] - 2.0 * m.take(flat_ij)
     var = var_k[ci] + var_k[cj] - 2.0 * cov.take(flat_ij)
     return info * quad / (1.0 + info * var)
 

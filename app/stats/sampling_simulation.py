@@ -39,9 +39,7 @@ class OutcomeModel:
 
     def __post_init__(self) -> None:
         if not 0 <= self.tie_rate <= 0.5:
-            raise StatsError(
-                "tie_rate must be in [0, 0.5] so that P(win) stays non-negative"
-            )
+            raise StatsError("tie_rate must be in [0, 0.5] so that P(win) stays non-negative")
 
 
 def draw_outcomes(
@@ -52,16 +50,10 @@ def draw_outcomes(
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Outcome per vote: 2 = left wins, 1 = tie, 0 = right wins (the battles.py codes)."""
-    s = 1.0 / (
-        1.0
-        + ELO_BASE
-        ** (-(true_ratings[left] - true_ratings[right] + model.left_bias) / ELO_SCALE)
-    )
+    s = 1.0 / (1.0 + ELO_BASE ** (-(true_ratings[left] - true_ratings[right] + model.left_bias) / ELO_SCALE))
     p_tie = 4.0 * model.tie_rate * s * (1.0 - s)
     u = rng.random(left.shape)
-    return np.where(u < s - p_tie / 2.0, 2, np.where(u < s + p_tie / 2.0, 1, 0)).astype(
-        np.int8
-    )
+    return np.where(u < s - p_tie / 2.0, 2, np.where(u < s + p_tie / 2.0, 1, 0)).astype(np.int8)
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,14 +70,10 @@ class SimulationRun:
     policy: str
     checkpoints: tuple[Checkpoint, ...]
 
-    def votes_to(
-        self, *, tau: float | None = None, ci_width: float | None = None
-    ) -> float:
+    def votes_to(self, *, tau: float | None = None, ci_width: float | None = None) -> float:
         """First checkpoint where tau >= `tau` (or mean CI width < `ci_width`); inf if never."""
         for cp in self.checkpoints:
-            if (tau is not None and cp.tau >= tau) or (
-                ci_width is not None and cp.mean_ci_width < ci_width
-            ):
+            if (tau is not None and cp.tau >= tau) or (ci_width is not None and cp.mean_ci_width < ci_width):
                 return float(cp.votes)
         return math.inf
 
@@ -100,7 +88,7 @@ def checkpoint_grid(start: int, stop: int, step: float = 1.03) -> np.ndarray:
     """Vote counts start, start*step, ... up to stop (geometric, so the resolution is relative)."""
     grid = [start]
     while grid[-1] < stop:
-        grid.append(max(grid[-1] + 1, int(math.ceil(grid[-1] * step))))
+        grid.append(max(grid[-1] + 1, math.ceil(grid[-1] * step)))
     return np.asarray(grid, dtype=np.int64)
 
 
@@ -121,9 +109,7 @@ def sum_zero_inverse(hessian: np.ndarray) -> np.ndarray:
     return (vectors[:, keep] / values[keep]) @ vectors[:, keep].T
 
 
-def evaluate(
-    true_ratings: np.ndarray, wins: np.ndarray, ties: np.ndarray, votes: int
-) -> Checkpoint:
+def evaluate(true_ratings: np.ndarray, wins: np.ndarray, ties: np.ndarray, votes: int) -> Checkpoint:
     """Fit BT to the counts and score it against the truth."""
     n = true_ratings.size
     ii, jj = np.triu_indices(n, 1)
@@ -164,7 +150,7 @@ def simulate(
     stop_ci_width: float | None = None,
     min_votes: int = 0,
 ) -> SimulationRun:
-    """Run one study to the end of `grid` (or until both stop criteria hold and `min_votes` is past).
+    """Run one study to the end of `grid` (or until the given stop criteria hold and `min_votes` is past).
 
     Uniform draws each vote's pair uniformly from all pairs; active asks ActivePairPolicy for
     `batch` pairs at a time (concurrent annotators) with all pairs as candidates.
@@ -175,9 +161,7 @@ def simulate(
     model = model or OutcomeModel()
     n = true_ratings.size
     ii, jj = np.triu_indices(n, 1)
-    pairs = np.stack(
-        [ii, jj], axis=1
-    )  # candidates as an array: no per-call list conversion
+    pairs = np.stack([ii, jj], axis=1)  # candidates as an array: no per-call list conversion
     wins = np.zeros((n, n))
     ties = np.zeros((n, n))
     active = ActivePairPolicy(config) if policy == "active" else None
@@ -187,9 +171,7 @@ def simulate(
         while done < target:
             size = min(batch, target - done) if active else target - done
             if active is not None:
-                chosen = np.asarray(
-                    active.choose_pairs(wins, ties, pairs, size, rng), dtype=np.int64
-                )
+                chosen = np.asarray(active.choose_pairs(wins, ties, pairs, size, rng), dtype=np.int64)
                 a, b = chosen[:, 0], chosen[:, 1]
             else:
                 k = rng.integers(ii.size, size=size)
@@ -205,9 +187,8 @@ def simulate(
         cp = evaluate(true_ratings, wins, ties, done)
         checkpoints.append(cp)
         run = SimulationRun(policy, tuple(checkpoints))
-        if done >= min_votes and stop_tau is not None and stop_ci_width is not None:
-            if math.isfinite(run.votes_to(tau=stop_tau)) and math.isfinite(
-                run.votes_to(ci_width=stop_ci_width)
-            ):
-                break
+        reached_tau = stop_tau is None or math.isfinite(run.votes_to(tau=stop_tau))
+        reached_ci = stop_ci_width is None or math.isfinite(run.votes_to(ci_width=stop_ci_width))
+        if done >= min_votes and (stop_tau, stop_ci_width) != (None, None) and reached_tau and reached_ci:
+            break
     return SimulationRun(policy, tuple(checkpoints))

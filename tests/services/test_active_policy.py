@@ -1,0 +1,100 @@
+"""A study with pair_policy=active hands out the pairs app.stats.active_sampling chooses.
+
+Four generators with a clear order except for one near-tie: annotators side with the stronger
+generator in 9 of 10 votes and split the near-tied pair evenly. A vote between generators
+two steps apart (0-2, 0-3: the stronger wins ~99% of the time under the fitted model) carries
+almost no information, so once the order has emerged the active study hands out the neighbouring
+pairs, whose outcome is uncertain, while the uniform study keeps spending a third of its votes on
+the foregone ones.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from app.db import make_engine, make_session_factory
+from app.models import Study
+from app.services.assignment import next_assignment
+from app.services.invites import create_invites
+from app.services.pair_policy import choose_pair, vote_tables
+from app.services.votes import submit_vote
+from app.stats import active_sampling
+from tests.humaneval import seed_study
+
+STRENGTH = {0: 3, 1: 2, 2: 1, 3: 1}  # generator index -> rank; 2 and 3 are the near-tie
+NEAR_TIE = (2, 3)
+FOREGONE = {(0, 2), (0, 3)}
+VOTES = 90
+
+
+@pytest.fixture
+def factory(settings):
+    engine = make_engine(settings)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_policy_cache():
+    active_sampling.clear_cache()
+    yield
+    active_sampling.clear_cache()
+
+
+def _run_study(factory, policy: str) -> tuple[list[tuple[int, int]], object]:
+    """Answer VOTES assignments of a fresh study; return the pairs handed out, in order."""
+    with factory() as session:
+        study = seed_study(session, generators=4, prompts=30, raters_per_item=2, pair_policy=policy, name=f"{policy}-study")
+        annotators = [a for a, _url in create_invites(session, study, 2, "http://test")]
+        index = {g.id: k for k, g in enumerate(sorted(study.generators, key=lambda g: g.id))}
+        rng = np.random.default_rng(7)
+        seen: Counter = Counter()
+        pairs = []
+        for n in range(VOTES):
+            annotator = annotators[n % 2]
+            task = next_assignment(session, annotator, rng=rng)
+            assert task is not None
+            left, right = index[task.generator_left_id], index[task.generator_right_id]
+            pair = (min(left, right), max(left, right))
+            pairs.append(pair)
+            k = seen[pair]
+            seen[pair] += 1
+            if STRENGTH[left] == STRENGTH[right]:
+                choice = ("left", "right", "tie")[k % 3]
+            else:
+                upset = k % 10 == 1  # one upset in ten, from the second vote on
+                choice = "left" if (STRENGTH[left] > STRENGTH[right]) != upset else "right"
+            submit_vote(session, annotator, task.public_id, choice=choice)
+            session.commit()
+        return pairs, study.id
+
+
+def _share(pairs, wanted) -> float:
+    return sum(p in wanted for p in pairs) / len(pairs)
+
+
+def test_active_study_hands_out_the_policys_pairs(factory):
+    active_pairs, study_id = _run_study(factory, "active")
+    uniform_pairs, _ = _run_study(factory, "uniform")
+    late = VOTES // 2
+    assert _share(active_pairs[late:], FOREGONE) <= 0.1, Counter(active_pairs[late:])
+    assert _share(uniform_pairs[late:], FOREGONE) >= 0.2, Counter(uniform_pairs[late:])
+    assert _share(active_pairs[late:], {NEAR_TIE}) > _share(uniform_pairs[late:], {NEAR_TIE})
+    # The guarantees still hold in the active study: every pair was shown.
+    assert set(active_pairs) == {(i, j) for i in range(4) for j in range(i + 1, 4)}
+
+    # The service's choice is exactly the statistics policy's choice on the study's tallies.
+    with factory() as session:
+        study = session.get(Study, study_id)
+        wins, ties = vote_tables(session, study)
+        assert wins.sum() + ties.sum() / 2 == VOTES
+        candidates = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
+        for seed in range(5):
+            active_sampling.clear_cache()
+            expected = active_sampling.choose_pair(wins, ties, candidates, np.random.default_rng(seed))
+            active_sampling.clear_cache()
+            assert choose_pair(session, study, candidates, np.random.default_rng(seed)) == expected
+            assert expected not in FOREGONE
