@@ -115,7 +115,8 @@ def test_ratings_leave_out_checks_and_excluded_annotators():
         assert row["bt"] == pytest.approx(boot.ratings[i], abs=1e-9)
         assert row["bt_ci_low"] == pytest.approx(boot.ci_low[i], abs=1e-9)
     assert summary.n_votes_used == len(keep)
-    assert summary.n_attention_votes == 15
+    assert summary.n_attention_votes == 20  # every check vote is left out of the ratings
+    assert summary.n_excluded_votes == 120  # the lazy rater's other votes
     assert summary.agreement["attention_checks"]["accuracy"] == 1.0
     best = max(summary.human_score, key=summary.human_score.get)
     assert best == "alpha"
