@@ -77,6 +77,12 @@ class JobContext:
 Handler = Callable[[JobContext, Session], dict[str, Any]]
 
 
+# Loading a network takes seconds: keep each configuration's extractor for the process's life,
+# so the demo's and tests' successive in-process workers reuse it.
+_EXTRACTORS: dict[tuple, Any] = {}
+_EXTRACTORS_LOCK = threading.Lock()
+
+
 class Worker:
     def __init__(
         self,
@@ -103,31 +109,33 @@ class Worker:
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stopping = threading.Event()
         self.processed = 0
-        self._extractors: dict[str, Any] = {}
-        self._extractor_lock = threading.Lock()
 
-    # -- extractors are built once per process and shared by its threads -------------------
+    # -- extractors are built once per process and shared by its threads and workers ------
     def extractor(self, name: str):
-        from workers.extractors import ExtractorUnavailable, build_extractor
+        from workers.extractors import build_extractor
 
-        with self._extractor_lock:
-            if name not in self._extractors:
-                try:
-                    self._extractors[name] = build_extractor(
-                        name,
-                        device=self.device,
-                        inception_weights=self.settings.inception_weights,
-                        classifier_weights=self.settings.inception_classifier_weights,
-                        clip_model=self.settings.clip_model,
-                        clip_pretrained=self.settings.clip_pretrained,
-                        allow_network=self.settings.allow_network_weights,
-                    )
-                except ExtractorUnavailable as exc:
-                    self._extractors[name] = exc
-            built = self._extractors[name]
-        if isinstance(built, Exception):
-            raise built
-        return built
+        config = (
+            name,
+            self.device,
+            self.settings.inception_weights,
+            self.settings.inception_classifier_weights,
+            self.settings.clip_model,
+            self.settings.clip_pretrained,
+            self.settings.allow_network_weights,
+        )
+        with _EXTRACTORS_LOCK:
+            if config not in _EXTRACTORS:
+                # ExtractorUnavailable propagates uncached: weights put in place later must count.
+                _EXTRACTORS[config] = build_extractor(
+                    name,
+                    device=self.device,
+                    inception_weights=self.settings.inception_weights,
+                    classifier_weights=self.settings.inception_classifier_weights,
+                    clip_model=self.settings.clip_model,
+                    clip_pretrained=self.settings.clip_pretrained,
+                    allow_network=self.settings.allow_network_weights,
+                )
+            return _EXTRACTORS[config]
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> int:
@@ -213,7 +221,7 @@ class Worker:
             except queue.LeaseLost:
                 context.lease_lost.set()
                 return
-            except Exception:  # noqa: BLE001 - a transient DB error; the next beat retries
+            except Exception:
                 log.exception("heartbeat for job %s failed", context.job.id)
 
 
