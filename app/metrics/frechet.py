@@ -2,10 +2,11 @@
 
 FID = ||mu1 - mu2||² + tr(S1) + tr(S2) - 2·tr((S1 S2)^½). pytorch-fid and clean-fid take the
 matrix square root of the non-symmetric product S1 S2 with scipy's sqrtm (slow, and it returned
-complex garbage in SciPy 1.11-1.12). S1 S2 is similar to the symmetric A S2 A with A = S1^½, so
-tr((S1 S2)^½) = Σ sqrt(eig(A S2 A)): one symmetric eigendecomposition of the reference covariance,
-computed once (`prepare_reference`) and reused for every generator, then one eigvalsh per
-generator. Everything is float64.
+complex garbage in SciPy 1.11-1.12). With any factor S2 = B Bᵀ (Cholesky, or eigenvectors scaled
+by the square roots of the eigenvalues), S1 S2 is similar to the symmetric positive semi-definite
+Bᵀ S1 B, so tr((S1 S2)^½) = Σ sqrt(eig(Bᵀ S1 B)). The reference covariance is factored once
+(`prepare_reference`) and reused for every generator; each generator then costs two matrix
+products and one eigvalsh. Everything is float64.
 """
 
 from __future__ import annotations
@@ -44,10 +45,11 @@ class GaussianStats:
 
 @dataclass(frozen=True, eq=False)
 class PreparedReference:
-    """Reference statistics with the factor B = V·diag(sqrt λ) of sigma = V diag(λ) Vᵀ = B Bᵀ.
+    """Reference statistics with a factor B of sigma = B Bᵀ.
 
-    Bᵀ S B has the eigenvalues of A S A (A = sigma^½), so tr((sigma·S)^½) needs only Bᵀ S B.
-    Columns for zero eigenvalues are dropped: a rank-r reference makes every later product cheaper.
+    Bᵀ S B is similar to S·sigma (and to A S A, A = sigma^½), so tr((sigma·S)^½) needs only the
+    eigenvalues of the symmetric Bᵀ S B. A rank-r reference keeps r columns, making later
+    products cheaper.
     """
 
     stats: GaussianStats
@@ -89,7 +91,11 @@ def gaussian_stats(features: object) -> GaussianStats:
 
 
 def prepare_reference(stats: GaussianStats) -> PreparedReference:
-    """Factor the reference covariance once; every `fid(..., prepared)` then skips that work."""
+    """Factor the reference covariance once; every `fid(..., prepared)` then skips that work.
+
+    Any B with B Bᵀ = sigma will do: a Cholesky factor when sigma is positive definite (a tenth
+    of the cost of an eigendecomposition), else V·diag(sqrt λ) over the positive eigenvalues.
+    """
     if isinstance(stats, PreparedReference):
         return stats
     if not isinstance(stats, GaussianStats):
@@ -98,15 +104,24 @@ def prepare_reference(stats: GaussianStats) -> PreparedReference:
         )
     checked = _as_stats(stats.mu, stats.sigma, "reference")
     sigma = (checked.sigma + checked.sigma.T) * 0.5
-    eigenvalues, vectors = scipy.linalg.eigh(sigma, driver="evd")
-    # A covariance is positive semi-definite: negative eigenvalues are rounding noise.
-    keep = eigenvalues > 0.0
-    factor = vectors[:, keep] * np.sqrt(eigenvalues[keep])
+    try:
+        factor = scipy.linalg.cholesky(sigma, lower=True, check_finite=False)
+        rank = sigma.shape[0]
+    except np.linalg.LinAlgError:
+        # Singular, e.g. fewer reference images than dimensions.
+        eigenvalues, vectors = scipy.linalg.eigh(sigma, driver="evd")
+        # Positive semi-definite: eigenvalues within rounding of zero (either sign) are zero.
+        tolerance = (
+            max(float(eigenvalues[-1]), 0.0) * sigma.shape[0] * np.finfo(float).eps
+        )
+        keep = eigenvalues > tolerance
+        factor = vectors[:, keep] * np.sqrt(eigenvalues[keep])
+        rank = int(keep.sum())
     return PreparedReference(
         stats=GaussianStats(checked.mu, sigma, stats.n),
         factor=np.ascontiguousarray(factor),
         trace=float(np.trace(sigma)),
-        rank=int(keep.sum()),
+        rank=rank,
     )
 
 

@@ -8,10 +8,16 @@ ball; recall: share of real images inside some generated ball; density: mean num
 holding a generated image, over k; coverage: share of real balls holding a generated image.
 
 The numbers equal the prdc package's `compute_prdc`, which builds three full distance matrices
-with sklearn's `pairwise_distances` (about 30 GB for 50,000 × 50,000). Here the rows are streamed
-in chunks with exact nearest neighbours and sklearn's arithmetic: squared norms with einsum on
-float64 rows, d² = -2·x·y + |x|² + |y|² in float64, cast to float32 when both inputs are float32,
-clipped at 0, square root, and the strict comparison d < radius.
+with sklearn's `pairwise_distances` (about 30 GB for 50,000 × 50,000). Its arithmetic is
+reproduced: squared norms by einsum over float64 rows, d² = (-2·x·y + |x|²) + |y|² in float64,
+cast to float32 when both sides are float32, clipped at 0, square root, strict d < radius.
+
+Speed and memory: rows are streamed in chunks, and each chunk's squared distances are first
+screened with one float32 matrix product (an augmented one, [x, |x|², 1]·[-2y, 1, |y|²], so no
+elementwise pass is needed). Its rounding error has a proven bound (Higham's γ_n for dot
+products): a decision (is this the k-th neighbour? is d < radius?) that the bound cannot settle
+is recomputed exactly in float64 the way sklearn computes it. Exact neighbours, exact decisions;
+the float64 work shrinks to the few pairs within the bound of a threshold.
 """
 
 from __future__ import annotations
@@ -24,86 +30,150 @@ from app.metrics.results import MetricValue
 
 DEFAULT_K = 5
 PRDC_NAMES = ("precision", "recall", "density", "coverage")
-# Bytes of one float64 distance chunk; bounds memory whatever the set sizes.
-_CHUNK_BYTES = 64 * 2**20
+# Bytes of one chunk of float32 screening distances; bounds memory whatever the set sizes.
+_CHUNK_BYTES = 96 * 2**20
+# Columns whose k-th smallest distance gives each row a first, loose neighbour threshold.
+_THRESHOLD_COLUMNS = 4096
+# Pairs recomputed exactly per batch (two float64 rows each).
+_EXACT_BATCH = 4096
+_U32 = 2.0**-24
+# float32 rounding of a distance and of its square root moves it by < 2^-23 relative; decisions
+# closer than this to a radius are recomputed exactly.
+_ROUNDING_MARGIN = 2.0**-19
 
 
 def _chunk_rows(n_columns: int, chunk_size: int | None) -> int:
     if chunk_size is not None:
-        return chunk_size
-    return int(max(64, min(4096, _CHUNK_BYTES // (8 * max(n_columns, 1)))))
-
-
-def _squared_norms(x: np.ndarray, rows: int) -> np.ndarray:
-    """Row norms as sklearn's row_norms computes them: einsum over float64 rows."""
-    out = np.empty(x.shape[0])
-    for start in range(0, x.shape[0], rows):
-        block = x[start : start + rows].astype(np.float64)
-        out[start : start + rows] = np.einsum("ij,ij->i", block, block)
-    return out
+        return int(chunk_size)
+    return int(max(64, min(2048, _CHUNK_BYTES // (4 * max(n_columns, 1)))))
 
 
 class _Side:
-    """One feature set with its float64 squared norms, and its rows served as float64 blocks."""
+    """One feature set: float64 squared norms (sklearn's row_norms), float32 screening copies."""
 
     def __init__(self, features: np.ndarray, rows: int) -> None:
         self.x = features
+        self.n, self.dim = features.shape
         self.float32 = features.dtype == np.float32
-        self.norms = _squared_norms(features, rows)
-        self.n = features.shape[0]
+        self.norms = np.empty(self.n)
+        # Columns of the screening product: [-2y, 1, |y|²] in float32 (-2 is an exact scaling).
+        self.columns = np.empty((self.n, self.dim + 2), dtype=np.float32)
+        for start in range(0, self.n, rows):
+            block = features[start : start + rows].astype(np.float64)
+            norms = np.einsum("ij,ij->i", block, block)
+            self.norms[start : start + rows] = norms
+            self.columns[start : start + rows, : self.dim] = block * -2.0
+        self.columns[:, self.dim] = 1.0
+        self.columns[:, self.dim + 1] = self.norms
+        self.max_norm = float(self.norms.max())
 
-    def block(self, start: int, stop: int) -> np.ndarray:
-        return self.x[start:stop].astype(np.float64)
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows of the screening product: [x, |x|², 1] in float32."""
+        out = np.empty((stop - start, self.dim + 2), dtype=np.float32)
+        out[:, : self.dim] = self.x[start:stop]
+        out[:, self.dim] = self.norms[start:stop]
+        out[:, self.dim + 1] = 1.0
+        return out
 
 
-def _distances(
-    a: np.ndarray,
-    a_norms: np.ndarray,
-    b: np.ndarray,
-    b_norms: np.ndarray,
-    float32: bool,
+def _error_factor(dim: int) -> float:
+    """β with |screened d² - exact d²| <= β·(|x|² + |y|²) for every pair.
+
+    The float32 product of K = dim + 2 terms errs by at most γ_K·Σ|terms| (any summation order;
+    Higham, Accuracy and Stability of Numerical Algorithms, §3.1), and Σ|terms| <= 2(|x|² + |y|²)
+    by Cauchy–Schwarz; rounding the inputs and norms to float32 adds 3u. Margin 1% on top.
+    """
+    k = dim + 2
+    gamma = k * _U32 / (1 - k * _U32)
+    return 1.01 * (2 * gamma + 3 * _U32 + 2 * 2.0**-50 * k)
+
+
+def _exact_squared(
+    a: _Side, b: _Side, rows: np.ndarray, cols: np.ndarray
 ) -> np.ndarray:
-    """Euclidean distances between float64 row blocks, rounded the way sklearn rounds them."""
-    squared = a @ b.T
-    squared *= -2.0
-    squared += a_norms[:, None]
-    squared += b_norms[None, :]
+    """sklearn's float64 d² = (-2·x·y + |x|²) + |y|² for the listed pairs."""
+    out = np.empty(rows.size)
+    for start in range(0, rows.size, _EXACT_BATCH):
+        r = rows[start : start + _EXACT_BATCH]
+        c = cols[start : start + _EXACT_BATCH]
+        dots = np.einsum(
+            "ij,ij->i", a.x[r].astype(np.float64), b.x[c].astype(np.float64)
+        )
+        out[start : start + _EXACT_BATCH] = (dots * -2.0 + a.norms[r]) + b.norms[c]
+    return out
+
+
+def _to_distance(squared: np.ndarray, float32: bool) -> np.ndarray:
+    """sklearn's rounding: float32 cast (both sides float32), clip at 0, square root."""
     if float32:
         squared = squared.astype(np.float32)
-    np.maximum(squared, 0, out=squared)
-    return np.sqrt(squared, out=squared)
+    return np.sqrt(np.maximum(squared, 0))
 
 
-def _all_columns(side: _Side, rows: int) -> np.ndarray:
-    return side.block(0, side.n)
+def _kth_per_row(
+    row_ids: np.ndarray, values: np.ndarray, rank: np.ndarray, n_rows: int
+) -> np.ndarray:
+    """values' rank[r]-th smallest (1-based) within each row r (every row has enough entries)."""
+    order = np.lexsort((values, row_ids))
+    starts = np.concatenate(
+        ([0], np.cumsum(np.bincount(row_ids, minlength=n_rows))[:-1])
+    )
+    return values[order][starts + rank - 1]
+
+
+def _radii(side: _Side, k: int, rows: int) -> np.ndarray:
+    """Distance from each row to its k-th nearest other row, exactly as prdc's radii.
+
+    sklearn zeroes the diagonal and prdc takes the (k+1)-th smallest; with the diagonal 0 that is
+    the k-th smallest over the other rows.
+    """
+    beta = _error_factor(side.dim)
+    radii = np.empty(side.n, dtype=np.float32 if side.float32 else np.float64)
+    sample = min(side.n, max(_THRESHOLD_COLUMNS, k + 1))
+    for start in range(0, side.n, rows):
+        stop = min(start + rows, side.n)
+        count = stop - start
+        local = np.arange(count)
+        screened = side.rows(start, stop) @ side.columns.T
+        screened[local, local + start] = np.inf
+        bound = beta * (side.norms[start:stop] + side.max_norm)
+        # Any column subset's k-th smallest is >= the k-th smallest over all columns.
+        loose = np.partition(screened[:, :sample], k - 1, axis=1)[:, k - 1].astype(
+            np.float64
+        )
+        limit = _float32_above(loose + 2 * bound)
+        r, c = np.nonzero(screened <= limit[:, None])
+        values = screened[r, c].astype(np.float64)
+        # a_k: the k-th smallest screened value; the exact k-th lies in [a_k - B, a_k + B].
+        a_k = _kth_per_row(r, values, np.full(count, k), count)
+        below = values < a_k[r] - 2 * bound[r]
+        near = ~below & (values <= a_k[r] + 2 * bound[r])
+        needed = k - np.bincount(r[below], minlength=count)
+        exact = _to_distance(
+            _exact_squared(side, side, r[near] + start, c[near]), side.float32
+        )
+        radii[start:stop] = _kth_per_row(
+            r[near], exact.astype(np.float64), needed, count
+        )
+    return radii
+
+
+def _float32_above(values: np.ndarray) -> np.ndarray:
+    """float32 thresholds not below the float64 ones, so a float32 comparison never drops a pair."""
+    out = values.astype(np.float32)
+    low = out.astype(np.float64) < values
+    out[low] = np.nextafter(out[low], np.float32(np.inf))
+    return out
 
 
 def nearest_neighbour_radii(
     features: object, k: int = DEFAULT_K, *, chunk_size: int | None = None
 ) -> np.ndarray:
     """Distance from each row to its k-th nearest other row (prdc's radii), exact."""
+    k = _check_k(k)
     x = as_features(features, "features", min_samples=k + 1)
-    rows = _chunk_rows(x.shape[0], chunk_size)
+    rows = _chunk_rows(x.shape[0], _check_chunk(chunk_size))
     return _radii(_Side(x, rows), k, rows)
-
-
-def _radii(side: _Side, k: int, rows: int) -> np.ndarray:
-    dtype = np.float32 if side.float32 else np.float64
-    radii = np.empty(side.n, dtype=dtype)
-    columns = _all_columns(side, rows)
-    for start in range(0, side.n, rows):
-        stop = min(start + rows, side.n)
-        d = _distances(
-            side.block(start, stop),
-            side.norms[start:stop],
-            columns,
-            side.norms,
-            side.float32,
-        )
-        # sklearn zeroes the diagonal; the (k+1)-th smallest then is the k-th neighbour.
-        d[np.arange(stop - start), np.arange(start, stop)] = 0
-        radii[start:stop] = np.partition(d, k, axis=1)[:, k]
-    return radii
 
 
 def _check_k(k: object) -> int:
@@ -112,11 +182,7 @@ def _check_k(k: object) -> int:
     return int(k)
 
 
-def prdc(
-    real: object, gen: object, *, k: int = DEFAULT_K, chunk_size: int | None = None
-) -> dict[str, MetricValue]:
-    """Precision, recall, density and coverage of `gen` against `real` with k-NN balls."""
-    k = _check_k(k)
+def _check_chunk(chunk_size: object) -> int | None:
     if chunk_size is not None and (
         isinstance(chunk_size, bool)
         or not isinstance(chunk_size, (int, np.integer))
@@ -125,35 +191,82 @@ def prdc(
         raise MetricInputError(
             f"chunk_size must be a positive integer, got {chunk_size!r}"
         )
+    return chunk_size
+
+
+def _inside(
+    values: np.ndarray,
+    low: np.ndarray,
+    exact_pairs,
+    radii: np.ndarray,
+) -> np.ndarray:
+    """Which screened pairs satisfy d < radius: settled by the bound, or recomputed exactly."""
+    inside = values < low
+    unsure = np.flatnonzero(~inside)
+    if unsure.size:
+        inside[unsure] = exact_pairs(unsure) < radii[unsure]
+    return inside
+
+
+def prdc(
+    real: object, gen: object, *, k: int = DEFAULT_K, chunk_size: int | None = None
+) -> dict[str, MetricValue]:
+    """Precision, recall, density and coverage of `gen` against `real` with k-NN balls."""
+    k = _check_k(k)
+    chunk_size = _check_chunk(chunk_size)
     real_x = as_features(real, "real", min_samples=k + 1)
     gen_x = as_features(gen, "gen", min_samples=k + 1)
     check_same_dimension(real_x, gen_x, ("real", "gen"))
-    rows = _chunk_rows(max(real_x.shape[0], gen_x.shape[0]), chunk_size)
-    real_side = _Side(real_x, rows)
-    gen_side = _Side(gen_x, rows)
-    real_radii = _radii(real_side, k, rows)
-    gen_radii = _radii(gen_side, k, rows)
+    real_side = _Side(real_x, _chunk_rows(real_x.shape[0], chunk_size))
+    gen_side = _Side(gen_x, _chunk_rows(gen_x.shape[0], chunk_size))
+    real_radii = _radii(real_side, k, _chunk_rows(real_side.n, chunk_size))
+    gen_radii = _radii(gen_side, k, _chunk_rows(gen_side.n, chunk_size))
 
     both_float32 = real_side.float32 and gen_side.float32
+    beta = _error_factor(real_side.dim)
+    # In squared distance: inside for sure below `low`, outside for sure above `high`.
+    real_sq = real_radii.astype(np.float64) ** 2
+    gen_sq = gen_radii.astype(np.float64) ** 2
+    real_bound = beta * (real_side.norms + gen_side.max_norm)
+    gen_bound = beta * (real_side.max_norm + gen_side.norms)
+    real_low = real_sq * (1 - _ROUNDING_MARGIN) - real_bound
+    real_high = _float32_above(real_sq * (1 + _ROUNDING_MARGIN) + real_bound)
+    gen_low = gen_sq * (1 - _ROUNDING_MARGIN) - gen_bound
+    gen_high = _float32_above(gen_sq * (1 + _ROUNDING_MARGIN) + gen_bound)
+
     inside_real_ball = np.zeros(gen_side.n, dtype=bool)
     real_balls_per_gen = np.zeros(gen_side.n, dtype=np.int64)
-    covered = np.empty(real_side.n, dtype=bool)
-    recalled = np.empty(real_side.n, dtype=bool)
-    columns = _all_columns(gen_side, rows)
+    covered = np.zeros(real_side.n, dtype=bool)
+    recalled = np.zeros(real_side.n, dtype=bool)
+    rows = _chunk_rows(gen_side.n, chunk_size)
     for start in range(0, real_side.n, rows):
         stop = min(start + rows, real_side.n)
-        d = _distances(
-            real_side.block(start, stop),
-            real_side.norms[start:stop],
-            columns,
-            gen_side.norms,
-            both_float32,
+        screened = real_side.rows(start, stop) @ gen_side.columns.T
+
+        def exact(r: np.ndarray, c: np.ndarray, start: int = start):
+            return lambda picked: _to_distance(
+                _exact_squared(real_side, gen_side, r[picked] + start, c[picked]),
+                both_float32,
+            )
+
+        # Generated images inside real balls: precision, density, coverage.
+        r, c = np.nonzero(screened <= real_high[start:stop, None])
+        hit = _inside(
+            screened[r, c].astype(np.float64),
+            real_low[r + start],
+            exact(r, c),
+            real_radii[r + start],
         )
-        below = d < real_radii[start:stop, None]
-        inside_real_ball |= below.any(axis=0)
-        real_balls_per_gen += below.sum(axis=0)
-        covered[start:stop] = below.any(axis=1)
-        recalled[start:stop] = (d < gen_radii[None, :]).any(axis=1)
+        r, c = r[hit], c[hit]
+        inside_real_ball[c] = True
+        real_balls_per_gen += np.bincount(c, minlength=gen_side.n)
+        covered[r + start] = True
+        # Real images inside generated balls: recall.
+        r, c = np.nonzero(screened <= gen_high[None, :])
+        hit = _inside(
+            screened[r, c].astype(np.float64), gen_low[c], exact(r, c), gen_radii[c]
+        )
+        recalled[r[hit] + start] = True
 
     values = {
         "precision": inside_real_ball.mean(),

@@ -155,3 +155,17 @@ def test_bad_inputs_are_refused(rng):
         metrics.frechet_distance(np.zeros(3), np.eye(4), np.zeros(3), np.eye(3))
     with pytest.raises(DimensionMismatchError):
         metrics.frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
+
+
+def test_singular_reference_uses_the_eigen_factor_and_agrees_with_the_swapped_distance(
+    rng,
+):
+    few = inception_like(rng, 20, 32)  # rank 19 < 32: no Cholesky factor
+    many = inception_like(rng, 400, 32, 0.1)
+    prepared = metrics.prepare_reference(metrics.gaussian_stats(few))
+    assert prepared.rank == 19 and prepared.factor.shape == (32, 19)
+    assert metrics.prepare_reference(metrics.gaussian_stats(many)).rank == 32
+    one_way = metrics.fid(many, prepared).value
+    other_way = metrics.fid(few, many).value
+    assert one_way == pytest.approx(other_way, rel=1e-8)
+    assert one_way == pytest.approx(_peer(many, few), rel=1e-5)
