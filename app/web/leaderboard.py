@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.api.leaderboard import cached_leaderboard, options_from
 from app.db import SessionDep
-from app.errors import ArenaError, NotFound, Unauthorized
+from app.errors import ArenaError, Forbidden, NotFound, Unauthorized
 from app.models import Study
 from app.reports import figures
 from app.reports import format as fmt
@@ -33,6 +33,7 @@ from app.web.researcher_session import (
     COOKIE_NAME,
     LOGIN_NONCE_COOKIE,
     ensure_can_read,
+    researcher,
     safe_next,
     sessions,
     signed_in_key,
@@ -206,6 +207,7 @@ def _context(
         "human": lb.human,
         "agreement": lb.human.agreement,
         "signed_in": signed_in_key(request, session) is not None,
+        "samples_visible": samples_visible(request, session, study),
         "csrf_token": _csrf_for(request, session),
     }
 
@@ -308,11 +310,22 @@ def plot(
     return _svg(figures.figure(lb, name), figures.TITLES[name])
 
 
+def samples_visible(request: Request, session, study: Study) -> bool:
+    """Generators' images next to their names would unblind annotators of a running study, so
+    a public study shows them to anyone only once it is closed; researchers always see them."""
+    return study.status == "closed" or researcher(request, session) is not None
+
+
 @router.get("/studies/{public_id}/leaderboard/samples/{generator_id}.svg")
 def samples(
     public_id: str, generator_id: int, request: Request, session: SessionDep
 ) -> Response:
     study = _study_for_reader(request, session, public_id)
+    if not samples_visible(request, session, study):
+        raise Forbidden(
+            "sample images are shown to the public only once the study is closed "
+            "(they would reveal which generator made which image); sign in at /login"
+        )
     names = {g.id: g.name for g in study.generators}
     if generator_id not in names:
         raise NotFound("no such generator in this study")

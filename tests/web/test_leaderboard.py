@@ -360,7 +360,19 @@ def test_private_leaderboards_need_a_researcher(seeded):
         session.get(Study, info["id"]).is_public = True
         session.commit()
     fresh = TestClient(arena.app)
-    assert fresh.get(f"/studies/{info['public_id']}/leaderboard").status_code == 200
+    public_page = fresh.get(f"/studies/{info['public_id']}/leaderboard")
+    assert public_page.status_code == 200
+    # Generators' images beside their names would unblind annotators while the study runs.
+    grid = f"/studies/{info['public_id']}/leaderboard/samples/{info['generators']['aurora']}.svg"
+    assert (
+        "/samples/" not in public_page.text
+        and "once the study is closed" in public_page.text
+    )
+    assert fresh.get(grid).status_code == 403
+    with arena.session_factory() as session:
+        session.get(Study, info["id"]).status = "closed"
+        session.commit()
+    assert fresh.get(grid).status_code == 200
     assert fresh.get(f"/api/studies/{info['public_id']}/leaderboard").status_code == 200
     assert fresh.get(f"/studies/{info['name']}/leaderboard").status_code == 404
 
