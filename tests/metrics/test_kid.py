@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -55,11 +57,20 @@ def test_full_set_kid_equals_the_unbiased_estimate(rng, n, d):
 
 
 @pytest.mark.parametrize(
+    "full_kernels", [False, True], ids=["per-subset", "full-kernels"]
+)
+@pytest.mark.parametrize(
     ("n_gen", "n_real", "size", "seed"), [(600, 500, 200, 1), (300, 900, 250, 2026)]
 )
 def test_kid_matches_torch_fidelity_with_the_same_subsets(
-    rng, n_gen, n_real, size, seed
+    rng, monkeypatch, full_kernels, n_gen, n_real, size, seed
 ):
+    # Both evaluation strategies: a kernel per subset, or one pass over the full kernels.
+    monkeypatch.setattr(
+        sys.modules["app.metrics.kid"],
+        "_full_kernels_are_cheaper",
+        lambda *_: full_kernels,
+    )
     gen, real = inception_like(rng, n_gen, 32, 0.2), inception_like(rng, n_real, 32)
     peer = _torch_fidelity(gen, real, subsets=8, size=size, seed=seed)
     ours = metrics.kid(gen, real, subsets=8, subset_size=size, seed=seed)
@@ -111,3 +122,14 @@ def test_bad_parameters_are_refused(rng, kwargs, message):
 def test_unequal_sizes_are_refused_by_the_plain_estimate(rng):
     with pytest.raises(MetricInputError, match="equal sample sizes"):
         metrics.mmd2_unbiased(inception_like(rng, 10, 4), inception_like(rng, 11, 4))
+
+
+def test_small_sets_take_the_full_kernel_pass():
+    from app.metrics.kid import _full_kernels_are_cheaper, kid_subset_indices
+
+    assert _full_kernels_are_cheaper(
+        2000, 2000, kid_subset_indices(2000, 2000, 100, 1000, 0)
+    )
+    assert not _full_kernels_are_cheaper(
+        10_000, 10_000, kid_subset_indices(10_000, 10_000, 100, 1000, 0)
+    )
