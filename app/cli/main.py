@@ -31,6 +31,9 @@ def _register() -> None:
     from app.cli import report_commands
 
     report_commands.register(app)
+    from app.cli import demo_commands
+
+    demo_commands.register(app)
 
 
 _register()

@@ -2,9 +2,10 @@
 
 `build_leaderboard` assembles one plain `Leaderboard`; the HTML page, the JSON API, the CSV/JSON
 exports and the evaluation report all read that same object, so they show identical numbers.
-`LeaderboardCache` keeps computed leaderboards in process, keyed by what they depend on (the
-study's latest vote, metric results, pending jobs, exclusion flags): a page view costs a few
-index lookups, and a burst of votes triggers at most one recomputation per debounce interval.
+`LeaderboardCache` keeps computed leaderboards in process, checked against a fingerprint of what
+they depend on (the study's votes, annotators' exclusion flags, metric results, pending jobs): a
+page view costs a few index lookups at most, and new votes trigger one background recomputation
+per debounce interval while readers keep getting the previous leaderboard.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from app.services.leaderboard_metrics import (
     choose_reference_set,
     image_resolutions,
     metric_cells,
+    pending_total,
     sampling_settings,
 )
 from app.stats.correlation import rank_agreement
@@ -162,7 +164,7 @@ class Leaderboard:
 
 
 def flat_row(row: dict[str, Any], flag_options: list[str]) -> dict[str, Any]:
-    """One leaderboard row as flat columns (the CSV export and the Markdown report)."""
+    """One leaderboard row as flat columns: the CSV export."""
     human = row["human"]
     out: dict[str, Any] = {"position": row["position"], "generator": row["generator"]}
     for key in (
@@ -450,7 +452,9 @@ def build_leaderboard(
         correlations=_correlations(
             human, names_by_id, cells, options.rounds, options.seed
         ),
-        pending_jobs=sum(r["pending_jobs"] for r in rows),
+        pending_jobs=pending_total(
+            session, [g.id for g in generators], reference.id if reference else None
+        ),
         provenance={
             "software": software_versions(),
             "extractors": extractors,

@@ -165,11 +165,10 @@ def choose_reference_set(
     )
 
 
-def pending_jobs(
+def _pending_by_scope(
     session: Session, generator_ids: list[int], reference_set_id: int | None
-) -> dict[int, int]:
-    """Per generator: queued or running extraction jobs of its images or the reference set's,
-    and metrics jobs for (generator, reference set)."""
+) -> tuple[Counter[str], str | None]:
+    """Queued or running extraction and metrics jobs per scope that these generators wait on."""
     scopes = {f"generator:{g}" for g in generator_ids}
     scopes |= {f"metrics:{g}:{reference_set_id}" for g in generator_ids}
     scopes |= {f"metrics:{g}:None" for g in generator_ids}
@@ -192,6 +191,15 @@ def pending_jobs(
             .group_by(Job.scope)
         ):
             counts[scope] += n
+    return counts, ref_scope
+
+
+def pending_jobs(
+    session: Session, generator_ids: list[int], reference_set_id: int | None
+) -> dict[int, int]:
+    """Per generator: queued or running extraction jobs of its images or the reference set's,
+    and metrics jobs for (generator, reference set)."""
+    counts, ref_scope = _pending_by_scope(session, generator_ids, reference_set_id)
     shared = counts[ref_scope] if ref_scope else 0
     return {
         g: counts[f"generator:{g}"]
@@ -200,6 +208,15 @@ def pending_jobs(
         + shared
         for g in generator_ids
     }
+
+
+def pending_total(
+    session: Session, generator_ids: list[int], reference_set_id: int | None
+) -> int:
+    """Distinct pending jobs the whole study waits on: the reference set's extraction, which
+    every generator's count includes, is counted once here."""
+    counts, _ = _pending_by_scope(session, generator_ids, reference_set_id)
+    return sum(counts.values())
 
 
 def metric_cells(

@@ -9,8 +9,8 @@ A-optimal greedy design (Pukelsheim 2006, ch. 9) weighted towards the mean CI wi
 is the information-gain pairing of ASAP (Mikhailiuk et al. 2020, "Active Sampling for Pairwise
 Comparisons via Approximate Message Passing and Information Gain Maximization").
 
-Greedy information gain alone would starve lopsided pairs and stragglers, so the choice is made
-in this order, within the candidate pairs the caller can actually hand out:
+Greedy information gain gives lopsided pairs next to nothing and promises nothing to anyone, so
+the choice is made in this order, within the candidate pairs the caller can actually hand out:
 
 1. warm-up: a generator with fewer than `warmup_votes` votes (a newly added one) is shown first;
 2. exposure floor: a generator whose share of votes is below `min_exposure_share` of its fair

@@ -166,3 +166,15 @@ def test_metric_results_table_is_the_stored_rows(session):
         "subsets": 100,
         "seed": 7,
     }
+
+
+def test_a_reference_set_job_is_counted_once_in_the_total(session):
+    from app.services.leaderboard_metrics import pending_jobs, pending_total
+
+    (sd, flux, new), (coco, _other) = _setup(session)
+    session.add(Job(kind="extract_features", scope=f"reference_set:{coco.id}", status="running"))
+    session.flush()
+    per_generator = pending_jobs(session, [sd.id, flux.id, new.id], coco.id)
+    # Every generator waits for the reference set's extraction; the study waits for 4 jobs.
+    assert per_generator == {sd.id: 1, flux.id: 1, new.id: 4}
+    assert pending_total(session, [sd.id, flux.id, new.id], coco.id) == 4
