@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 pytest.importorskip("torch")
 
-from app.demo.seed import (  # noqa: E402
+from app.demo.seed import (
     DemoSizes,
     failed_jobs,
     job_counts,
@@ -17,7 +17,7 @@ from app.demo.seed import (  # noqa: E402
     seed_catalogue,
     seed_studies,
 )
-from app.main import create_app  # noqa: E402
+from app.main import create_app
 
 SMALL = DemoSizes(
     reference_per_photo=6,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -21,15 +22,16 @@ console = Console()
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
-        port: int = typer.Option(8000, help="TCP port to serve on (127.0.0.1)"),
-        directory: Path = typer.Option(
-            Path("arena-demo"),
-            "--dir",
-            help="folder for the demo's database, media and key",
-        ),
-        serve: bool = typer.Option(
-            True, "--serve/--no-serve", help="serve after seeding"
-        ),
+        port: Annotated[
+            int, typer.Option(help="TCP port to serve on (127.0.0.1)")
+        ] = 8000,
+        directory: Annotated[
+            Path,
+            typer.Option("--dir", help="folder for the demo's database, media and key"),
+        ] = Path("arena-demo"),
+        serve: Annotated[
+            bool, typer.Option("--serve/--no-serve", help="serve after seeding")
+        ] = True,
     ) -> None:
         """Seed the tiny art gallery (real photographs, three artists), compute its metrics with
         the real FID Inception weights, simulate a few raters, and serve it on embedded SQLite."""
