@@ -6,6 +6,8 @@ pair) for pairwise studies, one image for rating and flag studies.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
@@ -238,8 +240,56 @@ def study_images(session: Session, study: Study) -> list[tuple[int, int, int | N
     return [tuple(row) for row in session.execute(query)]
 
 
+# Items only change when the pool does (a new upload, other generators), but every task handed
+# out needs them: keep the last few per fingerprint of the pool instead of rebuilding them.
+_ITEMS_CACHE: OrderedDict[tuple, dict[str, Item]] = OrderedDict()
+_ITEMS_CACHE_SIZE = 32
+_ITEMS_LOCK = threading.Lock()
+
+
+def _pool_fingerprint(session: Session, study: Study) -> tuple:
+    """What the item list depends on; creation times tell apart databases that reuse ids."""
+    generator_ids = tuple(sorted(g.id for g in study.generators))
+    query = select(
+        func.count(Image.id), func.max(Image.id), func.max(Image.created_at)
+    ).where(Image.generator_id.in_(generator_ids))
+    if study.prompt_set_id is not None:
+        query = query.join(Prompt, Prompt.id == Image.prompt_id).where(
+            Prompt.prompt_set_id == study.prompt_set_id
+        )
+    count, last_id, last_created = session.execute(query).one()
+    return (
+        str(session.get_bind().url),
+        study.id,
+        study.created_at,
+        study.kind,
+        study.prompt_set_id,
+        generator_ids,
+        count,
+        last_id,
+        last_created,
+    )
+
+
 def study_items(session: Session, study: Study) -> dict[str, Item]:
-    """Every item of the study by key. One image per (generator, prompt): the first uploaded."""
+    """Every item of the study by key. One image per (generator, prompt): the first uploaded.
+
+    The returned mapping is shared between callers (cached): read it, never change it."""
+    key = _pool_fingerprint(session, study)
+    with _ITEMS_LOCK:
+        cached = _ITEMS_CACHE.get(key)
+        if cached is not None:
+            _ITEMS_CACHE.move_to_end(key)
+            return cached
+    items = _build_items(session, study)
+    with _ITEMS_LOCK:
+        _ITEMS_CACHE[key] = items
+        while len(_ITEMS_CACHE) > _ITEMS_CACHE_SIZE:
+            _ITEMS_CACHE.popitem(last=False)
+    return items
+
+
+def _build_items(session: Session, study: Study) -> dict[str, Item]:
     images = study_images(session, study)
     if study.kind != "pairwise":
         return {

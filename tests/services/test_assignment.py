@@ -371,3 +371,39 @@ def test_task_cap_and_closed_study(factory):
             submit_vote(session, other, task.public_id, choice="left")
         with pytest.raises(Conflict, match="closed"):
             next_assignment(session, other)
+
+
+def test_items_follow_a_new_upload_to_an_open_study(factory):
+    """The item list is cached per pool fingerprint: an image added later is in the next list."""
+    import hashlib
+
+    from app.models import Batch, Image, Prompt
+    from app.services.studies import study_items
+
+    with factory() as session:
+        study = seed_study(session, "rating", generators=2, prompts=2)
+        session.commit()
+        before = study_items(session, study)
+        assert study_items(session, study) is before  # served from the cache
+        gen = study.generators[0]
+        prompt = session.scalar(
+            select(Prompt).where(Prompt.prompt_set_id == study.prompt_set_id)
+        )
+        batch = Batch(generator_id=gen.id, n_images=1)
+        session.add(batch)
+        session.flush()
+        image = Image(
+            generator_id=gen.id,
+            prompt_id=prompt.id,
+            batch_id=batch.id,
+            sha256=hashlib.sha256(b"late upload").hexdigest(),
+            width=8,
+            height=8,
+            byte_size=1,
+            format="PNG",
+        )
+        session.add(image)
+        session.commit()
+        after = study_items(session, study)
+        assert len(after) == len(before) + 1
+        assert f"i{image.id}" in after
