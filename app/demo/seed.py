@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app.db import make_engine, make_session_factory
 from app.demo import gallery
 from app.media import MediaStore
 from app.migrate import upgrade
-from app.models import Job, Study
+from app.models import Job
 from app.services.api_keys import create_api_key
 from app.services.generators import create_generator
 from app.services.invites import create_invites
@@ -92,6 +94,16 @@ STUDIES = (
 )
 
 
+@contextmanager
+def _session(settings: Settings) -> Iterator[Session]:
+    engine = make_engine(settings)
+    try:
+        with make_session_factory(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
 def prepare_directory(directory: Path, port: int) -> Settings:
     """A fresh demo folder (an earlier demo in it is replaced; anything else is refused)."""
     directory = directory.resolve()
@@ -114,40 +126,33 @@ def prepare_directory(directory: Path, port: int) -> Settings:
 def seed_catalogue(settings: Settings, sizes: DemoSizes) -> str:
     """Migrate, then create the admin key, prompts, reference set and artists; returns the key."""
     upgrade(settings)
-    engine = make_engine(settings)
-    factory = make_session_factory(engine)
     store = MediaStore(settings.media_dir)
     photos = gallery.load_photographs()
-    try:
-        with factory() as session:
-            _row, key = create_api_key(session, "demo admin")
-            prompt_set = create_prompt_set(
-                session,
-                "tiny-art-gallery",
-                [PromptRow(**row) for row in gallery.prompts()],
-                description="What each scikit-image photograph shows.",
-            )
-            reference = create_reference_set(
-                session,
-                "gallery-photographs",
-                "Crops and mirror images of real photographs.",
-            )
+    with _session(settings) as session:
+        _row, key = create_api_key(session, "demo admin")
+        prompt_set = create_prompt_set(
+            session,
+            "tiny-art-gallery",
+            [PromptRow(**row) for row in gallery.prompts()],
+            description="What each scikit-image photograph shows.",
+        )
+        reference = create_reference_set(
+            session,
+            "gallery-photographs",
+            "Crops and mirror images of real photographs.",
+        )
+        session.commit()
+        real = gallery.reference_images(photos, sizes.reference_per_photo)
+        _upload(session, store, settings, real, None, reference_set=reference)
+        made = {
+            "artist-a": gallery.artist_a_mode_collapse(photos, sizes.artist_a),
+            "artist-b": gallery.artist_b_messy(photos, sizes.artist_b_per_photo),
+            "artist-c": gallery.artist_c_good(photos, sizes.artist_c_per_photo),
+        }
+        for name, images in made.items():
+            generator = create_generator(session, name=name, **ARTISTS[name])
             session.commit()
-            real = gallery.reference_images(photos, sizes.reference_per_photo)
-            _upload(session, store, settings, real, None, reference_set=reference)
-            made = {
-                "artist-a": gallery.artist_a_mode_collapse(photos, sizes.artist_a),
-                "artist-b": gallery.artist_b_messy(photos, sizes.artist_b_per_photo),
-                "artist-c": gallery.artist_c_good(photos, sizes.artist_c_per_photo),
-            }
-            for name, images in made.items():
-                generator = create_generator(session, name=name, **ARTISTS[name])
-                session.commit()
-                _upload(
-                    session, store, settings, images, prompt_set, generator=generator
-                )
-    finally:
-        engine.dispose()
+            _upload(session, store, settings, images, prompt_set, generator=generator)
     return key
 
 
@@ -167,33 +172,29 @@ def _upload(session, store, settings, images, prompt_set, **owner) -> None:
     session.commit()
 
 
+def _job_counts(session: Session) -> tuple[int, int]:
+    done = session.scalar(
+        select(func.count()).where(Job.status.in_(("done", "failed")))
+    )
+    total = session.scalar(select(func.count()).select_from(Job))
+    return done, total
+
+
 def job_counts(settings: Settings) -> tuple[int, int]:
     """(finished, all) jobs: the progress of seeding's feature extraction and metrics."""
-    engine = make_engine(settings)
-    try:
-        with make_session_factory(engine)() as session:
-            done = session.scalar(
-                select(func.count()).where(Job.status.in_(("done", "failed")))
-            )
-            total = session.scalar(select(func.count()).select_from(Job))
-            return done, total
-    finally:
-        engine.dispose()
+    with _session(settings) as session:
+        return _job_counts(session)
 
 
 def failed_jobs(settings: Settings) -> list[tuple[str, str, str]]:
     """(kind, scope, last error) of every job that failed for good."""
-    engine = make_engine(settings)
-    try:
-        with make_session_factory(engine)() as session:
-            return [
-                (kind, scope, error or "")
-                for kind, scope, error in session.execute(
-                    select(Job.kind, Job.scope, Job.error).where(Job.status == "failed")
-                )
-            ]
-    finally:
-        engine.dispose()
+    with _session(settings) as session:
+        return [
+            (kind, scope, error or "")
+            for kind, scope, error in session.execute(
+                select(Job.kind, Job.scope, Job.error).where(Job.status == "failed")
+            )
+        ]
 
 
 def run_jobs(
@@ -212,14 +213,16 @@ def run_jobs(
 
     thread = threading.Thread(target=work, name="demo-worker", daemon=True)
     thread.start()
-    while thread.is_alive():
+    with _session(settings) as session:  # one connection for all the polling
+        while thread.is_alive():
+            if on_progress:
+                on_progress(*_job_counts(session))
+                session.rollback()  # end the read transaction: the next poll sees new rows
+            thread.join(timeout=0.5)
+        if "error" in outcome:
+            raise outcome["error"]  # type: ignore[misc]
         if on_progress:
-            on_progress(*job_counts(settings))
-        thread.join(timeout=0.5)
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    if on_progress:
-        on_progress(*job_counts(settings))
+            on_progress(*_job_counts(session))
     return int(outcome["processed"])  # type: ignore[arg-type]
 
 
@@ -228,56 +231,40 @@ def seed_studies(settings: Settings, sizes: DemoSizes) -> list[DemoStudy]:
     and leave room (two more raters per item) and an invite link for a real person."""
     from app.demo.simulate import default_raters, simulate_study
 
-    engine = make_engine(settings)
-    factory = make_session_factory(engine)
     made = []
-    try:
-        with factory() as session:
-            for number, spec in enumerate(STUDIES):
-                body = StudyCreate(
-                    **spec,
-                    generators=list(ARTISTS),
-                    raters_per_item=sizes.simulated_raters + 2,
-                    attention_check_rate=0.1,
-                    is_public=True,
-                    instructions=(
-                        "The tiny art gallery: three 'artists' made these images from real "
-                        "photographs. Judge only what you see; there are no right answers, "
-                        "except on a few attention checks."
-                    ),
+    with _session(settings) as session:
+        for number, spec in enumerate(STUDIES):
+            body = StudyCreate(
+                **spec,
+                generators=list(ARTISTS),
+                raters_per_item=sizes.simulated_raters + 2,
+                attention_check_rate=0.1,
+                is_public=True,
+                instructions=(
+                    "The tiny art gallery: three 'artists' made these images from real "
+                    "photographs. Judge only what you see; there are no right answers, "
+                    "except on a few attention checks."
+                ),
+            )
+            study = create_study(session, body)
+            open_study(session, study)
+            session.commit()
+            votes = simulate_study(
+                session,
+                study,
+                default_raters(sizes.simulated_raters),
+                seed=11 + number,
+            )
+            ((_annotator, url),) = create_invites(session, study, 1, settings.base_url)
+            session.commit()
+            made.append(
+                DemoStudy(
+                    study.name,
+                    study.kind,
+                    study.public_id,
+                    url,
+                    f"{settings.base_url.rstrip('/')}/studies/{study.public_id}/leaderboard",
+                    votes,
                 )
-                study = create_study(session, body)
-                open_study(session, study)
-                session.commit()
-                votes = simulate_study(
-                    session,
-                    study,
-                    default_raters(sizes.simulated_raters),
-                    seed=11 + number,
-                )
-                ((_annotator, url),) = create_invites(
-                    session, study, 1, settings.base_url
-                )
-                session.commit()
-                made.append(
-                    DemoStudy(
-                        study.name,
-                        study.kind,
-                        study.public_id,
-                        url,
-                        f"{settings.base_url.rstrip('/')}/studies/{study.public_id}/leaderboard",
-                        votes,
-                    )
-                )
-    finally:
-        engine.dispose()
+            )
     return made
-
-
-def study_count(settings: Settings) -> int:
-    engine = make_engine(settings)
-    try:
-        with make_session_factory(engine)() as session:
-            return session.scalar(select(func.count()).select_from(Study))
-    finally:
-        engine.dispose()

@@ -277,12 +277,7 @@ def leaderboard_board(
             request, session, study, sort, dir, exclusions, reference_set
         )
     except ArenaError as exc:
-        return _render(
-            request,
-            "leaderboard/error.html",
-            {"status": exc.status_code, "message": exc.message},
-            exc.status_code,
-        )
+        return _error_page(request, exc)
     return _render(request, "leaderboard/_board.html", context)
 
 
