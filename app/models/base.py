@@ -18,8 +18,13 @@ def utcnow() -> datetime:
 
 
 def new_public_id() -> str:
-    # 128 random bits: opaque, non-sequential, unguessable (blinding and enumeration).
-    return secrets.token_urlsafe(16)
+    # 128 random bits: opaque, non-sequential, unguessable (blinding and enumeration). Never a
+    # leading "-": the id is also a CLI argument (`arena export ID`), where it would read as an
+    # option. Redrawing keeps the ids uniform over the rest (1 in 64 draws is redrawn).
+    while True:
+        public_id = secrets.token_urlsafe(16)
+        if not public_id.startswith("-"):
+            return public_id
 
 
 class UTCDateTime(TypeDecorator):

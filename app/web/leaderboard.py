@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.orm import Session
 
 from app.api.leaderboard import cached_leaderboard, options_from
 from app.db import SessionDep
@@ -152,7 +153,7 @@ def _query(**params: Any) -> str:
 
 def _context(
     request: Request,
-    session,
+    session: Session,
     study: Study,
     sort: str,
     direction: str | None,
@@ -240,6 +241,27 @@ def _error_page(request: Request, exc: ArenaError) -> Response:
     )
 
 
+def _leaderboard_view(
+    request: Request,
+    session: Session,
+    public_id: str,
+    template: str,
+    sort: str,
+    dir: str | None,
+    exclusions: str,
+    reference_set: str | None,
+) -> Response:
+    """The whole page or the board alone (what the htmx refresh swaps in), same context."""
+    try:
+        study = _study_for_reader(request, session, public_id)
+        context = _context(
+            request, session, study, sort, dir, exclusions, reference_set
+        )
+    except ArenaError as exc:
+        return _error_page(request, exc)
+    return _render(request, template, context)
+
+
 @router.get("/studies/{public_id}/leaderboard", name="leaderboard_page")
 def leaderboard_page(
     public_id: str,
@@ -250,14 +272,16 @@ def leaderboard_page(
     exclusions: str = Query("on", pattern="^(on|off)$"),
     reference_set: str | None = None,
 ) -> Response:
-    try:
-        study = _study_for_reader(request, session, public_id)
-        context = _context(
-            request, session, study, sort, dir, exclusions, reference_set
-        )
-    except ArenaError as exc:
-        return _error_page(request, exc)
-    return _render(request, "leaderboard/page.html", context)
+    return _leaderboard_view(
+        request,
+        session,
+        public_id,
+        "leaderboard/page.html",
+        sort,
+        dir,
+        exclusions,
+        reference_set,
+    )
 
 
 @router.get("/studies/{public_id}/leaderboard/board")
@@ -271,14 +295,16 @@ def leaderboard_board(
     reference_set: str | None = None,
 ) -> Response:
     """The table and its status line alone: what the htmx refresh swaps in."""
-    try:
-        study = _study_for_reader(request, session, public_id)
-        context = _context(
-            request, session, study, sort, dir, exclusions, reference_set
-        )
-    except ArenaError as exc:
-        return _error_page(request, exc)
-    return _render(request, "leaderboard/_board.html", context)
+    return _leaderboard_view(
+        request,
+        session,
+        public_id,
+        "leaderboard/_board.html",
+        sort,
+        dir,
+        exclusions,
+        reference_set,
+    )
 
 
 def _svg(svg: str | None, what: str) -> Response:

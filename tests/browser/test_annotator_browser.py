@@ -2,69 +2,38 @@
 
 Open an invite, accept the instructions, vote on five pairs with the keyboard and five with the
 mouse, rate three images, flag one; check the votes in the database, the left/right mapping and
-the progress bar. A screenshot of the pairwise page is saved under test-artifacts/.
+the progress bar. A screenshot of the pairwise page is saved under tests/artifacts/.
 """
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from pathlib import Path
-
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from app.models import Assignment, Image, Vote
+from tests.browser.support import (
+    ARTIFACTS,
+    CHROMIUM,
+    LAUNCH_ARGS,
+    require_chromium,
+    serve_app,
+)
 from tests.web.conftest import invite_urls, make_study, upload_pool
 
-CHROMIUM = Path("/usr/lib/chromium/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
 def server(arena):
     """The test's app served by uvicorn on a free loopback port, in a thread."""
-    port = _free_port()
-    config = uvicorn.Config(arena.app, host="127.0.0.1", port=port, log_level="warning")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    arena.settings.base_url = f"http://127.0.0.1:{port}"
-    yield arena
-    uv.should_exit = True
-    thread.join(timeout=10)
+    with serve_app(arena.app) as url:
+        arena.settings.base_url = url
+        yield arena
 
 
 @pytest.fixture
 def page():
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: apt-get install chromium (scripts/test.sh does)"
-        )
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -7,39 +7,24 @@ rendered, and save a full-page screenshot under tests/artifacts/.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from pathlib import Path
-
 import pytest
-import uvicorn
 
 from app.media import MediaStore
 from app.models import Job
 from app.services.leaderboard import LeaderboardCache
+from tests.browser.support import (
+    ARTIFACTS,
+    CHROMIUM,
+    LAUNCH_ARGS,
+    require_chromium,
+    serve_app,
+)
 from tests.leaderboard_seed import seed_leaderboard_study
 
-CHROMIUM = Path("/usr/lib/chromium/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
 ]
-
-pytestmark = [pytest.mark.browser, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -50,27 +35,19 @@ def served(arena):
         seeded = seed_leaderboard_study(session, MediaStore(arena.settings.media_dir))
         session.commit()
         public_id, study_id = seeded.study.public_id, seeded.study.id
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(arena.app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield arena, f"http://127.0.0.1:{port}", public_id, study_id
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_app(arena.app) as url:
+        yield arena, url, public_id, study_id
 
 
 @pytest.fixture
 def page():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/test.sh does)")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=LAUNCH_ARGS
+        )
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         tab = context.new_page()
         tab.errors = []
@@ -78,9 +55,12 @@ def page():
         tab.on(
             "console",
             # The browser's own favicon request is the only 404 a page may cause.
-            lambda m: tab.errors.append(m.text)
-            if m.type == "error" and "favicon" not in (m.location or {}).get("url", "")
-            else None,
+            lambda m: (
+                tab.errors.append(m.text)
+                if m.type == "error"
+                and "favicon" not in (m.location or {}).get("url", "")
+                else None
+            ),
         )
         yield tab
         browser.close()
@@ -95,7 +75,9 @@ def _generators_in_table(page) -> list[str]:
 def test_researcher_sorts_toggles_and_sees_the_refresh(served, page):
     arena, base, public_id, study_id = served
     key = arena.headers["Authorization"].split(" ", 1)[1]
-    api = arena.client.get(f"/api/studies/{study_id}/leaderboard", headers=arena.headers).json()
+    api = arena.client.get(
+        f"/api/studies/{study_id}/leaderboard", headers=arena.headers
+    ).json()
     fid = {r["generator"]: r["metrics"]["fid"]["value"] for r in api["rows"]}
 
     page.goto(f"{base}/studies/{public_id}/leaderboard")
@@ -115,7 +97,9 @@ def test_researcher_sorts_toggles_and_sees_the_refresh(served, page):
         session.commit()
     page.wait_for_selector("#jobs-waiting", state="detached", timeout=15_000)
     assert page.evaluate("window.__same_document") is True
-    assert "not computed" in page.inner_text('tr[data-generator="ember"] td[data-field="diversity"]')
+    assert "not computed" in page.inner_text(
+        'tr[data-generator="ember"] td[data-field="diversity"]'
+    )
 
     # Sort by FID: best (lowest) first, then the other way round.
     page.click('th[data-sort="fid"] a')
@@ -133,10 +117,14 @@ def test_researcher_sorts_toggles_and_sees_the_refresh(served, page):
     assert "not applied" in page.inner_text("#exclusions-state")
     assert "sort=fid" in page.url
     everyone = arena.client.get(
-        f"/api/studies/{study_id}/leaderboard", params={"exclusions": "off"}, headers=arena.headers
+        f"/api/studies/{study_id}/leaderboard",
+        params={"exclusions": "off"},
+        headers=arena.headers,
     ).json()
     for row in everyone["rows"]:
-        shown = page.get_attribute(f'tr[data-generator="{row["generator"]}"] td[data-field="bt"]', "data-value")
+        shown = page.get_attribute(
+            f'tr[data-generator="{row["generator"]}"] td[data-field="bt"]', "data-value"
+        )
         assert float(shown) == row["human"]["bt"]
 
     # The plots are real images rendered by the server.
@@ -144,7 +132,9 @@ def test_researcher_sorts_toggles_and_sees_the_refresh(served, page):
         image = page.locator(f'img[src*="/plots/{name}.svg"]')
         image.scroll_into_view_if_needed()
         page.wait_for_function(
-            "img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=10_000
+            "img => img.complete && img.naturalWidth > 0",
+            arg=image.element_handle(),
+            timeout=10_000,
         )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "leaderboard.png"), full_page=True)
