@@ -32,8 +32,8 @@ DEFAULT_K = 5
 PRDC_NAMES = ("precision", "recall", "density", "coverage")
 # Bytes of one chunk of float32 screening distances; bounds memory whatever the set sizes.
 _CHUNK_BYTES = 96 * 2**20
-# Columns whose k-th smallest distance gives each row a first, loose neighbour threshold.
-_THRESHOLD_COLUMNS = 4096
+# Rows of the first chunk, whose k-th nearest point gives every row a loose neighbour limit.
+_THRESHOLD_ROWS = 1024
 # Pairs recomputed exactly per batch (two float64 rows each).
 _EXACT_BATCH = 4096
 _U32 = 2.0**-24
@@ -121,41 +121,72 @@ def _kth_per_row(
     return values[order][starts + rank - 1]
 
 
+def _hits(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.nonzero of a sparse 2-D mask, ~5x faster: scan it 8 booleans (one uint64) at a time."""
+    flat = mask.reshape(-1)
+    whole = flat.size - flat.size % 8
+    words = np.flatnonzero(flat[:whole].view(np.uint64))
+    found = (words[:, None] * 8 + np.arange(8)).reshape(-1)
+    found = found[flat[found]]
+    if whole < flat.size:
+        found = np.concatenate((found, whole + np.flatnonzero(flat[whole:])))
+    return np.divmod(found, mask.shape[1])
+
+
 def _radii(side: _Side, k: int, rows: int) -> np.ndarray:
     """Distance from each row to its k-th nearest other row, exactly as prdc's radii.
 
     sklearn zeroes the diagonal and prdc takes the (k+1)-th smallest; with the diagonal 0 that is
     the k-th smallest over the other rows.
+
+    Distances are symmetric, so only the upper triangle of row chunks is multiplied (half of
+    prdc's product) and each screened pair serves both of its rows. The first chunk, against
+    every column, gives each row a loose upper limit for its k-th smallest screened value (the
+    k-th smallest over the first chunk's points); a pair above both rows' limits is dropped.
     """
     beta = _error_factor(side.dim)
-    radii = np.empty(side.n, dtype=np.float32 if side.float32 else np.float64)
-    sample = min(side.n, max(_THRESHOLD_COLUMNS, k + 1))
-    for start in range(0, side.n, rows):
-        stop = min(start + rows, side.n)
+    n = side.n
+    bound = beta * (side.norms + side.max_norm)
+    first = min(n, max(rows, k + 1, _THRESHOLD_ROWS))
+    limits = np.empty(n, dtype=np.float32)
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    start = 0
+    while start < n:
+        stop = min(start + (first if start == 0 else rows), n)
         count = stop - start
+        block = side.rows(start, stop) @ side.columns[start:].T
         local = np.arange(count)
-        screened = side.rows(start, stop) @ side.columns.T
-        screened[local, local + start] = np.inf
-        bound = beta * (side.norms[start:stop] + side.max_norm)
-        # Any column subset's k-th smallest is >= the k-th smallest over all columns.
-        loose = np.partition(screened[:, :sample], k - 1, axis=1)[:, k - 1].astype(
-            np.float64
-        )
-        limit = _float32_above(loose + 2 * bound)
-        r, c = np.nonzero(screened <= limit[:, None])
-        values = screened[r, c].astype(np.float64)
-        # a_k: the k-th smallest screened value; the exact k-th lies in [a_k - B, a_k + B].
-        a_k = _kth_per_row(r, values, np.full(count, k), count)
-        below = values < a_k[r] - 2 * bound[r]
-        near = ~below & (values <= a_k[r] + 2 * bound[r])
-        needed = k - np.bincount(r[below], minlength=count)
-        exact = _to_distance(
-            _exact_squared(side, side, r[near] + start, c[near]), side.float32
-        )
-        radii[start:stop] = _kth_per_row(
-            r[near], exact.astype(np.float64), needed, count
-        )
-    return radii
+        block[local, local] = np.inf
+        if start == 0:
+            # Any column subset's k-th smallest is >= the k-th smallest over all columns.
+            own = np.partition(block[:, :count], k - 1, axis=1)[:, k - 1]
+            limits[:count] = _float32_above(own + 2 * bound[:count])
+            if stop < n:
+                others = np.partition(
+                    np.ascontiguousarray(block[:, count:].T), k - 1, axis=1
+                )[:, k - 1]
+                limits[stop:] = _float32_above(others + 2 * bound[stop:])
+        # Pairs (row of this chunk, point at or after it), for the chunk's rows.
+        r, c = _hits(block <= limits[start:stop, None])
+        found.append((r + start, c + start, block[r, c]))
+        # The same pairs beyond the diagonal block, for the later point's row.
+        if stop < n:
+            tail = block[:, count:]
+            r, c = _hits(tail <= limits[None, stop:])
+            found.append((c + stop, r + start, tail[r, c]))
+        start = stop
+
+    r = np.concatenate([f[0] for f in found])
+    c = np.concatenate([f[1] for f in found])
+    values = np.concatenate([f[2] for f in found]).astype(np.float64)
+    # a_k: the k-th smallest screened value; the exact k-th lies in [a_k - B, a_k + B].
+    a_k = _kth_per_row(r, values, np.full(n, k), n)
+    below = values < a_k[r] - 2 * bound[r]
+    near = ~below & (values <= a_k[r] + 2 * bound[r])
+    needed = k - np.bincount(r[below], minlength=n)
+    exact = _to_distance(_exact_squared(side, side, r[near], c[near]), side.float32)
+    radii = _kth_per_row(r[near], exact.astype(np.float64), needed, n)
+    return radii.astype(np.float32 if side.float32 else np.float64)
 
 
 def _float32_above(values: np.ndarray) -> np.ndarray:
@@ -250,7 +281,7 @@ def prdc(
             )
 
         # Generated images inside real balls: precision, density, coverage.
-        r, c = np.nonzero(screened <= real_high[start:stop, None])
+        r, c = _hits(screened <= real_high[start:stop, None])
         hit = _inside(
             screened[r, c].astype(np.float64),
             real_low[r + start],
@@ -262,7 +293,7 @@ def prdc(
         real_balls_per_gen += np.bincount(c, minlength=gen_side.n)
         covered[r + start] = True
         # Real images inside generated balls: recall.
-        r, c = np.nonzero(screened <= gen_high[None, :])
+        r, c = _hits(screened <= gen_high[None, :])
         hit = _inside(
             screened[r, c].astype(np.float64), gen_low[c], exact(r, c), gen_radii[c]
         )

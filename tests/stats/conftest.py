@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,9 @@ FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / 
 @pytest.fixture(scope="session")
 def fixtures() -> Path:
     if not FIXTURES.is_dir():
+        # CI always lays shared/ beside the checkout: there a missing fixture is a failure.
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"reference fixtures not found at {FIXTURES}")
         pytest.skip(f"reference fixtures not found at {FIXTURES} (they live in the shared checkout)")
     return FIXTURES
 
