@@ -227,3 +227,49 @@ def test_annotator_votes_rates_and_flags_in_chromium(server, page):
         )
         assert vote.flags == ["anatomy", "artifacts"]
         assert session.query(Vote).count() == 10 + 3 + 1
+
+
+def test_invite_to_twenty_tasks_with_the_keyboard_alone(server, page):
+    """No mouse at all: Enter accepts the instructions, then 20 pairwise votes by key."""
+    arena = server
+    prompts = {
+        "name": "keyboard-prompts",
+        "prompts": [
+            {"external_id": f"k{i}", "text": f"a blue sphere in the snow, take {i}"}
+            for i in range(8)
+        ],
+    }
+    upload_pool(arena, prompts=prompts)  # 3 generators x 8 prompts: 24 pairwise items
+    study = make_study(arena, name="keyboard-pairs", prompt_set=prompts["name"])
+    [url] = invite_urls(arena, study)
+
+    page.goto(url)
+    assert "Before you start" in page.content()
+    page.wait_for_function(
+        "() => document.activeElement && document.activeElement.matches('button[type=submit]')"
+    )
+    page.keyboard.press("Enter")
+    _ready(page)
+    assert _progress(page) == "0 / 24"
+
+    keys = {"1": "left", "2": "right", "3": "tie", "4": "both_bad",
+            "ArrowLeft": "left", "ArrowRight": "right"}
+    order = list(keys)
+    expected = {}
+    for n in range(20):
+        shown = _shown(page)
+        key = order[n % len(order)]
+        page.keyboard.press(key)
+        _wait_for_next(page, shown["assignment"], f"{n + 1} / 24")
+        expected[shown["assignment"]] = keys[key]
+    assert not page.errors, page.errors
+
+    with arena.session_factory() as session:
+        stored = dict(
+            session.execute(
+                select(Assignment.public_id, Vote.choice).join(
+                    Vote, Vote.assignment_id == Assignment.id
+                )
+            ).all()
+        )
+    assert stored == expected  # 20 distinct tasks, each answered once, as pressed
