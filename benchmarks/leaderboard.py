@@ -9,7 +9,9 @@ with an image per prompt, 300 annotators (a tenth of them careless, so exclusion
 answered pairwise assignments of which 5% are attention checks, and ten metric results per
 generator. Then, through the real app (FastAPI TestClient, researcher cookie):
 
-  cold         first view after start-up: votes loaded, 1,000-round bootstrap, correlations
+  cold         first view ever (nothing stored): votes loaded, 1,000-round bootstrap, correlations
+  restarted    first view in a fresh process once a board was computed: read from the database
+               snapshot (leaderboard_snapshots), checked against the fingerprint, not recomputed
   warm         later views inside the debounce interval (the cached leaderboard is rendered)
   warm+check   later views after the debounce interval (the fingerprint queries run each time)
   JSON         the same for GET /api/studies/{id}/leaderboard
@@ -327,7 +329,7 @@ def main() -> None:
 
     from app.main import create_app
     from app.migrate import upgrade
-    from app.services.leaderboard import LeaderboardCache
+    from app.services.leaderboard_cache import LeaderboardCache
     from app.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -402,9 +404,15 @@ def main() -> None:
         background = time.perf_counter() - started + after_vote
         refreshed = timed(lambda: client.get(page_url))
         cache.debounce_seconds = 3.0
-        # A cold JSON view in a fresh process state (cache emptied).
-        cache.clear()
-        json_cold = timed(
+        # A restarted process: nothing in memory, the last board in the database.
+        app.state.leaderboard_cache = LeaderboardCache(
+            session_factory=app.state.session_factory
+        )
+        restarted = timed(lambda: client.get(page_url))
+        app.state.leaderboard_cache = LeaderboardCache(
+            session_factory=app.state.session_factory
+        )
+        json_restarted = timed(
             lambda: client.get(f"/api/studies/{study_id}/leaderboard", headers=bearer)
         )
 
@@ -426,7 +434,10 @@ def main() -> None:
         print(
             f"  background recomputation     {background * 1000:8.1f} ms; next view {refreshed * 1000:.1f} ms"
         )
-        print(f"JSON cold                      {json_cold * 1000:8.1f} ms")
+        print(
+            f"page, restarted process        {restarted * 1000:8.1f} ms (stored board, fingerprint checked)"
+        )
+        print(f"JSON, restarted process        {json_restarted * 1000:8.1f} ms")
         print(f"JSON warm                      {med(json_warm) * 1000:8.1f} ms")
         print(f"3 plots first render           {plots_first * 1000:8.1f} ms")
         print(f"3 plots cached                 {plots_again * 1000:8.1f} ms")

@@ -17,7 +17,8 @@ from fastapi import APIRouter, Query, Request, Response
 from app.db import SessionDep
 from app.models import Study
 from app.reports.exports import export_study, reference_statistics, to_json
-from app.services.leaderboard import Leaderboard, LeaderboardCache, LeaderboardOptions
+from app.services.leaderboard import Leaderboard, LeaderboardOptions
+from app.services.leaderboard_cache import LeaderboardCache
 from app.services.reference_sets import get_reference_set
 from app.services.studies import get_study
 from app.web.researcher_session import ensure_can_read, ensure_researcher

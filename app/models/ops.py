@@ -1,11 +1,19 @@
-"""Operations: admin API keys and the worker job queue."""
+"""Operations: admin API keys, the worker job queue and computed leaderboards."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Index, Integer, String, Text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, created_column
@@ -59,3 +67,23 @@ class Job(Base):
     created_at: Mapped[datetime] = created_column()
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class LeaderboardSnapshot(Base):
+    """The last computed leaderboard of a study for one set of reader options.
+
+    A web process that starts (or another one behind the same database) serves it at once when
+    its fingerprint still matches, instead of recomputing seconds of bootstrap. The payload is
+    JSON text, not JSONB: JSONB reorders keys and refuses NaN.
+    """
+
+    __tablename__ = "leaderboard_snapshots"
+    __table_args__ = (UniqueConstraint("study_id", "options_key", name="uq_snapshot_options"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    # The reader options and the software version that computed it (see leaderboard_snapshots).
+    options_key: Mapped[str] = mapped_column(String(300))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_column()

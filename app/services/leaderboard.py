@@ -2,16 +2,13 @@
 
 `build_leaderboard` assembles one plain `Leaderboard`; the HTML page, the JSON API, the CSV/JSON
 exports and the evaluation report all read that same object, so they show identical numbers.
-`LeaderboardCache` keeps computed leaderboards in process, checked against a fingerprint of what
-they depend on (the study's votes, annotators' exclusion flags, metric results, pending jobs): a
-page view costs a few index lookups at most, and new votes trigger one background recomputation
-per debounce interval while readers keep getting the previous leaderboard.
+`fingerprint` changes whenever anything it shows can have changed; the caching around it is in
+leaderboard_cache (memory) and leaderboard_snapshots (database).
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import platform
 import threading
 import time
@@ -55,9 +52,6 @@ from app.services.leaderboard_metrics import (
 )
 from app.stats.correlation import rank_agreement
 
-logger = logging.getLogger(__name__)
-
-DEBOUNCE_SECONDS = 3.0
 # Every row carries every human field (null when the study kind or the data has none), so the
 # JSON, CSV and templates read the same keys for every study.
 HUMAN_FIELDS = {
@@ -289,7 +283,17 @@ def fingerprint(session: Session, study: Study, generator_ids: list[int]) -> str
         study.kind,
         study.status,
         study.is_public,
+        study.name,
+        study.question,
+        study.raters_per_item,
+        study.attention_check_rate,
+        study.pair_policy,
+        tuple(study.flag_options or []),
         tuple(generator_ids),
+        # Names and sampling settings are shown beside every score.
+        tuple(
+            (g.id, g.name, tuple(sampling_settings(g).items())) for g in study.generators
+        ),
     ]
     parts += [tuple(votes), tuple(annotators)]
     if generator_ids:
@@ -464,118 +468,3 @@ def build_leaderboard(
     )
     leaderboard.compute_seconds = time.perf_counter() - started
     return leaderboard
-
-
-# ----------------------------------------------------------------------------- caching
-
-
-@dataclass
-class _Entry:
-    leaderboard: Leaderboard
-    fingerprint: str
-    checked_at: float
-    refreshing: bool = False
-
-
-class LeaderboardCache:
-    """Computed leaderboards in process memory, keyed by study and options.
-
-    A view within `debounce_seconds` of the last check gets the cached leaderboard as it is.
-    Later, a view computes the fingerprint (a few indexed aggregate queries): unchanged, the
-    cached leaderboard; changed, a recomputation. With a `session_factory` the recomputation
-    runs in a background thread and views keep getting the previous leaderboard, marked
-    `updating`, until the new one is ready (stale-while-revalidate): a stream of votes never
-    makes a reader wait, and costs one recomputation at a time per study. Without one (the CLI,
-    tests) it recomputes in the request. One lock per key: concurrent first views compute once.
-    """
-
-    def __init__(
-        self,
-        debounce_seconds: float = DEBOUNCE_SECONDS,
-        max_entries: int = 64,
-        session_factory: Callable[[], Session] | None = None,
-    ) -> None:
-        self.debounce_seconds = debounce_seconds
-        self.max_entries = max_entries
-        self.session_factory = session_factory
-        self._entries: dict[tuple, _Entry] = {}
-        self._locks: dict[tuple, threading.Lock] = {}
-        self._guard = threading.Lock()
-        self._threads: list[threading.Thread] = []
-
-    def _lock_for(self, key: tuple) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(key, threading.Lock())
-
-    def _store(self, key: tuple, leaderboard: Leaderboard) -> None:
-        with self._guard:
-            if len(self._entries) >= self.max_entries and key not in self._entries:
-                oldest = min(self._entries, key=lambda k: self._entries[k].checked_at)
-                del self._entries[oldest]
-            self._entries[key] = _Entry(
-                leaderboard, leaderboard.fingerprint, time.monotonic()
-            )
-
-    def _refresh(self, key: tuple, study_id: int, options: LeaderboardOptions) -> None:
-        try:
-            with self.session_factory() as session:
-                study = session.get(Study, study_id)
-                if study is not None:
-                    self._store(key, build_leaderboard(session, study, options))
-                    return
-        except Exception:
-            # Logged, not raised: nobody awaits this thread. The next view after the debounce
-            # interval tries again; until then the previous leaderboard stays in place.
-            logger.exception("recomputing the leaderboard of study %s failed", study_id)
-        with self._guard:
-            entry = self._entries.get(key)
-            if entry is not None:
-                entry.refreshing = False
-                entry.leaderboard.updating = False
-                entry.checked_at = time.monotonic()
-
-    def get(
-        self,
-        session: Session,
-        study: Study,
-        options: LeaderboardOptions = LeaderboardOptions(),
-    ) -> Leaderboard:
-        key = (study.id, options)
-        with self._lock_for(key):
-            entry = self._entries.get(key)
-            if entry is not None:
-                if (
-                    entry.refreshing
-                    or time.monotonic() - entry.checked_at < self.debounce_seconds
-                ):
-                    return entry.leaderboard
-                current = fingerprint(session, study, [g.id for g in study.generators])
-                if current == entry.fingerprint:
-                    entry.checked_at = time.monotonic()
-                    return entry.leaderboard
-                if self.session_factory is not None:
-                    entry.refreshing = True
-                    entry.leaderboard.updating = True
-                    thread = threading.Thread(
-                        target=self._refresh,
-                        args=(key, study.id, options),
-                        name=f"leaderboard-{study.id}",
-                        daemon=True,
-                    )
-                    self._threads = [t for t in self._threads if t.is_alive()] + [
-                        thread
-                    ]
-                    thread.start()
-                    return entry.leaderboard
-            leaderboard = build_leaderboard(session, study, options)
-            self._store(key, leaderboard)
-            return leaderboard
-
-    def wait(self, timeout: float = 60.0) -> None:
-        """Block until background recomputations finish (tests and benchmarks)."""
-        for thread in list(self._threads):
-            thread.join(timeout)
-
-    def clear(self) -> None:
-        with self._guard:
-            self._entries.clear()

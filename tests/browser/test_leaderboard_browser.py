@@ -11,7 +11,7 @@ import pytest
 
 from app.media import MediaStore
 from app.models import Job
-from app.services.leaderboard import LeaderboardCache
+from app.services.leaderboard_cache import LeaderboardCache
 from tests.browser.support import (
     ARTIFACTS,
     CHROMIUM,

@@ -18,7 +18,8 @@ from app.media import MediaStore
 from app.models import Image, Job, Study
 from app.reports import format as fmt
 from app.services.features import store_features
-from app.services.leaderboard import LeaderboardCache, LeaderboardOptions
+from app.services.leaderboard import LeaderboardOptions
+from app.services.leaderboard_cache import LeaderboardCache
 from tests.leaderboard_seed import (
     CLIP_REASON,
     STRENGTH,
