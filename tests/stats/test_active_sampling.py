@@ -116,6 +116,12 @@ def test_bad_config_and_batch_size_are_refused():
         ActiveSamplingConfig(prior_sd=0)
     with pytest.raises(StatsError, match="min_exposure_share"):
         ActiveSamplingConfig(min_exposure_share=1.5)
+    with pytest.raises(StatsError, match="pair_floor_from"):
+        ActiveSamplingConfig(pair_floor_from=-1)
+    with pytest.raises(StatsError, match="rank_weight"):
+        ActiveSamplingConfig(rank_weight=-1)
+    with pytest.raises(StatsError, match="rank_fade_votes"):
+        ActiveSamplingConfig(rank_fade_votes=0)
     with pytest.raises(StatsError, match="k must be at least 1"):
         choose_pairs(np.zeros((3, 3)), np.zeros((3, 3)), [(0, 1)], 0, np.random.default_rng(0))
 
@@ -191,7 +197,13 @@ def test_exposure_floor_holds_for_a_generator_the_gain_would_neglect(monkeypatch
     def shun_generator_0(cov, info, ci, cj, flat_ij):
         return np.where((ci == 0) | (cj == 0), 0.0, real_gains(cov, info, ci, cj, flat_ij) + 1e-12)
 
+    real_order_gains = act._order_gains
+
+    def shun_generator_0_order(cov, theta, info, ci, cj, flat_ij):
+        return np.where((ci == 0) | (cj == 0), 0.0, real_order_gains(cov, theta, info, ci, cj, flat_ij))
+
     monkeypatch.setattr(act, "_gains", shun_generator_0)
+    monkeypatch.setattr(act, "_order_gains", shun_generator_0_order)
     wins, ties = run_policy(ActivePairPolicy(), ratings, steps, seed=6)
     share = exposure_share(wins, ties)
     assert share[0] >= floor - 2 * len(ratings) / steps
@@ -216,6 +228,20 @@ def test_no_pair_starves():
     assert totals[0, 7] < np.floor(floor)
 
 
+def test_pair_floor_covers_every_pair_once_there_are_two_votes_per_pair():
+    n = 8
+    ratings = np.linspace(600, 1400, n)  # (0, 7): the stronger wins 99% of the time
+    candidates = all_pairs(n)
+    cfg = ActiveSamplingConfig(warmup_votes=0, min_exposure_share=0.0)  # the pair floor alone
+    for votes, forced in ((40, False), (3000, True)):  # 40 votes: 1.5 per pair, under pair_floor_from
+        wins, ties = uniform_counts(ratings, votes, seed=14)
+        for w in (wins, ties):
+            w[0, 7] = w[7, 0] = 0.0  # never shown
+        picks = ActivePairPolicy(cfg).choose_pairs(wins, ties, candidates, 3, np.random.default_rng(0))
+        # Before the floor applies the score decides, and a foregone pair teaches next to nothing.
+        assert ((0, 7) in picks) == forced, (votes, picks)
+
+
 def test_batch_is_diverse():
     n = 20
     wins, ties = uniform_counts(np.linspace(800, 1200, n), 4000, seed=8)
@@ -229,6 +255,66 @@ def test_batch_is_diverse():
     few = [(0, 1), (2, 3), (4, 5)]
     counts = np.unique(choose_pairs(wins, ties, few, 8, np.random.default_rng(0)), axis=0, return_counts=True)[1]
     assert counts.max() - counts.min() <= 1
+
+
+# ----------------------------------------------------------------------------- ranking term
+
+
+def _entropy(p):
+    p = np.clip(p, 1e-300, 1.0 - 1e-16)
+    return -(p * np.log(p) + (1.0 - p) * np.log1p(-p))
+
+
+@pytest.mark.parametrize(("n", "votes"), [(5, 60), (5, 400), (8, 300)])
+def test_order_gains_agree_with_the_exact_expected_entropy_drop(n, votes):
+    """The delta-method gain against the preposterior expectation by Gauss-Hermite quadrature (2%)."""
+    from scipy.special import ndtr
+
+    wins, ties = uniform_counts(np.linspace(900, 1150, n), votes, seed=3)
+    policy = ActivePairPolicy()
+    policy.sync(wins, ties)
+    cov, theta = policy.cov, policy.theta
+    ci, cj = np.array(all_pairs(n)).T
+    p = 1 / (1 + np.exp(-act.ALPHA * (theta[ci] - theta[cj])))
+    info = act.ALPHA**2 * p * (1 - p)
+    approx = act._order_gains(cov, theta, info, ci, cj, ci * n + cj)
+    x, wq = np.polynomial.hermite_e.hermegauss(80)
+    wq = wq / wq.sum()
+    m = theta[ci] - theta[cj]  # every pairwise order (k, l), as ci, cj
+    s2 = cov[ci, ci] + cov[cj, cj] - 2 * cov[ci, cj]
+    for a, b, w, got in zip(ci, cj, info, approx):
+        u = cov[:, a] - cov[:, b]
+        tau2 = w * (u[ci] - u[cj]) ** 2 / (1 + w * (u[a] - u[b]))  # variance the vote moves m by
+        after = ndtr((m[:, None] + np.sqrt(tau2)[:, None] * x) / np.sqrt(s2 - tau2)[:, None])
+        exact = np.sum(_entropy(ndtr(m / np.sqrt(s2))) - _entropy(after) @ wq)
+        assert got == pytest.approx(exact, rel=0.02)
+
+
+def test_ranking_term_leads_early_and_fades():
+    policy = ActivePairPolicy()
+    cfg = policy.config
+    assert policy.rank_weight_at(0.0) == cfg.rank_weight
+    assert policy.rank_weight_at(20.0) < 1e-4 * cfg.rank_weight
+    # Late in a study the choices are exactly those of the CI term alone.
+    n = 12
+    wins, ties = uniform_counts(np.linspace(500, 1500, n), 4000, seed=15)  # 61 votes per pair
+    late = [
+        ActivePairPolicy(c).choose_pairs(wins, ties, all_pairs(n), 12, np.random.default_rng(1))
+        for c in (ActiveSamplingConfig(), ActiveSamplingConfig(rank_weight=0.0))
+    ]
+    assert late[0] == late[1]
+    # The ranking term wants the pair whose order is a coin flip; the CI term wants another one.
+    # Five votes per pair with the expected outcomes (in 1/64ths, so that wins add up exactly).
+    ratings = np.array([1000, 1010, 1400, 600, 1250, 750])
+    expected = 5 / (1 + 10 ** (-(ratings[:, None] - ratings[None, :]) / 400))
+    wins = np.triu(np.round(64 * expected) / 64, 1)
+    wins += np.tril(5 - wins.T, -1)
+    policy.sync(wins, np.zeros((6, 6)))
+    ci, cj = np.array(all_pairs(6)).T
+    p = 1 / (1 + np.exp(-act.ALPHA * (policy.theta[ci] - policy.theta[cj])))
+    args = (act.ALPHA**2 * p * (1 - p), ci, cj, ci * 6 + cj)
+    assert all_pairs(6)[int(np.argmax(act._order_gains(policy.cov, policy.theta, *args)))] == (0, 1)
+    assert all_pairs(6)[int(np.argmax(act._gains(policy.cov, *args)))] != (0, 1)
 
 
 # ----------------------------------------------------------------------------- incremental state
@@ -266,6 +352,19 @@ def test_refits_when_votes_grow_or_disappear():
     assert policy.refits == first + 1
     policy.sync(wins, ties)  # votes removed (e.g. an excluded annotator): refit from scratch
     assert policy.refits == first + 2
+
+
+def test_votes_arriving_one_at_a_time_add_up_to_a_refit():
+    n = 5
+    wins, ties = uniform_counts(np.linspace(800, 1200, n), 1000, seed=18)
+    policy = ActivePairPolicy(ActiveSamplingConfig(refit_fraction=0.05))
+    policy.sync(wins, ties)
+    first = policy.refits
+    for k in range(60):  # the 50th vote is 5% more than the last fit saw
+        vote(wins, ties, k % n, (k + 1) % n, 2)
+        policy.sync(wins, ties)
+    assert policy.refits == first + 1
+    assert policy.n_votes == 1060
 
 
 def test_module_cache_reuses_and_is_bounded():
@@ -319,3 +418,16 @@ def test_small_simulation_active_beats_uniform():
     for criterion, (active, uniform) in enumerate(zip(needed["active"], needed["uniform"])):
         assert np.isfinite(active) and np.isfinite(uniform)
         assert active < 0.8 * uniform, (criterion, active, uniform)
+
+
+def test_ranking_of_twenty_generators_needs_far_fewer_votes():
+    """The 20-generator ranking criterion of benchmarks/sampling.py, seeded and smaller; a few seconds."""
+    ratings = 1000 + np.sort(np.random.default_rng(17).uniform(-750, 750, 20))
+    grid = checkpoint_grid(100, 3000, 1.03)
+    needed = {
+        policy: np.median(
+            [simulate(ratings, policy, grid, np.random.default_rng(300 + r), stop_tau=0.9).votes_to(tau=0.9) for r in range(30)]
+        )
+        for policy in ("uniform", "active")
+    }
+    assert needed["active"] <= 0.7 * needed["uniform"], needed
