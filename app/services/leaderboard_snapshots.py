@@ -93,4 +93,5 @@ def write_snapshot(
                 row.fingerprint = leaderboard.fingerprint
                 row.payload = payload
     except IntegrityError:
-        pass
+        # Another process stored this key first: keep its row (see the docstring).
+        return
