@@ -20,8 +20,6 @@ from sqlalchemy.engine import make_url
 from app.models import Base
 from app.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
 ADMIN_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
@@ -32,7 +30,7 @@ def _postgres_server_up() -> bool:
             pass
         engine.dispose()
         return True
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure to connect means "not up"
         return False
 
 
@@ -135,5 +133,7 @@ def arena(settings: Settings) -> Iterator[Arena]:
         _row, key = create_api_key(session, "tests")
         session.commit()
     with TestClient(app) as client:
-        yield Arena(client, {"Authorization": f"Bearer {key}"}, app.state.session_factory, settings, app)
+        yield Arena(
+            client, {"Authorization": f"Bearer {key}"}, app.state.session_factory, settings, app
+        )
     app.state.engine.dispose()

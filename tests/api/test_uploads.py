@@ -16,7 +16,7 @@ from PIL import Image as PILImage
 from sqlalchemy import func, select
 
 from app.models import Batch, Image, Job
-from tests.imagefactory import bomb_png, jpeg_bytes, png_bytes, truncated_png
+from tests.support.imagefactory import bomb_png, jpeg_bytes, png_bytes, truncated_png
 
 PROMPTS = {
     "name": "parti-mini",

@@ -19,7 +19,7 @@ from tests.browser.support import (
     require_chromium,
     serve_app,
 )
-from tests.leaderboard_seed import seed_leaderboard_study
+from tests.support.leaderboard_seed import seed_leaderboard_study
 
 pytestmark = [
     pytest.mark.browser,

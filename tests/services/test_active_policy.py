@@ -22,7 +22,7 @@ from app.services.invites import create_invites
 from app.services.pair_policy import choose_pair, vote_tables
 from app.services.votes import submit_vote
 from app.stats import active_sampling
-from tests.humaneval import seed_study
+from tests.support.humaneval import seed_study
 
 STRENGTH = {0: 3, 1: 2, 2: 1, 3: 1}  # generator index -> rank; 2 and 3 are the near-tie
 NEAR_TIE = (2, 3)

@@ -19,7 +19,7 @@ from app.services.assignment import next_assignment, progress, task_view
 from app.services.invites import create_invites
 from app.services.pair_policy import choose_pair, vote_tables
 from app.services.votes import export_rows, submit_vote
-from tests.humaneval import seed_study
+from tests.support.humaneval import seed_study
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from app.services.leaderboard_snapshots import (
     load_leaderboard,
     read_snapshot,
 )
-from tests.leaderboard_seed import cast_votes, seed_leaderboard_study
+from tests.support.leaderboard_seed import cast_votes, seed_leaderboard_study
 from tests.web.test_leaderboard import board as board_cells
 from tests.web.test_leaderboard import sign_in
 

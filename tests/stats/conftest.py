@@ -1,25 +1,21 @@
-"""Fixtures for the statistics tests: the shared reference files and the battle log."""
+"""Fixtures for the statistics tests: the peers' reference files (tests/fixtures/arena) and the battle log."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from app.stats.io import read_battles
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "arena"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "arena"
 
 
 @pytest.fixture(scope="session")
 def fixtures() -> Path:
-    if not FIXTURES.is_dir():
-        # CI always lays shared/ beside the checkout: there a missing fixture is a failure.
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"reference fixtures not found at {FIXTURES}")
-        pytest.skip(f"reference fixtures not found at {FIXTURES} (they live in the shared checkout)")
+    # They ship with the repository: a missing file is a broken checkout, never a skip.
+    assert FIXTURES.is_dir(), f"reference fixtures not found at {FIXTURES}"
     return FIXTURES
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.imagefactory import jpeg_bytes, png_bytes
+from tests.support.imagefactory import jpeg_bytes, png_bytes
 
 GENERATORS = ("SecretDiffusion-XL", "HiddenGAN-v2", "CovertFlow-3")
 PROMPTS = {

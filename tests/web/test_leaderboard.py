@@ -20,7 +20,7 @@ from app.reports import format as fmt
 from app.services.features import store_features
 from app.services.leaderboard import LeaderboardOptions
 from app.services.leaderboard_cache import LeaderboardCache
-from tests.leaderboard_seed import (
+from tests.support.leaderboard_seed import (
     CLIP_REASON,
     STRENGTH,
     cast_votes,
@@ -603,7 +603,7 @@ def test_rating_and_flag_studies(arena, kind):
 def test_a_study_without_votes_or_metrics_says_why(arena, tmp_path):
     from app.reports.report import collect, render
     from app.services.leaderboard import build_leaderboard
-    from tests.humaneval import seed_study
+    from tests.support.humaneval import seed_study
 
     with arena.session_factory() as session:
         study = seed_study(session, "pairwise", is_public=True)

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from app.cli.main import app
 from app.models import ApiKey, Image
-from tests.imagefactory import jpeg_bytes, png_bytes
+from tests.support.imagefactory import jpeg_bytes, png_bytes
 
 runner = CliRunner()
 

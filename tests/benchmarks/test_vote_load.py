@@ -11,7 +11,7 @@ import pytest
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "vote_load.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "vote_load.py"
 
 
 def _load():
