@@ -57,20 +57,20 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImag
                     too_large=True,
                 )
             if image.format not in ACCEPTED_FORMATS:
-                raise ImageRejected(
-                    f"the image format is {image.format}; upload PNG, JPEG or WebP"
-                )
+                raise ImageRejected(f"the image format is {image.format}; upload PNG, JPEG or WebP")
             if getattr(image, "n_frames", 1) > 1:
                 raise ImageRejected("animated images are not accepted; upload a single frame")
             image.load()
     except ImageRejected:
         raise
     except UnidentifiedImageError:
-        raise ImageRejected("not an image: Pillow cannot decode it (upload PNG, JPEG or WebP)")
+        raise ImageRejected(
+            "not an image: Pillow cannot decode it (upload PNG, JPEG or WebP)"
+        ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageRejected(f"decompression bomb refused: {exc}", too_large=True)
+        raise ImageRejected(f"decompression bomb refused: {exc}", too_large=True) from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageRejected(f"the image is truncated or corrupt: {exc}")
+        raise ImageRejected(f"the image is truncated or corrupt: {exc}") from exc
     fmt = image.format
     served = _served_png(image)
     return DecodedImage(

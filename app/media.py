@@ -29,7 +29,10 @@ class MediaStore:
     def put(self, session: Session | None, sha256: str, original: bytes, served: bytes) -> bool:
         """Store both files unless present; returns True when they are new in this store."""
         new = False
-        for path, data in ((self.original_path(sha256), original), (self.served_path(sha256), served)):
+        for path, data in (
+            (self.original_path(sha256), original),
+            (self.served_path(sha256), served),
+        ):
             if path.exists():
                 continue
             _atomic_write(path, data)

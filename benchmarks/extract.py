@@ -33,8 +33,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workers.extractors.base import default_num_workers  # noqa: E402
-from workers.extractors.inception import (  # noqa: E402
+from workers.extractors.base import default_num_workers
+from workers.extractors.inception import (
     InceptionFeatureExtractor,
     _load_torchscript,
     build_pytorch_fid_inception,
@@ -112,9 +112,15 @@ def main() -> None:
         ours_inputs = torch.from_numpy(
             np.stack([ours.preprocess(Image.open(path).convert("RGB")) for path in paths])
         ).contiguous(memory_format=torch.channels_last)
-        peer_inputs = torch.from_numpy(
-            np.stack([np.asarray(Image.open(path).convert("RGB")) for path in paths])
-        ).permute(0, 3, 1, 2).float().div(255).contiguous()
+        peer_inputs = (
+            torch.from_numpy(
+                np.stack([np.asarray(Image.open(path).convert("RGB")) for path in paths])
+            )
+            .permute(0, 3, 1, 2)
+            .float()
+            .div(255)
+            .contiguous()
+        )
 
         def ours_end_to_end():
             return ours.embed_images(paths, args.batch_size)
@@ -150,9 +156,11 @@ def main() -> None:
             seconds["pn"].append(timed(peer_network)[1])
 
     median = {key: float(np.median(values)) for key, values in seconds.items()}
-    print(f"images: {n} real-photo crops, {IMAGE_SIZE}x{IMAGE_SIZE} JPEG; device {ours.device}; "
-          f"torch threads {torch.get_num_threads()}; cpu cores {os.cpu_count()}; "
-          f"median of {args.repeats} interleaved runs")
+    print(
+        f"images: {n} real-photo crops, {IMAGE_SIZE}x{IMAGE_SIZE} JPEG; device {ours.device}; "
+        f"torch threads {torch.get_num_threads()}; cpu cores {os.cpu_count()}; "
+        f"median of {args.repeats} interleaved runs"
+    )
     print(f"ours: batch {args.batch_size}, decode+resize threads {default_num_workers()}")
     print(f"pytorch-fid: batch {args.peer_batch_size}, DataLoader workers {pytorch_fid_workers()}")
     print(f"{'':14}{'ours img/s':>12}{'pytorch-fid img/s':>20}{'ratio':>8}")
@@ -160,8 +168,10 @@ def main() -> None:
         ours_s, peer_s = median[ours_key], median[peer_key]
         print(f"{label:14}{rate(n, ours_s):12.2f}{rate(n, peer_s):20.2f}{peer_s / ours_s:8.2f}x")
     gap = np.abs(ours_features - peer_features).max()
-    print(f"max |ours - pytorch-fid| feature difference: {gap:.3f} "
-          "(different resize: PIL bicubic vs bilinear F.interpolate; same weights)")
+    print(
+        f"max |ours - pytorch-fid| feature difference: {gap:.3f} "
+        "(different resize: PIL bicubic vs bilinear F.interpolate; same weights)"
+    )
 
 
 if __name__ == "__main__":

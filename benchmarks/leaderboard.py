@@ -160,9 +160,7 @@ def seed(
             lazy = who < careless
             p_a = 1 / (1 + np.exp(strength[b] - strength[a]))
             u = rng.random(size)
-            choice = np.where(
-                u < 0.1, "tie", np.where(u < 0.1 + 0.9 * p_a, "left", "right")
-            )
+            choice = np.where(u < 0.1, "tie", np.where(u < 0.1 + 0.9 * p_a, "left", "right"))
             choice = np.where(lazy, "left", choice)
             degraded_left = rng.random(size) < 0.5
             expected = np.where(degraded_left, "right", "left")
@@ -199,9 +197,7 @@ def seed(
                         generator_right_id=gr,
                     )
                 assignments.append(row)
-            result = session.execute(
-                insert(Assignment).returning(Assignment.id), assignments
-            )
+            result = session.execute(insert(Assignment).returning(Assignment.id), assignments)
             ids = [r[0] for r in result]
             winner = {"left": "model_a", "right": "model_b", "tie": "tie"}
             for k, assignment_id in enumerate(ids):
@@ -212,9 +208,7 @@ def seed(
                         "annotator_id": annotator_ids[who[k]],
                         "choice": str(choice[k]),
                         "winner": winner[str(choice[k])],
-                        "server_ms": 300
-                        if lazy[k]
-                        else int(1500 + 4000 * rng.random()),
+                        "server_ms": 300 if lazy[k] else int(1500 + 4000 * rng.random()),
                         "created_at": start + timedelta(seconds=2 * (made + k) + 1),
                     }
                 )
@@ -342,9 +336,7 @@ def main() -> None:
         )
         upgrade(settings)
         started = time.perf_counter()
-        study_id, public_id, key = seed(
-            settings, args.votes, args.generators, args.annotators
-        )
+        study_id, public_id, key = seed(settings, args.votes, args.generators, args.annotators)
         print(
             f"seeded {args.votes:,} votes, {args.generators} generators, {args.annotators} annotators "
             f"on {url.split(':')[0]} in {time.perf_counter() - started:.1f} s"
@@ -374,16 +366,10 @@ def main() -> None:
             for _ in range(args.warm_repeats)
         ]
         app.state.leaderboard_cache.debounce_seconds = 0.0
-        checked = [
-            timed(lambda: client.get(page_url)) for _ in range(args.warm_repeats)
-        ]
+        checked = [timed(lambda: client.get(page_url)) for _ in range(args.warm_repeats)]
         app.state.leaderboard_cache.debounce_seconds = 3.0
         json_warm = [
-            timed(
-                lambda: client.get(
-                    f"/api/studies/{study_id}/leaderboard", headers=bearer
-                )
-            )
+            timed(lambda: client.get(f"/api/studies/{study_id}/leaderboard", headers=bearer))
             for _ in range(args.warm_repeats)
         ]
         plots_first = sum(
@@ -405,13 +391,9 @@ def main() -> None:
         refreshed = timed(lambda: client.get(page_url))
         cache.debounce_seconds = 3.0
         # A restarted process: nothing in memory, the last board in the database.
-        app.state.leaderboard_cache = LeaderboardCache(
-            session_factory=app.state.session_factory
-        )
+        app.state.leaderboard_cache = LeaderboardCache(session_factory=app.state.session_factory)
         restarted = timed(lambda: client.get(page_url))
-        app.state.leaderboard_cache = LeaderboardCache(
-            session_factory=app.state.session_factory
-        )
+        app.state.leaderboard_cache = LeaderboardCache(session_factory=app.state.session_factory)
         json_restarted = timed(
             lambda: client.get(f"/api/studies/{study_id}/leaderboard", headers=bearer)
         )
@@ -423,9 +405,7 @@ def main() -> None:
             f"leaderboard computed in {lb.compute_seconds:.2f} s (1,000 bootstrap rounds, 10 correlations)"
         )
         print(f"page cold                      {cold * 1000:8.1f} ms")
-        print(
-            f"page warm (median of {args.warm_repeats})         {med(warm) * 1000:8.1f} ms"
-        )
+        print(f"page warm (median of {args.warm_repeats})         {med(warm) * 1000:8.1f} ms")
         print(f"page warm sorted by FID        {med(sorted_warm) * 1000:8.1f} ms")
         print(f"page warm + fingerprint check  {med(checked) * 1000:8.1f} ms")
         print(

@@ -71,15 +71,9 @@ def bench_fid(n: int, d: int) -> None:
         np.cov(gen.astype(np.float64), rowvar=False),
     )
     with warnings.catch_warnings():
-        warnings.simplefilter(
-            "ignore"
-        )  # SciPy 1.17 deprecates the sqrtm(disp=) pytorch-fid calls
-        peer, peer_s = timed(
-            lambda: calculate_frechet_distance(mu_g, sigma_g, mu_r, sigma_r)
-        )
-    ours, ours_s = timed(
-        lambda: metrics.frechet_distance(mu_g, sigma_g, mu_r, sigma_r), repeat=2
-    )
+        warnings.simplefilter("ignore")  # SciPy 1.17 deprecates the sqrtm(disp=) pytorch-fid calls
+        peer, peer_s = timed(lambda: calculate_frechet_distance(mu_g, sigma_g, mu_r, sigma_r))
+    ours, ours_s = timed(lambda: metrics.frechet_distance(mu_g, sigma_g, mu_r, sigma_r), repeat=2)
     rel = abs(ours - peer) / abs(peer)
     report(
         f"FID from statistics, d={d}",
@@ -134,13 +128,9 @@ def bench_kid(n: int, d: int) -> None:
         "verbose": False,
     }
     peer, peer_s = timed(
-        lambda: kid_features_to_metric(
-            torch.from_numpy(gen), torch.from_numpy(real), **kwargs
-        )
+        lambda: kid_features_to_metric(torch.from_numpy(gen), torch.from_numpy(real), **kwargs)
     )
-    ours, ours_s = timed(
-        lambda: metrics.kid(gen, real, subsets=100, subset_size=1000, seed=7)
-    )
+    ours, ours_s = timed(lambda: metrics.kid(gen, real, subsets=100, subset_size=1000, seed=7))
     peer_mean = peer["kernel_inception_distance_mean"]
     report(
         f"KID {n}x{n}x{d}, 100 subsets of 1000",
@@ -211,9 +201,7 @@ def main() -> None:
         action="store_true",
         help="small arrays: a quick check that everything runs",
     )
-    parser.add_argument(
-        "--skip-memory", action="store_true", help="skip the PRDC peak-memory run"
-    )
+    parser.add_argument("--skip-memory", action="store_true", help="skip the PRDC peak-memory run")
     args = parser.parse_args()
     if args.small:
         sizes = {

@@ -54,7 +54,9 @@ def generate_log(n_votes: int, n_generators: int, seed: int) -> Battles:
     tie = rng.random(n_votes) < 0.1
     outcome = np.where(tie, 1, np.where(rng.random(n_votes) < p_left, 2, 0)).astype(np.int8)
     names = tuple(f"gen{i:03d}" for i in range(n_generators))
-    return Battles(names, a.astype(np.int64), b.astype(np.int64), outcome, tie & (rng.random(n_votes) < 0.4))
+    return Battles(
+        names, a.astype(np.int64), b.astype(np.int64), outcome, tie & (rng.random(n_votes) < 0.4)
+    )
 
 
 # ----------------------------------------------------------------------------- FastChat reference
@@ -69,7 +71,11 @@ def fastchat_preprocess(battles: Battles):
     schedule[battles.outcome == 2, 2] = 2
     schedule[battles.outcome == 0, 2] = 0
     matchups_outcomes, weights = np.unique(schedule, return_counts=True, axis=0)
-    return matchups_outcomes[:, [0, 1]], matchups_outcomes[:, 2].astype(np.float64) / 2.0, weights.astype(np.float64)
+    return (
+        matchups_outcomes[:, [0, 1]],
+        matchups_outcomes[:, 2].astype(np.float64) / 2.0,
+        weights.astype(np.float64),
+    )
 
 
 def fastchat_loss_and_grad(ratings, matchups, outcomes, weights, alpha=1.0):
@@ -79,12 +85,18 @@ def fastchat_loss_and_grad(ratings, matchups, outcomes, weights, alpha=1.0):
     loss = -((np.log(probs) * outcomes + np.log(1.0 - probs) * (1.0 - outcomes)) * weights).sum()
     matchups_grads = -alpha * (outcomes - probs) * weights
     model_grad = np.zeros_like(ratings)
-    np.add.at(model_grad, matchups[:, [0, 1]], matchups_grads[:, None] * np.array([1.0, -1.0], dtype=np.float64))
+    np.add.at(
+        model_grad,
+        matchups[:, [0, 1]],
+        matchups_grads[:, None] * np.array([1.0, -1.0], dtype=np.float64),
+    )
     return loss, model_grad
 
 
 # FastChat passes options={"disp": False}, which SciPy 1.17 deprecates; keep the call, drop the noise.
-warnings.filterwarnings("ignore", message=".*`disp` and `iprint` options.*", category=DeprecationWarning)
+warnings.filterwarnings(
+    "ignore", message=".*`disp` and `iprint` options.*", category=DeprecationWarning
+)
 
 
 def fastchat_fit(matchups, outcomes, weights, n_models, alpha, tol=1e-6):
@@ -101,7 +113,9 @@ def fastchat_fit(matchups, outcomes, weights, n_models, alpha, tol=1e-6):
 
 def fastchat_compute_bt(battles: Battles, scale=400.0, init=1000.0):
     matchups, outcomes, weights = fastchat_preprocess(battles)
-    return scale * fastchat_fit(matchups, outcomes, weights, battles.n_generators, np.log(10.0)) + init
+    return (
+        scale * fastchat_fit(matchups, outcomes, weights, battles.n_generators, np.log(10.0)) + init
+    )
 
 
 def fastchat_bootstrap_bt(battles: Battles, rounds: int, seed: int = 0, scale=400.0, init=1000.0):
@@ -109,7 +123,10 @@ def fastchat_bootstrap_bt(battles: Battles, rounds: int, seed: int = 0, scale=40
     rng = np.random.default_rng(seed=seed)
     idxs = rng.multinomial(n=len(battles), pvals=weights / weights.sum(), size=rounds)
     boot_weights = idxs.astype(np.float64) / len(battles)
-    results = [fastchat_fit(matchups, outcomes, w, battles.n_generators, np.log(10.0)) for w in boot_weights]
+    results = [
+        fastchat_fit(matchups, outcomes, w, battles.n_generators, np.log(10.0))
+        for w in boot_weights
+    ]
     return scale * np.array(results) + init
 
 
@@ -125,36 +142,58 @@ def _median_time(fn, repeat: int):
     return statistics.median(times), result
 
 
-def bench(n_votes: int, n_generators: int, rounds: int, ref_rounds: int, seed: int, repeat: int) -> None:
+def bench(
+    n_votes: int, n_generators: int, rounds: int, ref_rounds: int, seed: int, repeat: int
+) -> None:
     battles = generate_log(n_votes, n_generators, seed)
     print(f"\n== {n_votes:,} votes, {n_generators} generators (median of {repeat} runs) ==")
     bootstrap_bradley_terry(battles, rounds=10, seed=seed)  # warm-up (imports, allocator)
 
-    ours_s, ours = _median_time(lambda: bootstrap_bradley_terry(battles, rounds=rounds, seed=seed), repeat)
-    print(f"ours: BT + {rounds} bootstrap rounds            {ours_s:7.3f} s   {1e3 * ours_s / rounds:8.3f} ms/round"
-          f"   ({ours.converged_rounds}/{rounds} converged)")
+    ours_s, ours = _median_time(
+        lambda: bootstrap_bradley_terry(battles, rounds=rounds, seed=seed), repeat
+    )
+    print(
+        f"ours: BT + {rounds} bootstrap rounds            {ours_s:7.3f} s   {1e3 * ours_s / rounds:8.3f} ms/round"
+        f"   ({ours.converged_rounds}/{rounds} converged)"
+    )
 
     ref_s, (ref_point, ref_samples) = _median_time(
-        lambda: (fastchat_compute_bt(battles), fastchat_bootstrap_bt(battles, ref_rounds, seed=seed)), repeat
+        lambda: (
+            fastchat_compute_bt(battles),
+            fastchat_bootstrap_bt(battles, ref_rounds, seed=seed),
+        ),
+        repeat,
     )
-    print(f"FastChat-style: BT + {ref_rounds} rounds (L-BFGS-B)  {ref_s:7.3f} s   {1e3 * ref_s / ref_rounds:8.3f} ms/round")
-    print(f"per-round speed-up (FastChat-style / ours): {(ref_s / ref_rounds) / (ours_s / rounds):7.1f}x")
+    print(
+        f"FastChat-style: BT + {ref_rounds} rounds (L-BFGS-B)  {ref_s:7.3f} s   {1e3 * ref_s / ref_rounds:8.3f} ms/round"
+    )
+    print(
+        f"per-round speed-up (FastChat-style / ours): {(ref_s / ref_rounds) / (ours_s / rounds):7.1f}x"
+    )
 
     point_gap = np.max(np.abs(ours.ratings - ref_point))
     ref_width = np.quantile(ref_samples, 0.975, axis=0) - np.quantile(ref_samples, 0.025, axis=0)
     our_width = ours.ci_high - ours.ci_low
-    print(f"max |BT ours - FastChat-style| = {point_gap:.4f} Elo; "
-          f"CI width ratio ours/ref median {np.median(our_width / ref_width):.3f} "
-          f"(ref from {ref_rounds} rounds)")
+    print(
+        f"max |BT ours - FastChat-style| = {point_gap:.4f} Elo; "
+        f"CI width ratio ours/ref median {np.median(our_width / ref_width):.3f} "
+        f"(ref from {ref_rounds} rounds)"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=1000)
     parser.add_argument("--ref-rounds", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=1, help="BLAS threads (set before numpy loads)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="BLAS threads (set before numpy loads)"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement (median shown)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="timed runs per measurement (median shown)"
+    )
     parser.add_argument("--quick", action="store_true", help="only the 200k / 50 log")
     args = parser.parse_args()
     print(f"numpy {np.__version__}, BLAS threads {args.threads}, {os.cpu_count()} CPUs")

@@ -84,7 +84,9 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
-def bootstrap_ratio(uniform: list[float], active: list[float], rng: np.random.Generator, rounds: int = 2000) -> tuple[float, float]:
+def bootstrap_ratio(
+    uniform: list[float], active: list[float], rng: np.random.Generator, rounds: int = 2000
+) -> tuple[float, float]:
     """5% and 95% quantiles of median(active) / median(uniform) over reps resampled per policy.
 
     How far the printed ratio could move with other repetitions: the votes to Kendall tau >= 0.9
@@ -98,7 +100,9 @@ def bootstrap_ratio(uniform: list[float], active: list[float], rng: np.random.Ge
     return float(lo), float(hi)
 
 
-def report_pool(n: int, span: float, reps: int, seed: int, pool: ProcessPoolExecutor, max_votes: int) -> dict:
+def report_pool(
+    n: int, span: float, reps: int, seed: int, pool: ProcessPoolExecutor, max_votes: int
+) -> dict:
     ratings = true_ratings(n, span, seed)
     grid = checkpoint_grid(5 * n, max_votes)
     t0 = time.perf_counter()
@@ -110,9 +114,13 @@ def report_pool(n: int, span: float, reps: int, seed: int, pool: ProcessPoolExec
     runs = list(pool.map(one_run, jobs))
     uniform, active = runs[:reps], runs[reps:]
     elapsed = time.perf_counter() - t0
-    print(f"\n== {n} generators, true ratings over {span:.0f} Elo (seed {seed}), {reps} repetitions per policy ({elapsed:.0f} s)")
+    print(
+        f"\n== {n} generators, true ratings over {span:.0f} Elo (seed {seed}), {reps} repetitions per policy ({elapsed:.0f} s)"
+    )
     result = {}
-    print(f"{'criterion':<28}{'uniform':>10}{'active':>10}{'ratio':>8}  target          ratio's 90% bootstrap interval")
+    print(
+        f"{'criterion':<28}{'uniform':>10}{'active':>10}{'ratio':>8}  target          ratio's 90% bootstrap interval"
+    )
     for label, kw in (
         ("Kendall tau >= 0.9", {"tau": TAU}),
         ("mean 95% CI width < 30 Elo", {"ci_width": CI_WIDTH}),
@@ -124,7 +132,9 @@ def report_pool(n: int, span: float, reps: int, seed: int, pool: ProcessPoolExec
         result[label] = ratio
         verdict = "met" if ratio <= TARGET_RATIO else "MISSED"
         lo, hi = bootstrap_ratio(u_votes, a_votes, np.random.default_rng([seed, n, 2]))
-        print(f"{label:<28}{u:>10.0f}{a:>10.0f}{ratio:>8.2f}  <= {TARGET_RATIO:.2f} {verdict:<7}  {lo:.2f} - {hi:.2f}")
+        print(
+            f"{label:<28}{u:>10.0f}{a:>10.0f}{ratio:>8.2f}  <= {TARGET_RATIO:.2f} {verdict:<7}  {lo:.2f} - {hi:.2f}"
+        )
     # Bias and coverage at one vote count every run reached (not at each run's own stopping point,
     # which would mix in the stopping rule).
     for name, group in (("active", active), ("uniform", uniform)):
@@ -195,14 +205,20 @@ def main(argv: list[str] | None = None) -> int:
     reps = 4 if args.quick else args.reps
     if reps < 2:
         parser.error("--reps must be at least 2")
-    print(f"active vs uniform pair sampling: {reps} reps, seed {args.seed}, numpy {np.__version__}, {args.jobs} processes")
+    print(
+        f"active vs uniform pair sampling: {reps} reps, seed {args.seed}, numpy {np.__version__}, {args.jobs} processes"
+    )
     ok = True
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for n in (20, 50):
             ratios = report_pool(n, args.span, reps, args.seed, pool, max_votes=400_000)
             ok &= all(r <= TARGET_RATIO for r in ratios.values())
     time_choose_pair()
-    print("\nall savings targets met" if ok else "\nsome savings targets were missed (see MISSED above)")
+    print(
+        "\nall savings targets met"
+        if ok
+        else "\nsome savings targets were missed (see MISSED above)"
+    )
     return 0
 
 

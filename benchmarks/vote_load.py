@@ -149,9 +149,7 @@ def annotate(
 ) -> None:
     rng = np.random.default_rng(seed)
     with httpx.Client(base_url=server_url, timeout=30, follow_redirects=True) as client:
-        page = _request(
-            shared, deadline, lambda: client.get(invite.replace(server_url, ""))
-        )
+        page = _request(shared, deadline, lambda: client.get(invite.replace(server_url, "")))
         study_path = page.url.path
         consent = _fields(page.text)
         _request(
@@ -195,9 +193,7 @@ def annotate(
                 break
             if response.status_code != 200:
                 with shared.lock:
-                    shared.errors.append(
-                        f"{response.status_code}: {response.text[:200]}"
-                    )
+                    shared.errors.append(f"{response.status_code}: {response.text[:200]}")
                 return
             with shared.lock:
                 shared.acknowledged[fields["assignment"]] = choice
@@ -206,9 +202,7 @@ def annotate(
             page = response
 
 
-def seed_study(
-    database_url: str, annotators: int, votes: int, base_url: str, generators: int = 6
-):
+def seed_study(database_url: str, annotators: int, votes: int, base_url: str, generators: int = 6):
     """A pairwise study with enough items for every annotator's votes, and the invites."""
     from app.models import Batch, Generator, Image, Prompt, PromptSet
     from app.services.invites import create_invites
@@ -263,9 +257,7 @@ def seed_study(
     return study_id, urls, raters
 
 
-def verify(
-    database_url: str, study_id: int, acknowledged: dict[str, str], raters: int
-) -> dict:
+def verify(database_url: str, study_id: int, acknowledged: dict[str, str], raters: int) -> dict:
     engine = create_engine(database_url)
     with engine.connect() as conn:
         stored = dict(
@@ -276,9 +268,7 @@ def verify(
             ).all()
         )
         per_assignment = Counter(
-            conn.execute(
-                select(Vote.assignment_id).where(Vote.study_id == study_id)
-            ).scalars()
+            conn.execute(select(Vote.assignment_id).where(Vote.study_id == study_id)).scalars()
         )
         per_item = conn.execute(
             select(Assignment.item_key, func.count())
@@ -288,9 +278,7 @@ def verify(
         ).all()
     engine.dispose()
     lost = [a for a in acknowledged if a not in stored]
-    changed = [
-        a for a, choice in acknowledged.items() if a in stored and stored[a] != choice
-    ]
+    changed = [a for a, choice in acknowledged.items() if a in stored and stored[a] != choice]
     return {
         "votes_stored": len(stored),
         "acknowledged": len(acknowledged),
@@ -310,9 +298,7 @@ def _throwaway_database() -> str:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    return (
-        make_url(ADMIN_PG_URL).set(database=name).render_as_string(hide_password=False)
-    )
+    return make_url(ADMIN_PG_URL).set(database=name).render_as_string(hide_password=False)
 
 
 def _drop_database(url: str) -> None:
@@ -331,15 +317,11 @@ def run(
     max_seconds: float = 300,
 ) -> dict:
     if not 1 <= annotators <= 1000 or not 1 <= votes_per_annotator <= 100:
-        raise SystemExit(
-            "--annotators must be 1..1000 and --votes-per-annotator 1..100"
-        )
+        raise SystemExit("--annotators must be 1..1000 and --votes-per-annotator 1..100")
     own_database = database_url is None
     database_url = database_url or _throwaway_database()
     if not database_url.startswith("postgresql"):
-        raise SystemExit(
-            "the load benchmark runs against PostgreSQL (a postgresql+psycopg:// URL)"
-        )
+        raise SystemExit("the load benchmark runs against PostgreSQL (a postgresql+psycopg:// URL)")
     workdir = Path(tempfile.mkdtemp(prefix="arena-vote-load-"))
     server = None
     try:
@@ -396,12 +378,8 @@ def run(
             "votes_per_annotator": votes_per_annotator,
             "seconds": round(elapsed, 2),
             "votes_per_s": round(len(shared.acknowledged) / elapsed, 1),
-            "p50_ms": round(float(np.percentile(latencies, 50)), 1)
-            if len(latencies)
-            else None,
-            "p99_ms": round(float(np.percentile(latencies, 99)), 1)
-            if len(latencies)
-            else None,
+            "p50_ms": round(float(np.percentile(latencies, 50)), 1) if len(latencies) else None,
+            "p99_ms": round(float(np.percentile(latencies, 99)), 1) if len(latencies) else None,
             "killed_at_votes": killed["at_votes"],
             "restart_downtime_s": killed["downtime_s"],
             "connection_errors": shared.connection_errors,

@@ -37,8 +37,11 @@ def test_environment_names_real_settings():
     db = web_env["ARENA_DATABASE_URL"]
     postgres = _compose()["services"]["postgres"]["environment"]
     assert db.startswith("postgresql+psycopg://")
-    assert f"{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}@postgres:5432/{postgres['POSTGRES_DB']}" in db
-    Settings(**{k[len("ARENA_"):].lower(): v for k, v in web_env.items()}, _env_file=None)
+    assert (
+        f"{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}@postgres:5432/{postgres['POSTGRES_DB']}"
+        in db
+    )
+    Settings(**{k[len("ARENA_") :].lower(): v for k, v in web_env.items()}, _env_file=None)
 
 
 def test_dockerfile_copies_what_the_app_reads():

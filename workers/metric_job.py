@@ -65,18 +65,12 @@ def _side(context: JobContext, session: Session, name: str, keys: list[str]) -> 
     return Side(features, cache_key, extractor.preprocessing)
 
 
-def _text_features(
-    context: JobContext, session: Session, texts: list[str]
-) -> np.ndarray:
+def _text_features(context: JobContext, session: Session, texts: list[str]) -> np.ndarray:
     extractor = context.extractor("clip")
     cache_key = f"{extractor.name}:{extractor.version}"
     keys = [text_key(t) for t in texts]
     present = cached_keys(session, cache_key, keys)
-    todo = [
-        (k, t)
-        for k, t in dict(zip(keys, texts, strict=True)).items()
-        if k not in present
-    ]
+    todo = [(k, t) for k, t in dict(zip(keys, texts, strict=True)).items() if k not in present]
     if todo:
         vectors = extractor.embed_texts([t for _, t in todo])
         store_features(
@@ -121,18 +115,14 @@ def compute_metrics(context: JobContext, session: Session) -> dict[str, Any]:
     )
     inputs = MetricInputs(
         gen_inception=_side(context, session, "inception-fid", gen_keys),
-        ref_inception=_side(context, session, "inception-fid", ref_keys)
-        if ref_keys
-        else None,
+        ref_inception=_side(context, session, "inception-fid", ref_keys) if ref_keys else None,
         gen_clip=_side(context, session, "clip", gen_keys),
         ref_clip=_side(context, session, "clip", ref_keys) if ref_keys else None,
         prompt_ids=[row.external_id for row in gen_rows],
         prompt_texts=[row.text for row in gen_rows],
         seed=_seed(context.job.dedupe_key or str(context.job.id)),
     )
-    if inputs.gen_clip.unavailable is None and any(
-        t is not None for t in inputs.prompt_texts
-    ):
+    if inputs.gen_clip.unavailable is None and any(t is not None for t in inputs.prompt_texts):
         texts = [t for t in inputs.prompt_texts if t is not None]
         inputs.text_clip = _text_features(context, session, texts)
     inputs.gen_logits = _side(context, session, "inception-logits", gen_keys)
@@ -182,9 +172,7 @@ class MetricInputs:
     gen_logits: Side | None = None
 
 
-def _unavailable(
-    names: tuple[str, ...], reason: str, side: Side | None = None
-) -> list[dict]:
+def _unavailable(names: tuple[str, ...], reason: str, side: Side | None = None) -> list[dict]:
     return [
         {
             "metric": name,
@@ -237,9 +225,7 @@ def evaluate(inputs: MetricInputs) -> list[dict]:
         if reason:
             rows += _unavailable(("fid", "kid", *PRDC_NAMES), reason, gen)
         else:
-            rows += _rows(
-                ("fid",), gen, lambda: metrics.fid(gen.features, ref.features)
-            )
+            rows += _rows(("fid",), gen, lambda: metrics.fid(gen.features, ref.features))
             rows += _rows(
                 ("kid",),
                 gen,
@@ -271,13 +257,9 @@ def evaluate(inputs: MetricInputs) -> list[dict]:
     if clip.unavailable:
         rows += _unavailable(("clip_score", "diversity"), clip.unavailable, clip)
     else:
-        with_text = [
-            i for i, text in enumerate(inputs.prompt_texts) if text is not None
-        ]
+        with_text = [i for i, text in enumerate(inputs.prompt_texts) if text is not None]
         if not with_text or inputs.text_clip is None:
-            rows += _unavailable(
-                ("clip_score",), "none of the images has a prompt", clip
-            )
+            rows += _unavailable(("clip_score",), "none of the images has a prompt", clip)
         else:
             rows += _rows(
                 ("clip_score",),

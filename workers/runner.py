@@ -198,7 +198,10 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - any handler error is a failed attempt
             log.warning("job %s (%s) failed: %s", job.id, job.kind, exc)
             outcome = queue.fail(
-                self.factory, job.id, self.name, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+                self.factory,
+                job.id,
+                self.name,
+                f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}",
             )
         finally:
             beat_stop.set()

@@ -42,10 +42,14 @@ def update_generator(
 ) -> GeneratorOut:
     generator = service.get_generator(session, ref)
     changes = body.model_dump(exclude_unset=True)
-    return _out(service.update_generator(session, generator, **changes), service.image_counts(session))
+    return _out(
+        service.update_generator(session, generator, **changes), service.image_counts(session)
+    )
 
 
-@router.post("/{ref}/batches", status_code=201, response_model=BatchOut, openapi_extra=BATCH_FORM_DOC)
+@router.post(
+    "/{ref}/batches", status_code=201, response_model=BatchOut, openapi_extra=BATCH_FORM_DOC
+)
 async def upload_batch(
     ref: str,
     request: Request,

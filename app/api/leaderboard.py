@@ -32,9 +32,7 @@ def leaderboard_cache(request: Request) -> LeaderboardCache:
     state = request.app.state
     if getattr(state, "leaderboard_cache", None) is None:
         # Views never wait for a recomputation once a leaderboard exists: it runs in a thread.
-        state.leaderboard_cache = LeaderboardCache(
-            session_factory=state.session_factory
-        )
+        state.leaderboard_cache = LeaderboardCache(session_factory=state.session_factory)
     return state.leaderboard_cache
 
 
@@ -56,9 +54,7 @@ ExclusionsQuery = Annotated[
 ]
 ReferenceQuery = Annotated[
     str | None,
-    Query(
-        description="reference set id or name (default: the one with the most results)"
-    ),
+    Query(description="reference set id or name (default: the one with the most results)"),
 ]
 
 
@@ -73,9 +69,7 @@ def leaderboard_json(
     """Human ratings, automatic metrics, agreement and correlations of one study."""
     study = get_study(session, ref)
     ensure_can_read(request, session, study)
-    lb = cached_leaderboard(
-        request, session, study, options_from(exclusions, reference_set)
-    )
+    lb = cached_leaderboard(request, session, study, options_from(exclusions, reference_set))
     return Response(to_json(lb.to_dict()), media_type="application/json")
 
 
@@ -99,9 +93,7 @@ def export(
     ensure_can_read(request, session, study)
     lb = None
     if what == "leaderboard":
-        lb = cached_leaderboard(
-            request, session, study, options_from(exclusions, reference_set)
-        )
+        lb = cached_leaderboard(request, session, study, options_from(exclusions, reference_set))
     out = export_study(session, study, what, format, lb)
     return Response(
         out.content,
@@ -116,9 +108,7 @@ def statistics_npz(ref: str, request: Request, session: SessionDep) -> Response:
     (mu, sigma; plus features, extractor and n)."""
     ensure_researcher(request, session)
     reference = get_reference_set(session, ref)
-    out = reference_statistics(
-        session, request.app.state.settings.features_path, reference
-    )
+    out = reference_statistics(session, request.app.state.settings.features_path, reference)
     return Response(
         out.content,
         media_type=out.media_type,

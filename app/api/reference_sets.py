@@ -30,7 +30,9 @@ def get_reference_set(ref: str, session: SessionDep, _: AdminDep):
     return service.get_reference_set(session, ref)
 
 
-@router.post("/{ref}/batches", status_code=201, response_model=BatchOut, openapi_extra=BATCH_FORM_DOC)
+@router.post(
+    "/{ref}/batches", status_code=201, response_model=BatchOut, openapi_extra=BATCH_FORM_DOC
+)
 async def upload_reference_batch(
     ref: str,
     request: Request,
@@ -41,7 +43,9 @@ async def upload_reference_batch(
 ) -> BatchOut:
     """Upload real images (files or one zip, no manifest): all-or-nothing."""
     reference_set = service.get_reference_set(session, ref)
-    return await store_uploaded_batch(request, session, settings, store, reference_set=reference_set)
+    return await store_uploaded_batch(
+        request, session, settings, store, reference_set=reference_set
+    )
 
 
 @router.get("/{ref}/images", response_model=list[ImageOut])

@@ -38,9 +38,7 @@ class StudyOut(BaseModel):
     generators: list[str]
     created_at: datetime
     n_items: int
-    study_url: str = Field(
-        description="where invited annotators land (after their invite link)"
-    )
+    study_url: str = Field(description="where invited annotators land (after their invite link)")
 
 
 class InviteRequest(BaseModel):
@@ -49,9 +47,7 @@ class InviteRequest(BaseModel):
 
 class InviteOut(BaseModel):
     handle: str
-    url: str = Field(
-        description="the invite link; shown once, only its token's hash is stored"
-    )
+    url: str = Field(description="the invite link; shown once, only its token's hash is stored")
 
 
 class AnnotatorOut(BaseModel):
@@ -85,16 +81,12 @@ def create_study(
 
 
 @router.get("", response_model=list[StudyOut])
-def list_studies(
-    session: SessionDep, settings: SettingsDep, _: AdminDep
-) -> list[StudyOut]:
+def list_studies(session: SessionDep, settings: SettingsDep, _: AdminDep) -> list[StudyOut]:
     return [_out(session, s, settings) for s in service.list_studies(session)]
 
 
 @router.get("/{ref}", response_model=StudyOut)
-def get_study(
-    ref: str, session: SessionDep, settings: SettingsDep, _: AdminDep
-) -> StudyOut:
+def get_study(ref: str, session: SessionDep, settings: SettingsDep, _: AdminDep) -> StudyOut:
     return _out(session, service.get_study(session, ref), settings)
 
 
@@ -113,21 +105,13 @@ def delete_study(ref: str, session: SessionDep, _: AdminDep) -> Response:
 
 
 @router.post("/{ref}/open", response_model=StudyOut)
-def open_study(
-    ref: str, session: SessionDep, settings: SettingsDep, _: AdminDep
-) -> StudyOut:
-    return _out(
-        session, service.open_study(session, service.get_study(session, ref)), settings
-    )
+def open_study(ref: str, session: SessionDep, settings: SettingsDep, _: AdminDep) -> StudyOut:
+    return _out(session, service.open_study(session, service.get_study(session, ref)), settings)
 
 
 @router.post("/{ref}/close", response_model=StudyOut)
-def close_study(
-    ref: str, session: SessionDep, settings: SettingsDep, _: AdminDep
-) -> StudyOut:
-    return _out(
-        session, service.close_study(session, service.get_study(session, ref)), settings
-    )
+def close_study(ref: str, session: SessionDep, settings: SettingsDep, _: AdminDep) -> StudyOut:
+    return _out(session, service.close_study(session, service.get_study(session, ref)), settings)
 
 
 @router.post("/{ref}/invites", status_code=201, response_model=list[InviteOut])
@@ -165,7 +149,5 @@ def export(
     return Response(
         export_votes(session, study, format),
         media_type=media,
-        headers={
-            "Content-Disposition": f'attachment; filename="votes-{study.public_id}.{format}"'
-        },
+        headers={"Content-Disposition": f'attachment; filename="votes-{study.public_id}.{format}"'},
     )

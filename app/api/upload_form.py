@@ -88,7 +88,9 @@ async def read_batch_form(request: Request, settings: Settings) -> BatchForm:
                 "(ARENA_MAX_IMAGES_PER_BATCH)"
             ) from None
         raise InvalidInput(f"the multipart body could not be read: {exc.detail}") from None
-    uploads = [f for key in ("files", "file") for f in form.getlist(key) if isinstance(f, UploadFile)]
+    uploads = [
+        f for key in ("files", "file") for f in form.getlist(key) if isinstance(f, UploadFile)
+    ]
     archive = form.get("archive")
     if isinstance(archive, UploadFile):
         if uploads:
@@ -118,7 +120,9 @@ async def store_uploaded_batch(request: Request, session, settings: Settings, st
     try:
 
         def work() -> BatchOut:
-            prompt_set = get_prompt_set(session, batch_form.prompt_set) if batch_form.prompt_set else None
+            prompt_set = (
+                get_prompt_set(session, batch_form.prompt_set) if batch_form.prompt_set else None
+            )
             batch, jobs = store_batch(
                 session,
                 store,

@@ -22,9 +22,7 @@ console = Console()
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
-        port: Annotated[
-            int, typer.Option(help="TCP port to serve on (127.0.0.1)")
-        ] = 8000,
+        port: Annotated[int, typer.Option(help="TCP port to serve on (127.0.0.1)")] = 8000,
         directory: Annotated[
             Path,
             typer.Option("--dir", help="folder for the demo's database, media and key"),
@@ -59,9 +57,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
         sizes = DemoSizes()
-        with console.status(
-            "uploading the reference photographs and the three artists…"
-        ):
+        with console.status("uploading the reference photographs and the three artists…"):
             admin_key = seed_catalogue(settings, sizes)
         with Progress(
             TextColumn("feature extraction and metrics"),
@@ -96,9 +92,7 @@ def register(app: typer.Typer) -> None:
             # soft_wrap: links stay on one line, so terminals keep them clickable.
             console.print(f"  vote yourself:  {study.invite_url}", soft_wrap=True)
             console.print(f"  leaderboard:    {study.leaderboard_url}", soft_wrap=True)
-        console.print(
-            f"\nAPI docs: {settings.base_url}/docs   (Authorization: Bearer <admin key>)"
-        )
+        console.print(f"\nAPI docs: {settings.base_url}/docs   (Authorization: Bearer <admin key>)")
         if not serve:
             return
         import uvicorn
@@ -106,6 +100,4 @@ def register(app: typer.Typer) -> None:
         from app.main import create_app
 
         console.print("serving; Ctrl+C stops")
-        uvicorn.run(
-            create_app(settings), host="127.0.0.1", port=port, log_level="warning"
-        )
+        uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")

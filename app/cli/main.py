@@ -18,6 +18,7 @@ def _register() -> None:
 
     server_commands.register(app)
     from app.cli import stats_commands
+
     stats_commands.register(app)
     from app.cli import worker_commands
 

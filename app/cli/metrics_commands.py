@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -34,12 +34,12 @@ FAMILIES = ("fid", "kid", "prdc", "cmmd", "is")
 DEFAULT_FAMILIES = "fid,kid,prdc"
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     json = "json"
     table = "table"
 
 
-class Reduction(str, Enum):
+class Reduction(StrEnum):
     mean_of_clamped = "mean_of_clamped"
     clamp_of_mean = "clamp_of_mean"
 
@@ -84,9 +84,7 @@ def load_features_file(path: Path) -> Loaded:
         # Memory-mapped: the metrics stream rows, so a 50,000 x 2048 file is never copied whole.
         loaded = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise MetricInputError(
-            f"{path}: not a readable .npy or .npz file ({exc})"
-        ) from None
+        raise MetricInputError(f"{path}: not a readable .npy or .npz file ({exc})") from None
     if isinstance(loaded, np.lib.npyio.NpzFile):
         loaded.close()
         stats, features = metrics.load_statistics(path)
@@ -111,9 +109,7 @@ def _parse_families(text: str, logits: Path | None) -> list[str]:
     names = [name.strip().lower() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in FAMILIES]
     if unknown or not names:
-        _fail(
-            f"--metrics takes a comma-separated list of {', '.join(FAMILIES)}; got {text!r}"
-        )
+        _fail(f"--metrics takes a comma-separated list of {', '.join(FAMILIES)}; got {text!r}")
     if "is" in names and logits is None:
         _fail("--metrics is needs the classifier logits: add --is LOGITS.npy")
     if logits is not None and "is" not in names:
@@ -192,9 +188,7 @@ def metrics_report(
     if "prdc" in families:
         values = _named(
             gen,
-            lambda: metrics.prdc(
-                real_file.features("PRDC"), gen_file.features("PRDC"), k=k
-            ),
+            lambda: metrics.prdc(real_file.features("PRDC"), gen_file.features("PRDC"), k=k),
         )
         report["prdc"] = {name: values[name].value for name in PRDC_NAMES}
         report["prdc"].update(k=k, **_common(values["precision"]))
@@ -247,9 +241,7 @@ def _table(report: dict) -> tuple[Table, list[str]]:
         )
         if family == "prdc":
             for name in PRDC_NAMES:
-                table.add_row(
-                    f"{name} (k={entry['k']})", _number(entry[name]), "-", n_gen, n_real
-                )
+                table.add_row(f"{name} (k={entry['k']})", _number(entry[name]), "-", n_gen, n_real)
         elif "mean" in entry:
             spread = f"± {_number(entry['std'])}"
             table.add_row(family, _number(entry["mean"]), spread, n_gen, n_real)
@@ -324,14 +316,10 @@ def register(app: typer.Typer) -> None:
         ] = None,
         k: Annotated[
             int,
-            typer.Option(
-                "--k", min=1, help="neighbours for precision/recall/density/coverage"
-            ),
+            typer.Option("--k", min=1, help="neighbours for precision/recall/density/coverage"),
         ] = 5,
         kid_subsets: Annotated[int, typer.Option("--kid-subsets", min=1)] = 100,
-        kid_subset_size: Annotated[
-            int, typer.Option("--kid-subset-size", min=2)
-        ] = 1000,
+        kid_subset_size: Annotated[int, typer.Option("--kid-subset-size", min=2)] = 1000,
         fid_bootstrap: Annotated[
             int,
             typer.Option(
@@ -373,9 +361,7 @@ def register(app: typer.Typer) -> None:
     def clip_score_command(
         image: Annotated[
             Path,
-            typer.Option(
-                "--image", metavar="IMG.npy", help="image embeddings, one row per pair"
-            ),
+            typer.Option("--image", metavar="IMG.npy", help="image embeddings, one row per pair"),
         ],
         text: Annotated[
             Path,

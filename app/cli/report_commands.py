@@ -6,7 +6,7 @@ the files hold the numbers the page shows. Bad input exits with code 2 and says 
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -19,21 +19,19 @@ from app.settings import Settings
 console = Console(stderr=True)
 
 
-class What(str, Enum):
+class What(StrEnum):
     votes = "votes"
     leaderboard = "leaderboard"
     metrics = "metrics"
 
 
-class Exclusions(str, Enum):
+class Exclusions(StrEnum):
     on = "on"
     off = "off"
 
 
 def _fail(message: str) -> None:
-    console.print(
-        f"[red]error:[/red] {message}", soft_wrap=True, highlight=False, markup=True
-    )
+    console.print(f"[red]error:[/red] {message}", soft_wrap=True, highlight=False, markup=True)
     raise typer.Exit(2)
 
 
@@ -50,9 +48,7 @@ def register(app: typer.Typer) -> None:
     @app.command("export")
     def export_command(
         study: Annotated[str, typer.Argument(help="study name, id or public id")],
-        what: Annotated[
-            What, typer.Option("--what", help="votes, leaderboard or metrics")
-        ],
+        what: Annotated[What, typer.Option("--what", help="votes, leaderboard or metrics")],
         out: Annotated[Path, typer.Option("--out", help="file to write")],
         fmt: Annotated[
             str | None,
@@ -94,22 +90,14 @@ def register(app: typer.Typer) -> None:
                 result = export_study(session, row, what.value, chosen, lb)
             except ArenaError as exc:
                 _fail(exc.message)
-        data = (
-            result.content.encode()
-            if isinstance(result.content, str)
-            else result.content
-        )
+        data = result.content.encode() if isinstance(result.content, str) else result.content
         out.write_bytes(data)
-        typer.echo(
-            f"wrote {what.value} of {row.name} as {chosen} to {out} ({len(data)} bytes)"
-        )
+        typer.echo(f"wrote {what.value} of {row.name} as {chosen} to {out} ({len(data)} bytes)")
 
     @app.command("report")
     def report_command(
         study: Annotated[str, typer.Argument(help="study name, id or public id")],
-        out: Annotated[
-            Path, typer.Option("--out", help="report.html, or report.md for Markdown")
-        ],
+        out: Annotated[Path, typer.Option("--out", help="report.html, or report.md for Markdown")],
         exclusions: Annotated[
             Exclusions, typer.Option("--exclusions", help="apply annotator exclusions")
         ] = Exclusions.on,

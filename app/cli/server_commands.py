@@ -41,9 +41,7 @@ def register(app: typer.Typer) -> None:
         """Serve the web app and JSON API with uvicorn (run `arena migrate` first)."""
         import uvicorn
 
-        uvicorn.run(
-            "app.main:create_app", factory=True, host=host, port=port, workers=workers
-        )
+        uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers)
 
     @app.command()
     def migrate(
@@ -58,7 +56,9 @@ def register(app: typer.Typer) -> None:
         console.print(f"database at {revision}: {settings.database_url.split('@')[-1]}")
 
     @keys.command("create")
-    def keys_create(name: str = typer.Option(..., "--name", help="who or what uses the key")) -> None:
+    def keys_create(
+        name: str = typer.Option(..., "--name", help="who or what uses the key"),
+    ) -> None:
         """Create an admin API key and print it once (only its hash is stored)."""
         from app.services.api_keys import create_api_key
 
@@ -69,9 +69,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command("import")
     def import_folder(
-        directory: Path = typer.Argument(..., exists=True, file_okay=False, help="folder of images"),
+        directory: Path = typer.Argument(
+            ..., exists=True, file_okay=False, help="folder of images"
+        ),
         generator: str | None = typer.Option(None, "--generator", help="generator name or id"),
-        reference_set: str | None = typer.Option(None, "--reference-set", help="reference set name or id"),
+        reference_set: str | None = typer.Option(
+            None, "--reference-set", help="reference set name or id"
+        ),
         manifest: Path | None = typer.Option(
             None, help=f"file → prompt id map; default: {', '.join(PROMPT_FILES)} in DIRECTORY"
         ),
@@ -91,9 +95,7 @@ def register(app: typer.Typer) -> None:
         paths = sorted(
             p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
         )
-        files = [
-            IncomingFile(p.relative_to(directory).as_posix(), _path_reader(p)) for p in paths
-        ]
+        files = [IncomingFile(p.relative_to(directory).as_posix(), _path_reader(p)) for p in paths]
         settings = Settings()
         with session_scope(settings) as session:
             try:
@@ -104,7 +106,9 @@ def register(app: typer.Typer) -> None:
                     settings,
                     files=files,
                     generator=get_generator(session, generator) if generator else None,
-                    reference_set=get_reference_set(session, reference_set) if reference_set else None,
+                    reference_set=get_reference_set(session, reference_set)
+                    if reference_set
+                    else None,
                     manifest=mapping,
                     prompt_set=get_prompt_set(session, prompt_set) if prompt_set else None,
                 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -33,12 +33,12 @@ from app.stats.io import read_battles, read_mos, read_ratings
 err = Console(stderr=True)
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     json = "json"
     table = "table"
 
 
-class Level(str, Enum):
+class Level(StrEnum):
     nominal = "nominal"
     ordinal = "ordinal"
     interval = "interval"
@@ -85,11 +85,21 @@ def ratings_report(path: Path, rounds: int, seed: int, anchor: tuple[str, float]
     position = position_bias(battles)
     if rounds > 0:
         boot = bootstrap_bradley_terry(battles, rounds=rounds, seed=seed, anchor=anchor)
-        ratings, low, high, rank = boot.ratings, boot.ci_low.tolist(), boot.ci_high.tolist(), boot.rank.tolist()
+        ratings, low, high, rank = (
+            boot.ratings,
+            boot.ci_low.tolist(),
+            boot.ci_high.tolist(),
+            boot.rank.tolist(),
+        )
         warnings, components = boot.warnings, boot.to_dict()["components"]
     else:
         point = bradley_terry(battles, anchor=anchor)
-        ratings, low, high, rank = point.ratings, [None] * len(point.ratings), [None] * len(point.ratings), [None] * len(point.ratings)
+        ratings, low, high, rank = (
+            point.ratings,
+            [None] * len(point.ratings),
+            [None] * len(point.ratings),
+            [None] * len(point.ratings),
+        )
         warnings, components = point.warnings, [list(c) for c in point.components]
     votes = tables.votes.sum(axis=1)
     win_rate = tables.decisive_win_rate
@@ -152,7 +162,9 @@ def agreement_report(path: Path, level: str) -> dict:
 def mos_report(path: Path, normalise: bool) -> dict:
     """The JSON document of `arena mos`."""
     data = read_mos(path)
-    result = mean_opinion_scores(data.models, data.items, data.raters, data.scores, normalise=normalise)
+    result = mean_opinion_scores(
+        data.models, data.items, data.raters, data.scores, normalise=normalise
+    )
     try:
         alpha: float | None = krippendorff_alpha(data.matrix, level="interval")
         note = None
@@ -161,7 +173,19 @@ def mos_report(path: Path, normalise: bool) -> dict:
     payload = result.to_dict()
     return {
         "models": {
-            m: {k: s[k] for k in ("mean", "sd", "n", "ci_low", "ci_high", "n_items", "ci_items_low", "ci_items_high")}
+            m: {
+                k: s[k]
+                for k in (
+                    "mean",
+                    "sd",
+                    "n",
+                    "ci_low",
+                    "ci_high",
+                    "n_items",
+                    "ci_items_low",
+                    "ci_items_high",
+                )
+            }
             for m, s in sorted(payload["models"].items(), key=lambda kv: -kv[1]["mean"])
         },
         "krippendorff_alpha_interval": alpha,
@@ -175,11 +199,25 @@ def mos_report(path: Path, normalise: bool) -> dict:
 def register(app: typer.Typer) -> None:
     @app.command()
     def ratings(
-        battles: Annotated[Path, typer.Argument(metavar="BATTLES.csv", help="model_a, model_b, winner; rows in time order")],
-        bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="bootstrap rounds (0: no CIs)")] = 1000,
-        seed: Annotated[int, typer.Option("--seed", help="seed of numpy.random.default_rng for the bootstrap")] = 0,
-        anchor: Annotated[str | None, typer.Option("--anchor", help="NAME=VALUE: put NAME at VALUE instead of mean 1000")] = None,
-        fmt: Annotated[OutputFormat, typer.Option("--format", help="json or table")] = OutputFormat.json,
+        battles: Annotated[
+            Path,
+            typer.Argument(
+                metavar="BATTLES.csv", help="model_a, model_b, winner; rows in time order"
+            ),
+        ],
+        bootstrap: Annotated[
+            int, typer.Option("--bootstrap", min=0, help="bootstrap rounds (0: no CIs)")
+        ] = 1000,
+        seed: Annotated[
+            int, typer.Option("--seed", help="seed of numpy.random.default_rng for the bootstrap")
+        ] = 0,
+        anchor: Annotated[
+            str | None,
+            typer.Option("--anchor", help="NAME=VALUE: put NAME at VALUE instead of mean 1000"),
+        ] = None,
+        fmt: Annotated[
+            OutputFormat, typer.Option("--format", help="json or table")
+        ] = OutputFormat.json,
     ) -> None:
         """Bradley-Terry ratings with bootstrap 95% CIs, online Elo, win rate and position bias.
 
@@ -192,25 +230,47 @@ def register(app: typer.Typer) -> None:
             report = ratings_report(battles, bootstrap, seed, parsed)
         except StatsError as exc:
             _fail(f"{battles}: {exc}")
-        table = Table(title=f"Bradley-Terry ratings ({report['n_votes']} votes, {bootstrap} bootstrap rounds, seed {seed})")
+        table = Table(
+            title=f"Bradley-Terry ratings ({report['n_votes']} votes, {bootstrap} bootstrap rounds, seed {seed})"
+        )
         for column in ("rank", "model", "BT", "95% CI", "Elo", "votes", "win rate"):
             table.add_column(column, justify="left" if column == "model" else "right")
         for name, m in report["models"].items():
             ci = "-" if m["ci_low"] is None else f"{m['ci_low']:.1f} to {m['ci_high']:.1f}"
-            table.add_row(str(m["rank"] or "-"), name, _fmt(m["bt"]), ci, _fmt(m["elo"]), str(m["votes"]), _fmt(m["win_rate"], 3))
+            table.add_row(
+                str(m["rank"] or "-"),
+                name,
+                _fmt(m["bt"]),
+                ci,
+                _fmt(m["elo"]),
+                str(m["votes"]),
+                _fmt(m["win_rate"], 3),
+            )
         pos = report["position"]
         notes = []
         if pos["left_share"] is not None:
             flag = "  [biased]" if pos["flagged"] else ""
-            notes.append(f"left share of decisive votes {pos['left_share']:.3f} (95% CI {pos['ci_low']:.3f} to {pos['ci_high']:.3f}){flag}")
+            notes.append(
+                f"left share of decisive votes {pos['left_share']:.3f} (95% CI {pos['ci_low']:.3f} to {pos['ci_high']:.3f}){flag}"
+            )
         notes += [f"warning: {w}" for w in report["warnings"]]
         _emit(report, fmt, table, notes)
 
     @app.command()
     def agreement(
-        ratings_file: Annotated[Path, typer.Argument(metavar="RATINGS.csv", help="wide (item_id, rater1..N) or long (item_id, rater, label)")],
-        level: Annotated[Level, typer.Option("--level", help="Krippendorff's alpha level of measurement")] = Level.nominal,
-        fmt: Annotated[OutputFormat, typer.Option("--format", help="json or table")] = OutputFormat.json,
+        ratings_file: Annotated[
+            Path,
+            typer.Argument(
+                metavar="RATINGS.csv",
+                help="wide (item_id, rater1..N) or long (item_id, rater, label)",
+            ),
+        ],
+        level: Annotated[
+            Level, typer.Option("--level", help="Krippendorff's alpha level of measurement")
+        ] = Level.nominal,
+        fmt: Annotated[
+            OutputFormat, typer.Option("--format", help="json or table")
+        ] = OutputFormat.json,
     ) -> None:
         """Fleiss' kappa and Krippendorff's alpha (missing ratings allowed) of a ratings file."""
         try:
@@ -221,14 +281,25 @@ def register(app: typer.Typer) -> None:
         table.add_column("statistic")
         table.add_column("value", justify="right")
         table.add_row("Fleiss' kappa", _fmt(report["fleiss_kappa"], 4))
-        table.add_row(f"Krippendorff's alpha ({report['level']})", _fmt(report["krippendorff_alpha"], 4))
+        table.add_row(
+            f"Krippendorff's alpha ({report['level']})", _fmt(report["krippendorff_alpha"], 4)
+        )
         _emit(report, fmt, table, [f"{k}: {v}" for k, v in report["notes"].items()])
 
     @app.command()
     def mos(
-        ratings_file: Annotated[Path, typer.Argument(metavar="RATINGS.csv", help="item_id, model, rater1..raterN with numeric scores")],
-        normalise: Annotated[bool, typer.Option("--normalise", help="per-rater z-scores, shown on the raw scale")] = False,
-        fmt: Annotated[OutputFormat, typer.Option("--format", help="json or table")] = OutputFormat.json,
+        ratings_file: Annotated[
+            Path,
+            typer.Argument(
+                metavar="RATINGS.csv", help="item_id, model, rater1..raterN with numeric scores"
+            ),
+        ],
+        normalise: Annotated[
+            bool, typer.Option("--normalise", help="per-rater z-scores, shown on the raw scale")
+        ] = False,
+        fmt: Annotated[
+            OutputFormat, typer.Option("--format", help="json or table")
+        ] = OutputFormat.json,
     ) -> None:
         """Mean opinion score per model with t 95% CIs, and Krippendorff's alpha (interval)."""
         try:
@@ -240,6 +311,15 @@ def register(app: typer.Typer) -> None:
             table.add_column(column, justify="left" if column == "model" else "right")
         for name, m in report["models"].items():
             ci = "-" if m["ci_low"] is None else f"{m['ci_low']:.3f} to {m['ci_high']:.3f}"
-            ci_items = "-" if m["ci_items_low"] is None else f"{m['ci_items_low']:.3f} to {m['ci_items_high']:.3f}"
+            ci_items = (
+                "-"
+                if m["ci_items_low"] is None
+                else f"{m['ci_items_low']:.3f} to {m['ci_items_high']:.3f}"
+            )
             table.add_row(name, _fmt(m["mean"], 3), ci, ci_items, _fmt(m["sd"], 3), str(m["n"]))
-        _emit(report, fmt, table, [f"Krippendorff's alpha (interval): {_fmt(report['krippendorff_alpha_interval'], 4)}"])
+        _emit(
+            report,
+            fmt,
+            table,
+            [f"Krippendorff's alpha (interval): {_fmt(report['krippendorff_alpha_interval'], 4)}"],
+        )

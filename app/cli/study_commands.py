@@ -33,22 +33,16 @@ def register(app: typer.Typer) -> None:
         prompt_set: str | None = typer.Option(
             None, "--prompt-set", help="restrict to this prompt set"
         ),
-        question: str | None = typer.Option(
-            None, help="question shown above each task"
-        ),
+        question: str | None = typer.Option(None, help="question shown above each task"),
         raters: int = typer.Option(3, "--raters", help="distinct annotators per item"),
         check_rate: float = typer.Option(
             0.1, "--check-rate", help="share of attention checks (0-1)"
         ),
-        policy: str = typer.Option(
-            "uniform", "--policy", help="pair sampling: uniform or active"
-        ),
+        policy: str = typer.Option("uniform", "--policy", help="pair sampling: uniform or active"),
         max_tasks: int | None = typer.Option(
             None, "--max-tasks", help="cap on tasks per annotator"
         ),
-        open_now: bool = typer.Option(
-            False, "--open", help="open the study for votes at once"
-        ),
+        open_now: bool = typer.Option(False, "--open", help="open the study for votes at once"),
     ) -> None:
         """Create a study (draft unless --open) and print it as JSON."""
         from app.services.studies import StudyCreate, create_study, open_study
@@ -66,11 +60,7 @@ def register(app: typer.Typer) -> None:
                 max_tasks_per_annotator=max_tasks,
             )
         except ValidationError as exc:
-            fail(
-                "; ".join(
-                    f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
-                )
-            )
+            fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
         with session_scope(Settings()) as session:
             try:
                 study = create_study(session, body)
@@ -117,9 +107,7 @@ def register(app: typer.Typer) -> None:
         with session_scope(Settings()) as session:
             try:
                 study = service.get_study(session, ref)
-                (service.open_study if action == "open" else service.close_study)(
-                    session, study
-                )
+                (service.open_study if action == "open" else service.close_study)(session, study)
                 session.commit()
             except ArenaError as exc:
                 session.rollback()

@@ -56,8 +56,13 @@ def register(app: typer.Typer) -> None:
                 progress = f"{job.progress_done}/{job.progress_total}" if job.progress_total else ""
                 error = (job.error or "").strip().splitlines()[0][:60] if job.error else ""
                 table.add_row(
-                    str(job.id), job.kind, job.status, progress,
-                    f"{job.attempts}/{job.max_attempts}", job.worker or "", error,
+                    str(job.id),
+                    job.kind,
+                    job.status,
+                    progress,
+                    f"{job.attempts}/{job.max_attempts}",
+                    job.worker or "",
+                    error,
                 )
         console.print(table)
 

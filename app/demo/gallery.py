@@ -61,16 +61,12 @@ def load_photographs() -> dict[str, Image.Image]:
     return photos
 
 
-def _crop(
-    photo: Image.Image, rng: np.random.Generator, low=0.45, high=0.9
-) -> Image.Image:
+def _crop(photo: Image.Image, rng: np.random.Generator, low=0.45, high=0.9) -> Image.Image:
     width, height = photo.size
     side = int(rng.uniform(low, high) * min(width, height))
     left = int(rng.integers(0, width - side + 1))
     top = int(rng.integers(0, height - side + 1))
-    image = photo.crop((left, top, left + side, top + side)).resize(
-        (SIZE, SIZE), Image.BICUBIC
-    )
+    image = photo.crop((left, top, left + side, top + side)).resize((SIZE, SIZE), Image.BICUBIC)
     return ImageOps.mirror(image) if rng.random() < 0.5 else image
 
 
@@ -122,13 +118,9 @@ def artist_b_messy(
     for name, _ in PHOTOS:
         for k in range(per_photo):
             image = _crop(photos[name], rng, 0.3, 1.0)
-            image = image.filter(
-                ImageFilter.GaussianBlur(radius=float(rng.uniform(3, 6)))
-            )
+            image = image.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(3, 6))))
             pixels = np.asarray(image, dtype=np.float64)
-            pixels = pixels * rng.uniform(0.6, 1.4, size=3) + rng.normal(
-                0, 40, size=pixels.shape
-            )
+            pixels = pixels * rng.uniform(0.6, 1.4, size=3) + rng.normal(0, 40, size=pixels.shape)
             image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
             image = _jpeg_roundtrip(image, quality=int(rng.integers(5, 15)))
             images.append(GalleryImage(f"b-{name}-{k:03d}.png", name, _png(image)))
@@ -145,16 +137,11 @@ def artist_c_good(
         for k in range(per_photo):
             image = _crop(photos[name], rng)
             image = ImageEnhance.Color(image).enhance(float(rng.uniform(0.9, 1.1)))
-            image = ImageEnhance.Brightness(image).enhance(
-                float(rng.uniform(0.95, 1.05))
-            )
+            image = ImageEnhance.Brightness(image).enhance(float(rng.uniform(0.95, 1.05)))
             image = _jpeg_roundtrip(image, quality=90)
             images.append(GalleryImage(f"c-{name}-{k:03d}.png", name, _png(image)))
     return images
 
 
 def prompts() -> list[dict[str, str]]:
-    return [
-        {"external_id": name, "text": text, "category": "gallery"}
-        for name, text in PHOTOS
-    ]
+    return [{"external_id": name, "text": text, "category": "gallery"} for name, text in PHOTOS]

@@ -173,9 +173,7 @@ def _upload(session, store, settings, images, prompt_set, **owner) -> None:
 
 
 def _job_counts(session: Session) -> tuple[int, int]:
-    done = session.scalar(
-        select(func.count()).where(Job.status.in_(("done", "failed")))
-    )
+    done = session.scalar(select(func.count()).where(Job.status.in_(("done", "failed"))))
     total = session.scalar(select(func.count()).select_from(Job))
     return done, total
 
@@ -197,9 +195,7 @@ def failed_jobs(settings: Settings) -> list[tuple[str, str, str]]:
         ]
 
 
-def run_jobs(
-    settings: Settings, on_progress: Callable[[int, int], None] | None = None
-) -> int:
+def run_jobs(settings: Settings, on_progress: Callable[[int, int], None] | None = None) -> int:
     """Drain the queue with an in-process worker; report (finished, all) jobs while it runs."""
     from workers.runner import run_until_idle
 

@@ -46,16 +46,12 @@ def _quality(session: Session, generator_id: int | None, degraded: bool) -> floa
     return TRUE_QUALITY.get(session.get(Generator, generator_id).name, 0.0)
 
 
-def _answer(
-    session: Session, study: Study, task: Assignment, rater: Rater, rng
-) -> dict:
+def _answer(session: Session, study: Study, task: Assignment, rater: Rater, rng) -> dict:
     if study.kind == "pairwise":
         if rater.careless:
             return {"choice": str(rng.choice(["left", "right", "tie", "both_bad"]))}
         left = _quality(session, task.generator_left_id, task.degraded_side == "left")
-        right = _quality(
-            session, task.generator_right_id, task.degraded_side == "right"
-        )
+        right = _quality(session, task.generator_right_id, task.degraded_side == "right")
         seen = left - right + LEFT_BIAS + rng.normal(0, rater.noise) + rng.logistic()
         if abs(seen) < TIE_BAND:
             return {"choice": "both_bad" if max(left, right) < -2 else "tie"}
@@ -69,13 +65,9 @@ def _answer(
         return {"rating": int(np.clip(round(score), 1, 5))}
     # flag study: poor images get artifacts flagged, most good ones nothing.
     if rater.careless:
-        return {
-            "flags": [] if rng.random() < 0.5 else [str(rng.choice(study.flag_options))]
-        }
+        return {"flags": [] if rng.random() < 0.5 else [str(rng.choice(study.flag_options))]}
     flagged = quality + rng.normal(0, rater.noise) < -0.5
-    return {
-        "flags": ["artifacts"] if flagged and "artifacts" in study.flag_options else []
-    }
+    return {"flags": ["artifacts"] if flagged and "artifacts" in study.flag_options else []}
 
 
 def simulate_study(
@@ -100,9 +92,7 @@ def simulate_study(
             # The server times a vote from the assignment's issue; a simulated rater answers at
             # once, so its think time is simulated by moving the issue back. The careless one
             # clicks through in well under a second, as the exclusion rule expects of such people.
-            think_ms = int(
-                rng.uniform(200, 700) if rater.careless else rng.uniform(1500, 6000)
-            )
+            think_ms = int(rng.uniform(200, 700) if rater.careless else rng.uniform(1500, 6000))
             task.issued_at = task.issued_at - timedelta(milliseconds=think_ms)
             session.flush()
             submit_vote(

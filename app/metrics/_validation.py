@@ -23,9 +23,7 @@ def as_features(array: object, name: str, *, min_samples: int = 1) -> np.ndarray
             f"{name}: expected a 2-D (samples, dimension) array, got shape {features.shape}"
         )
     if features.dtype.kind not in "fiub":
-        raise MetricInputError(
-            f"{name}: expected a numeric array, got dtype {features.dtype}"
-        )
+        raise MetricInputError(f"{name}: expected a numeric array, got dtype {features.dtype}")
     if features.dtype not in (np.float32, np.float64):
         features = features.astype(np.float64)
     if features.shape[1] == 0:
@@ -54,10 +52,6 @@ def resolve_seed(seed: int | None) -> int:
     """A concrete seed to store with a result: the one given, or a fresh one drawn from the OS."""
     if seed is None:
         return int(np.random.SeedSequence().generate_state(1)[0])
-    if (
-        isinstance(seed, (bool, np.bool_))
-        or not isinstance(seed, (int, np.integer))
-        or seed < 0
-    ):
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise MetricInputError(f"seed must be a non-negative integer, got {seed!r}")
     return int(seed)

@@ -70,9 +70,7 @@ def diversity(features: object, groups: Sequence[Hashable | None]) -> MetricValu
         ci_low, ci_high = mean - half, mean + half
     warnings = []
     if skipped:
-        warnings.append(
-            f"{skipped} group(s) with a single image skipped: no pair to compare"
-        )
+        warnings.append(f"{skipped} group(s) with a single image skipped: no pair to compare")
     unlabelled = sum(1 for g in groups if g is None)
     if unlabelled:
         warnings.append(f"{unlabelled} image(s) without a group (prompt) left out")

@@ -62,9 +62,7 @@ def _as_stats(mu: object, sigma: object, name: str) -> GaussianStats:
     mu = np.asarray(mu, dtype=np.float64)
     sigma = np.asarray(sigma, dtype=np.float64)
     if mu.ndim != 1 or mu.shape[0] == 0:
-        raise MetricInputError(
-            f"{name}: mu must be a non-empty 1-D vector, got shape {mu.shape}"
-        )
+        raise MetricInputError(f"{name}: mu must be a non-empty 1-D vector, got shape {mu.shape}")
     if sigma.shape != (mu.shape[0], mu.shape[0]):
         raise DimensionMismatchError(
             f"{name}: sigma has shape {sigma.shape} but mu has dimension {mu.shape[0]}"
@@ -111,9 +109,7 @@ def prepare_reference(stats: GaussianStats) -> PreparedReference:
         # Singular, e.g. fewer reference images than dimensions.
         eigenvalues, vectors = scipy.linalg.eigh(sigma, driver="evd")
         # Positive semi-definite: eigenvalues within rounding of zero (either sign) are zero.
-        tolerance = (
-            max(float(eigenvalues[-1]), 0.0) * sigma.shape[0] * np.finfo(float).eps
-        )
+        tolerance = max(float(eigenvalues[-1]), 0.0) * sigma.shape[0] * np.finfo(float).eps
         keep = eigenvalues > tolerance
         factor = vectors[:, keep] * np.sqrt(eigenvalues[keep])
         rank = int(keep.sum())
@@ -171,9 +167,7 @@ def _named(features: object, name: str) -> np.ndarray:
     try:
         return as_features(features, name, min_samples=2)
     except InsufficientSamplesError as exc:
-        raise InsufficientSamplesError(
-            f"{exc} (a covariance needs two samples)"
-        ) from None
+        raise InsufficientSamplesError(f"{exc} (a covariance needs two samples)") from None
 
 
 def fid(
@@ -190,14 +184,8 @@ def fid(
     times (seedable); the 2.5/97.5 percentiles, shifted by the resampling bias, give a 95%
     interval. This needs gen features.
     """
-    if (
-        isinstance(bootstrap, bool)
-        or not isinstance(bootstrap, (int, np.integer))
-        or bootstrap < 0
-    ):
-        raise MetricInputError(
-            f"bootstrap must be a non-negative integer, got {bootstrap!r}"
-        )
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
+        raise MetricInputError(f"bootstrap must be a non-negative integer, got {bootstrap!r}")
     prepared, n_real = _resolve_reference(real)
     features = None
     if isinstance(gen, GaussianStats):

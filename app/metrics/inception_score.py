@@ -50,18 +50,12 @@ def inception_score(
     seed: int | None = None,
 ) -> MetricValue:
     """Inception Score from classifier logits (or class probabilities), mean and std over splits."""
-    if (
-        isinstance(splits, bool)
-        or not isinstance(splits, (int, np.integer))
-        or splits < 1
-    ):
+    if isinstance(splits, bool) or not isinstance(splits, (int, np.integer)) or splits < 1:
         raise MetricInputError(f"splits must be a positive integer, got {splits!r}")
     log_p, source = _log_probabilities(logits, probs)
     n, classes = log_p.shape
     if n < splits:
-        raise MetricInputError(
-            f"{n} images cannot fill {splits} splits; use fewer splits"
-        )
+        raise MetricInputError(f"{n} images cannot fill {splits} splits; use fewer splits")
     parameters: dict = {
         "splits": int(splits),
         "shuffle": bool(shuffle),

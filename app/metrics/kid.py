@@ -59,9 +59,7 @@ def _mmd2(x: np.ndarray, y: np.ndarray) -> float:
     xx_total, xx_diag = _kernel_sums(x, None)
     yy_total, yy_diag = _kernel_sums(y, None)
     xy_total, _ = _kernel_sums(x, y)
-    return (xx_total - xx_diag + yy_total - yy_diag) / (
-        m * (m - 1)
-    ) - 2.0 * xy_total / (m * m)
+    return (xx_total - xx_diag + yy_total - yy_diag) / (m * (m - 1)) - 2.0 * xy_total / (m * m)
 
 
 def kid_subset_indices(
@@ -91,11 +89,7 @@ def kid(
     A subset size larger than either set is capped at the smaller set, with a warning.
     """
     for name, number in (("subsets", subsets), ("subset_size", subset_size)):
-        if (
-            isinstance(number, bool)
-            or not isinstance(number, (int, np.integer))
-            or number < 1
-        ):
+        if isinstance(number, bool) or not isinstance(number, (int, np.integer)) or number < 1:
             raise MetricInputError(f"{name} must be a positive integer, got {number!r}")
     gen_x = as_features(gen, "gen", min_samples=2)
     real_x = as_features(real, "real", min_samples=2)
@@ -151,9 +145,7 @@ def kid_from_subsets(
 
 
 def _full_sets(gen: np.ndarray, real: np.ndarray, draws: list) -> bool:
-    return bool(draws) and all(
-        g.size == gen.shape[0] and r.size == real.shape[0] for g, r in draws
-    )
+    return bool(draws) and all(g.size == gen.shape[0] and r.size == real.shape[0] for g, r in draws)
 
 
 def _full_kernels_are_cheaper(n_gen: int, n_real: int, draws: list) -> bool:
@@ -162,9 +154,7 @@ def _full_kernels_are_cheaper(n_gen: int, n_real: int, draws: list) -> bool:
     The full pass also multiplies each block by the indicator matrix, hence the margin of 1.5.
     """
     per_subset = sum(2 * g.size * r.size for g, r in draws)
-    return (
-        1.5 * (n_gen * n_gen / 2 + n_real * n_real / 2 + n_gen * n_real) <= per_subset
-    )
+    return 1.5 * (n_gen * n_gen / 2 + n_real * n_real / 2 + n_gen * n_real) <= per_subset
 
 
 def _indicators(n: int, subsets: list[np.ndarray]) -> np.ndarray:
@@ -204,9 +194,7 @@ def _quadratic_forms(
             block = _kernel_block(x[start:stop], x[start:])
             out += np.einsum("ij,ij->j", rows, block[:, : stop - start] @ rows)
             if stop < n:
-                out += 2.0 * np.einsum(
-                    "ij,ij->j", rows, block[:, stop - start :] @ px[stop:]
-                )
+                out += 2.0 * np.einsum("ij,ij->j", rows, block[:, stop - start :] @ px[stop:])
         else:
             out += np.einsum("ij,ij->j", rows, _kernel_block(x[start:stop], y) @ py)
     return out
@@ -226,11 +214,6 @@ def _mmd2_from_full_kernels(
     d = gen.shape[1]
     diag_g = (np.einsum("ij,ij->i", gen, gen) / d + 1.0) ** 3
     diag_r = (np.einsum("ij,ij->i", real, real) / d + 1.0) ** 3
-    within = (
-        _quadratic_forms(gen, pg)
-        - pg.T @ diag_g
-        + _quadratic_forms(real, pr)
-        - pr.T @ diag_r
-    )
+    within = _quadratic_forms(gen, pg) - pg.T @ diag_g + _quadratic_forms(real, pr) - pr.T @ diag_r
     cross = _quadratic_forms(gen, pg, real, pr)
     return within / (m * (m - 1)) - 2.0 * cross / (m * m)

@@ -88,17 +88,13 @@ def _error_factor(dim: int) -> float:
     return 1.01 * (2 * gamma + 3 * _U32 + 2 * 2.0**-50 * k)
 
 
-def _exact_squared(
-    a: _Side, b: _Side, rows: np.ndarray, cols: np.ndarray
-) -> np.ndarray:
+def _exact_squared(a: _Side, b: _Side, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """sklearn's float64 d² = (-2·x·y + |x|²) + |y|² for the listed pairs."""
     out = np.empty(rows.size)
     for start in range(0, rows.size, _EXACT_BATCH):
         r = rows[start : start + _EXACT_BATCH]
         c = cols[start : start + _EXACT_BATCH]
-        dots = np.einsum(
-            "ij,ij->i", a.x[r].astype(np.float64), b.x[c].astype(np.float64)
-        )
+        dots = np.einsum("ij,ij->i", a.x[r].astype(np.float64), b.x[c].astype(np.float64))
         out[start : start + _EXACT_BATCH] = (dots * -2.0 + a.norms[r]) + b.norms[c]
     return out
 
@@ -115,9 +111,7 @@ def _kth_per_row(
 ) -> np.ndarray:
     """values' rank[r]-th smallest (1-based) within each row r (every row has enough entries)."""
     order = np.lexsort((values, row_ids))
-    starts = np.concatenate(
-        ([0], np.cumsum(np.bincount(row_ids, minlength=n_rows))[:-1])
-    )
+    starts = np.concatenate(([0], np.cumsum(np.bincount(row_ids, minlength=n_rows))[:-1]))
     return values[order][starts + rank - 1]
 
 
@@ -162,9 +156,9 @@ def _radii(side: _Side, k: int, rows: int) -> np.ndarray:
             own = np.partition(block[:, :count], k - 1, axis=1)[:, k - 1]
             limits[:count] = _float32_above(own + 2 * bound[:count])
             if stop < n:
-                others = np.partition(
-                    np.ascontiguousarray(block[:, count:].T), k - 1, axis=1
-                )[:, k - 1]
+                others = np.partition(np.ascontiguousarray(block[:, count:].T), k - 1, axis=1)[
+                    :, k - 1
+                ]
                 limits[stop:] = _float32_above(others + 2 * bound[stop:])
         # Pairs (row of this chunk, point at or after it), for the chunk's rows.
         r, c = _hits(block <= limits[start:stop, None])
@@ -219,9 +213,7 @@ def _check_chunk(chunk_size: object) -> int | None:
         or not isinstance(chunk_size, (int, np.integer))
         or chunk_size < 1
     ):
-        raise MetricInputError(
-            f"chunk_size must be a positive integer, got {chunk_size!r}"
-        )
+        raise MetricInputError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     return chunk_size
 
 
@@ -294,9 +286,7 @@ def prdc(
         covered[r + start] = True
         # Real images inside generated balls: recall.
         r, c = _hits(screened <= gen_high[None, :])
-        hit = _inside(
-            screened[r, c].astype(np.float64), gen_low[c], exact(r, c), gen_radii[c]
-        )
+        hit = _inside(screened[r, c].astype(np.float64), gen_low[c], exact(r, c), gen_radii[c])
         recalled[r[hit] + start] = True
 
     values = {

@@ -14,9 +14,7 @@ from app.metrics.errors import StatisticsFileError
 from app.metrics.frechet import GaussianStats
 
 
-def save_statistics(
-    path: str | os.PathLike, stats: GaussianStats, features: object = None
-) -> None:
+def save_statistics(path: str | os.PathLike, stats: GaussianStats, features: object = None) -> None:
     """Write mu, sigma (and features) to `path` exactly (no .npz appended), atomically."""
     path = Path(path)
     mu = np.asarray(stats.mu, dtype=np.float64)
@@ -35,9 +33,7 @@ def save_statistics(
                 f"features of shape {features.shape} do not match statistics of dimension {mu.size}"
             )
         arrays["features"] = features
-    handle, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as out:
             np.savez(out, **arrays)
@@ -55,9 +51,7 @@ def load_statistics(path: str | os.PathLike) -> tuple[GaussianStats, np.ndarray 
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise StatisticsFileError(
-            f"{path}: not a readable .npz or .npy file ({exc})"
-        ) from None
+        raise StatisticsFileError(f"{path}: not a readable .npz or .npy file ({exc})") from None
     if isinstance(archive, np.ndarray):
         raise StatisticsFileError(
             f"{path}: a single array (.npy), not statistics; a statistics file is an .npz with "
@@ -77,9 +71,7 @@ def load_statistics(path: str | os.PathLike) -> tuple[GaussianStats, np.ndarray 
         except (ValueError, TypeError, zipfile.BadZipFile, OSError) as exc:
             raise StatisticsFileError(f"{path}: unreadable array ({exc})") from None
     if mu.ndim != 1 or mu.size == 0:
-        raise StatisticsFileError(
-            f"{path}: mu must be a 1-D vector, got shape {mu.shape}"
-        )
+        raise StatisticsFileError(f"{path}: mu must be a 1-D vector, got shape {mu.shape}")
     if sigma.shape != (mu.size, mu.size):
         raise StatisticsFileError(
             f"{path}: sigma has shape {sigma.shape} but mu has dimension {mu.size}"
@@ -92,8 +84,6 @@ def load_statistics(path: str | os.PathLike) -> tuple[GaussianStats, np.ndarray 
                 f"{path}: features of shape {features.shape} do not match dimension {mu.size}"
             )
         if n is not None and n != features.shape[0]:
-            raise StatisticsFileError(
-                f"{path}: n = {n} but features hold {features.shape[0]} rows"
-            )
+            raise StatisticsFileError(f"{path}: n = {n} but features hold {features.shape[0]} rows")
         n = features.shape[0]
     return GaussianStats(mu, sigma, n), features

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, TypeDecorator, func
 from sqlalchemy.dialects.postgresql import JSONB
@@ -45,7 +45,7 @@ class UTCDateTime(TypeDecorator):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
         dict[str, Any]: JsonType,
         list[Any]: JsonType,
         datetime: UTCDateTime(),
@@ -53,6 +53,4 @@ class Base(DeclarativeBase):
 
 
 def created_column() -> Mapped[datetime]:
-    return mapped_column(
-        UTCDateTime(), default=utcnow, server_default=func.current_timestamp()
-    )
+    return mapped_column(UTCDateTime(), default=utcnow, server_default=func.current_timestamp())

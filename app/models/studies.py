@@ -45,15 +45,9 @@ class Study(Base):
 
     __tablename__ = "studies"
     __table_args__ = (
-        CheckConstraint(
-            "kind IN ('pairwise', 'rating', 'flag')", name="study_kind_known"
-        ),
-        CheckConstraint(
-            "status IN ('draft', 'open', 'closed')", name="study_status_known"
-        ),
-        CheckConstraint(
-            "pair_policy IN ('uniform', 'active')", name="study_pair_policy_known"
-        ),
+        CheckConstraint("kind IN ('pairwise', 'rating', 'flag')", name="study_kind_known"),
+        CheckConstraint("status IN ('draft', 'open', 'closed')", name="study_status_known"),
+        CheckConstraint("pair_policy IN ('uniform', 'active')", name="study_pair_policy_known"),
         CheckConstraint("raters_per_item >= 1", name="study_raters_positive"),
         CheckConstraint(
             "attention_check_rate >= 0 AND attention_check_rate <= 1",
@@ -62,18 +56,14 @@ class Study(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    public_id: Mapped[str] = mapped_column(
-        String(32), unique=True, default=new_public_id
-    )
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(20))
     question: Mapped[str] = mapped_column(Text)
     instructions: Mapped[str] = mapped_column(Text, default="")
     raters_per_item: Mapped[int] = mapped_column(Integer, default=3)
     attention_check_rate: Mapped[float] = mapped_column(Float, default=0.1)
-    flag_options: Mapped[list[Any]] = mapped_column(
-        default=lambda: list(DEFAULT_FLAG_OPTIONS)
-    )
+    flag_options: Mapped[list[Any]] = mapped_column(default=lambda: list(DEFAULT_FLAG_OPTIONS))
     pair_policy: Mapped[str] = mapped_column(String(20), default="uniform")
     status: Mapped[str] = mapped_column(String(20), default="draft")
     is_public: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -93,9 +83,7 @@ class Annotator(Base):
     __tablename__ = "annotators"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    study_id: Mapped[int] = mapped_column(
-        ForeignKey("studies.id", ondelete="CASCADE"), index=True
-    )
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
     handle: Mapped[str] = mapped_column(String(40), unique=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     is_simulated: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -116,9 +104,7 @@ class CheckImage(Base):
     __tablename__ = "check_images"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    public_id: Mapped[str] = mapped_column(
-        String(32), unique=True, default=new_public_id
-    )
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     source_image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), unique=True)
     created_at: Mapped[datetime] = created_column()
 
@@ -134,9 +120,7 @@ class Assignment(Base):
 
     __tablename__ = "assignments"
     __table_args__ = (
-        UniqueConstraint(
-            "study_id", "item_key", "slot", name="uq_assignments_item_slot"
-        ),
+        UniqueConstraint("study_id", "item_key", "slot", name="uq_assignments_item_slot"),
         UniqueConstraint(
             "study_id", "annotator_id", "item_key", name="uq_assignments_annotator_item"
         ),
@@ -149,13 +133,9 @@ class Assignment(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    public_id: Mapped[str] = mapped_column(
-        String(32), unique=True, default=new_public_id
-    )
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
-    annotator_id: Mapped[int] = mapped_column(
-        ForeignKey("annotators.id", ondelete="CASCADE")
-    )
+    annotator_id: Mapped[int] = mapped_column(ForeignKey("annotators.id", ondelete="CASCADE"))
     prompt_id: Mapped[int | None] = mapped_column(ForeignKey("prompts.id"))
     image_left_id: Mapped[int | None] = mapped_column(ForeignKey("images.id"))
     image_right_id: Mapped[int | None] = mapped_column(ForeignKey("images.id"))

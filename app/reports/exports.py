@@ -68,10 +68,7 @@ def _clean(value: Any) -> Any:
 
 
 def to_json(payload: Any) -> str:
-    return (
-        json.dumps(_clean(payload), indent=2, ensure_ascii=False, allow_nan=False)
-        + "\n"
-    )
+    return json.dumps(_clean(payload), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def _csv(records: list[dict[str, Any]]) -> str:

@@ -66,8 +66,7 @@ def _precision_recall(lb: Leaderboard) -> str | None:
     rows = [
         r
         for r in lb.rows
-        if r["metrics"]["precision"]["state"] == "ok"
-        and r["metrics"]["recall"]["state"] == "ok"
+        if r["metrics"]["precision"]["state"] == "ok" and r["metrics"]["recall"]["state"] == "ok"
     ]
     if not rows:
         return None
@@ -87,11 +86,7 @@ def _mos(lb: Leaderboard) -> str | None:
 
 
 def _flags(lb: Leaderboard) -> str | None:
-    rows = [
-        r
-        for r in lb.rows
-        if (r["human"].get("flag_rates") or {}).get("any", {}).get("n")
-    ]
+    rows = [r for r in lb.rows if (r["human"].get("flag_rates") or {}).get("any", {}).get("n")]
     if not rows:
         return None
     rates = [r["human"]["flag_rates"]["any"] for r in rows]
@@ -158,14 +153,10 @@ def sample_grid(
     images = _thumbnails(store, shas)
     if not images:
         return None
-    return plots.sample_grid(
-        images, columns=6, title=f"{name}: first {len(images)} images"
-    )
+    return plots.sample_grid(images, columns=6, title=f"{name}: first {len(images)} images")
 
 
-def flagged_images(
-    session: Session, study_id: int, limit: int = 12
-) -> list[tuple[int, int]]:
+def flagged_images(session: Session, study_id: int, limit: int = 12) -> list[tuple[int, int]]:
     """(image id, votes that flagged something) of the most often flagged images of a study."""
     rows = session.execute(
         select(Assignment.image_id, Vote.flags)
@@ -184,9 +175,7 @@ def flagged_images(
     return ranked[:limit]
 
 
-def flagged_grid(
-    session: Session, store: MediaStore, study_id: int, limit: int = 12
-) -> str | None:
+def flagged_grid(session: Session, store: MediaStore, study_id: int, limit: int = 12) -> str | None:
     """A grid of the study's most often flagged images (failure analysis)."""
     ranked = flagged_images(session, study_id, limit)
     if not ranked:
@@ -203,7 +192,4 @@ def flagged_grid(
 
 
 def count_images(session: Session, generator_id: int) -> int:
-    return (
-        session.scalar(select(func.count()).where(Image.generator_id == generator_id))
-        or 0
-    )
+    return session.scalar(select(func.count()).where(Image.generator_id == generator_id)) or 0

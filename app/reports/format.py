@@ -85,17 +85,14 @@ def metric_details(cell: dict[str, Any]) -> str:
     if cell.get("n_real") is not None:
         parts.append(f"n real = {cell['n_real']}")
     if cell.get("ci_low") is not None and cell.get("ci_high") is not None:
-        parts.append(
-            f"95% CI {interval(cell['ci_low'], cell['ci_high'], cell['metric'])}"
-        )
+        parts.append(f"95% CI {interval(cell['ci_low'], cell['ci_high'], cell['metric'])}")
     if cell.get("extractor"):
         parts.append(f"extractor {cell['extractor']}")
     if cell.get("preprocessing"):
         parts.append(f"preprocessing: {cell['preprocessing']}")
     if cell.get("parameters"):
         parts.append(
-            "parameters: "
-            + ", ".join(f"{k}={v}" for k, v in sorted(cell["parameters"].items()))
+            "parameters: " + ", ".join(f"{k}={v}" for k, v in sorted(cell["parameters"].items()))
         )
     for warning in cell.get("warnings") or []:
         parts.append(f"warning: {warning}")

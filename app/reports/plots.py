@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 matplotlib.rcParams.update(
     {
@@ -34,7 +34,12 @@ def _svg(fig) -> str:
 
 
 def ratings_with_ci(
-    names: Sequence[str], ratings, ci_low, ci_high, *, xlabel: str = "Bradley–Terry rating (Elo scale)"
+    names: Sequence[str],
+    ratings,
+    ci_low,
+    ci_high,
+    *,
+    xlabel: str = "Bradley–Terry rating (Elo scale)",
 ) -> str:
     """Horizontal dot-and-whisker plot, best at the top."""
     ratings, ci_low, ci_high = (np.asarray(a, dtype=float) for a in (ratings, ci_low, ci_high))
@@ -42,9 +47,13 @@ def ratings_with_ci(
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(names) + 1))
     y = np.arange(len(names))
     ax.errorbar(
-        ratings[order], y,
+        ratings[order],
+        y,
         xerr=[ratings[order] - ci_low[order], ci_high[order] - ratings[order]],
-        fmt="o", color="#1f4e79", ecolor="#7fa7d1", capsize=3,
+        fmt="o",
+        color="#1f4e79",
+        ecolor="#7fa7d1",
+        capsize=3,
     )
     ax.set_yticks(y, [names[i] for i in order])
     ax.set_xlabel(xlabel + " with 95% CI")
@@ -72,8 +81,15 @@ def win_rate_heatmap(
         ax.tick_params(labelsize=6)
     for (i, j), value in np.ndenumerate(matrix):
         if annotate and np.isfinite(value):
-            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
-                    color="white" if abs(value - 0.5) > 0.3 else "black")
+            ax.text(
+                j,
+                i,
+                f"{value:.2f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if abs(value - 0.5) > 0.3 else "black",
+            )
     ax.set_title(title)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     return _svg(fig)
@@ -102,17 +118,23 @@ def mos_distribution(names: Sequence[str], scores: Sequence[Sequence[int]]) -> s
     left = np.zeros(len(names))
     colours = ["#b2182b", "#ef8a62", "#f7f7f7", "#67a9cf", "#2166ac"]
     for k in range(5):
-        ax.barh(names, shares[:, k], left=left, color=colours[k], edgecolor="grey", label=str(k + 1))
+        ax.barh(
+            names, shares[:, k], left=left, color=colours[k], edgecolor="grey", label=str(k + 1)
+        )
         left += shares[:, k]
     ax.set_xlabel("share of ratings")
-    ax.legend(title="score", ncols=5, loc="upper center", bbox_to_anchor=(0.5, -0.25), frameon=False)
+    ax.legend(
+        title="score", ncols=5, loc="upper center", bbox_to_anchor=(0.5, -0.25), frameon=False
+    )
     return _svg(fig)
 
 
 def sample_grid(images: Sequence, *, columns: int = 6, title: str = "") -> str:
     """A grid of thumbnails (PIL images), for spotting mode collapse at a glance."""
     rows = max(1, -(-len(images) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(1.2 * columns, 1.2 * rows + 0.3), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(1.2 * columns, 1.2 * rows + 0.3), squeeze=False
+    )
     for ax in axes.ravel():
         ax.axis("off")
     for ax, image in zip(axes.ravel(), images, strict=False):

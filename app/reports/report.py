@@ -83,9 +83,7 @@ def collect(
         lb,
         {
             "ratings": _figure(lb, "ratings", "no human judgements yet"),
-            "win-rate": _figure(
-                lb, "win-rate", "fewer than two generators have pairwise votes"
-            ),
+            "win-rate": _figure(lb, "win-rate", "fewer than two generators have pairwise votes"),
             "mos": _figure(lb, "mos", "no 1–5 ratings yet"),
             "flags": _figure(lb, "flags", "no failure flags yet"),
             "precision-recall": _figure(
@@ -118,17 +116,13 @@ def collect(
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(
-            enabled_extensions=("html",), default_for_string=False
-        ),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
     env.filters["num"] = fmt.number
-    env.filters["ci"] = lambda pair, quantity="": fmt.interval(
-        pair[0], pair[1], quantity
-    )
+    env.filters["ci"] = lambda pair, quantity="": fmt.interval(pair[0], pair[1], quantity)
     env.globals.update(
         fmt=fmt,
         METRIC_LABELS=METRIC_LABELS,
@@ -160,9 +154,7 @@ def render(data: ReportData, report_format: str = "html") -> str:
     )
 
 
-def write_report(
-    session: Session, store: MediaStore, lb: Leaderboard, out: Path
-) -> str:
+def write_report(session: Session, store: MediaStore, lb: Leaderboard, out: Path) -> str:
     """Render to `out` (.md → Markdown, anything else → HTML); returns the format used."""
     report_format = "md" if out.suffix.lower() in (".md", ".markdown") else "html"
     text = render(collect(session, store, lb), report_format)

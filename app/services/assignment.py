@@ -73,20 +73,16 @@ class OpenItems:
     held: int  # this annotator's live, unanswered assignments on real items
 
 
-def _open_items(
-    session: Session, study: Study, annotator: Annotator, now: datetime
-) -> OpenItems:
+def _open_items(session: Session, study: Study, annotator: Annotator, now: datetime) -> OpenItems:
     items = study_items(session, study)
     live = session.execute(
-        select(
-            Assignment.item_key, Assignment.annotator_id, Assignment.answered_at
-        ).where(Assignment.study_id == study.id, Assignment.item_key.is_not(None))
+        select(Assignment.item_key, Assignment.annotator_id, Assignment.answered_at).where(
+            Assignment.study_id == study.id, Assignment.item_key.is_not(None)
+        )
     ).all()
     taken = Counter(key for key, _a, _t in live)
     mine = {key for key, owner, _t in live if owner == annotator.id}
-    held = sum(
-        1 for _k, owner, answered in live if owner == annotator.id and answered is None
-    )
+    held = sum(1 for _k, owner, answered in live if owner == annotator.id and answered is None)
     available = [
         item
         for key, item in items.items()
@@ -118,15 +114,11 @@ def progress(
     state = _open_items(session, study, annotator, now)
     remaining = len(state.available) + state.held
     if study.max_tasks_per_annotator is not None:
-        remaining = min(
-            remaining, max(0, study.max_tasks_per_annotator - answered_real)
-        )
+        remaining = min(remaining, max(0, study.max_tasks_per_annotator - answered_real))
     return answered, answered + remaining
 
 
-def current_assignment(
-    session: Session, annotator: Annotator, now: datetime
-) -> Assignment | None:
+def current_assignment(session: Session, annotator: Annotator, now: datetime) -> Assignment | None:
     return session.scalar(
         select(Assignment)
         .where(
@@ -166,18 +158,14 @@ def next_assignment(
         if not state.available or (cap is not None and answered_real >= cap):
             return None
         if answered_real > 0 and rng.random() < study.attention_check_rate:
-            check = _attention_check(
-                session, study, annotator, state, rng, now, expires
-            )
+            check = _attention_check(session, study, annotator, state, rng, now, expires)
             if check is not None:
                 return check
         item = _pick_item(session, study, state.available, rng)
         assignment = _reserve(session, study, annotator, item, rng, now, expires)
         if assignment is not None:
             return assignment
-    raise Conflict(
-        "the study is busy: too many annotators asked for the same items; reload"
-    )
+    raise Conflict("the study is busy: too many annotators asked for the same items; reload")
 
 
 def _pick_item(
@@ -185,9 +173,7 @@ def _pick_item(
 ) -> Item:
     if study.kind != "pairwise":
         return available[int(rng.integers(len(available)))]
-    index = {
-        g.id: k for k, g in enumerate(sorted(study.generators, key=lambda g: g.id))
-    }
+    index = {g.id: k for k, g in enumerate(sorted(study.generators, key=lambda g: g.id))}
     by_pair: dict[tuple[int, int], list[Item]] = defaultdict(list)
     for item in available:
         by_pair[(index[item.gen_a], index[item.gen_b])].append(item)
@@ -195,9 +181,7 @@ def _pick_item(
     chosen = pair_policy.choose_pair(session, study, candidates, rng)
     pair = (min(chosen), max(chosen))
     if pair not in by_pair:
-        raise ValueError(
-            f"the pair policy returned {chosen}, which is not one of the candidates"
-        )
+        raise ValueError(f"the pair policy returned {chosen}, which is not one of the candidates")
     options = by_pair[pair]
     return options[int(rng.integers(len(options)))]
 
@@ -298,11 +282,7 @@ def _attention_check(
         check.generator_right_id = original.generator_left_id
         check.expected_choice = MIRRORED[choice]
     else:
-        pool = [
-            row
-            for row in study_images(session, study)
-            if study.kind != "pairwise" or row[2]
-        ]
+        pool = [row for row in study_images(session, study) if study.kind != "pairwise" or row[2]]
         if not pool:
             return None
         image_id, generator_id, prompt_id = pool[int(rng.integers(len(pool)))]

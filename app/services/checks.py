@@ -42,9 +42,7 @@ def degrade_png(served_png: bytes, seed: int) -> bytes:
     """A strong Gaussian blur plus heavy pixel noise: obviously worse to any attentive viewer."""
     image = Image.open(io.BytesIO(served_png)).convert("RGB")
     radius = max(2.0, min(image.size) / 25)
-    blurred = np.asarray(
-        image.filter(ImageFilter.GaussianBlur(radius)), dtype=np.float64
-    )
+    blurred = np.asarray(image.filter(ImageFilter.GaussianBlur(radius)), dtype=np.float64)
     rng = np.random.default_rng(seed)
     noisy = blurred + rng.normal(0.0, 45.0, size=blurred.shape)
     clean = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB")

@@ -35,7 +35,9 @@ def cached_keys(session: Session, extractor: str, keys: list[str]) -> set[str]:
         chunk = keys[start : start + 900]
         found.update(
             session.scalars(
-                select(Feature.sha256).where(Feature.extractor == extractor, Feature.sha256.in_(chunk))
+                select(Feature.sha256).where(
+                    Feature.extractor == extractor, Feature.sha256.in_(chunk)
+                )
             )
         )
     return found

@@ -9,8 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict
-from app.services.lookup import get_by_ref
 from app.models import Generator, Image
+from app.services.lookup import get_by_ref
 
 
 def create_generator(session: Session, **fields: Any) -> Generator:
@@ -37,9 +37,12 @@ def get_generator(session: Session, ref: str | int) -> Generator:
 
 def update_generator(session: Session, generator: Generator, **changes: Any) -> Generator:
     new_name = changes.get("name")
-    if new_name and new_name != generator.name:
-        if session.scalar(select(Generator.id).where(Generator.name == new_name)) is not None:
-            raise Conflict(f"a generator named {new_name!r} already exists")
+    if (
+        new_name
+        and new_name != generator.name
+        and session.scalar(select(Generator.id).where(Generator.name == new_name)) is not None
+    ):
+        raise Conflict(f"a generator named {new_name!r} already exists")
     for key, value in changes.items():
         setattr(generator, key, value)
     session.flush()
@@ -48,8 +51,8 @@ def update_generator(session: Session, generator: Generator, **changes: Any) -> 
 
 def image_counts(session: Session) -> dict[int, int]:
     rows = session.execute(
-        select(Image.generator_id, func.count()).where(Image.generator_id.is_not(None)).group_by(
-            Image.generator_id
-        )
+        select(Image.generator_id, func.count())
+        .where(Image.generator_id.is_not(None))
+        .group_by(Image.generator_id)
     )
     return {gid: n for gid, n in rows}

@@ -38,13 +38,9 @@ def create_invites(
 ) -> list[tuple[Annotator, str]]:
     """`count` new annotators and their invite URLs. The plain token exists only in the URL."""
     if not 1 <= count <= MAX_INVITES_PER_CALL:
-        raise InvalidInput(
-            f"count must be between 1 and {MAX_INVITES_PER_CALL}, got {count}"
-        )
+        raise InvalidInput(f"count must be between 1 and {MAX_INVITES_PER_CALL}, got {count}")
     if study.status == "closed":
-        raise InvalidInput(
-            f"study {study.name!r} is closed; reopen it before inviting annotators"
-        )
+        raise InvalidInput(f"study {study.name!r} is closed; reopen it before inviting annotators")
     created = []
     for _ in range(count):
         # 256 random bits: a SHA-256 is enough at rest, no slow hash needed.
@@ -63,29 +59,21 @@ def create_invites(
 
 def create_simulated_annotator(session: Session, study: Study) -> Annotator:
     """An annotator without a usable link (the demo's simulated raters call the services)."""
-    ((annotator, _url),) = create_invites(
-        session, study, 1, "http://simulated", simulated=True
-    )
+    ((annotator, _url),) = create_invites(session, study, 1, "http://simulated", simulated=True)
     return annotator
 
 
 def annotator_for_token(session: Session, token: str) -> Annotator:
-    annotator = session.scalar(
-        select(Annotator).where(Annotator.token_hash == hash_token(token))
-    )
+    annotator = session.scalar(select(Annotator).where(Annotator.token_hash == hash_token(token)))
     if annotator is None:
-        raise Forbidden(
-            "this invite link is not valid; ask the study's organiser for a new one"
-        )
+        raise Forbidden("this invite link is not valid; ask the study's organiser for a new one")
     return annotator
 
 
 def list_annotators(session: Session, study: Study) -> list[Annotator]:
     return list(
         session.scalars(
-            select(Annotator)
-            .where(Annotator.study_id == study.id)
-            .order_by(Annotator.id)
+            select(Annotator).where(Annotator.study_id == study.id).order_by(Annotator.id)
         )
     )
 
@@ -94,9 +82,7 @@ def annotator_in_study(session: Session, annotator_id: int, study: Study) -> Ann
     """The session's annotator, refused unless they were invited to this very study."""
     annotator = session.get(Annotator, annotator_id)
     if annotator is None or annotator.study_id != study.id:
-        raise Forbidden(
-            "you are not signed in to this study: open your invite link again"
-        )
+        raise Forbidden("you are not signed in to this study: open your invite link again")
     return annotator
 
 

@@ -89,10 +89,7 @@ def enqueue_metrics(
     session: Session, generator_id: int, reference_set_id: int | None, max_attempts: int
 ) -> Job:
     """A metrics job for one generator against one reference set (None: reference-free only)."""
-    key = "metrics:g{}:r{}".format(
-        _fingerprint(session, Image.generator_id, generator_id),
-        _fingerprint(session, Image.reference_set_id, reference_set_id),
-    )
+    key = f"metrics:g{_fingerprint(session, Image.generator_id, generator_id)}:r{_fingerprint(session, Image.reference_set_id, reference_set_id)}"
     return enqueue(
         session,
         METRICS_KIND,

@@ -197,9 +197,7 @@ def flat_row(row: dict[str, Any], flag_options: list[str]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- loading
 
 
-def load_vote_log(
-    session: Session, study: Study
-) -> tuple[VoteLog, dict[str, AnnotatorInfo]]:
+def load_vote_log(session: Session, study: Study) -> tuple[VoteLog, dict[str, AnnotatorInfo]]:
     """The study's votes in time order with their assignments' sides, as plain columns."""
     left, right, single = aliased(Generator), aliased(Generator), aliased(Generator)
     query = (
@@ -291,9 +289,7 @@ def fingerprint(session: Session, study: Study, generator_ids: list[int]) -> str
         tuple(study.flag_options or []),
         tuple(generator_ids),
         # Names and sampling settings are shown beside every score.
-        tuple(
-            (g.id, g.name, tuple(sampling_settings(g).items())) for g in study.generators
-        ),
+        tuple((g.id, g.name, tuple(sampling_settings(g).items())) for g in study.generators),
     ]
     parts += [tuple(votes), tuple(annotators)]
     if generator_ids:
@@ -403,9 +399,7 @@ def build_leaderboard(
                 "metrics": {m: cells[g.id][m].to_dict() for m in METRICS},
                 "settings": sampling_settings(g),
                 "images": images[g.id],
-                "pending_jobs": max(
-                    (c.pending_jobs for c in cells[g.id].values()), default=0
-                ),
+                "pending_jobs": max((c.pending_jobs for c in cells[g.id].values()), default=0),
             }
         )
     # Best human score first; generators nobody has judged yet go last, by name.
@@ -445,17 +439,13 @@ def build_leaderboard(
             "bootstrap_rounds": options.rounds,
             "seed": options.seed,
         },
-        reference_set={"id": reference.id, "name": reference.name}
-        if reference
-        else None,
+        reference_set={"id": reference.id, "name": reference.name} if reference else None,
         reference_sets=reference_sets,
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         fingerprint=print_,
         rows=rows,
         human=human,
-        correlations=_correlations(
-            human, names_by_id, cells, options.rounds, options.seed
-        ),
+        correlations=_correlations(human, names_by_id, cells, options.rounds, options.seed),
         pending_jobs=pending_total(
             session, [g.id for g in generators], reference.id if reference else None
         ),

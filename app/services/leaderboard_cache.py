@@ -133,10 +133,7 @@ class LeaderboardCache:
                     # Never checked in this process: compare fingerprints now.
                     entry = self._store(key, stored, checked_at=-math.inf)
             if entry is not None:
-                if (
-                    entry.refreshing
-                    or time.monotonic() - entry.checked_at < self.debounce_seconds
-                ):
+                if entry.refreshing or time.monotonic() - entry.checked_at < self.debounce_seconds:
                     return entry.leaderboard
                 current = fingerprint(session, study, [g.id for g in study.generators])
                 if current == entry.fingerprint:
@@ -151,9 +148,7 @@ class LeaderboardCache:
                         name=f"leaderboard-{study.id}",
                         daemon=True,
                     )
-                    self._threads = [t for t in self._threads if t.is_alive()] + [
-                        thread
-                    ]
+                    self._threads = [t for t in self._threads if t.is_alive()] + [thread]
                     thread.start()
                     return entry.leaderboard
             leaderboard = build_leaderboard(session, study, options)

@@ -86,13 +86,9 @@ class HumanSummary:
     n_votes_total: int
     n_votes_used: int
     n_attention_votes: int  # every attention-check vote (never in ratings)
-    n_excluded_votes: (
-        int  # non-check votes of excluded annotators, when exclusions apply
-    )
+    n_excluded_votes: int  # non-check votes of excluded annotators, when exclusions apply
     per_generator: dict[str, dict[str, Any]]
-    human_score: dict[
-        str, float
-    ]  # higher = better; drives ranking and the metric correlation
+    human_score: dict[str, float]  # higher = better; drives ranking and the metric correlation
     human_score_label: str
     agreement: dict[str, Any]
     annotators: list[dict[str, Any]]
@@ -140,9 +136,7 @@ def _check_outcome(log: VoteLog, k: int, by_assignment: dict[int, int]) -> bool 
     """Whether an attention-check vote was answered as expected (None: nothing to compare)."""
     expected = log.expected[k]
     degraded = log.check_kind[k] == "degraded"
-    original = (
-        by_assignment.get(log.repeat_of[k]) if log.repeat_of[k] is not None else None
-    )
+    original = by_assignment.get(log.repeat_of[k]) if log.repeat_of[k] is not None else None
     if log.kind == "pairwise":
         if expected is not None:
             return log.choice[k] == expected
@@ -192,18 +186,12 @@ def annotator_figures(
         items.append(item)
         raters.append(log.annotator[k])
         labels.append(label)
-        times.append(
-            (log.server_ms[k] or 0) / 1000.0
-            if log.server_ms[k] is not None
-            else math.nan
-        )
+        times.append((log.server_ms[k] or 0) / 1000.0 if log.server_ms[k] is not None else math.nan)
     figures: dict[str, dict[str, Any]] = {}
     excluded: dict[str, list[str]] = {}
     if items:
         # Response times are all present for server-measured votes; NaN medians become None.
-        quality = annotator_quality(
-            items, raters, labels, gold=gold or None, response_s=times
-        )
+        quality = annotator_quality(items, raters, labels, gold=gold or None, response_s=times)
         dropped = exclude_annotators(quality, rule)
         for handle, q in quality.items():
             figures[handle] = {
@@ -227,15 +215,10 @@ def _agreement_matrix(log: VoteLog, keep: list[int]) -> tuple[np.ndarray, list]:
         per_item[item].append(label)
     if not per_item:
         return np.zeros((0, 0)), []
-    categories = sorted(
-        {lab for labels in per_item.values() for lab in labels}, key=str
-    )
+    categories = sorted({lab for labels in per_item.values() for lab in labels}, key=str)
     if log.kind == "rating":
         categories = sorted(categories)
-    code = {
-        c: float(c) if log.kind == "rating" else float(i)
-        for i, c in enumerate(categories)
-    }
+    code = {c: float(c) if log.kind == "rating" else float(i) for i, c in enumerate(categories)}
     width = max(len(v) for v in per_item.values())
     matrix = np.full((len(per_item), width), np.nan)
     for row, labels in enumerate(per_item.values()):
@@ -256,9 +239,7 @@ def agreement_statistics(
         "krippendorff_alpha": None,
         "krippendorff_level": level,
         "n_items": int(matrix.shape[0]),
-        "n_items_multi": int(((~np.isnan(matrix)).sum(axis=1) >= 2).sum())
-        if matrix.size
-        else 0,
+        "n_items_multi": int(((~np.isnan(matrix)).sum(axis=1) >= 2).sum()) if matrix.size else 0,
         "notes": {},
     }
     if matrix.size == 0:
@@ -276,11 +257,7 @@ def agreement_statistics(
         return out
     # Fleiss needs equal ratings per item: use the study's target if items reached it, else the
     # most common count, and say how many items that covers.
-    target = (
-        raters_per_item
-        if raters_per_item and (counts == raters_per_item).any()
-        else None
-    )
+    target = raters_per_item if raters_per_item and (counts == raters_per_item).any() else None
     if target is None:
         target = Counter(multi.tolist()).most_common(1)[0][0]
     rows = matrix[counts == target][:, :target]
@@ -293,12 +270,8 @@ def agreement_statistics(
     return out
 
 
-def _pairwise(
-    log: VoteLog, keep: list[int], generators: list[str], rounds: int, seed: int
-):
-    rows = [
-        k for k in keep if log.winner[k] is not None and log.left[k] and log.right[k]
-    ]
+def _pairwise(log: VoteLog, keep: list[int], generators: list[str], rounds: int, seed: int):
+    rows = [k for k in keep if log.winner[k] is not None and log.left[k] and log.right[k]]
     per = {g: {"votes": 0} for g in generators}
     warnings: list[str] = []
     if not rows:
@@ -333,12 +306,9 @@ def _pairwise(
     order = sorted(range(len(names)), key=lambda i: -boot.ratings[i])
     matrix = {
         "generators": [names[i] for i in order],
-        "observed": [
-            [_none_if_nan(tables.observed_win_rate[i, j]) for j in order] for i in order
-        ],
+        "observed": [[_none_if_nan(tables.observed_win_rate[i, j]) for j in order] for i in order],
         "predicted": [
-            [_none_if_nan(tables.predicted_win_rate[i, j]) for j in order]
-            for i in order
+            [_none_if_nan(tables.predicted_win_rate[i, j]) for j in order] for i in order
         ],
         "votes": [[int(tables.votes[i, j]) for j in order] for i in order],
     }
@@ -377,9 +347,7 @@ def _rating(log: VoteLog, keep: list[int], generators: list[str]):
 
 def _flags(log: VoteLog, keep: list[int], generators: list[str], options: list[str]):
     rows = [k for k in keep if log.flags[k] is not None and log.generator[k]]
-    per: dict[str, dict[str, Any]] = {
-        g: {"votes": 0, "flag_rates": {}} for g in generators
-    }
+    per: dict[str, dict[str, Any]] = {g: {"votes": 0, "flag_rates": {}} for g in generators}
     counts: dict[str, Counter] = defaultdict(Counter)
     totals: Counter = Counter()
     for k in rows:
@@ -439,9 +407,7 @@ def summarise_votes(
         "by_kind": dict(Counter(log.check_kind[k] for k in checks)),
     }
     if scored:
-        attention["ci_low"], attention["ci_high"] = wilson_interval(
-            int(sum(scored)), len(scored)
-        )
+        attention["ci_low"], attention["ci_high"] = wilson_interval(int(sum(scored)), len(scored))
 
     warnings: list[str] = []
     matrix = None
@@ -491,9 +457,7 @@ def summarise_votes(
         n_votes_used=len(ratings_rows),
         n_attention_votes=sum(1 for c in log.check_kind if c is not None),
         n_excluded_votes=sum(
-            1
-            for k in range(len(log))
-            if log.check_kind[k] is None and log.annotator[k] in dropped
+            1 for k in range(len(log)) if log.check_kind[k] is None and log.annotator[k] in dropped
         ),
         per_generator=per,
         human_score=score,

@@ -47,9 +47,7 @@ METRIC_LABELS = {
     "diversity": "diversity",
 }
 # Metrics that compare against real images; the others do not depend on the reference set.
-REFERENCE_METRICS = frozenset(
-    {"fid", "kid", "cmmd", "precision", "recall", "density", "coverage"}
-)
+REFERENCE_METRICS = frozenset({"fid", "kid", "cmmd", "precision", "recall", "density", "coverage"})
 PENDING = ("queued", "running")
 
 
@@ -160,9 +158,7 @@ def choose_reference_set(
         ).first()
         if best is not None:
             return session.get(ReferenceSet, best[0])
-    return session.scalar(
-        select(ReferenceSet).order_by(ReferenceSet.id.desc()).limit(1)
-    )
+    return session.scalar(select(ReferenceSet).order_by(ReferenceSet.id.desc()).limit(1))
 
 
 def _pending_by_scope(
@@ -172,9 +168,7 @@ def _pending_by_scope(
     scopes = {f"generator:{g}" for g in generator_ids}
     scopes |= {f"metrics:{g}:{reference_set_id}" for g in generator_ids}
     scopes |= {f"metrics:{g}:None" for g in generator_ids}
-    ref_scope = (
-        f"reference_set:{reference_set_id}" if reference_set_id is not None else None
-    )
+    ref_scope = f"reference_set:{reference_set_id}" if reference_set_id is not None else None
     if ref_scope:
         scopes.add(ref_scope)
     counts: Counter[str] = Counter()
@@ -210,9 +204,7 @@ def pending_jobs(
     }
 
 
-def pending_total(
-    session: Session, generator_ids: list[int], reference_set_id: int | None
-) -> int:
+def pending_total(session: Session, generator_ids: list[int], reference_set_id: int | None) -> int:
     """Distinct pending jobs the whole study waits on: the reference set's extraction, which
     every generator's count includes, is counted once here."""
     counts, _ = _pending_by_scope(session, generator_ids, reference_set_id)
@@ -230,9 +222,7 @@ def metric_cells(
         if reference_set_id is not None:
             scope = or_(scope, MetricResult.reference_set_id == reference_set_id)
         rows = session.scalars(
-            select(MetricResult).where(
-                MetricResult.generator_id.in_(generator_ids), scope
-            )
+            select(MetricResult).where(MetricResult.generator_id.in_(generator_ids), scope)
         )
         for row in rows:
             key = (row.generator_id, row.metric)
@@ -260,9 +250,7 @@ def metric_cells(
     return cells
 
 
-def image_resolutions(
-    session: Session, generator_ids: list[int]
-) -> dict[int, dict[str, Any]]:
+def image_resolutions(session: Session, generator_ids: list[int]) -> dict[int, dict[str, Any]]:
     """Per generator: image count and the most common stored resolution (and how many differ)."""
     sizes: dict[int, Counter[str]] = defaultdict(Counter)
     if generator_ids:
@@ -339,9 +327,7 @@ def metric_results_table(
                 "warnings": [_warning_text(w) for w in (result.warnings or [])],
                 "reason": result.reason,
                 "job_id": result.job_id,
-                "computed_at": result.computed_at.isoformat()
-                if result.computed_at
-                else None,
+                "computed_at": result.computed_at.isoformat() if result.computed_at else None,
             }
         )
     return records

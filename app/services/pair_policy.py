@@ -19,9 +19,7 @@ def vote_tables(session: Session, study: Study) -> tuple[np.ndarray, np.ndarray]
 
     Indices follow the study's generators ordered by id.
     """
-    index = {
-        g.id: k for k, g in enumerate(sorted(study.generators, key=lambda g: g.id))
-    }
+    index = {g.id: k for k, g in enumerate(sorted(study.generators, key=lambda g: g.id))}
     n = len(index)
     wins = np.zeros((n, n), dtype=np.int64)
     ties = np.zeros((n, n), dtype=np.int64)

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, InvalidInput
-from app.services.lookup import get_by_ref
 from app.models import Prompt, PromptSet
+from app.services.lookup import get_by_ref
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict
-from app.services.lookup import get_by_ref
 from app.models import ReferenceSet
+from app.services.lookup import get_by_ref
 
 
 def create_reference_set(session: Session, name: str, description: str = "") -> ReferenceSet:

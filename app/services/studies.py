@@ -36,12 +36,8 @@ DEFAULT_INSTRUCTIONS = (
 class StudyFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str | None = Field(
-        default=None, min_length=1, description="shown above each task"
-    )
-    instructions: str | None = Field(
-        default=None, description="shown once on the consent page"
-    )
+    question: str | None = Field(default=None, min_length=1, description="shown above each task")
+    instructions: str | None = Field(default=None, description="shown once on the consent page")
     raters_per_item: int = Field(default=3, ge=1, le=100)
     attention_check_rate: float = Field(default=0.1, ge=0, le=1)
     flag_options: list[str] = Field(default_factory=lambda: list(DEFAULT_FLAG_OPTIONS))
@@ -82,9 +78,7 @@ class StudyUpdate(BaseModel):
     max_tasks_per_annotator: int | None = Field(default=None, ge=1)
 
 
-def _resolve_generators(
-    session: Session, refs: list[str | int], kind: str
-) -> list[Generator]:
+def _resolve_generators(session: Session, refs: list[str | int], kind: str) -> list[Generator]:
     generators = [get_generator(session, ref) for ref in refs]
     if len({g.id for g in generators}) != len(generators):
         raise InvalidInput("a generator is listed twice in 'generators'")
@@ -97,18 +91,12 @@ def create_study(session: Session, body: StudyCreate) -> Study:
     if session.scalar(select(Study.id).where(Study.name == body.name)) is not None:
         raise Conflict(f"a study named {body.name!r} already exists")
     generators = _resolve_generators(session, body.generators, body.kind)
-    prompt_set = (
-        get_prompt_set(session, body.prompt_set)
-        if body.prompt_set is not None
-        else None
-    )
+    prompt_set = get_prompt_set(session, body.prompt_set) if body.prompt_set is not None else None
     study = Study(
         name=body.name,
         kind=body.kind,
         question=body.question or DEFAULT_QUESTIONS[body.kind],
-        instructions=body.instructions
-        if body.instructions is not None
-        else DEFAULT_INSTRUCTIONS,
+        instructions=body.instructions if body.instructions is not None else DEFAULT_INSTRUCTIONS,
         raters_per_item=body.raters_per_item,
         attention_check_rate=body.attention_check_rate,
         flag_options=body.flag_options,
@@ -137,9 +125,7 @@ def get_study(session: Session, ref: str | int) -> Study:
     if isinstance(ref, int) or str(ref).isdigit():
         study = session.get(Study, int(ref))
     else:
-        study = session.scalar(
-            select(Study).where((Study.name == ref) | (Study.public_id == ref))
-        )
+        study = session.scalar(select(Study).where((Study.name == ref) | (Study.public_id == ref)))
     if study is None:
         raise NotFound(f"no study {ref!r}; list them with GET /api/studies")
     return study
@@ -165,9 +151,7 @@ def update_study(session: Session, study: Study, body: StudyUpdate) -> Study:
                 f"after it opened (refused: {refused})"
             )
     if "flag_options" in changes:
-        changes["flag_options"] = StudyFields(
-            flag_options=changes["flag_options"]
-        ).flag_options
+        changes["flag_options"] = StudyFields(flag_options=changes["flag_options"]).flag_options
     for key, value in changes.items():
         if value is None and key in {
             "question",
@@ -184,12 +168,8 @@ def update_study(session: Session, study: Study, body: StudyUpdate) -> Study:
 
 
 def delete_study(session: Session, study: Study) -> None:
-    if session.scalar(
-        select(func.count()).select_from(Vote).where(Vote.study_id == study.id)
-    ):
-        raise Conflict(
-            f"study {study.name!r} has votes; close it instead of deleting it"
-        )
+    if session.scalar(select(func.count()).select_from(Vote).where(Vote.study_id == study.id)):
+        raise Conflict(f"study {study.name!r} has votes; close it instead of deleting it")
     session.delete(study)
     session.flush()
 
@@ -250,9 +230,9 @@ _ITEMS_LOCK = threading.Lock()
 def _pool_fingerprint(session: Session, study: Study) -> tuple:
     """What the item list depends on; creation times tell apart databases that reuse ids."""
     generator_ids = tuple(sorted(g.id for g in study.generators))
-    query = select(
-        func.count(Image.id), func.max(Image.id), func.max(Image.created_at)
-    ).where(Image.generator_id.in_(generator_ids))
+    query = select(func.count(Image.id), func.max(Image.id), func.max(Image.created_at)).where(
+        Image.generator_id.in_(generator_ids)
+    )
     if study.prompt_set_id is not None:
         query = query.join(Prompt, Prompt.id == Image.prompt_id).where(
             Prompt.prompt_set_id == study.prompt_set_id
@@ -292,9 +272,7 @@ def study_items(session: Session, study: Study) -> dict[str, Item]:
 def _build_items(session: Session, study: Study) -> dict[str, Item]:
     images = study_images(session, study)
     if study.kind != "pairwise":
-        return {
-            f"i{img}": Item(f"i{img}", prompt, img, gen) for img, gen, prompt in images
-        }
+        return {f"i{img}": Item(f"i{img}", prompt, img, gen) for img, gen, prompt in images}
     by_prompt: dict[int, dict[int, int]] = {}
     for img, gen, prompt in images:
         if prompt is not None:
@@ -305,7 +283,5 @@ def _build_items(session: Session, study: Study) -> dict[str, Item]:
         for a_index, gen_a in enumerate(gens):
             for gen_b in gens[a_index + 1 :]:
                 key = f"p{prompt}:{gen_a}:{gen_b}"
-                items[key] = Item(
-                    key, prompt, per_gen[gen_a], gen_a, per_gen[gen_b], gen_b
-                )
+                items[key] = Item(key, prompt, per_gen[gen_a], gen_a, per_gen[gen_b], gen_b)
     return items

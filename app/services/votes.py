@@ -55,31 +55,23 @@ def _normalise(
         if rating is not None or flags is not None:
             raise InvalidInput("a pairwise task takes 'choice' only")
         if choice not in CHOICES:
-            raise InvalidInput(
-                f"choice must be one of {', '.join(CHOICES)}; got {choice!r}"
-            )
+            raise InvalidInput(f"choice must be one of {', '.join(CHOICES)}; got {choice!r}")
         return choice, None, None
     if study.kind == "rating":
         if choice is not None or flags is not None:
             raise InvalidInput("a rating task takes 'rating' only")
         text = str(rating).strip() if rating is not None else ""
         if isinstance(rating, bool) or not text.isdigit() or not 1 <= int(text) <= 5:
-            raise InvalidInput(
-                f"rating must be a whole number from 1 to 5; got {rating!r}"
-            )
+            raise InvalidInput(f"rating must be a whole number from 1 to 5; got {rating!r}")
         value = int(text)
         return None, value, None
     if choice is not None or rating is not None:
-        raise InvalidInput(
-            "a flag task takes 'flags' only (an empty list means none of these)"
-        )
+        raise InvalidInput("a flag task takes 'flags' only (an empty list means none of these)")
     if flags is None:
         raise InvalidInput("flags is required (send an empty list for 'none of these')")
     unknown = sorted(set(flags) - set(study.flag_options))
     if unknown:
-        raise InvalidInput(
-            f"unknown flags {unknown}; the options are {study.flag_options}"
-        )
+        raise InvalidInput(f"unknown flags {unknown}; the options are {study.flag_options}")
     # Canonical order (the study's), no duplicates: equal answers compare equal.
     return None, None, [option for option in study.flag_options if option in set(flags)]
 
@@ -97,9 +89,7 @@ def _existing(session: Session, assignment: Assignment) -> Vote | None:
 def _settle(existing: Vote, choice, rating, flags) -> Vote:
     if _same_answer(existing, choice, rating, flags):
         return existing
-    raise Conflict(
-        "this task was already answered with a different answer; answers cannot change"
-    )
+    raise Conflict("this task was already answered with a different answer; answers cannot change")
 
 
 def submit_vote(
@@ -131,9 +121,7 @@ def submit_vote(
     if study.status != "open":
         raise Conflict(f"this study is {study.status}: it accepts no answers")
     if assignment.expires_at <= now:
-        raise Gone(
-            "this task expired before it was answered; reload the page for a new one"
-        )
+        raise Gone("this task expired before it was answered; reload the page for a new one")
     # Claim the assignment row. On PostgreSQL the row lock orders us against a concurrent
     # duplicate submission and against release_expired; the WHERE re-checks after the wait.
     claimed = session.execute(
@@ -152,9 +140,7 @@ def submit_vote(
         existing = _existing(session, assignment)
         if existing is not None:
             return _settle(existing, choice, rating, flags)
-        raise Gone(
-            "this task expired before it was answered; reload the page for a new one"
-        )
+        raise Gone("this task expired before it was answered; reload the page for a new one")
     session.expire(assignment, ["answered_at"])
     vote = Vote(
         assignment_id=assignment.id,

@@ -127,13 +127,19 @@ def vote_matrices(wins, ties) -> tuple[np.ndarray, np.ndarray]:
     if np.any(w < 0) or np.any(t < 0):
         raise StatsError("wins and ties must be non-negative")
     if np.any(np.diag(w) != 0) or np.any(np.diag(t) != 0):
-        raise StatsError("a generator cannot play itself: the diagonals of wins and ties must be zero")
+        raise StatsError(
+            "a generator cannot play itself: the diagonals of wins and ties must be zero"
+        )
     if not np.array_equal(t, t.T):
-        raise StatsError("ties must be symmetric: ties[i, j] == ties[j, i] counts the ties of the pair once")
+        raise StatsError(
+            "ties must be symmetric: ties[i, j] == ties[j, i] counts the ties of the pair once"
+        )
     return w, t
 
 
-def candidate_arrays(candidates: Sequence[tuple[int, int]], n: int) -> tuple[np.ndarray, np.ndarray]:
+def candidate_arrays(
+    candidates: Sequence[tuple[int, int]], n: int
+) -> tuple[np.ndarray, np.ndarray]:
     if len(candidates) == 0:
         raise StatsError("candidates must not be empty")
     try:
@@ -172,14 +178,20 @@ class ActivePairPolicy:
 
     def dominated_by(self, wins: np.ndarray, totals: np.ndarray) -> float | None:
         """Votes to add to reach (wins, totals) from this state, or None if votes would be removed."""
-        if wins.shape != self.wins.shape or np.any(wins < self.wins) or np.any(totals < self.totals):
+        if (
+            wins.shape != self.wins.shape
+            or np.any(wins < self.wins)
+            or np.any(totals < self.totals)
+        ):
             return None
         return float((totals - self.totals).sum() / 2.0)
 
     def sync(self, wins, ties) -> None:
         """Bring the posterior up to the given counts: a rank-one update per new vote, or a refit."""
         w, t = vote_matrices(wins, ties)
-        w = w.copy()  # our own copy: a caller that adds votes in place must not move our state along
+        w = (
+            w.copy()
+        )  # our own copy: a caller that adds votes in place must not move our state along
         totals = w + w.T + t
         added = self.dominated_by(w, totals)
         # Growth since the last fit, not since the last call: one vote per call must add up to a refit.
@@ -264,7 +276,14 @@ class ActivePairPolicy:
             # Diversity: a pair is not repeated within a batch before every candidate had its turn.
             eligible = np.flatnonzero(used == used.min())
             eligible = self._guarantees(eligible, ci, cj, exposure, pair_votes, n_votes, n_pairs)
-            gain = self._scores(cov, info[eligible], ci[eligible], cj[eligible], flat_ij[eligible], n_votes / n_pairs)
+            gain = self._scores(
+                cov,
+                info[eligible],
+                ci[eligible],
+                cj[eligible],
+                flat_ij[eligible],
+                n_votes / n_pairs,
+            )
             best = eligible[np.flatnonzero(gain >= gain.max() * (1.0 - 1e-9))]
             pick = int(best[rng.integers(best.size)]) if best.size > 1 else int(best[0])
             i, j = int(ci[pick]), int(cj[pick])
@@ -311,7 +330,9 @@ class ActivePairPolicy:
         return eligible
 
 
-def _gains(cov: np.ndarray, info: np.ndarray, ci: np.ndarray, cj: np.ndarray, flat_ij: np.ndarray) -> np.ndarray:
+def _gains(
+    cov: np.ndarray, info: np.ndarray, ci: np.ndarray, cj: np.ndarray, flat_ij: np.ndarray
+) -> np.ndarray:
     """Expected first-order drop of sum_k sd_k from one vote on each candidate (module docstring).
 
     `flat_ij` is ci * n + cj, so each off-diagonal gather is one np.take.
@@ -320,7 +341,9 @@ def _gains(cov: np.ndarray, info: np.ndarray, ci: np.ndarray, cj: np.ndarray, fl
     return _quadratic_gains(cov, (cov / (2.0 * np.sqrt(var_k))) @ cov, info, ci, cj, flat_ij)
 
 
-def _order_gains(cov: np.ndarray, theta: np.ndarray, info: np.ndarray, ci, cj, flat_ij) -> np.ndarray:
+def _order_gains(
+    cov: np.ndarray, theta: np.ndarray, info: np.ndarray, ci, cj, flat_ij
+) -> np.ndarray:
     """Expected drop of the summed entropy of all pairwise orders from one vote on each candidate."""
     return _quadratic_gains(cov, cov @ order_laplacian(theta, cov) @ cov, info, ci, cj, flat_ij)
 

@@ -43,7 +43,9 @@ def _label_order(labels: set, categories: Sequence | None) -> list:
     return sorted(labels, key=str)
 
 
-def encode_ratings(ratings: Sequence[Sequence], categories: Sequence | None = None) -> tuple[np.ndarray, list]:
+def encode_ratings(
+    ratings: Sequence[Sequence], categories: Sequence | None = None
+) -> tuple[np.ndarray, list]:
     """items x raters labels -> float codes (NaN = missing) and the category order.
 
     Numeric labels keep their values (so interval/ratio distances are the real ones); other
@@ -59,7 +61,9 @@ def encode_ratings(ratings: Sequence[Sequence], categories: Sequence | None = No
     order = _label_order(present, categories)
     numeric = all(isinstance(v, (int, float, np.integer, np.floating)) for v in order)
     code = {c: (float(c) if numeric else float(i)) for i, c in enumerate(order)}
-    data = np.array([[np.nan if _missing(v) else code[v] for v in r] for r in rows], dtype=np.float64)
+    data = np.array(
+        [[np.nan if _missing(v) else code[v] for v in r] for r in rows], dtype=np.float64
+    )
     return data, order
 
 
@@ -92,7 +96,9 @@ def fleiss_kappa(table) -> float:
     return float((p_bar - p_e) / (1.0 - p_e))
 
 
-def fleiss_kappa_from_ratings(ratings: Sequence[Sequence], categories: Sequence | None = None) -> float:
+def fleiss_kappa_from_ratings(
+    ratings: Sequence[Sequence], categories: Sequence | None = None
+) -> float:
     """Fleiss' kappa from an items x raters label matrix (no missing ratings allowed)."""
     codes, _ = encode_ratings(ratings, categories)
     if np.isnan(codes).any():
@@ -103,7 +109,11 @@ def fleiss_kappa_from_ratings(ratings: Sequence[Sequence], categories: Sequence 
     return fleiss_kappa(category_counts(codes))
 
 
-def krippendorff_alpha(ratings: Sequence[Sequence] | np.ndarray, level: str = "nominal", categories: Sequence | None = None) -> float:
+def krippendorff_alpha(
+    ratings: Sequence[Sequence] | np.ndarray,
+    level: str = "nominal",
+    categories: Sequence | None = None,
+) -> float:
     """Krippendorff's alpha over an items x raters matrix, missing ratings allowed (Krippendorff 2011)."""
     if level not in LEVELS:
         raise StatsError(f"level must be one of {LEVELS}")
@@ -118,7 +128,9 @@ def krippendorff_alpha(ratings: Sequence[Sequence] | np.ndarray, level: str = "n
         raise DegenerateDataError("Krippendorff's alpha needs an item with at least two ratings")
     values = np.unique(codes[pairable][~np.isnan(codes[pairable])])
     if values.size < 2:
-        raise DegenerateDataError("Krippendorff's alpha is 0/0: every pairable rating has the same value")
+        raise DegenerateDataError(
+            "Krippendorff's alpha is 0/0: every pairable rating has the same value"
+        )
     # The package takes raters x items; its default level is interval, so always pass it.
     return float(krippendorff.alpha(reliability_data=codes.T, level_of_measurement=level))
 
@@ -149,7 +161,9 @@ class AnnotatorQuality:
         }
 
 
-def leave_one_out_agreement(items: Sequence[Hashable], raters: Sequence[Hashable], labels: Sequence[Hashable]) -> dict:
+def leave_one_out_agreement(
+    items: Sequence[Hashable], raters: Sequence[Hashable], labels: Sequence[Hashable]
+) -> dict:
     """Per rater: (agreement, n) with the plurality label of the other raters on the same item.
 
     Items where the others have no unique plurality (a tie or nobody else) are not counted.
@@ -174,7 +188,10 @@ def leave_one_out_agreement(items: Sequence[Hashable], raters: Sequence[Hashable
                 continue
             counted[rater] += 1
             hits[rater] += int(label == leaders[0])
-    return {r: ((hits[r] / counted[r]) if counted[r] else None, counted[r]) for r in dict.fromkeys(raters)}
+    return {
+        r: ((hits[r] / counted[r]) if counted[r] else None, counted[r])
+        for r in dict.fromkeys(raters)
+    }
 
 
 def annotator_quality(
@@ -238,10 +255,15 @@ class Exclusions:
     rule: ExclusionRule = field(default_factory=ExclusionRule)
 
     def to_dict(self) -> dict:
-        return {"excluded": {r: list(why) for r, why in self.excluded.items()}, "rule": self.rule.to_dict()}
+        return {
+            "excluded": {r: list(why) for r, why in self.excluded.items()},
+            "rule": self.rule.to_dict(),
+        }
 
 
-def exclude_annotators(quality: Mapping[str, AnnotatorQuality], rule: ExclusionRule = ExclusionRule()) -> Exclusions:
+def exclude_annotators(
+    quality: Mapping[str, AnnotatorQuality], rule: ExclusionRule = ExclusionRule()
+) -> Exclusions:
     """Apply the thresholds of `rule` to per-annotator quality figures."""
     excluded: dict[str, tuple[str, ...]] = {}
     for rater, q in quality.items():
@@ -252,11 +274,25 @@ def exclude_annotators(quality: Mapping[str, AnnotatorQuality], rule: ExclusionR
             and q.n_loo >= rule.min_loo_items
             and q.loo_agreement < rule.min_loo_agreement
         ):
-            reasons.append(f"agreement with the others' majority {q.loo_agreement:.2f} < {rule.min_loo_agreement}")
-        if rule.min_attention_accuracy is not None and q.attention_accuracy is not None and q.attention_accuracy < rule.min_attention_accuracy:
-            reasons.append(f"attention-check accuracy {q.attention_accuracy:.2f} < {rule.min_attention_accuracy}")
-        if rule.min_median_response_s is not None and q.median_response_s is not None and q.median_response_s < rule.min_median_response_s:
-            reasons.append(f"median response time {q.median_response_s:.2f} s < {rule.min_median_response_s} s")
+            reasons.append(
+                f"agreement with the others' majority {q.loo_agreement:.2f} < {rule.min_loo_agreement}"
+            )
+        if (
+            rule.min_attention_accuracy is not None
+            and q.attention_accuracy is not None
+            and q.attention_accuracy < rule.min_attention_accuracy
+        ):
+            reasons.append(
+                f"attention-check accuracy {q.attention_accuracy:.2f} < {rule.min_attention_accuracy}"
+            )
+        if (
+            rule.min_median_response_s is not None
+            and q.median_response_s is not None
+            and q.median_response_s < rule.min_median_response_s
+        ):
+            reasons.append(
+                f"median response time {q.median_response_s:.2f} s < {rule.min_median_response_s} s"
+            )
         if reasons:
             excluded[rater] = tuple(reasons)
     return Exclusions(excluded, rule)

@@ -55,7 +55,9 @@ class Battles:
 
     def swapped(self) -> Battles:
         """The same votes with the sides exchanged (a win for the left becomes one for the right)."""
-        return Battles(self.generators, self.b, self.a, (2 - self.outcome).astype(np.int8), self.both_bad)
+        return Battles(
+            self.generators, self.b, self.a, (2 - self.outcome).astype(np.int8), self.both_bad
+        )
 
 
 def battles_from_records(
@@ -86,7 +88,9 @@ def battles_from_records(
     try:
         outcome = np.fromiter((_CODE[w] for w in winner), dtype=np.int8, count=n)
     except KeyError as exc:
-        raise StatsError(f"unknown winner label {exc.args[0]!r}; expected one of {WINNER_LABELS}") from None
+        raise StatsError(
+            f"unknown winner label {exc.args[0]!r}; expected one of {WINNER_LABELS}"
+        ) from None
     both_bad = np.fromiter((w == BOTH_BAD for w in winner), dtype=bool, count=n)
     if np.any(a == b):
         raise StatsError(f"a generator cannot play itself (vote {int(np.argmax(a == b))})")
@@ -103,10 +107,16 @@ class UniqueOutcomes:
     outcome: np.ndarray
     count: np.ndarray  # int64
 
-    def pair_totals(self, count: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def pair_totals(
+        self, count: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Wins of a, wins of b and ties per row for `count` (default: the observed counts)."""
         c = self.count if count is None else count
-        return c * (self.outcome == A_WINS), c * (self.outcome == B_WINS), c * (self.outcome == TIED)
+        return (
+            c * (self.outcome == A_WINS),
+            c * (self.outcome == B_WINS),
+            c * (self.outcome == TIED),
+        )
 
 
 def unique_outcomes(battles: Battles) -> UniqueOutcomes:

@@ -89,18 +89,30 @@ class BootstrapResult:
             "median": per(self.median),
             "rank": {g: int(v) for g, v in zip(self.generators, self.rank)},
             "rank_worst": {g: int(v) for g, v in zip(self.generators, self.rank_worst)},
-            "beats": {g: [h for h, b in zip(self.generators, row) if b] for g, row in zip(self.generators, self.beats)},
+            "beats": {
+                g: [h for h, b in zip(self.generators, row) if b]
+                for g, row in zip(self.generators, self.beats)
+            },
             "components": [list(c) for c in component_groups(self.generators, self.components)],
-            "bootstrap": {"rounds": self.rounds, "seed": self.seed, "level": self.level,
-                          "method": "percentile", "resample": self.resample},
-            "anchor": None if self.anchor is None else {"generator": self.anchor[0], "value": self.anchor[1]},
+            "bootstrap": {
+                "rounds": self.rounds,
+                "seed": self.seed,
+                "level": self.level,
+                "method": "percentile",
+                "resample": self.resample,
+            },
+            "anchor": None
+            if self.anchor is None
+            else {"generator": self.anchor[0], "value": self.anchor[1]},
             "n_votes": self.n_votes,
             "converged_rounds": self.converged_rounds,
             "warnings": list(self.warnings),
         }
 
 
-def rank_from_intervals(ci_low: np.ndarray, ci_high: np.ndarray, components: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def rank_from_intervals(
+    ci_low: np.ndarray, ci_high: np.ndarray, components: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Best and worst rank consistent with the intervals (Chatbot Arena's rank = 1 + #{j: lo_j > hi_i}),
     counting only generators in the same connected component."""
     same = components[:, None] == components[None, :]
@@ -111,7 +123,9 @@ def rank_from_intervals(ci_low: np.ndarray, ci_high: np.ndarray, components: np.
     return best.astype(np.int64), worst.astype(np.int64)
 
 
-def pairwise_significance(samples: np.ndarray, components: np.ndarray, level: float = CI_LEVEL) -> np.ndarray:
+def pairwise_significance(
+    samples: np.ndarray, components: np.ndarray, level: float = CI_LEVEL
+) -> np.ndarray:
     """beats[i, j] when the lower (1-level)/2 quantile of the bootstrap differences r_i - r_j is > 0."""
     k = samples.shape[1]
     beats = np.zeros((k, k), dtype=bool)
@@ -154,7 +168,18 @@ def bootstrap_bradley_terry_counts(
     k = len(generators)
     anchor_index = resolve_anchor(generators, anchor)
     wins_a, wins_b, ties = unique.pair_totals()
-    point = fit_bradley_terry(k, unique.a, unique.b, wins_a, wins_b, ties, scale=scale, base=base, initial=initial, ridge=ridge)
+    point = fit_bradley_terry(
+        k,
+        unique.a,
+        unique.b,
+        wins_a,
+        wins_b,
+        ties,
+        scale=scale,
+        base=base,
+        initial=initial,
+        ridge=ridge,
+    )
     n_votes = int(unique.count.sum())
     generator = rng if rng is not None else np.random.default_rng(seed)
 
@@ -168,7 +193,9 @@ def bootstrap_bradley_terry_counts(
             score, votes = _rows_to_pairs(unique, counts)
         else:
             score, votes = _resample_pairs(unique, table, n_votes, rounds, generator)
-        theta, converged = _solve_rounds(table.i, table.j, score, votes, point.theta, math.log(base), ridge, tol, max_iter)
+        theta, converged = _solve_rounds(
+            table.i, table.j, score, votes, point.theta, math.log(base), ridge, tol, max_iter
+        )
 
     samples = scale * theta + initial
     ratings = point.ratings
@@ -177,11 +204,15 @@ def bootstrap_bradley_terry_counts(
         samples = anchor_offset(samples, point.components, anchor_index, value)
         ratings = anchor_offset(ratings, point.components, anchor_index, value)
     q = (1.0 - level) / 2.0
-    ci_low, median, ci_high = np.quantile(samples, [q, 0.5, 1.0 - q], axis=0) if k else (np.zeros(0),) * 3
+    ci_low, median, ci_high = (
+        np.quantile(samples, [q, 0.5, 1.0 - q], axis=0) if k else (np.zeros(0),) * 3
+    )
     rank, rank_worst = rank_from_intervals(ci_low, ci_high, point.components)
     warnings = list(graph_warnings(generators, point.components, n_votes))
     if converged < rounds:
-        warnings.append(f"{rounds - converged} of {rounds} bootstrap rounds did not converge in {max_iter} Newton steps")
+        warnings.append(
+            f"{rounds - converged} of {rounds} bootstrap rounds did not converge in {max_iter} Newton steps"
+        )
     return BootstrapResult(
         generators=tuple(generators),
         ratings=ratings,
@@ -191,7 +222,9 @@ def bootstrap_bradley_terry_counts(
         median=median,
         rank=rank,
         rank_worst=rank_worst,
-        beats=pairwise_significance(samples, point.components, level) if k else np.zeros((0, 0), dtype=bool),
+        beats=pairwise_significance(samples, point.components, level)
+        if k
+        else np.zeros((0, 0), dtype=bool),
         components=point.components,
         rounds=rounds,
         seed=seed if rng is None else None,
@@ -230,7 +263,9 @@ def _resample_pairs(unique, table, n_votes: int, rounds: int, rng: np.random.Gen
     key, per_vote, tie = _lower_index_score(unique)
     keys = table.i * unique.n_generators + table.j
     pair_of_row = np.searchsorted(keys, key)
-    wins_lo = np.bincount(pair_of_row, weights=unique.count * (per_vote == 1.0), minlength=keys.size)
+    wins_lo = np.bincount(
+        pair_of_row, weights=unique.count * (per_vote == 1.0), minlength=keys.size
+    )
     ties = np.bincount(pair_of_row, weights=unique.count * tie, minlength=keys.size)
     votes = table.votes
     p_win = wins_lo / votes

@@ -170,7 +170,9 @@ def _newton(theta, i, j, score, votes, alpha, ridge, tol, max_iter):
                 break
             # Armijo condition, with slack at the level of rounding error of the loss so that a
             # round already at its optimum is not refused a step of size 1e-12.
-            bad = new_loss[todo] > old[todo] + 1e-4 * t[todo] * slope[todo] + 1e-12 * np.abs(old[todo])
+            bad = new_loss[todo] > old[todo] + 1e-4 * t[todo] * slope[todo] + 1e-12 * np.abs(
+                old[todo]
+            )
             todo = todo[bad]
             if todo.size == 0:
                 break
@@ -242,13 +244,19 @@ def fit_bradley_terry(
     pairs = pair_table(n_generators, a_idx, b_idx, wins_a, wins_b, ties)
     alpha = math.log(base)
     components = comparison_components(n_generators, pairs.i, pairs.j)
-    start = np.zeros((1, n_generators)) if theta0 is None else np.asarray(theta0, dtype=np.float64).reshape(1, -1)
+    start = (
+        np.zeros((1, n_generators))
+        if theta0 is None
+        else np.asarray(theta0, dtype=np.float64).reshape(1, -1)
+    )
     if start.shape[1] != n_generators:
         raise StatsError("theta0 must have one entry per generator")
     if n_generators == 0:
         theta, iters, conv = start, np.zeros(1, dtype=np.int64), np.ones(1, dtype=bool)
     else:
-        theta, iters, conv = _newton(start, pairs.i, pairs.j, pairs.score_i, pairs.votes, alpha, ridge, tol, max_iter)
+        theta, iters, conv = _newton(
+            start, pairs.i, pairs.j, pairs.score_i, pairs.votes, alpha, ridge, tol, max_iter
+        )
     theta = theta[0]
     # The ridge optimum is already centred per component; remove rounding drift explicitly.
     for label in np.unique(components):
@@ -261,10 +269,14 @@ def fit_bradley_terry(
     np.add.at(hessian, (pairs.j, pairs.i), -w)
     np.add.at(hessian, (pairs.i, pairs.i), w)
     np.add.at(hessian, (pairs.j, pairs.j), w)
-    covariance = scale * scale * np.linalg.pinv(hessian, hermitian=True) if n_generators else hessian.copy()
+    covariance = (
+        scale * scale * np.linalg.pinv(hessian, hermitian=True) if n_generators else hessian.copy()
+    )
     with np.errstate(divide="ignore"):
         x = alpha * (theta[pairs.i] - theta[pairs.j])
-        loglik = -float(np.sum(pairs.score_i * _softplus(-x) + (pairs.votes - pairs.score_i) * _softplus(x)))
+        loglik = -float(
+            np.sum(pairs.score_i * _softplus(-x) + (pairs.votes - pairs.score_i) * _softplus(x))
+        )
     return BradleyTerryFit(
         ratings=scale * theta + initial,
         theta=theta,
@@ -282,7 +294,9 @@ def fit_bradley_terry(
     )
 
 
-def anchor_offset(ratings: np.ndarray, components: np.ndarray, anchor_index: int, value: float) -> np.ndarray:
+def anchor_offset(
+    ratings: np.ndarray, components: np.ndarray, anchor_index: int, value: float
+) -> np.ndarray:
     """Shift ratings (.., generators) so the anchor sits at `value`; only its own component moves,
     since ratings in different components are not on a common scale."""
     ratings = np.array(ratings, dtype=np.float64, copy=True)
@@ -292,15 +306,21 @@ def anchor_offset(ratings: np.ndarray, components: np.ndarray, anchor_index: int
     return ratings
 
 
-def component_groups(generators: tuple[str, ...], components: np.ndarray) -> tuple[tuple[str, ...], ...]:
+def component_groups(
+    generators: tuple[str, ...], components: np.ndarray
+) -> tuple[tuple[str, ...], ...]:
     """Generator names per connected component, largest first, then by first member."""
     groups: dict[int, list[str]] = {}
     for name, label in zip(generators, components.tolist()):
         groups.setdefault(label, []).append(name)
-    return tuple(tuple(g) for g in sorted(groups.values(), key=lambda g: (-len(g), generators.index(g[0]))))
+    return tuple(
+        tuple(g) for g in sorted(groups.values(), key=lambda g: (-len(g), generators.index(g[0])))
+    )
 
 
-def graph_warnings(generators: tuple[str, ...], components: np.ndarray, n_votes: int) -> tuple[str, ...]:
+def graph_warnings(
+    generators: tuple[str, ...], components: np.ndarray, n_votes: int
+) -> tuple[str, ...]:
     """Human-readable warnings about what the ratings cannot mean on this comparison graph."""
     warnings: list[str] = []
     if n_votes == 0:
@@ -322,7 +342,9 @@ def resolve_anchor(generators: tuple[str, ...], anchor: Anchor | None) -> int | 
     try:
         return generators.index(name)
     except ValueError:
-        raise UnknownGeneratorError(f"anchor generator {name!r} does not occur in the votes") from None
+        raise UnknownGeneratorError(
+            f"anchor generator {name!r} does not occur in the votes"
+        ) from None
 
 
 @dataclass(frozen=True, eq=False)
@@ -343,12 +365,19 @@ class BradleyTerryResult:
     def to_dict(self) -> dict:
         return {
             "ratings": dict(zip(self.generators, self.ratings)),
-            "anchor": None if self.anchor is None else {"generator": self.anchor[0], "value": self.anchor[1]},
+            "anchor": None
+            if self.anchor is None
+            else {"generator": self.anchor[0], "value": self.anchor[1]},
             "components": [list(c) for c in self.components],
             "warnings": list(self.warnings),
             "n_votes": self.n_votes,
             "converged": self.fit.converged,
-            "params": {"scale": self.fit.scale, "base": self.fit.base, "initial": self.fit.initial, "ridge": self.fit.ridge},
+            "params": {
+                "scale": self.fit.scale,
+                "base": self.fit.base,
+                "initial": self.fit.initial,
+                "ridge": self.fit.ridge,
+            },
         }
 
 
@@ -366,7 +395,16 @@ def bradley_terry(
     uniq = unique_outcomes(battles)
     wins_a, wins_b, ties = uniq.pair_totals()
     fit = fit_bradley_terry(
-        battles.n_generators, uniq.a, uniq.b, wins_a, wins_b, ties, scale=scale, base=base, initial=initial, ridge=ridge
+        battles.n_generators,
+        uniq.a,
+        uniq.b,
+        wins_a,
+        wins_b,
+        ties,
+        scale=scale,
+        base=base,
+        initial=initial,
+        ridge=ridge,
     )
     ratings = fit.ratings
     if anchor_index is not None:

@@ -102,9 +102,17 @@ def rank_agreement(
     n = human.size
     if n < 3 or np.ptp(human) == 0 or np.ptp(values) == 0:
         return RankAgreement(
-            metric, n, None, None, None, None, lower_is_better, False,
+            metric,
+            n,
+            None,
+            None,
+            None,
+            None,
+            lower_is_better,
+            False,
             f"needs at least 3 generators with distinct values on both sides (have {n})",
-            rounds, seed,
+            rounds,
+            seed,
         )
     rho = float(stats.spearmanr(human, values).statistic)
     tau = float(stats.kendalltau(human, values).statistic)

@@ -35,7 +35,12 @@ class EloResult:
         return {
             "ratings": dict(zip(self.generators, self.ratings)),
             "n_votes": self.n_votes,
-            "params": {"k": self.k, "scale": self.scale, "base": self.base, "initial": self.initial},
+            "params": {
+                "k": self.k,
+                "scale": self.scale,
+                "base": self.base,
+                "initial": self.initial,
+            },
         }
 
 
@@ -61,6 +66,12 @@ def online_elo(
     return EloResult(battles.generators, tuple(ratings), len(battles), k, scale, base, initial)
 
 
-def elo_win_probability(r_a: np.ndarray | float, r_b: np.ndarray | float, *, scale: float = ELO_SCALE, base: float = ELO_BASE):
+def elo_win_probability(
+    r_a: np.ndarray | float,
+    r_b: np.ndarray | float,
+    *,
+    scale: float = ELO_SCALE,
+    base: float = ELO_BASE,
+):
     """P(a beats b) = 1 / (1 + base**((R_b - R_a) / scale)) (the Elo / Bradley-Terry link)."""
     return 1.0 / (1.0 + np.power(base, (np.asarray(r_b) - np.asarray(r_a)) / scale))

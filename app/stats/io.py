@@ -64,14 +64,18 @@ def _rows(reader: csv.reader, width: int) -> Iterator[tuple[int, list[str]]]:
         if not row or all(not cell.strip() for cell in row):
             continue
         if len(row) != width:
-            raise InputFormatError(f"expected {width} fields, found {len(row)}", line=reader.line_num)
+            raise InputFormatError(
+                f"expected {width} fields, found {len(row)}", line=reader.line_num
+            )
         yield reader.line_num, [cell.strip() for cell in row]
 
 
 def _require(header: list[str], columns: tuple[str, ...]) -> dict[str, int]:
     missing = [c for c in columns if c not in header]
     if missing:
-        raise InputFormatError(f"missing column(s) {', '.join(missing)}; found {', '.join(header) or 'none'}", line=1)
+        raise InputFormatError(
+            f"missing column(s) {', '.join(missing)}; found {', '.join(header) or 'none'}", line=1
+        )
     return {c: header.index(c) for c in columns}
 
 
@@ -88,7 +92,9 @@ def read_battles(source: Source) -> Battles:
             if not a or not b:
                 raise InputFormatError("empty model name", line=line)
             if w not in WINNER_LABELS:
-                raise InputFormatError(f"unknown winner {w!r}; expected one of {', '.join(WINNER_LABELS)}", line=line)
+                raise InputFormatError(
+                    f"unknown winner {w!r}; expected one of {', '.join(WINNER_LABELS)}", line=line
+                )
             if a == b:
                 raise InputFormatError(f"model {a!r} plays itself", line=line)
             model_a.append(a)
@@ -153,7 +159,10 @@ def read_ratings(source: Source) -> RatingsTable:
         else:
             rater_cols = [k for k, h in enumerate(header) if h.lower().startswith("rater")]
             if not rater_cols:
-                raise InputFormatError("no rater columns: expected item_id, rater1..raterN or item_id, rater, label", line=1)
+                raise InputFormatError(
+                    "no rater columns: expected item_id, rater1..raterN or item_id, rater, label",
+                    line=1,
+                )
             names = tuple(header[k] for k in rater_cols)
             rows, item_list, seen = [], [], set()
             for line, row in _rows(reader, len(header)):
@@ -191,7 +200,9 @@ def read_mos(source: Source) -> MOSRatings:
         col = _require(header, ("item_id", "model"))
         rater_cols = [k for k, h in enumerate(header) if h.lower().startswith("rater")]
         if not rater_cols:
-            raise InputFormatError("no rater columns: expected item_id, model, rater1..raterN", line=1)
+            raise InputFormatError(
+                "no rater columns: expected item_id, model, rater1..raterN", line=1
+            )
         names = tuple(header[k] for k in rater_cols)
         models, items, raters, scores, matrix, seen = [], [], [], [], [], set()
         for line, row in _rows(reader, len(header)):
@@ -215,4 +226,6 @@ def read_mos(source: Source) -> MOSRatings:
             matrix.append(tuple(cells))
     if not scores:
         raise InputFormatError("no scores after the header", line=2)
-    return MOSRatings(tuple(models), tuple(items), tuple(raters), tuple(scores), names, tuple(matrix))
+    return MOSRatings(
+        tuple(models), tuple(items), tuple(raters), tuple(scores), names, tuple(matrix)
+    )

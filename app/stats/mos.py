@@ -110,7 +110,9 @@ def normalise_per_rater(raters: Sequence[str], scores) -> np.ndarray:
         sd = own.std(ddof=1) if own.size > 1 else 0.0
         if sd == 0.0:
             # A rater with one rating, or the same score everywhere, has no scale to divide by.
-            raise DegenerateDataError(f"rater {rater!r} has no spread in scores; cannot z-normalise")
+            raise DegenerateDataError(
+                f"rater {rater!r} has no spread in scores; cannot z-normalise"
+            )
         out[mask] = grand_mean + grand_sd * (own - own.mean()) / sd
     return out
 
@@ -142,7 +144,10 @@ def mean_opinion_scores(
     for rater in dict.fromkeys(r.tolist()):
         own = x[r == rater]
         rater_summary[rater] = RaterSummary(
-            float(own.mean()), float(own.mean()) - grand_mean, float(own.std(ddof=1)) if own.size > 1 else None, int(own.size)
+            float(own.mean()),
+            float(own.mean()) - grand_mean,
+            float(own.std(ddof=1)) if own.size > 1 else None,
+            int(own.size),
         )
     y = normalise_per_rater(r, x) if normalise else x
     summaries = {}
@@ -150,7 +155,9 @@ def mean_opinion_scores(
         mask = m == model
         values = y[mask]
         item_keys = it[mask]
-        item_means = np.array([values[item_keys == key].mean() for key in dict.fromkeys(item_keys.tolist())])
+        item_means = np.array(
+            [values[item_keys == key].mean() for key in dict.fromkeys(item_keys.tolist())]
+        )
         low, high = t_interval(values, level)
         ilow, ihigh = t_interval(item_means, level)
         summaries[model] = MOSSummary(

@@ -57,4 +57,6 @@ def position_bias(battles: Battles, *, level: float = 0.95) -> PositionBias:
     if decisive == 0:
         return PositionBias(0, 0, None, None, None, level, False)
     low, high = wilson_interval(left, decisive, level)
-    return PositionBias(left, decisive, left / decisive, low, high, level, bool(low > 0.5 or high < 0.5))
+    return PositionBias(
+        left, decisive, left / decisive, low, high, level, bool(low > 0.5 or high < 0.5)
+    )

@@ -50,7 +50,10 @@ def draw_outcomes(
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Outcome per vote: 2 = left wins, 1 = tie, 0 = right wins (the battles.py codes)."""
-    s = 1.0 / (1.0 + ELO_BASE ** (-(true_ratings[left] - true_ratings[right] + model.left_bias) / ELO_SCALE))
+    s = 1.0 / (
+        1.0
+        + ELO_BASE ** (-(true_ratings[left] - true_ratings[right] + model.left_bias) / ELO_SCALE)
+    )
     p_tie = 4.0 * model.tie_rate * s * (1.0 - s)
     u = rng.random(left.shape)
     return np.where(u < s - p_tie / 2.0, 2, np.where(u < s + p_tie / 2.0, 1, 0)).astype(np.int8)
@@ -73,7 +76,9 @@ class SimulationRun:
     def votes_to(self, *, tau: float | None = None, ci_width: float | None = None) -> float:
         """First checkpoint where tau >= `tau` (or mean CI width < `ci_width`); inf if never."""
         for cp in self.checkpoints:
-            if (tau is not None and cp.tau >= tau) or (ci_width is not None and cp.mean_ci_width < ci_width):
+            if (tau is not None and cp.tau >= tau) or (
+                ci_width is not None and cp.mean_ci_width < ci_width
+            ):
                 return float(cp.votes)
         return math.inf
 
@@ -109,7 +114,9 @@ def sum_zero_inverse(hessian: np.ndarray) -> np.ndarray:
     return (vectors[:, keep] / values[keep]) @ vectors[:, keep].T
 
 
-def evaluate(true_ratings: np.ndarray, wins: np.ndarray, ties: np.ndarray, votes: int) -> Checkpoint:
+def evaluate(
+    true_ratings: np.ndarray, wins: np.ndarray, ties: np.ndarray, votes: int
+) -> Checkpoint:
     """Fit BT to the counts and score it against the truth."""
     n = true_ratings.size
     ii, jj = np.triu_indices(n, 1)
@@ -171,7 +178,9 @@ def simulate(
         while done < target:
             size = min(batch, target - done) if active else target - done
             if active is not None:
-                chosen = np.asarray(active.choose_pairs(wins, ties, pairs, size, rng), dtype=np.int64)
+                chosen = np.asarray(
+                    active.choose_pairs(wins, ties, pairs, size, rng), dtype=np.int64
+                )
                 a, b = chosen[:, 0], chosen[:, 1]
             else:
                 k = rng.integers(ii.size, size=size)
@@ -189,6 +198,11 @@ def simulate(
         run = SimulationRun(policy, tuple(checkpoints))
         reached_tau = stop_tau is None or math.isfinite(run.votes_to(tau=stop_tau))
         reached_ci = stop_ci_width is None or math.isfinite(run.votes_to(ci_width=stop_ci_width))
-        if done >= min_votes and (stop_tau, stop_ci_width) != (None, None) and reached_tau and reached_ci:
+        if (
+            done >= min_votes
+            and (stop_tau, stop_ci_width) != (None, None)
+            and reached_tau
+            and reached_ci
+        ):
             break
     return SimulationRun(policy, tuple(checkpoints))

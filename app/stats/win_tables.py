@@ -42,15 +42,25 @@ class WinTables:
             if m is None:
                 return None
             return {
-                g: {h: (None if np.isnan(v) else float(v)) for h, v in zip(self.generators, row) if h != g}
+                g: {
+                    h: (None if np.isnan(v) else float(v))
+                    for h, v in zip(self.generators, row)
+                    if h != g
+                }
                 for g, row in zip(self.generators, m)
             }
 
         return {
-            "votes": {g: {h: int(v) for h, v in zip(self.generators, row) if h != g} for g, row in zip(self.generators, self.votes)},
+            "votes": {
+                g: {h: int(v) for h, v in zip(self.generators, row) if h != g}
+                for g, row in zip(self.generators, self.votes)
+            },
             "observed_win_rate": table(self.observed_win_rate),
             "predicted_win_rate": table(self.predicted_win_rate),
-            "average_win_rate": {g: (None if np.isnan(v) else float(v)) for g, v in zip(self.generators, self.average_win_rate)},
+            "average_win_rate": {
+                g: (None if np.isnan(v) else float(v))
+                for g, v in zip(self.generators, self.average_win_rate)
+            },
         }
 
 
@@ -62,7 +72,9 @@ def predicted_win_rate(ratings, *, scale: float = ELO_SCALE, base: float = ELO_B
     return p
 
 
-def win_tables(battles: Battles, ratings=None, *, scale: float = ELO_SCALE, base: float = ELO_BASE) -> WinTables:
+def win_tables(
+    battles: Battles, ratings=None, *, scale: float = ELO_SCALE, base: float = ELO_BASE
+) -> WinTables:
     """Vote counts, observed and (given BT ratings in battles.generators order) predicted win rates."""
     k = battles.n_generators
     a, b, o = battles.a, battles.b, battles.outcome
@@ -77,4 +89,11 @@ def win_tables(battles: Battles, ratings=None, *, scale: float = ELO_SCALE, base
     with np.errstate(invalid="ignore", divide="ignore"):
         observed = np.where(decisive > 0, wins / decisive, np.nan)
     predicted = None if ratings is None else predicted_win_rate(ratings, scale=scale, base=base)
-    return WinTables(battles.generators, votes.astype(np.int64), wins.astype(np.int64), ties.astype(np.int64), observed, predicted)
+    return WinTables(
+        battles.generators,
+        votes.astype(np.int64),
+        wins.astype(np.int64),
+        ties.astype(np.int64),
+        observed,
+        predicted,
+    )

@@ -100,18 +100,12 @@ def _signed_in(request: Request, session, study: Study) -> tuple[Annotator, str]
 
 
 def _check_csrf(request: Request, annotator: Annotator, token: str | None) -> None:
-    _annotator_id, nonce = _sessions(request).read(
-        request.cookies.get(COOKIE_NAME)
-    ) or (0, "")
+    _annotator_id, nonce = _sessions(request).read(request.cookies.get(COOKIE_NAME)) or (0, "")
     if not _sessions(request).csrf_ok(annotator.id, nonce, token):
-        raise Forbidden(
-            "the form's security token is missing or stale: reload the page"
-        )
+        raise Forbidden("the form's security token is missing or stale: reload the page")
 
 
-def _task_context(
-    request: Request, session, study: Study, annotator: Annotator, csrf: str
-) -> dict:
+def _task_context(request: Request, session, study: Study, annotator: Annotator, csrf: str) -> dict:
     assignment = next_assignment(
         session, annotator, ttl_seconds=_settings(request).assignment_ttl_seconds
     )
@@ -143,9 +137,7 @@ def open_invite(token: str, request: Request, session: SessionDep) -> Response:
     study_id = annotator.study.public_id
     # The token leaves the address bar at once; from here on the signed cookie identifies them.
     response = RedirectResponse(f"/study/{study_id}", status_code=303)
-    response.headers.update(
-        {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
-    )
+    response.headers.update({"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
     response.set_cookie(
         COOKIE_NAME,
         _sessions(request).issue(annotator.id),
@@ -236,9 +228,7 @@ def vote(
         try:
             elapsed = int(client_ms) if client_ms not in (None, "") else None
         except ValueError:
-            raise InvalidInput(
-                "client_ms must be a whole number of milliseconds"
-            ) from None
+            raise InvalidInput("client_ms must be a whole number of milliseconds") from None
         submit_vote(
             session,
             annotator,

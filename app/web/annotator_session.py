@@ -19,9 +19,7 @@ class AnnotatorSessions:
 
     def issue(self, annotator_id: int) -> str:
         """A new cookie value; the nonce makes each login's CSRF token different."""
-        return self._serializer.dumps(
-            {"a": annotator_id, "n": secrets.token_urlsafe(16)}
-        )
+        return self._serializer.dumps({"a": annotator_id, "n": secrets.token_urlsafe(16)})
 
     def read(self, cookie: str | None) -> tuple[int, str] | None:
         """(annotator id, nonce) from a cookie, or None when it is absent or forged."""
@@ -40,6 +38,4 @@ class AnnotatorSessions:
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
     def csrf_ok(self, annotator_id: int, nonce: str, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(
-            self.csrf_token(annotator_id, nonce), token
-        )
+        return bool(token) and hmac.compare_digest(self.csrf_token(annotator_id, nonce), token)

@@ -87,17 +87,11 @@ def _columns(lb: Leaderboard) -> list[dict[str, Any]]:
             {"key": "win_rate", "label": "win rate", "dir": "desc", "group": "human"},
         ]
     if kind == "rating":
-        cols.append(
-            {"key": "mos", "label": "MOS [95% CI]", "dir": "desc", "group": "human"}
-        )
+        cols.append({"key": "mos", "label": "MOS [95% CI]", "dir": "desc", "group": "human"})
     if kind == "flag":
         for mode in lb.study["flag_options"]:
-            cols.append(
-                {"key": f"flag:{mode}", "label": mode, "dir": "asc", "group": "flags"}
-            )
-        cols.append(
-            {"key": "flag:any", "label": "any flag", "dir": "asc", "group": "flags"}
-        )
+            cols.append({"key": f"flag:{mode}", "label": mode, "dir": "asc", "group": "flags"})
+        cols.append({"key": "flag:any", "label": "any flag", "dir": "asc", "group": "flags"})
     cols.append({"key": "votes", "label": "votes", "dir": "desc", "group": "human"})
     for metric in METRICS:
         arrow = "↓" if metric in LOWER_IS_BETTER else "↑"
@@ -130,9 +124,7 @@ def sorted_rows(lb: Leaderboard, key: str, direction: str) -> list[dict[str, Any
     """Rows by one column; rows without a value go last whichever the direction."""
     present = [r for r in lb.rows if _sort_value(r, key) is not None]
     absent = [r for r in lb.rows if _sort_value(r, key) is None]
-    present.sort(
-        key=lambda r: (_sort_value(r, key), r["position"]), reverse=direction == "desc"
-    )
+    present.sort(key=lambda r: (_sort_value(r, key), r["position"]), reverse=direction == "desc")
     return present + sorted(absent, key=lambda r: r["position"])
 
 
@@ -178,9 +170,7 @@ def _context(
             f"{base}?{_query(sort=c['key'], dir=flip if c['key'] == sort else c['dir'], **state)}"
         )
         c["aria"] = (
-            ("ascending" if direction == "asc" else "descending")
-            if c["key"] == sort
-            else None
+            ("ascending" if direction == "asc" else "descending") if c["key"] == sort else None
         )
     plot_query = _query(exclusions=exclusions, reference_set=ref)
     return {
@@ -254,9 +244,7 @@ def _leaderboard_view(
     """The whole page or the board alone (what the htmx refresh swaps in), same context."""
     try:
         study = _study_for_reader(request, session, public_id)
-        context = _context(
-            request, session, study, sort, dir, exclusions, reference_set
-        )
+        context = _context(request, session, study, sort, dir, exclusions, reference_set)
     except ArenaError as exc:
         return _error_page(request, exc)
     return _render(request, template, context)
@@ -325,9 +313,7 @@ def plot(
     if name not in figures.FIGURES:
         raise NotFound(f"no figure {name!r}; figures: {', '.join(figures.FIGURES)}")
     study = _study_for_reader(request, session, public_id)
-    lb = cached_leaderboard(
-        request, session, study, options_from(exclusions, reference_set)
-    )
+    lb = cached_leaderboard(request, session, study, options_from(exclusions, reference_set))
     return _svg(figures.figure(lb, name), figures.TITLES[name])
 
 
@@ -338,9 +324,7 @@ def samples_visible(request: Request, session, study: Study) -> bool:
 
 
 @router.get("/studies/{public_id}/leaderboard/samples/{generator_id}.svg")
-def samples(
-    public_id: str, generator_id: int, request: Request, session: SessionDep
-) -> Response:
+def samples(public_id: str, generator_id: int, request: Request, session: SessionDep) -> Response:
     study = _study_for_reader(request, session, public_id)
     if not samples_visible(request, session, study):
         raise Forbidden(
@@ -415,17 +399,13 @@ def login(
     target = safe_next(next)
     try:
         client = request.client.host if request.client else "unknown"
-        _limiter(request).hit(
-            f"login:{client}", LOGIN_LIMIT_PER_MINUTE, "sign-in attempts"
-        )
+        _limiter(request).hit(f"login:{client}", LOGIN_LIMIT_PER_MINUTE, "sign-in attempts")
     except ArenaError as exc:
         response = _login_form(request, target, exc.message, exc.status_code)
         response.headers["Retry-After"] = str(exc.extra.get("retry_after", 60))
         return response
     nonce = request.cookies.get(LOGIN_NONCE_COOKIE, "")
-    if not nonce or not sessions(request).same(
-        sessions(request).login_token(nonce), csrf_token
-    ):
+    if not nonce or not sessions(request).same(sessions(request).login_token(nonce), csrf_token):
         return _login_form(request, target, "the form expired: sign in again", 403)
     if not api_key.strip():
         return _login_form(

@@ -33,8 +33,6 @@ class RateLimiter:
             if len(self._hits) > 100_000:
                 # Bound memory: forget keys whose windows have passed.
                 for stale in [
-                    k
-                    for k, v in self._hits.items()
-                    if not v or v[-1] <= now - self.window
+                    k for k, v in self._hits.items() if not v or v[-1] <= now - self.window
                 ]:
                     del self._hits[stale]

@@ -28,9 +28,7 @@ MAX_AGE_SECONDS = 12 * 3600
 class ResearcherSessions:
     def __init__(self, secret_key: str, max_age: int = MAX_AGE_SECONDS) -> None:
         self._secret = secret_key.encode()
-        self._serializer = URLSafeTimedSerializer(
-            secret_key, salt="arena-researcher-session"
-        )
+        self._serializer = URLSafeTimedSerializer(secret_key, salt="arena-researcher-session")
         self.max_age = max_age
 
     def issue(self, api_key_id: int) -> str:
@@ -65,9 +63,7 @@ class ResearcherSessions:
 def sessions(request: Request) -> ResearcherSessions:
     state = request.app.state
     if getattr(state, "researcher_sessions", None) is None:
-        state.researcher_sessions = ResearcherSessions(
-            state.settings.resolved_secret_key
-        )
+        state.researcher_sessions = ResearcherSessions(state.settings.resolved_secret_key)
     return state.researcher_sessions
 
 
@@ -116,11 +112,6 @@ def ensure_researcher(request: Request, session: Session) -> ApiKey:
 
 def safe_next(target: str | None, default: str = "/") -> str:
     """Only same-site paths: never an open redirect to another host."""
-    if (
-        not target
-        or not target.startswith("/")
-        or target.startswith("//")
-        or "\\" in target
-    ):
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
     return target

@@ -73,7 +73,9 @@ def test_unknown_generator_is_404(arena):
 
 def test_invalid_fields_are_422(arena):
     response = arena.client.post(
-        "/api/generators", json={"name": "x", "steps": 0, "resolution": "big"}, headers=arena.headers
+        "/api/generators",
+        json={"name": "x", "steps": 0, "resolution": "big"},
+        headers=arena.headers,
     )
     assert response.status_code == 422
     unknown = arena.client.patch("/api/generators/1", json={"colour": "red"}, headers=arena.headers)

@@ -13,7 +13,7 @@ def test_json_prompt_set(arena):
 
 
 def test_csv_prompt_set(arena):
-    csv_body = "external_id,text,category\nx1,\"a red cube, on a table\",objects\nx2,a dog,\n"
+    csv_body = 'external_id,text,category\nx1,"a red cube, on a table",objects\nx2,a dog,\n'
     response = arena.client.post(
         "/api/prompt-sets?name=csvset",
         content=csv_body,
@@ -27,16 +27,25 @@ def test_csv_prompt_set(arena):
 
 def test_csv_needs_a_name_and_columns(arena):
     headers = {**arena.headers, "Content-Type": "text/csv"}
-    no_name = arena.client.post("/api/prompt-sets", content="external_id,text\na,b\n", headers=headers)
+    no_name = arena.client.post(
+        "/api/prompt-sets", content="external_id,text\na,b\n", headers=headers
+    )
     assert no_name.status_code == 422 and "?name=" in no_name.json()["detail"]
-    bad_cols = arena.client.post("/api/prompt-sets?name=x", content="foo,bar\n1,2\n", headers=headers)
+    bad_cols = arena.client.post(
+        "/api/prompt-sets?name=x", content="foo,bar\n1,2\n", headers=headers
+    )
     assert bad_cols.status_code == 422 and "external_id and text" in bad_cols.json()["detail"]
-    empty_cell = arena.client.post("/api/prompt-sets?name=x", content="external_id,text\na,\n", headers=headers)
+    empty_cell = arena.client.post(
+        "/api/prompt-sets?name=x", content="external_id,text\na,\n", headers=headers
+    )
     assert empty_cell.status_code == 422 and "line 2" in empty_cell.json()["detail"]
 
 
 def test_duplicates_and_conflicts(arena):
-    body = {"name": "d", "prompts": [{"external_id": "a", "text": "x"}, {"external_id": "a", "text": "y"}]}
+    body = {
+        "name": "d",
+        "prompts": [{"external_id": "a", "text": "x"}, {"external_id": "a", "text": "y"}],
+    }
     response = arena.client.post("/api/prompt-sets", json=body, headers=arena.headers)
     assert response.status_code == 422 and "appears twice" in response.json()["detail"]
     ok = {"name": "d", "prompts": [{"external_id": "a", "text": "x"}]}
@@ -48,6 +57,8 @@ def test_duplicates_and_conflicts(arena):
 
 def test_invalid_json_body(arena):
     response = arena.client.post(
-        "/api/prompt-sets", content="{oops", headers={**arena.headers, "Content-Type": "application/json"}
+        "/api/prompt-sets",
+        content="{oops",
+        headers={**arena.headers, "Content-Type": "application/json"},
     )
     assert response.status_code == 422 and "not valid JSON" in response.json()["detail"]

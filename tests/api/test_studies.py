@@ -76,18 +76,14 @@ def test_create_validate_update_delete(pool):
     )
     assert patched.status_code == 200 and patched.json()["raters_per_item"] == 5
     assert client.get("/api/studies/s1", headers=headers).json()["id"] == study["id"]
-    assert [s["name"] for s in client.get("/api/studies", headers=headers).json()] == [
-        "s1"
-    ]
+    assert [s["name"] for s in client.get("/api/studies", headers=headers).json()] == ["s1"]
     opened = client.post(f"/api/studies/{study['id']}/open", headers=headers).json()
     assert opened["status"] == "open"
     refused = client.patch(
         f"/api/studies/{study['id']}", json={"question": "other?"}, headers=headers
     )
     assert refused.status_code == 409 and "question" in refused.json()["detail"]
-    assert (
-        client.delete(f"/api/studies/{study['id']}", headers=headers).status_code == 204
-    )
+    assert client.delete(f"/api/studies/{study['id']}", headers=headers).status_code == 204
     assert client.get(f"/api/studies/{study['id']}", headers=headers).status_code == 404
 
 
@@ -112,10 +108,7 @@ def test_invites_store_only_the_token_hash(pool):
     )
     assert response.status_code == 201
     invites = response.json()
-    assert (
-        len({i["url"] for i in invites}) == 3
-        and len({i["handle"] for i in invites}) == 3
-    )
+    assert len({i["url"] for i in invites}) == 3 and len({i["handle"] for i in invites}) == 3
     with arena.session_factory() as session:
         rows = session.scalars(select(Annotator)).all()
         stored = {r.token_hash for r in rows}
@@ -147,9 +140,7 @@ def test_export_in_chatbot_arena_layout(pool):
     response = arena.client.get(
         f"/api/studies/{study['id']}/votes?format=csv", headers=arena.headers
     )
-    assert response.status_code == 200 and response.headers["content-type"].startswith(
-        "text/csv"
-    )
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert list(rows[0])[:3] == ["model_a", "model_b", "winner"]
     assert [r["winner"] for r in rows] == ["model_a", "model_b", "tie", "tie (bothbad)"]
@@ -159,18 +150,11 @@ def test_export_in_chatbot_arena_layout(pool):
             assignment = session.scalar(
                 select(Assignment).where(Assignment.public_id == row["assignment"])
             )
-            vote = session.scalar(
-                select(Vote).where(Vote.assignment_id == assignment.id)
-            )
+            vote = session.scalar(select(Vote).where(Vote.assignment_id == assignment.id))
             assert row["model_a"] == names[assignment.generator_left_id]
             assert row["model_b"] == names[assignment.generator_right_id]
-            assert (
-                row["client_ms"] == "1234"
-                and int(row["server_ms"]) == vote.server_ms >= 0
-            )
-            assert (
-                row["annotator"].startswith("rater-") and row["study"] == study["name"]
-            )
+            assert row["client_ms"] == "1234" and int(row["server_ms"]) == vote.server_ms >= 0
+            assert row["annotator"].startswith("rater-") and row["study"] == study["name"]
             assert row["prompt"].startswith("a red cube")
     jsonl = arena.client.get(
         f"/api/studies/{study['id']}/votes?format=jsonl", headers=arena.headers
@@ -178,9 +162,7 @@ def test_export_in_chatbot_arena_layout(pool):
     records = [json.loads(line) for line in jsonl.text.splitlines()]
     assert [r["winner"] for r in records] == [r["winner"] for r in rows]
     assert records[0]["client_ms"] == 1234 and records[0]["check_kind"] is None
-    bad = arena.client.get(
-        f"/api/studies/{study['id']}/votes?format=xml", headers=arena.headers
-    )
+    bad = arena.client.get(f"/api/studies/{study['id']}/votes?format=xml", headers=arena.headers)
     assert bad.status_code == 422
 
 
@@ -206,17 +188,11 @@ def test_cli_creates_studies_and_invites(pool, monkeypatch):
     created = runner.invoke(cli, [*args, "--open"])
     assert created.exit_code == 0, created.output
     assert json.loads(created.stdout)["status"] == "open"
-    invites = runner.invoke(
-        cli, ["invites", "create", "--study", "cli-study", "--count", "2"]
-    )
+    invites = runner.invoke(cli, ["invites", "create", "--study", "cli-study", "--count", "2"])
     assert invites.exit_code == 0, invites.output
     lines = invites.stdout.strip().splitlines()
-    assert len(lines) == 2 and all(
-        "\thttps://arena.example/invite/" in line for line in lines
-    )
-    missing = runner.invoke(
-        cli, ["invites", "create", "--study", "nope", "--count", "1"]
-    )
+    assert len(lines) == 2 and all("\thttps://arena.example/invite/" in line for line in lines)
+    missing = runner.invoke(cli, ["invites", "create", "--study", "nope", "--count", "1"])
     assert missing.exit_code == 2 and "no study 'nope'" in missing.output
     bad = runner.invoke(
         cli, ["studies", "create", "--name", "x", "--kind", "video", "--generator", "a"]

@@ -36,7 +36,9 @@ def setup(arena):
 def counts(arena) -> tuple[int, int, int, int]:
     """(images, batches, jobs, files in the media store)."""
     with arena.session_factory() as session:
-        rows = tuple(session.scalar(select(func.count()).select_from(t)) for t in (Image, Batch, Job))
+        rows = tuple(
+            session.scalar(select(func.count()).select_from(t)) for t in (Image, Batch, Job)
+        )
     media = Path(arena.settings.media_dir)
     files = [p for p in media.rglob("*") if p.is_file()] if media.exists() else []
     return (*rows, len(files))
@@ -98,7 +100,9 @@ def test_five_hundred_images_in_one_request(setup):
     for index in (0, 1, 250, 499):
         served = arena.client.get(f"/media/{images[index]['public_id']}").content
         original = PILImage.open(io.BytesIO(files[index][1])).convert("RGB")
-        assert np.array_equal(np.asarray(PILImage.open(io.BytesIO(served)).convert("RGB")), np.asarray(original))
+        assert np.array_equal(
+            np.asarray(PILImage.open(io.BytesIO(served)).convert("RGB")), np.asarray(original)
+        )
 
 
 def test_identical_bytes_are_stored_once(setup):
@@ -120,7 +124,9 @@ def test_zip_archive_with_manifest(setup):
         ("archive", ("batch.zip", buffer.getvalue(), "application/zip")),
         ("manifest", ("m.csv", "file,prompt\nsub/one.png,p2\ntwo.jpg,p3\n", "text/csv")),
     ]
-    response = arena.client.post("/api/generators/gen-a/batches", files=parts, headers=arena.headers)
+    response = arena.client.post(
+        "/api/generators/gen-a/batches", files=parts, headers=arena.headers
+    )
     assert response.status_code == 201, response.text
     assert response.json()["n_images"] == 2
 
@@ -160,7 +166,10 @@ def test_non_image_file(setup):
     response = upload(setup, files)
     assert_refused(setup, response, 422, "notes.png: not an image")
     assert response.json()["errors"] == [
-        {"file": "notes.png", "error": "not an image: Pillow cannot decode it (upload PNG, JPEG or WebP)"}
+        {
+            "file": "notes.png",
+            "error": "not an image: Pillow cannot decode it (upload PNG, JPEG or WebP)",
+        }
     ]
 
 
@@ -257,7 +266,9 @@ def test_manifest_that_is_not_json(setup):
         ("files", ("a.png", png_bytes(1))),
         ("manifest", ("m.json", "{not json", "application/json")),
     ]
-    response = setup.client.post("/api/generators/gen-a/batches", files=parts, headers=setup.headers)
+    response = setup.client.post(
+        "/api/generators/gen-a/batches", files=parts, headers=setup.headers
+    )
     assert_refused(setup, response, 422, "not valid JSON")
 
 

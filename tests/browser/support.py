@@ -29,9 +29,7 @@ LAUNCH_ARGS = [
 
 def require_chromium() -> None:
     if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: apt-get install chromium (scripts/test.sh does)"
-        )
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/test.sh does)")
 
 
 def _free_port() -> int:
@@ -44,9 +42,7 @@ def _free_port() -> int:
 def serve_app(app) -> Iterator[str]:
     """Serve `app` until the block ends; yields its base URL."""
     port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -37,9 +37,7 @@ def page():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=LAUNCH_ARGS
-        )
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         page.errors = []
@@ -56,9 +54,7 @@ def page():
 def _ready(page) -> None:
     """Deferred scripts ran: keys pressed before keys.js is listening would be lost."""
     page.wait_for_selector("#task-form")
-    page.wait_for_function(
-        "() => window.htmx && document.documentElement.dataset.keys === 'ready'"
-    )
+    page.wait_for_function("() => window.htmx && document.documentElement.dataset.keys === 'ready'")
 
 
 def _progress(page) -> str:
@@ -98,9 +94,7 @@ def _click_while_held_in_flight(page, choice: str) -> None:
     page.wait_for_function(
         "() => [...document.querySelectorAll('#task-form button')].every(b => b.disabled)"
     )
-    page.keyboard.press(
-        "2"
-    )  # a second answer while the first is in flight does nothing
+    page.keyboard.press("2")  # a second answer while the first is in flight does nothing
     page.wait_for_timeout(200)
     assert len(held) == 1
     held[0].continue_()
@@ -123,9 +117,7 @@ def test_annotator_votes_rates_and_flags_in_chromium(server, page):
     page.get_by_role("button", name="I agree").click()
     _ready(page)
     assert _progress(page) == "0 / 12"
-    page.evaluate(
-        "window.__sameDocument = true"
-    )  # survives htmx swaps, not a page load
+    page.evaluate("window.__sameDocument = true")  # survives htmx swaps, not a page load
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "pairwise-page.png"
     page.screenshot(path=str(shot), full_page=True)
@@ -152,7 +144,7 @@ def test_annotator_votes_rates_and_flags_in_chromium(server, page):
         ("Both bad", "both_bad"),
         ("Right", "right"),
     ]
-    for n, (label, choice) in enumerate(clicks, start=len(keys)):
+    for n, (_label, choice) in enumerate(clicks, start=len(keys)):
         shown = _shown(page)
         if n == len(keys):
             _click_while_held_in_flight(page, choice)
@@ -196,9 +188,7 @@ def test_annotator_votes_rates_and_flags_in_chromium(server, page):
             assignment = session.scalar(
                 select(Assignment).where(Assignment.public_id == shown["assignment"])
             )
-            vote = session.scalar(
-                select(Vote).where(Vote.assignment_id == assignment.id)
-            )
+            vote = session.scalar(select(Vote).where(Vote.assignment_id == assignment.id))
             assert vote is not None and vote.choice == choice
             # What the browser showed on the left is what the server stored as left.
             assert public[assignment.image_left_id] == shown["left"]
@@ -210,21 +200,13 @@ def test_annotator_votes_rates_and_flags_in_chromium(server, page):
                 "both_bad": "tie (bothbad)",
             }
             assert vote.winner == expected[choice]
-            assert (
-                vote.client_ms is not None
-                and vote.client_ms >= 0
-                and vote.server_ms >= 0
-            )
+            assert vote.client_ms is not None and vote.client_ms >= 0 and vote.server_ms >= 0
         for assignment_id, value in rated:
             vote = session.scalar(
-                select(Vote)
-                .join(Assignment)
-                .where(Assignment.public_id == assignment_id)
+                select(Vote).join(Assignment).where(Assignment.public_id == assignment_id)
             )
             assert vote.rating == value
-        vote = session.scalar(
-            select(Vote).join(Assignment).where(Assignment.public_id == flagged)
-        )
+        vote = session.scalar(select(Vote).join(Assignment).where(Assignment.public_id == flagged))
         assert vote.flags == ["anatomy", "artifacts"]
         assert session.query(Vote).count() == 10 + 3 + 1
 
@@ -252,8 +234,14 @@ def test_invite_to_twenty_tasks_with_the_keyboard_alone(server, page):
     _ready(page)
     assert _progress(page) == "0 / 24"
 
-    keys = {"1": "left", "2": "right", "3": "tie", "4": "both_bad",
-            "ArrowLeft": "left", "ArrowRight": "right"}
+    keys = {
+        "1": "left",
+        "2": "right",
+        "3": "tie",
+        "4": "both_bad",
+        "ArrowLeft": "left",
+        "ArrowRight": "right",
+    }
     order = list(keys)
     expected = {}
     for n in range(20):

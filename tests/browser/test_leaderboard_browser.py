@@ -45,9 +45,7 @@ def page():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=LAUNCH_ARGS
-        )
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         tab = context.new_page()
         tab.errors = []
@@ -57,8 +55,7 @@ def page():
             # The browser's own favicon request is the only 404 a page may cause.
             lambda m: (
                 tab.errors.append(m.text)
-                if m.type == "error"
-                and "favicon" not in (m.location or {}).get("url", "")
+                if m.type == "error" and "favicon" not in (m.location or {}).get("url", "")
                 else None
             ),
         )
@@ -75,9 +72,7 @@ def _generators_in_table(page) -> list[str]:
 def test_researcher_sorts_toggles_and_sees_the_refresh(served, page):
     arena, base, public_id, study_id = served
     key = arena.headers["Authorization"].split(" ", 1)[1]
-    api = arena.client.get(
-        f"/api/studies/{study_id}/leaderboard", headers=arena.headers
-    ).json()
+    api = arena.client.get(f"/api/studies/{study_id}/leaderboard", headers=arena.headers).json()
     fid = {r["generator"]: r["metrics"]["fid"]["value"] for r in api["rows"]}
 
     page.goto(f"{base}/studies/{public_id}/leaderboard")

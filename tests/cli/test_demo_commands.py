@@ -56,9 +56,7 @@ def test_leaderboard_shows_the_failure_modes_the_artists_were_built_for(demo):
     settings, key, studies, _progress = demo
     pairwise = next(s for s in studies if s.kind == "pairwise")
     with TestClient(create_app(settings)) as client:
-        studies_json = client.get(
-            "/api/studies", headers={"Authorization": f"Bearer {key}"}
-        ).json()
+        studies_json = client.get("/api/studies", headers={"Authorization": f"Bearer {key}"}).json()
         study_id = next(s["id"] for s in studies_json if s["name"] == pairwise.name)
         board = client.get(
             f"/api/studies/{study_id}/leaderboard",

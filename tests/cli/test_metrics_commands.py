@@ -56,11 +56,7 @@ def test_main_form_prints_one_object_per_family(files):
     assert list(out) == ["fid", "kid", "prdc", "cmmd", "inception_score"]
     real, gen = np.load(files["real"]), np.load(files["gen"])
     assert out["fid"]["value"] == metrics.fid(gen, real).value
-    assert (
-        out["fid"]["n_real"] == 120
-        and out["fid"]["n_gen"] == 110
-        and out["fid"]["warnings"]
-    )
+    assert out["fid"]["n_real"] == 120 and out["fid"]["n_gen"] == 110 and out["fid"]["warnings"]
     kid = metrics.kid(gen, real, subsets=4, subset_size=50, seed=5)
     assert out["kid"] == {
         "mean": kid.value,
@@ -73,17 +69,11 @@ def test_main_form_prints_one_object_per_family(files):
         "warnings": [],
     }
     prdc = metrics.prdc(real, gen, k=5)
-    assert {n: out["prdc"][n] for n in prdc} == {
-        n: v.value for n, v in prdc.items()
-    } and out["prdc"]["k"] == 5
-    assert (
-        out["cmmd"]["value"] == metrics.cmmd(gen, real).value
-        and out["cmmd"]["sigma"] == 10.0
-    )
-    assert (
-        out["inception_score"]["mean"]
-        == metrics.inception_score(np.load(files["logits"])).value
-    )
+    assert {n: out["prdc"][n] for n in prdc} == {n: v.value for n, v in prdc.items()} and out[
+        "prdc"
+    ]["k"] == 5
+    assert out["cmmd"]["value"] == metrics.cmmd(gen, real).value and out["cmmd"]["sigma"] == 10.0
+    assert out["inception_score"]["mean"] == metrics.inception_score(np.load(files["logits"])).value
 
 
 def test_default_families_and_a_drawn_seed_is_reported(files):
@@ -125,9 +115,9 @@ def test_statistics_file_as_reference(files, tmp_path):
     metrics.save_statistics(only_stats, metrics.gaussian_stats(real))
     expected = metrics.fid(np.load(files["gen"]), real).value
     fid_only = run("--real", only_stats, "--gen", files["gen"], "--metrics", "fid")
-    assert fid_only.exit_code == 0 and json.loads(fid_only.stdout)["fid"][
-        "value"
-    ] == pytest.approx(expected, rel=1e-12)
+    assert fid_only.exit_code == 0 and json.loads(fid_only.stdout)["fid"]["value"] == pytest.approx(
+        expected, rel=1e-12
+    )
     kid = run(
         "--real",
         with_features,
@@ -142,8 +132,7 @@ def test_statistics_file_as_reference(files, tmp_path):
     refused = run("--real", only_stats, "--gen", files["gen"], "--metrics", "fid,kid")
     assert (
         refused.exit_code == 2
-        and "holds only mu and sigma, but KID needs per-image features"
-        in refused.stderr
+        and "holds only mu and sigma, but KID needs per-image features" in refused.stderr
     )
 
 
@@ -159,9 +148,7 @@ def test_clip_score(files):
     out = json.loads(result.stdout)["clip_score"]
     expected = metrics.clip_score(np.load(files["gen"]), np.load(files["text"]))
     assert (
-        out["value"] == expected.value
-        and out["n"] == 110
-        and out["reduction"] == "mean_of_clamped"
+        out["value"] == expected.value and out["n"] == 110 and out["reduction"] == "mean_of_clamped"
     )
     torchmetrics_style = run(
         "clip-score",
@@ -172,10 +159,7 @@ def test_clip_score(files):
         "--reduction",
         "clamp_of_mean",
     )
-    assert (
-        json.loads(torchmetrics_style.stdout)["clip_score"]["reduction"]
-        == "clamp_of_mean"
-    )
+    assert json.loads(torchmetrics_style.stdout)["clip_score"]["reduction"] == "clamp_of_mean"
     mismatched = run("clip-score", "--image", files["real"], "--text", files["text"])
     assert (
         mismatched.exit_code == 2
@@ -221,9 +205,7 @@ def test_bad_files_exit_2_with_a_message(files, tmp_path, content, extra, messag
 def test_usage_errors_exit_2(files, tmp_path):
     missing = run("--real", files["real"], "--gen", tmp_path / "nope.npy")
     assert missing.exit_code == 2 and "nope.npy: no such file" in missing.stderr
-    unknown = run(
-        "--real", files["real"], "--gen", files["gen"], "--metrics", "fid,lpips"
-    )
+    unknown = run("--real", files["real"], "--gen", files["gen"], "--metrics", "fid,lpips")
     assert unknown.exit_code == 2 and "--metrics takes" in unknown.stderr
     no_logits = run("--real", files["real"], "--gen", files["gen"], "--metrics", "is")
     assert no_logits.exit_code == 2 and "--is LOGITS.npy" in no_logits.stderr

@@ -43,24 +43,61 @@ def test_ratings_json(cli, fixtures, ratings_ref):
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["n_votes"] == 3000 and doc["bootstrap"] == {"rounds": 100, "seed": 0}
-    assert list(doc["models"]) == ["gen00", "gen01", "gen02", "gen03", "gen04", "gen05"]  # by rating
+    assert list(doc["models"]) == [
+        "gen00",
+        "gen01",
+        "gen02",
+        "gen03",
+        "gen04",
+        "gen05",
+    ]  # by rating
     for name, m in doc["models"].items():
         assert m["bt"] == pytest.approx(ratings_ref["bt_exact_newton"][name], abs=0.05)
         assert m["elo"] == pytest.approx(ratings_ref["online_elo"][name], abs=1e-9)
         assert m["ci_low"] < m["bt"] < m["ci_high"]
         assert m["votes"] == ratings_ref["num_battles_per_model"][name]
         assert set(m) == {"bt", "ci_low", "ci_high", "rank", "elo", "votes", "win_rate"}
-    assert doc["position"]["left_share"] == pytest.approx(ratings_ref["position"]["model_a(left)_win_share_of_decisive"])
+    assert doc["position"]["left_share"] == pytest.approx(
+        ratings_ref["position"]["model_a(left)_win_share_of_decisive"]
+    )
     assert doc["position"]["ci_low"] < 0.5 < doc["position"]["ci_high"]
 
 
 def test_ratings_anchor_seed_and_table(cli, fixtures):
-    one = json.loads(run(cli, "ratings", fixtures / "battles_small.csv", "--bootstrap", 50, "--seed", 3, "--anchor", "gen05=800").stdout)
-    two = json.loads(run(cli, "ratings", fixtures / "battles_small.csv", "--bootstrap", 50, "--seed", 3, "--anchor", "gen05=800").stdout)
+    one = json.loads(
+        run(
+            cli,
+            "ratings",
+            fixtures / "battles_small.csv",
+            "--bootstrap",
+            50,
+            "--seed",
+            3,
+            "--anchor",
+            "gen05=800",
+        ).stdout
+    )
+    two = json.loads(
+        run(
+            cli,
+            "ratings",
+            fixtures / "battles_small.csv",
+            "--bootstrap",
+            50,
+            "--seed",
+            3,
+            "--anchor",
+            "gen05=800",
+        ).stdout
+    )
     assert one == two and one["models"]["gen05"]["bt"] == 800.0
-    table = run(cli, "ratings", fixtures / "battles_small.csv", "--bootstrap", 20, "--format", "table")
+    table = run(
+        cli, "ratings", fixtures / "battles_small.csv", "--bootstrap", 20, "--format", "table"
+    )
     assert table.exit_code == 0 and "gen00" in table.stdout and "left share" in table.stdout
-    no_boot = json.loads(run(cli, "ratings", fixtures / "battles_small.csv", "--bootstrap", 0).stdout)
+    no_boot = json.loads(
+        run(cli, "ratings", fixtures / "battles_small.csv", "--bootstrap", 0).stdout
+    )
     assert no_boot["models"]["gen00"]["ci_low"] is None
 
 
@@ -72,23 +109,38 @@ def test_agreement_wide_long_and_levels(cli, fixtures, tmp_path):
     assert (doc["n_items"], doc["n_raters"], doc["level"]) == (200, 3, "nominal")
     missing = json.loads(run(cli, "agreement", fixtures / "agreement_ratings_missing.csv").stdout)
     assert missing["fleiss_kappa"] is None and "fleiss_kappa" in missing["notes"]
-    assert missing["krippendorff_alpha"] == pytest.approx(ref["missing_variant"]["krippendorff_alpha_nominal"], abs=1e-12)
-    long = write(tmp_path, "item_id,rater,label\n1,a,left\n1,b,left\n2,a,right\n2,b,left\n3,a,tie\n3,b,tie\n")
+    assert missing["krippendorff_alpha"] == pytest.approx(
+        ref["missing_variant"]["krippendorff_alpha_nominal"], abs=1e-12
+    )
+    long = write(
+        tmp_path, "item_id,rater,label\n1,a,left\n1,b,left\n2,a,right\n2,b,left\n3,a,tie\n3,b,tie\n"
+    )
     doc = json.loads(run(cli, "agreement", long).stdout)
     assert doc["layout"] == "long" and doc["n_raters"] == 2 and doc["n_items"] == 3
     mos_ref = json.loads((fixtures / "mos_ref.json").read_text())
-    ordinal = json.loads(run(cli, "agreement", fixtures / "mos_ratings.csv", "--level", "ordinal").stdout)
-    assert ordinal["krippendorff_alpha"] == pytest.approx(mos_ref["krippendorff_alpha_ordinal"], abs=1e-12)
-    assert run(cli, "agreement", fixtures / "agreement_ratings.csv", "--format", "table").exit_code == 0
+    ordinal = json.loads(
+        run(cli, "agreement", fixtures / "mos_ratings.csv", "--level", "ordinal").stdout
+    )
+    assert ordinal["krippendorff_alpha"] == pytest.approx(
+        mos_ref["krippendorff_alpha_ordinal"], abs=1e-12
+    )
+    assert (
+        run(cli, "agreement", fixtures / "agreement_ratings.csv", "--format", "table").exit_code
+        == 0
+    )
 
 
 def test_mos(cli, fixtures):
     ref = json.loads((fixtures / "mos_ref.json").read_text())
     doc = json.loads(run(cli, "mos", fixtures / "mos_ratings.csv").stdout)
-    assert doc["krippendorff_alpha_interval"] == pytest.approx(ref["krippendorff_alpha_interval"], abs=1e-12)
+    assert doc["krippendorff_alpha_interval"] == pytest.approx(
+        ref["krippendorff_alpha_interval"], abs=1e-12
+    )
     for name, m in doc["models"].items():
         assert m["mean"] == pytest.approx(ref["per_model"][name]["mean"], abs=1e-12)
-        assert (m["ci_low"], m["ci_high"]) == pytest.approx(tuple(ref["per_model"][name]["ci95_t_all_ratings"]), abs=1e-12)
+        assert (m["ci_low"], m["ci_high"]) == pytest.approx(
+            tuple(ref["per_model"][name]["ci95_t_all_ratings"]), abs=1e-12
+        )
         assert m["n"] == 250
     norm = json.loads(run(cli, "mos", fixtures / "mos_ratings.csv", "--normalise").stdout)
     assert norm["normalised"] and norm["models"]["gen_a"]["mean"] != doc["models"]["gen_a"]["mean"]
@@ -116,8 +168,12 @@ def test_ratings_bad_arguments(cli, fixtures, tmp_path):
     missing = run(cli, "ratings", tmp_path / "nope.csv")
     assert missing.exit_code == 2 and "no such file" in missing.stderr
     for anchor in ("gen05", "gen05=abc", "=3"):
-        assert run(cli, "ratings", fixtures / "battles_small.csv", "--anchor", anchor).exit_code == 2
-    unknown = run(cli, "ratings", fixtures / "battles_small.csv", "--anchor", "nobody=1000", "--bootstrap", 5)
+        assert (
+            run(cli, "ratings", fixtures / "battles_small.csv", "--anchor", anchor).exit_code == 2
+        )
+    unknown = run(
+        cli, "ratings", fixtures / "battles_small.csv", "--anchor", "nobody=1000", "--bootstrap", 5
+    )
     assert unknown.exit_code == 2 and "nobody" in unknown.stderr
 
 

@@ -24,7 +24,9 @@ def _schema(url: str) -> dict[str, list[str]]:
 def test_up_down_up_and_no_drift(database_url):
     settings = Settings(database_url=database_url)
     migrated = _schema(database_url)
-    assert {"generators", "prompts", "prompt_sets", "images", "batches", "api_keys", "jobs"} <= set(migrated)
+    assert {"generators", "prompts", "prompt_sets", "images", "batches", "api_keys", "jobs"} <= set(
+        migrated
+    )
     # No difference between the models and the migrated database (types, defaults, indexes).
     command.check(alembic_config(settings))
     downgrade(settings, "base")

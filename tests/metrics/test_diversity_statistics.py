@@ -15,9 +15,7 @@ from app.metrics import InsufficientSamplesError, MetricInputError, StatisticsFi
 
 def _brute_force_similarity(x, rows):
     pairs = list(itertools.combinations(rows, 2))
-    return np.mean(
-        [x[i] @ x[j] / np.linalg.norm(x[i]) / np.linalg.norm(x[j]) for i, j in pairs]
-    )
+    return np.mean([x[i] @ x[j] / np.linalg.norm(x[i]) / np.linalg.norm(x[j]) for i, j in pairs])
 
 
 def test_diversity_is_the_mean_over_groups_of_pairwise_cosine(rng):
@@ -30,9 +28,7 @@ def test_diversity_is_the_mean_over_groups_of_pairwise_cosine(rng):
     ]
     assert result.value == pytest.approx(np.mean(per_group), rel=1e-12)
     assert result.std == pytest.approx(np.std(per_group, ddof=1), rel=1e-9)
-    assert (
-        result.parameters["n_groups"] == 3 and result.parameters["skipped_groups"] == 1
-    )
+    assert result.parameters["n_groups"] == 3 and result.parameters["skipped_groups"] == 1
     assert result.n_gen == 26
     assert any("single image" in w for w in result.warnings)
     assert any("3 image(s) without a group" in w for w in result.warnings)
@@ -55,23 +51,15 @@ def test_pairwise_distance_histogram_counts_every_pair_once(rng, monkeypatch):
     monkeypatch.setattr(sys.modules["app.metrics.diversity"], "_BLOCK_ROWS", 4)
     x = rng.standard_normal((25, 3))
     counts, edges = metrics.pairwise_distance_histogram(x, bins=7)
-    distances = [
-        np.linalg.norm(x[i] - x[j]) for i, j in itertools.combinations(range(25), 2)
-    ]
-    assert (
-        counts.sum() == 300
-        and edges[0] == 0
-        and edges[-1] == pytest.approx(max(distances))
-    )
+    distances = [np.linalg.norm(x[i] - x[j]) for i, j in itertools.combinations(range(25), 2)]
+    assert counts.sum() == 300 and edges[0] == 0 and edges[-1] == pytest.approx(max(distances))
     np.testing.assert_array_equal(counts, np.histogram(distances, bins=edges)[0])
 
 
 def test_statistics_round_trip_and_pytorch_fid_reads_them(rng, tmp_path):
     x = rng.standard_normal((50, 4)).astype(np.float32)
     stats = metrics.gaussian_stats(x)
-    path = (
-        tmp_path / "reference"
-    )  # no suffix: written exactly there, not to reference.npz
+    path = tmp_path / "reference"  # no suffix: written exactly there, not to reference.npz
     metrics.save_statistics(path, stats, x)
     loaded, features = metrics.load_statistics(path)
     np.testing.assert_array_equal(loaded.mu, stats.mu)
@@ -80,9 +68,7 @@ def test_statistics_round_trip_and_pytorch_fid_reads_them(rng, tmp_path):
     assert loaded.n == 50 and features.dtype == np.float32
     npz = tmp_path / "reference.npz"
     path.rename(npz)
-    mu, sigma = compute_statistics_of_path(
-        str(npz), model=None, batch_size=1, dims=4, device="cpu"
-    )
+    mu, sigma = compute_statistics_of_path(str(npz), model=None, batch_size=1, dims=4, device="cpu")
     np.testing.assert_array_equal(mu, stats.mu)
     np.testing.assert_array_equal(sigma, stats.sigma)
 
@@ -128,9 +114,7 @@ def test_unreadable_files_are_refused(tmp_path):
     np.save(single, np.ones((3, 2)))
     with pytest.raises(StatisticsFileError, match="single array"):
         metrics.load_statistics(single)
-    with pytest.raises(
-        StatisticsFileError, match="do not match statistics of dimension 2"
-    ):
+    with pytest.raises(StatisticsFileError, match="do not match statistics of dimension 2"):
         metrics.save_statistics(
             tmp_path / "x.npz",
             metrics.GaussianStats(np.zeros(2), np.eye(2)),

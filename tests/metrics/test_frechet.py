@@ -22,9 +22,7 @@ def _peer(a: np.ndarray, b: np.ndarray, peer=calculate_frechet_distance) -> floa
     with warnings.catch_warnings():
         # SciPy 1.17 deprecates sqrtm(disp=...), which both peers call.
         warnings.simplefilter("ignore")
-        return float(
-            peer(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
-        )
+        return float(peer(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)))
 
 
 @pytest.mark.parametrize(
@@ -36,9 +34,7 @@ def test_fid_matches_pytorch_fid_and_clean_fid(rng, n_gen, n_real, d, shift):
     real = inception_like(rng, n_real, d)
     ours = metrics.fid(gen, real)
     assert ours.value == pytest.approx(_peer(gen, real), rel=1e-6)
-    assert ours.value == pytest.approx(
-        _peer(gen, real, cleanfid_frechet_distance), rel=1e-6
-    )
+    assert ours.value == pytest.approx(_peer(gen, real, cleanfid_frechet_distance), rel=1e-6)
     assert (ours.n_gen, ours.n_real) == (n_gen, n_real)
 
 
@@ -56,9 +52,7 @@ def test_frechet_distance_from_statistics_matches_peer(rng):
 
 
 def test_gaussian_stats_equal_numpy_cov(rng):
-    x = inception_like(
-        rng, 5000, 24, dtype=np.float32
-    )  # more rows than one accumulation chunk
+    x = inception_like(rng, 5000, 24, dtype=np.float32)  # more rows than one accumulation chunk
     stats = metrics.gaussian_stats(x)
     np.testing.assert_allclose(stats.mu, x.astype(np.float64).mean(0), rtol=1e-12)
     np.testing.assert_allclose(
@@ -73,9 +67,7 @@ def test_prepared_reference_and_statistics_inputs_give_the_same_fid(rng):
     stats = metrics.gaussian_stats(real)
     prepared = metrics.prepare_reference(stats)
     assert metrics.fid(gen, prepared).value == pytest.approx(direct, rel=1e-12)
-    assert metrics.fid(metrics.gaussian_stats(gen), stats).value == pytest.approx(
-        direct, rel=1e-12
-    )
+    assert metrics.fid(metrics.gaussian_stats(gen), stats).value == pytest.approx(direct, rel=1e-12)
     assert metrics.fid(gen, prepared).n_real == 450
 
 
@@ -88,9 +80,7 @@ def test_small_and_rank_deficient_samples_are_warned(rng):
     result = metrics.fid(inception_like(rng, 20, 32), inception_like(rng, 50, 32))
     text = " ".join(result.warnings)
     assert (
-        "10,000" in text
-        and "rank-deficient" in text
-        and "20 images < feature dimension 32" in text
+        "10,000" in text and "rank-deficient" in text and "20 images < feature dimension 32" in text
     )
 
 
@@ -102,11 +92,7 @@ def test_bootstrap_interval_is_seeded_and_brackets_the_estimate(rng):
     assert first.as_dict() == again.as_dict()
     assert (first.ci_low, first.ci_high) != (other.ci_low, other.ci_high)
     assert first.ci_low < first.value < first.ci_high
-    assert (
-        first.std > 0
-        and first.parameters["bootstrap"] == 50
-        and first.parameters["seed"] == 3
-    )
+    assert first.std > 0 and first.parameters["bootstrap"] == 50 and first.parameters["seed"] == 3
 
 
 def test_bootstrap_rounds_equal_fid_of_explicit_resamples(rng):
@@ -117,10 +103,7 @@ def test_bootstrap_rounds_equal_fid_of_explicit_resamples(rng):
     prepared = metrics.prepare_reference(metrics.gaussian_stats(real))
     fast = _bootstrap(gen, prepared, 5, seed=11)
     draws = np.random.default_rng(11)
-    slow = [
-        metrics.fid(gen[draws.integers(0, 200, size=200)], prepared).value
-        for _ in range(5)
-    ]
+    slow = [metrics.fid(gen[draws.integers(0, 200, size=200)], prepared).value for _ in range(5)]
     np.testing.assert_allclose(fast, slow, rtol=1e-9)
 
 
@@ -139,9 +122,7 @@ def test_bootstrap_must_be_a_count(bad):
 
 def test_bad_inputs_are_refused(rng):
     x = inception_like(rng, 50, 8)
-    with pytest.raises(
-        DimensionMismatchError, match="dimension 8 but real has dimension 9"
-    ):
+    with pytest.raises(DimensionMismatchError, match="dimension 8 but real has dimension 9"):
         metrics.fid(x, inception_like(rng, 50, 9))
     with pytest.raises(InsufficientSamplesError, match="two samples"):
         metrics.fid(x[:1], x)

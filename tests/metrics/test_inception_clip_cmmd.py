@@ -38,9 +38,7 @@ def test_inception_score_from_probabilities_equals_from_logits(rng):
     probs[:, 0] = 0.0  # a class nobody predicts: 0·log 0 counts as 0, not NaN
     probs /= probs.sum(axis=1, keepdims=True)
     from_probs = metrics.inception_score(probs=probs, splits=5)
-    from_logs = metrics.inception_score(
-        np.log(np.where(probs > 0, probs, 1e-300)), splits=5
-    )
+    from_logs = metrics.inception_score(np.log(np.where(probs > 0, probs, 1e-300)), splits=5)
     assert np.isfinite(from_probs.value)
     assert from_probs.value == pytest.approx(from_logs.value, rel=1e-9)
 
@@ -61,9 +59,7 @@ def _torchmetrics_clip_score(image: np.ndarray, text: np.ndarray) -> float:
     """CLIPScore's update/compute arithmetic, fed our embeddings through a stand-in model."""
     model = SimpleNamespace(
         config=SimpleNamespace(),
-        get_image_features=lambda pixels: torch.from_numpy(image)[
-            pixels.flatten().long()
-        ],
+        get_image_features=lambda pixels: torch.from_numpy(image)[pixels.flatten().long()],
         get_text_features=lambda ids, mask: torch.from_numpy(text)[ids[:, 0]],
     )
     model.to = lambda device: model
@@ -90,19 +86,13 @@ def test_clip_score_clamp_of_mean_equals_torchmetrics(rng, positive):
         else -image + rng.standard_normal((64, 24))
     )
     ours = metrics.clip_score(image, text, reduction="clamp_of_mean")
-    assert ours.value == pytest.approx(
-        _torchmetrics_clip_score(image, text), rel=1e-12, abs=1e-12
-    )
+    assert ours.value == pytest.approx(_torchmetrics_clip_score(image, text), rel=1e-12, abs=1e-12)
     assert (ours.value > 0) == positive
 
 
 def test_clip_score_mean_of_clamped_clamps_each_pair(rng):
     image, text = rng.standard_normal((40, 8)), rng.standard_normal((40, 8))
-    cos = (
-        np.sum(image * text, 1)
-        / np.linalg.norm(image, axis=1)
-        / np.linalg.norm(text, axis=1)
-    )
+    cos = np.sum(image * text, 1) / np.linalg.norm(image, axis=1) / np.linalg.norm(text, axis=1)
     per_pair = 100 * np.maximum(cos, 0)
     ours = metrics.clip_score(image, text)
     assert ours.value == pytest.approx(per_pair.mean(), rel=1e-12)
@@ -124,22 +114,14 @@ def test_clip_score_bad_inputs(rng):
         metrics.clip_score(np.ones((2, 3)), np.ones((2, 3)), reduction="median")
 
 
-def _google_research_cmmd(
-    x: np.ndarray, y: np.ndarray, sigma=10.0, scale=1000.0
-) -> float:
+def _google_research_cmmd(x: np.ndarray, y: np.ndarray, sigma=10.0, scale=1000.0) -> float:
     """google-research/cmmd distance.mmd, written in float64 numpy (the original is jax float32)."""
     x_sqnorms = np.diag(x @ x.T)
     y_sqnorms = np.diag(y @ y.T)
     gamma = 1 / (2 * sigma**2)
-    k_xx = np.mean(
-        np.exp(-gamma * (-2 * x @ x.T + x_sqnorms[:, None] + x_sqnorms[None, :]))
-    )
-    k_xy = np.mean(
-        np.exp(-gamma * (-2 * x @ y.T + x_sqnorms[:, None] + y_sqnorms[None, :]))
-    )
-    k_yy = np.mean(
-        np.exp(-gamma * (-2 * y @ y.T + y_sqnorms[:, None] + y_sqnorms[None, :]))
-    )
+    k_xx = np.mean(np.exp(-gamma * (-2 * x @ x.T + x_sqnorms[:, None] + x_sqnorms[None, :])))
+    k_xy = np.mean(np.exp(-gamma * (-2 * x @ y.T + x_sqnorms[:, None] + y_sqnorms[None, :])))
+    k_yy = np.mean(np.exp(-gamma * (-2 * y @ y.T + y_sqnorms[:, None] + y_sqnorms[None, :])))
     return scale * (k_xx + k_yy - 2 * k_xy)
 
 
@@ -155,9 +137,7 @@ def test_cmmd_matches_the_google_research_formula(rng, monkeypatch):
     monkeypatch.setattr(sys.modules["app.metrics.cmmd"], "_BLOCK_ROWS", 7)
     assert metrics.cmmd(gen, real).value == pytest.approx(expected, rel=1e-12)
     raw = metrics.cmmd(gen, real, normalize=False, sigma=5.0, scale=10.0)
-    assert raw.value == pytest.approx(
-        _google_research_cmmd(real, gen, 5.0, 10.0), rel=1e-12
-    )
+    assert raw.value == pytest.approx(_google_research_cmmd(real, gen, 5.0, 10.0), rel=1e-12)
     assert raw.parameters["sigma"] == 5.0 and raw.parameters["l2_normalised"] is False
 
 

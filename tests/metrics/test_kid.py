@@ -22,9 +22,7 @@ def _full_set_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     kyy = (y @ y.T / d + 1) ** 3
     kxy = (x @ y.T / d + 1) ** 3
     off = ~np.eye(m, dtype=bool)
-    return (
-        kxx[off].sum() / (m * (m - 1)) + kyy[off].sum() / (m * (m - 1)) - 2 * kxy.mean()
-    )
+    return kxx[off].sum() / (m * (m - 1)) + kyy[off].sum() / (m * (m - 1)) - 2 * kxy.mean()
 
 
 def _torch_fidelity(gen, real, subsets, size, seed):
@@ -51,14 +49,12 @@ def test_full_set_kid_equals_the_unbiased_estimate(rng, n, d):
     assert result.std == pytest.approx(0.0, abs=1e-12)
     assert metrics.mmd2_unbiased(gen, real) == pytest.approx(expected, rel=1e-9)
     # clean-fid draws with the global RNG; with subsets of the whole set its draws do not matter.
-    assert kernel_distance(
-        gen, real, num_subsets=2, max_subset_size=n
-    ) == pytest.approx(expected, rel=1e-9)
+    assert kernel_distance(gen, real, num_subsets=2, max_subset_size=n) == pytest.approx(
+        expected, rel=1e-9
+    )
 
 
-@pytest.mark.parametrize(
-    "full_kernels", [False, True], ids=["per-subset", "full-kernels"]
-)
+@pytest.mark.parametrize("full_kernels", [False, True], ids=["per-subset", "full-kernels"])
 @pytest.mark.parametrize(
     ("n_gen", "n_real", "size", "seed"), [(600, 500, 200, 1), (300, 900, 250, 2026)]
 )
@@ -98,9 +94,7 @@ def test_seed_is_recorded_and_reproducible(rng):
     gen, real = inception_like(rng, 300, 8, 0.1), inception_like(rng, 300, 8)
     drawn = metrics.kid(gen, real, subsets=5, subset_size=50)
     assert isinstance(drawn.parameters["seed"], int)
-    again = metrics.kid(
-        gen, real, subsets=5, subset_size=50, seed=drawn.parameters["seed"]
-    )
+    again = metrics.kid(gen, real, subsets=5, subset_size=50, seed=drawn.parameters["seed"])
     assert again.value == drawn.value and again.std == drawn.std
 
 
@@ -127,9 +121,7 @@ def test_unequal_sizes_are_refused_by_the_plain_estimate(rng):
 def test_small_sets_take_the_full_kernel_pass():
     from app.metrics.kid import _full_kernels_are_cheaper, kid_subset_indices
 
-    assert _full_kernels_are_cheaper(
-        2000, 2000, kid_subset_indices(2000, 2000, 100, 1000, 0)
-    )
+    assert _full_kernels_are_cheaper(2000, 2000, kid_subset_indices(2000, 2000, 100, 1000, 0))
     assert not _full_kernels_are_cheaper(
         10_000, 10_000, kid_subset_indices(10_000, 10_000, 100, 1000, 0)
     )

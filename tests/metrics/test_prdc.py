@@ -20,9 +20,7 @@ from tests.metrics.conftest import inception_like
 
 
 def _peer(real, gen, k):
-    with contextlib.redirect_stdout(
-        io.StringIO()
-    ):  # compute_prdc prints the sample sizes
+    with contextlib.redirect_stdout(io.StringIO()):  # compute_prdc prints the sample sizes
         return compute_prdc(real, gen, k)
 
 
@@ -72,12 +70,8 @@ def test_identical_sets(rng):
     x = inception_like(rng, 200, 16, dtype=np.float32)
     ours = metrics.prdc(x, x.copy(), k=5)
     expected = _peer(x, x.copy(), 5)
-    assert {n: v.value for n, v in ours.items()} == {
-        n: float(v) for n, v in expected.items()
-    }
-    assert (
-        ours["precision"].value == ours["recall"].value == ours["coverage"].value == 1.0
-    )
+    assert {n: v.value for n, v in ours.items()} == {n: float(v) for n, v in expected.items()}
+    assert ours["precision"].value == ours["recall"].value == ours["coverage"].value == 1.0
 
 
 def test_too_few_samples_for_k(rng):

@@ -26,5 +26,7 @@ def test_other_plots_render():
     assert "0.70" in plots.win_rate_heatmap(names, matrix)
     assert "recall" in plots.precision_recall_scatter(names, [0.9, 0.5, 0.7], [0.1, 0.6, 0.5])
     assert "score" in plots.mos_distribution(names, [[1, 2, 5], [3, 3], [5, 5, 4]])
-    grid = plots.sample_grid([Image.new("RGB", (10, 10), (i * 20, 0, 0)) for i in range(7)], columns=3)
+    grid = plots.sample_grid(
+        [Image.new("RGB", (10, 10), (i * 20, 0, 0)) for i in range(7)], columns=3
+    )
     assert "<image" in grid

@@ -47,7 +47,14 @@ def _fresh_policy_cache():
 def _run_study(factory, policy: str) -> tuple[list[tuple[int, int]], object]:
     """Answer VOTES assignments of a fresh study; return the pairs handed out, in order."""
     with factory() as session:
-        study = seed_study(session, generators=4, prompts=30, raters_per_item=2, pair_policy=policy, name=f"{policy}-study")
+        study = seed_study(
+            session,
+            generators=4,
+            prompts=30,
+            raters_per_item=2,
+            pair_policy=policy,
+            name=f"{policy}-study",
+        )
         annotators = [a for a, _url in create_invites(session, study, 2, "http://test")]
         index = {g.id: k for k, g in enumerate(sorted(study.generators, key=lambda g: g.id))}
         rng = np.random.default_rng(7)
@@ -94,7 +101,9 @@ def test_active_study_hands_out_the_policys_pairs(factory):
         candidates = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
         for seed in range(5):
             active_sampling.clear_cache()
-            expected = active_sampling.choose_pair(wins, ties, candidates, np.random.default_rng(seed))
+            expected = active_sampling.choose_pair(
+                wins, ties, candidates, np.random.default_rng(seed)
+            )
             active_sampling.clear_cache()
             assert choose_pair(session, study, candidates, np.random.default_rng(seed)) == expected
             assert expected not in FOREGONE

@@ -65,9 +65,7 @@ def _work(
                 session.commit()
                 if assignment is None:
                     break
-                submit_vote(
-                    session, annotator, assignment.public_id, choice=choice_cycle[n % 3]
-                )
+                submit_vote(session, annotator, assignment.public_id, choice=choice_cycle[n % 3])
                 session.commit()
                 n += 1
             counts[annotator_id] = n
@@ -83,8 +81,7 @@ def test_three_concurrent_annotators_cover_every_item_exactly_three_times(factor
         study_id, ids = study.id, [a.id for a in annotators]
     barrier, errors, counts = threading.Barrier(3), [], {}
     threads = [
-        threading.Thread(target=_work, args=(factory, i, barrier, errors, counts))
-        for i in ids
+        threading.Thread(target=_work, args=(factory, i, barrier, errors, counts)) for i in ids
     ]
     for thread in threads:
         thread.start()
@@ -115,8 +112,7 @@ def test_more_annotators_than_slots_never_overfill_an_item(factory):
         study_id, ids = study.id, [a.id for a in annotators]
     barrier, errors, counts = threading.Barrier(5), [], {}
     threads = [
-        threading.Thread(target=_work, args=(factory, i, barrier, errors, counts))
-        for i in ids
+        threading.Thread(target=_work, args=(factory, i, barrier, errors, counts)) for i in ids
     ]
     for thread in threads:
         thread.start()
@@ -160,13 +156,8 @@ def test_same_annotator_gets_an_expired_item_again_but_never_an_answered_one(fac
         t0 = utcnow()
         first = next_assignment(session, annotator, now=t0, ttl_seconds=10)
         # Reloading the page returns the same task while it is live.
-        assert (
-            next_assignment(session, annotator, now=t0 + timedelta(seconds=5)).id
-            == first.id
-        )
-        again = next_assignment(
-            session, annotator, now=t0 + timedelta(seconds=11), ttl_seconds=10
-        )
+        assert next_assignment(session, annotator, now=t0 + timedelta(seconds=5)).id == first.id
+        again = next_assignment(session, annotator, now=t0 + timedelta(seconds=11), ttl_seconds=10)
         assert again.id != first.id
         submit_vote(
             session,
@@ -175,9 +166,7 @@ def test_same_annotator_gets_an_expired_item_again_but_never_an_answered_one(fac
             choice="tie",
             now=t0 + timedelta(seconds=12),
         )
-        assert (
-            next_assignment(session, annotator, now=t0 + timedelta(seconds=13)) is None
-        )
+        assert next_assignment(session, annotator, now=t0 + timedelta(seconds=13)) is None
         assert progress(session, annotator) == (1, 1)
 
 
@@ -209,13 +198,9 @@ def test_resubmission_is_idempotent_and_a_different_answer_conflicts(factory):
         study = seed_study(session)
         (annotator,) = _annotators(session, study, 1)
         assignment = next_assignment(session, annotator)
-        vote = submit_vote(
-            session, annotator, assignment.public_id, choice="left", client_ms=900
-        )
+        vote = submit_vote(session, annotator, assignment.public_id, choice="left", client_ms=900)
         session.commit()
-        again = submit_vote(
-            session, annotator, assignment.public_id, choice="left", client_ms=1500
-        )
+        again = submit_vote(session, annotator, assignment.public_id, choice="left", client_ms=1500)
         assert again.id == vote.id and again.client_ms == 900
         with pytest.raises(Conflict, match="different answer"):
             submit_vote(session, annotator, assignment.public_id, choice="right")
@@ -241,9 +226,7 @@ def test_rating_and_flag_answers_are_validated_and_normalised(factory):
             submit_vote(session, flagger, task.public_id, flags=["blurry"])
         with pytest.raises(InvalidInput, match="flags is required"):
             submit_vote(session, flagger, task.public_id)
-        vote = submit_vote(
-            session, flagger, task.public_id, flags=["unsafe", "anatomy", "unsafe"]
-        )
+        vote = submit_vote(session, flagger, task.public_id, flags=["unsafe", "anatomy", "unsafe"])
         assert vote.flags == ["anatomy", "unsafe"]
         other = next_assignment(session, flagger)
         assert submit_vote(session, flagger, other.public_id, flags=[]).flags == []
@@ -265,10 +248,7 @@ def test_attention_checks_degraded_and_repeat(factory):
             view = task_view(session, check)
             if check.check_kind == "degraded":
                 degraded = check.degraded_side
-                assert (
-                    check.expected_choice
-                    == {"left": "right", "right": "left"}[degraded]
-                )
+                assert check.expected_choice == {"left": "right", "right": "left"}[degraded]
                 shown = view.left_image if degraded == "left" else view.right_image
                 assert shown == check.check_image.public_id
                 assert getattr(check, f"generator_{degraded}_id") is None
@@ -276,12 +256,8 @@ def test_attention_checks_degraded_and_repeat(factory):
                 assert check.repeat_of_id == first.id
                 assert check.image_left_id == first.image_right_id
                 assert check.expected_choice == "right"
-            submit_vote(
-                session, annotator, check.public_id, choice=check.expected_choice
-            )
-        assert (
-            kinds["degraded"] and kinds["repeat"] == 1
-        )  # a pair is repeated only once
+            submit_vote(session, annotator, check.public_id, choice=check.expected_choice)
+        assert kinds["degraded"] and kinds["repeat"] == 1  # a pair is repeated only once
         # Checks stay out of the tallies the pair policy (and the ratings) use.
         wins, ties = vote_tables(session, study)
         assert wins.sum() + ties.sum() / 2 == 1
@@ -324,8 +300,7 @@ def test_uniform_policy_and_active_policy_wiring(factory, monkeypatch):
         submit_vote(session, annotator, assignment.public_id, choice="left")
         candidates = [(0, 1), (0, 2), (1, 2)]
         picks = Counter(
-            choose_pair(session, study, candidates, np.random.default_rng(s))
-            for s in range(300)
+            choose_pair(session, study, candidates, np.random.default_rng(s)) for s in range(300)
         )
         assert set(picks) == set(candidates) and min(picks.values()) > 60
 
@@ -344,9 +319,7 @@ def test_uniform_policy_and_active_policy_wiring(factory, monkeypatch):
             2,
         )
         wins, ties, cands = calls[0]
-        index = {
-            g.id: k for k, g in enumerate(sorted(study.generators, key=lambda g: g.id))
-        }
+        index = {g.id: k for k, g in enumerate(sorted(study.generators, key=lambda g: g.id))}
         i, j = index[assignment.generator_left_id], index[assignment.generator_right_id]
         assert wins[i, j] == 1 and wins.sum() == 1 and ties.sum() == 0
         assert cands == candidates
@@ -386,9 +359,7 @@ def test_items_follow_a_new_upload_to_an_open_study(factory):
         before = study_items(session, study)
         assert study_items(session, study) is before  # served from the cache
         gen = study.generators[0]
-        prompt = session.scalar(
-            select(Prompt).where(Prompt.prompt_set_id == study.prompt_set_id)
-        )
+        prompt = session.scalar(select(Prompt).where(Prompt.prompt_set_id == study.prompt_set_id))
         batch = Batch(generator_id=gen.id, n_images=1)
         session.add(batch)
         session.flush()

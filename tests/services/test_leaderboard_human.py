@@ -37,9 +37,7 @@ def _append(log: VoteLog, **values) -> None:
         getattr(log, name).append(value)
 
 
-def pairwise_log(
-    seed: int = 0, n_items: int = 120
-) -> tuple[VoteLog, dict[str, AnnotatorInfo]]:
+def pairwise_log(seed: int = 0, n_items: int = 120) -> tuple[VoteLog, dict[str, AnnotatorInfo]]:
     """Three careful annotators voting by strength, and one who always says 'left' and fails checks."""
     rng = np.random.default_rng(seed)
     names = list(STRENGTH)
@@ -94,16 +92,10 @@ def test_ratings_leave_out_checks_and_excluded_annotators():
     summary = summarise_votes(log, list(STRENGTH), people, rounds=200, seed=3)
     assert [e["handle"] for e in summary.agreement["excluded"]] == ["lazy"]
     reasons = " ".join(summary.agreement["excluded"][0]["reasons"])
-    assert (
-        "attention-check accuracy 0.00" in reasons and "median response time" in reasons
-    )
+    assert "attention-check accuracy 0.00" in reasons and "median response time" in reasons
     assert summary.agreement["excluded"][0]["is_simulated"] is True
     # Exactly the careful raters' non-check votes, fed straight into the bootstrap, give the same numbers.
-    keep = [
-        k
-        for k in range(len(log))
-        if log.annotator[k] != "lazy" and log.check_kind[k] is None
-    ]
+    keep = [k for k in range(len(log)) if log.annotator[k] != "lazy" and log.check_kind[k] is None]
     battles = battles_from_records(
         [log.left[k] for k in keep],
         [log.right[k] for k in keep],
@@ -126,9 +118,7 @@ def test_ratings_leave_out_checks_and_excluded_annotators():
 
 def test_without_exclusions_everyone_counts_and_position_bias_shows():
     log, people = pairwise_log()
-    summary = summarise_votes(
-        log, list(STRENGTH), people, apply_exclusions=False, rounds=100
-    )
+    summary = summarise_votes(log, list(STRENGTH), people, apply_exclusions=False, rounds=100)
     assert summary.exclusions_applied is False
     assert summary.agreement["exclusions_applied"] is False
     assert summary.n_votes_used == 480
@@ -220,9 +210,7 @@ def test_rating_study_gives_mos_matching_the_stats_core():
     summary = summarise_votes(log, ["a", "b", "c"], {}, rounds=10)
     direct = mean_opinion_scores(log.generator, log.image, log.annotator, log.rating)
     assert summary.per_generator["a"]["mos"] == pytest.approx(direct.models["a"].mean)
-    assert summary.per_generator["b"]["mos_ci_low"] == pytest.approx(
-        direct.models["b"].ci_low
-    )
+    assert summary.per_generator["b"]["mos_ci_low"] == pytest.approx(direct.models["b"].ci_low)
     assert summary.per_generator["c"] == {"votes": 0}
     assert sum(summary.mos_scores["a"]) == sum(
         r for g, r in zip(log.generator, log.rating) if g == "a"
@@ -242,9 +230,7 @@ def test_flag_study_rates_with_wilson_intervals():
             image=100 + image,
             flags=["artifacts", "anatomy"] if image < 10 else [],
         )
-    summary = summarise_votes(
-        log, ["a", "b"], {}, flag_options=["anatomy", "artifacts"], rounds=10
-    )
+    summary = summarise_votes(log, ["a", "b"], {}, flag_options=["anatomy", "artifacts"], rounds=10)
     a = summary.per_generator["a"]["flag_rates"]
     assert a["anatomy"]["rate"] == pytest.approx(0.25) and a["anatomy"]["n"] == 20
     assert a["artifacts"]["rate"] == 0.0 and a["any"]["count"] == 5

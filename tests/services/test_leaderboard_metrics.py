@@ -23,9 +23,7 @@ def session(settings):
 
 
 def _setup(session: Session):
-    gens = [
-        Generator(name=n, guidance_scale=7.5, steps=30) for n in ("sd", "flux", "new")
-    ]
+    gens = [Generator(name=n, guidance_scale=7.5, steps=30) for n in ("sd", "flux", "new")]
     refs = [ReferenceSet(name="coco"), ReferenceSet(name="other")]
     session.add_all(gens + refs)
     session.flush()
@@ -78,9 +76,7 @@ def _setup(session: Session):
                 metric="fid",
                 value=99.0,
             ),
-            MetricResult(
-                generator_id=flux.id, reference_set_id=coco.id, metric="fid", value=8.0
-            ),
+            MetricResult(generator_id=flux.id, reference_set_id=coco.id, metric="fid", value=8.0),
         ]
     )
     session.add_all(
@@ -113,13 +109,9 @@ def test_cells_carry_numbers_reasons_and_queued_jobs(session):
     assert choose_reference_set(session, [sd.id, flux.id, new.id], None).id == coco.id
     cells = metric_cells(session, [sd.id, flux.id, new.id], coco.id)
     fid = cells[sd.id]["fid"]
-    assert (
-        fid.state == "ok" and fid.value == 12.5 and fid.n_gen == 50 and fid.n_real == 60
-    )
+    assert fid.state == "ok" and fid.value == 12.5 and fid.n_gen == 50 and fid.n_real == 60
     assert fid.warnings == ["FID on 50 < 10,000 images is biased upwards"]
-    assert (
-        cells[sd.id]["kid"].std == 0.002 and cells[sd.id]["kid"].parameters["seed"] == 7
-    )
+    assert cells[sd.id]["kid"].std == 0.002 and cells[sd.id]["kid"].parameters["seed"] == 7
     # The reference set's row wins over the reference-free row, and says why there is no number.
     clip = cells[sd.id]["clip_score"]
     assert clip.state == "unavailable"
@@ -141,10 +133,7 @@ def test_without_a_reference_set_reference_metrics_say_so(session):
     session.flush()
     assert choose_reference_set(session, [gen.id], None) is None
     cells = metric_cells(session, [gen.id], None)
-    assert (
-        cells[gen.id]["fid"].note
-        == "unavailable: no reference set of real images uploaded"
-    )
+    assert cells[gen.id]["fid"].note == "unavailable: no reference set of real images uploaded"
     assert cells[gen.id]["clip_score"].state == "missing"
 
 

@@ -57,9 +57,7 @@ def test_round_trip_keeps_every_number(arena, study_id):
     assert figure(loaded, "ratings") == figure(board, "ratings")
 
 
-def test_a_fresh_process_serves_the_stored_board_without_computing(
-    arena, study_id, monkeypatch
-):
+def test_a_fresh_process_serves_the_stored_board_without_computing(arena, study_id, monkeypatch):
     with arena.session_factory() as session:
         public_id = session.get(Study, study_id).public_id
     api, page = f"/api/studies/{study_id}/leaderboard", f"/studies/{public_id}/leaderboard"
@@ -108,9 +106,7 @@ def test_a_stale_snapshot_is_served_marked_updating_then_replaced(arena, study_i
         assert session.scalar(select(func.count(LeaderboardSnapshot.id))) == 1
 
 
-def test_without_a_session_factory_a_stale_snapshot_is_recomputed_in_the_call(
-    arena, study_id
-):
+def test_without_a_session_factory_a_stale_snapshot_is_recomputed_in_the_call(arena, study_id):
     with arena.session_factory() as session:
         study = session.get(Study, study_id)
         first = LeaderboardCache().get(session, study, OPTIONS)
@@ -124,9 +120,7 @@ def test_without_a_session_factory_a_stale_snapshot_is_recomputed_in_the_call(
     assert row["settings"]["guidance_scale"] == 9.5
 
 
-def test_snapshots_of_another_release_or_options_are_not_read(
-    arena, study_id, monkeypatch
-):
+def test_snapshots_of_another_release_or_options_are_not_read(arena, study_id, monkeypatch):
     with arena.session_factory() as session:
         LeaderboardCache(session_factory=arena.session_factory).get(
             session, session.get(Study, study_id), OPTIONS

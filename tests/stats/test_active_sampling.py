@@ -200,7 +200,9 @@ def test_exposure_floor_holds_for_a_generator_the_gain_would_neglect(monkeypatch
     real_order_gains = act._order_gains
 
     def shun_generator_0_order(cov, theta, info, ci, cj, flat_ij):
-        return np.where((ci == 0) | (cj == 0), 0.0, real_order_gains(cov, theta, info, ci, cj, flat_ij))
+        return np.where(
+            (ci == 0) | (cj == 0), 0.0, real_order_gains(cov, theta, info, ci, cj, flat_ij)
+        )
 
     monkeypatch.setattr(act, "_gains", shun_generator_0)
     monkeypatch.setattr(act, "_order_gains", shun_generator_0_order)
@@ -208,7 +210,9 @@ def test_exposure_floor_holds_for_a_generator_the_gain_would_neglect(monkeypatch
     share = exposure_share(wins, ties)
     assert share[0] >= floor - 2 * len(ratings) / steps
     assert share[0] < floor + 0.05  # it sits on the floor: the floor, not the gain, put it there
-    wins, ties = run_policy(ActivePairPolicy(ActiveSamplingConfig(min_exposure_share=0.0)), ratings, steps, seed=6)
+    wins, ties = run_policy(
+        ActivePairPolicy(ActiveSamplingConfig(min_exposure_share=0.0)), ratings, steps, seed=6
+    )
     assert exposure_share(wins, ties)[0] < floor / 2
 
 
@@ -223,7 +227,9 @@ def test_no_pair_starves():
     assert counts.min() >= np.floor(floor)
     assert counts.min() >= 2
     # Without the pair floor the most lopsided pair is (nearly) never shown.
-    wins, ties = run_policy(ActivePairPolicy(ActiveSamplingConfig(min_pair_share=0.0)), ratings, steps, seed=7)
+    wins, ties = run_policy(
+        ActivePairPolicy(ActiveSamplingConfig(min_pair_share=0.0)), ratings, steps, seed=7
+    )
     totals = wins + wins.T + ties
     assert totals[0, 7] < np.floor(floor)
 
@@ -233,11 +239,16 @@ def test_pair_floor_covers_every_pair_once_there_are_two_votes_per_pair():
     ratings = np.linspace(600, 1400, n)  # (0, 7): the stronger wins 99% of the time
     candidates = all_pairs(n)
     cfg = ActiveSamplingConfig(warmup_votes=0, min_exposure_share=0.0)  # the pair floor alone
-    for votes, forced in ((40, False), (3000, True)):  # 40 votes: 1.5 per pair, under pair_floor_from
+    for votes, forced in (
+        (40, False),
+        (3000, True),
+    ):  # 40 votes: 1.5 per pair, under pair_floor_from
         wins, ties = uniform_counts(ratings, votes, seed=14)
         for w in (wins, ties):
             w[0, 7] = w[7, 0] = 0.0  # never shown
-        picks = ActivePairPolicy(cfg).choose_pairs(wins, ties, candidates, 3, np.random.default_rng(0))
+        picks = ActivePairPolicy(cfg).choose_pairs(
+            wins, ties, candidates, 3, np.random.default_rng(0)
+        )
         # Before the floor applies the score decides, and a foregone pair teaches next to nothing.
         assert ((0, 7) in picks) == forced, (votes, picks)
 
@@ -253,7 +264,9 @@ def test_batch_is_diverse():
     assert generators.max() <= 12  # not one generator against everybody
     # More annotators than candidate pairs: the pairs take turns.
     few = [(0, 1), (2, 3), (4, 5)]
-    counts = np.unique(choose_pairs(wins, ties, few, 8, np.random.default_rng(0)), axis=0, return_counts=True)[1]
+    counts = np.unique(
+        choose_pairs(wins, ties, few, 8, np.random.default_rng(0)), axis=0, return_counts=True
+    )[1]
     assert counts.max() - counts.min() <= 1
 
 
@@ -409,8 +422,14 @@ def test_small_simulation_active_beats_uniform():
     ci_grid = checkpoint_grid(1000, 60000, 1.1)
     needed = {}
     for policy in ("uniform", "active"):
-        tau = [simulate(ratings, policy, tau_grid, np.random.default_rng(100 + r), stop_tau=0.9) for r in range(15)]
-        ci = [simulate(ratings, policy, ci_grid, np.random.default_rng(200 + r), stop_ci_width=50.0) for r in range(3)]
+        tau = [
+            simulate(ratings, policy, tau_grid, np.random.default_rng(100 + r), stop_tau=0.9)
+            for r in range(15)
+        ]
+        ci = [
+            simulate(ratings, policy, ci_grid, np.random.default_rng(200 + r), stop_ci_width=50.0)
+            for r in range(3)
+        ]
         needed[policy] = (
             np.median([run.votes_to(tau=0.9) for run in tau]),
             np.median([run.votes_to(ci_width=50.0) for run in ci]),
@@ -426,7 +445,12 @@ def test_ranking_of_twenty_generators_needs_far_fewer_votes():
     grid = checkpoint_grid(100, 3000, 1.03)
     needed = {
         policy: np.median(
-            [simulate(ratings, policy, grid, np.random.default_rng(300 + r), stop_tau=0.9).votes_to(tau=0.9) for r in range(30)]
+            [
+                simulate(
+                    ratings, policy, grid, np.random.default_rng(300 + r), stop_tau=0.9
+                ).votes_to(tau=0.9)
+                for r in range(30)
+            ]
         )
         for policy in ("uniform", "active")
     }

@@ -63,12 +63,19 @@ def agreement_ref(fixtures):
 def test_fixture_values(fixtures, agreement_ref):
     table = read_ratings(fixtures / "agreement_ratings.csv")
     assert table.raters == ("rater1", "rater2", "rater3")  # true_label is not a rater
-    assert fleiss_kappa_from_ratings(table.labels) == pytest.approx(agreement_ref["fleiss_kappa"], abs=1e-12)
-    assert krippendorff_alpha(table.labels, "nominal") == pytest.approx(agreement_ref["krippendorff_alpha_nominal"], abs=1e-12)
+    assert fleiss_kappa_from_ratings(table.labels) == pytest.approx(
+        agreement_ref["fleiss_kappa"], abs=1e-12
+    )
+    assert krippendorff_alpha(table.labels, "nominal") == pytest.approx(
+        agreement_ref["krippendorff_alpha_nominal"], abs=1e-12
+    )
     missing = read_ratings(fixtures / "agreement_ratings_missing.csv")
     expected = agreement_ref["missing_variant"]["krippendorff_alpha_nominal"]
     assert krippendorff_alpha(missing.labels, "nominal") == pytest.approx(expected, abs=1e-12)
-    assert sum(v is not None for row in missing.labels for v in row) == agreement_ref["missing_variant"]["n_ratings"]
+    assert (
+        sum(v is not None for row in missing.labels for v in row)
+        == agreement_ref["missing_variant"]["n_ratings"]
+    )
     with pytest.raises(StatsError, match="Krippendorff"):
         fleiss_kappa_from_ratings(missing.labels)
 
@@ -76,8 +83,12 @@ def test_fixture_values(fixtures, agreement_ref):
 def test_mos_alpha_ordinal_and_interval(fixtures):
     ref = json.loads((fixtures / "mos_ref.json").read_text())
     matrix = read_mos(fixtures / "mos_ratings.csv").matrix
-    assert krippendorff_alpha(matrix, "ordinal") == pytest.approx(ref["krippendorff_alpha_ordinal"], abs=1e-12)
-    assert krippendorff_alpha(matrix, "interval") == pytest.approx(ref["krippendorff_alpha_interval"], abs=1e-12)
+    assert krippendorff_alpha(matrix, "ordinal") == pytest.approx(
+        ref["krippendorff_alpha_ordinal"], abs=1e-12
+    )
+    assert krippendorff_alpha(matrix, "interval") == pytest.approx(
+        ref["krippendorff_alpha_interval"], abs=1e-12
+    )
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -85,9 +96,15 @@ def test_fleiss_kappa_agrees_with_statsmodels_on_random_tables(seed):
     rng = np.random.default_rng(seed)
     n_items, n_raters, n_cat = rng.integers(5, 60), rng.integers(2, 7), rng.integers(2, 6)
     truth = rng.integers(0, n_cat, n_items)
-    codes = np.where(rng.random((n_items, n_raters)) < 0.5, truth[:, None], rng.integers(0, n_cat, (n_items, n_raters)))
+    codes = np.where(
+        rng.random((n_items, n_raters)) < 0.5,
+        truth[:, None],
+        rng.integers(0, n_cat, (n_items, n_raters)),
+    )
     expected = sm_fleiss_kappa(aggregate_raters(codes, n_cat=n_cat)[0], method="fleiss")
-    assert fleiss_kappa(aggregate_raters(codes, n_cat=n_cat)[0]) == pytest.approx(expected, abs=1e-12)
+    assert fleiss_kappa(aggregate_raters(codes, n_cat=n_cat)[0]) == pytest.approx(
+        expected, abs=1e-12
+    )
     labels = [[f"c{v}" for v in row] for row in codes]
     assert fleiss_kappa_from_ratings(labels) == pytest.approx(expected, abs=1e-12)
 
@@ -101,23 +118,43 @@ def test_krippendorff_alpha_agrees_with_coincidence_matrix_on_random_data(seed, 
     scores = np.clip(truth[:, None] + rng.integers(-1, 2, (n_items, n_raters)), 1, 5).astype(float)
     scores[rng.random(scores.shape) < 0.25] = np.nan
     labels = [[None if np.isnan(v) else float(v) for v in row] for row in scores]
-    assert krippendorff_alpha(labels, level) == pytest.approx(alpha_by_coincidences(scores, level), abs=1e-12)
+    assert krippendorff_alpha(labels, level) == pytest.approx(
+        alpha_by_coincidences(scores, level), abs=1e-12
+    )
 
 
 def test_ordinal_level_uses_the_category_order():
-    ratings = [["bad", "ok"], ["ok", "good"], ["ok", "good"], ["bad", "bad"], ["good", "good"], ["ok", "ok"], ["bad", "ok"]]
+    ratings = [
+        ["bad", "ok"],
+        ["ok", "good"],
+        ["ok", "good"],
+        ["bad", "bad"],
+        ["good", "good"],
+        ["ok", "ok"],
+        ["bad", "ok"],
+    ]
     order = ["bad", "ok", "good"]
     codes, seen = encode_ratings(ratings, categories=order)
     assert seen == order
-    assert krippendorff_alpha(ratings, "ordinal", categories=order) == pytest.approx(alpha_by_coincidences(codes, "ordinal"), abs=1e-12)
+    assert krippendorff_alpha(ratings, "ordinal", categories=order) == pytest.approx(
+        alpha_by_coincidences(codes, "ordinal"), abs=1e-12
+    )
     # Alphabetical order (bad, good, ok) would put "ok" at the top: a different number.
-    assert krippendorff_alpha(ratings, "ordinal") != pytest.approx(krippendorff_alpha(ratings, "ordinal", categories=order))
+    assert krippendorff_alpha(ratings, "ordinal") != pytest.approx(
+        krippendorff_alpha(ratings, "ordinal", categories=order)
+    )
 
 
 def test_perfect_agreement_is_one(agreement_ref):
     ratings = [["left", "left", "left"], ["right", "right", "right"], ["tie", "tie", "tie"]]
-    assert fleiss_kappa_from_ratings(ratings) == agreement_ref["edge_cases"]["perfect_agreement_fleiss_kappa"]
-    assert krippendorff_alpha(ratings) == agreement_ref["edge_cases"]["perfect_agreement_krippendorff_alpha"]
+    assert (
+        fleiss_kappa_from_ratings(ratings)
+        == agreement_ref["edge_cases"]["perfect_agreement_fleiss_kappa"]
+    )
+    assert (
+        krippendorff_alpha(ratings)
+        == agreement_ref["edge_cases"]["perfect_agreement_krippendorff_alpha"]
+    )
 
 
 def test_degenerate_inputs_raise_instead_of_nan():
@@ -162,7 +199,10 @@ def test_quality_and_exclusion_rule():
     quality = annotator_quality(items, raters, labels, gold=gold, response_s=times)
     assert quality["good1"].loo_agreement == 1.0 and quality["good1"].attention_accuracy == 1.0
     assert quality["good1"].n_attention == 5 and quality["good1"].median_response_s == 4.0
-    result = exclude_annotators(quality, ExclusionRule(min_loo_agreement=0.7, min_attention_accuracy=0.8, min_median_response_s=1.0))
+    result = exclude_annotators(
+        quality,
+        ExclusionRule(min_loo_agreement=0.7, min_attention_accuracy=0.8, min_median_response_s=1.0),
+    )
     assert set(result.excluded) == {"spammer"}
     assert any("median response time" in r for r in result.excluded["spammer"])
     lenient = exclude_annotators(quality, ExclusionRule(None, None, None))

@@ -84,7 +84,10 @@ def test_degenerate_logs():
     empty = bootstrap_bradley_terry(battles_from_records([], [], [], generators=["a"]), rounds=10)
     assert empty.ci_low.tolist() == [1000.0] and empty.rank.tolist() == [1]
     split = bootstrap_bradley_terry(
-        battles_from_records(["a", "a", "c", "c"], ["b", "b", "d", "d"], ["model_a", "model_b", "model_a", "tie"]), rounds=20
+        battles_from_records(
+            ["a", "a", "c", "c"], ["b", "b", "d", "d"], ["model_a", "model_b", "model_a", "tie"]
+        ),
+        rounds=20,
     )
     assert len(split.to_dict()["components"]) == 2 and split.warnings
     # Across components nothing is significant and ranks restart in each component.

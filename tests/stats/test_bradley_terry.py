@@ -23,7 +23,9 @@ from app.stats.io import read_battles
 
 def fastchat_style_bt(battles: Battles) -> np.ndarray:
     """FastChat compute_bt: L-BFGS-B on the tie-as-half-win log-likelihood, on the Elo scale."""
-    rows, counts = np.unique(np.column_stack([battles.a, battles.b, battles.outcome]), axis=0, return_counts=True)
+    rows, counts = np.unique(
+        np.column_stack([battles.a, battles.b, battles.outcome]), axis=0, return_counts=True
+    )
     outcomes, alpha = rows[:, 2] / 2.0, math.log(10.0)
 
     def loss(r):
@@ -34,16 +36,26 @@ def fastchat_style_bt(battles: Battles) -> np.ndarray:
         np.add.at(g, rows[:, 1], alpha * (outcomes - p) * counts)
         return value, g
 
-    x = minimize(loss, np.zeros(battles.n_generators), jac=True, method="L-BFGS-B", options={"gtol": 1e-10, "maxiter": 1000}).x
+    x = minimize(
+        loss,
+        np.zeros(battles.n_generators),
+        jac=True,
+        method="L-BFGS-B",
+        options={"gtol": 1e-10, "maxiter": 1000},
+    ).x
     return 400 * x + 1000
 
 
-def random_battles(rng: np.random.Generator, k: int, n: int, tie_rate: float = 0.1, spread: float = 150.0) -> Battles:
+def random_battles(
+    rng: np.random.Generator, k: int, n: int, tie_rate: float = 0.1, spread: float = 150.0
+) -> Battles:
     truth = rng.normal(0, spread, k)
     a = rng.integers(0, k, n)
     b = (a + rng.integers(1, k, n)) % k
     p = 1 / (1 + 10 ** ((truth[b] - truth[a]) / 400))
-    outcome = np.where(rng.random(n) < tie_rate, 1, np.where(rng.random(n) < p, 2, 0)).astype(np.int8)
+    outcome = np.where(rng.random(n) < tie_rate, 1, np.where(rng.random(n) < p, 2, 0)).astype(
+        np.int8
+    )
     return Battles(tuple(f"g{i}" for i in range(k)), a, b, outcome, np.zeros(n, dtype=bool))
 
 
@@ -83,7 +95,9 @@ def test_anchor_puts_generator_at_value(battles_small):
     anchored = bradley_terry(battles_small, anchor=("gen03", 1114.0))
     assert anchored.rating("gen03") == pytest.approx(1114.0, abs=1e-9)
     shift = 1114.0 - plain.rating("gen03")
-    np.testing.assert_allclose(np.array(anchored.ratings) - np.array(plain.ratings), shift, atol=1e-9)
+    np.testing.assert_allclose(
+        np.array(anchored.ratings) - np.array(plain.ratings), shift, atol=1e-9
+    )
     with pytest.raises(UnknownGeneratorError):
         bradley_terry(battles_small, anchor=("nobody", 1000.0))
 
@@ -104,12 +118,18 @@ def test_fit_from_pair_counts_matches_battles_and_gives_covariance(battles_small
 
 def test_pair_counts_in_either_orientation_are_equivalent():
     fit1 = fit_bradley_terry(3, [0, 1], [1, 2], [7, 4], [3, 6], [2, 0])
-    fit2 = fit_bradley_terry(3, [1, 0, 2, 1], [0, 1, 1, 2], [3, 0, 6, 0], [7, 0, 4, 0], [2, 0, 0, 0])
+    fit2 = fit_bradley_terry(
+        3, [1, 0, 2, 1], [0, 1, 1, 2], [3, 0, 6, 0], [7, 0, 4, 0], [2, 0, 0, 0]
+    )
     np.testing.assert_allclose(fit1.ratings, fit2.ratings, atol=1e-9)
 
 
 def test_all_wins_generator_stays_finite():
-    battles = battles_from_records(["x"] * 10 + ["y"] * 5, ["y"] * 10 + ["z"] * 5, ["model_a"] * 10 + ["model_b"] * 3 + ["model_a"] * 2)
+    battles = battles_from_records(
+        ["x"] * 10 + ["y"] * 5,
+        ["y"] * 10 + ["z"] * 5,
+        ["model_a"] * 10 + ["model_b"] * 3 + ["model_a"] * 2,
+    )
     result = bradley_terry(battles)
     assert all(math.isfinite(r) for r in result.ratings)
     assert result.rating("x") > result.rating("y") + 400  # far ahead, but finite
@@ -117,10 +137,15 @@ def test_all_wins_generator_stays_finite():
 
 
 def test_disconnected_graph_is_reported_not_silently_ranked():
-    battles = battles_from_records(["a", "a", "c", "d"], ["b", "b", "d", "c"], ["model_a", "model_b", "model_a", "model_a"])
+    battles = battles_from_records(
+        ["a", "a", "c", "d"], ["b", "b", "d", "c"], ["model_a", "model_b", "model_a", "model_a"]
+    )
     result = bradley_terry(battles)
     assert len(result.components) == 2
-    assert {frozenset(c) for c in result.components} == {frozenset({"a", "b"}), frozenset({"c", "d"})}
+    assert {frozenset(c) for c in result.components} == {
+        frozenset({"a", "b"}),
+        frozenset({"c", "d"}),
+    }
     assert any("disconnected" in w for w in result.warnings)
     # Each component is centred on its own.
     assert result.rating("a") + result.rating("b") == pytest.approx(2000, abs=1e-9)
@@ -139,7 +164,11 @@ def test_single_generator_and_no_votes():
 
 
 votes = st.lists(
-    st.tuples(st.integers(0, 4), st.integers(1, 4), st.sampled_from(["model_a", "model_b", "tie", "tie (bothbad)"])),
+    st.tuples(
+        st.integers(0, 4),
+        st.integers(1, 4),
+        st.sampled_from(["model_a", "model_b", "tie", "tie (bothbad)"]),
+    ),
     min_size=1,
     max_size=60,
 )
@@ -162,7 +191,9 @@ def test_swapping_sides_of_every_vote_leaves_bt_unchanged(rows):
     one, other = bradley_terry(_battles(rows)), bradley_terry(_battles(swapped))
     np.testing.assert_allclose(one.ratings, other.ratings, atol=1e-6)
     # And Battles.swapped does the same relabelling.
-    np.testing.assert_allclose(bradley_terry(_battles(rows).swapped()).ratings, one.ratings, atol=1e-6)
+    np.testing.assert_allclose(
+        bradley_terry(_battles(rows).swapped()).ratings, one.ratings, atol=1e-6
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -190,6 +221,8 @@ def test_warm_start_from_any_point_reaches_the_same_optimum(battles_small):
     u = unique_outcomes(battles_small)
     wa, wb, t = u.pair_totals()
     cold = fit_bradley_terry(6, u.a, u.b, wa, wb, t)
-    warm = fit_bradley_terry(6, u.a, u.b, wa, wb, t, theta0=np.array([5.0, -1.0, 3.0, 0.0, 2.0, 9.0]))
+    warm = fit_bradley_terry(
+        6, u.a, u.b, wa, wb, t, theta0=np.array([5.0, -1.0, 3.0, 0.0, 2.0, 9.0])
+    )
     np.testing.assert_allclose(warm.ratings, cold.ratings, atol=1e-6)
     assert warm.converged

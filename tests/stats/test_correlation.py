@@ -57,5 +57,7 @@ def test_vectorised_bootstrap_matches_scipy_per_resample(n, ties):
             continue
         rhos.append(stats.spearmanr(h, v).statistic)
         taus.append(stats.kendalltau(h, v).statistic)
-    assert result.spearman_ci == pytest.approx(tuple(np.nanpercentile(rhos, [2.5, 97.5])), abs=1e-12)
+    assert result.spearman_ci == pytest.approx(
+        tuple(np.nanpercentile(rhos, [2.5, 97.5])), abs=1e-12
+    )
     assert result.kendall_ci == pytest.approx(tuple(np.nanpercentile(taus, [2.5, 97.5])), abs=1e-12)

@@ -23,7 +23,11 @@ def test_single_vote_by_hand():
 
 
 def test_second_vote_uses_updated_ratings_and_parameters():
-    result = online_elo(battles_from_records(["x", "y"], ["y", "x"], ["model_a", "tie (bothbad)"]), k=32, initial=1500)
+    result = online_elo(
+        battles_from_records(["x", "y"], ["y", "x"], ["model_a", "tie (bothbad)"]),
+        k=32,
+        initial=1500,
+    )
     # After x wins: x = 1516, y = 1484. Tie: x's expected score 1/(1+10**(-32/400)).
     expected_x = 1 / (1 + 10 ** (-32 / 400))
     assert result.rating("x") == pytest.approx(1516 + 32 * (0.5 - expected_x), abs=1e-9)
@@ -33,5 +37,7 @@ def test_second_vote_uses_updated_ratings_and_parameters():
 def test_order_matters():
     a, b, w = ["x", "x", "y"], ["y", "z", "z"], ["model_a", "model_b", "model_a"]
     forward = online_elo(battles_from_records(a, b, w))
-    backward = online_elo(battles_from_records(a[::-1], b[::-1], w[::-1], generators=forward.generators))
+    backward = online_elo(
+        battles_from_records(a[::-1], b[::-1], w[::-1], generators=forward.generators)
+    )
     assert not math.isclose(forward.rating("x"), backward.rating("x"), abs_tol=1e-6)

@@ -13,7 +13,9 @@ from app.stats.io import read_mos
 
 @pytest.fixture(scope="module")
 def mos_data(fixtures):
-    return read_mos(fixtures / "mos_ratings.csv"), json.loads((fixtures / "mos_ref.json").read_text())
+    return read_mos(fixtures / "mos_ratings.csv"), json.loads(
+        (fixtures / "mos_ref.json").read_text()
+    )
 
 
 def test_means_sds_and_intervals_match_reference(mos_data):
@@ -24,8 +26,12 @@ def test_means_sds_and_intervals_match_reference(mos_data):
         assert got.mean == pytest.approx(expected["mean"], abs=1e-12)
         assert got.sd == pytest.approx(expected["sd"], abs=1e-12)
         assert got.n == expected["n_ratings"] and got.n_items == expected["n_items"]
-        assert (got.ci_low, got.ci_high) == pytest.approx(tuple(expected["ci95_t_all_ratings"]), abs=1e-12)
-        assert (got.ci_items_low, got.ci_items_high) == pytest.approx(tuple(expected["ci95_t_item_means"]), abs=1e-12)
+        assert (got.ci_low, got.ci_high) == pytest.approx(
+            tuple(expected["ci95_t_all_ratings"]), abs=1e-12
+        )
+        assert (got.ci_items_low, got.ci_items_high) == pytest.approx(
+            tuple(expected["ci95_t_item_means"]), abs=1e-12
+        )
     for rater, mean in ref["per_rater_mean"].items():
         assert result.raters[rater].mean == pytest.approx(mean, abs=1e-12)
     assert sum(r.offset * r.n for r in result.raters.values()) == pytest.approx(0.0, abs=1e-9)
@@ -39,7 +45,12 @@ def test_normalisation_removes_rater_offsets_and_keeps_the_scale(mos_data):
     # Balanced design (every rater rates every item): the grand mean is preserved exactly.
     overall = np.mean([m.mean for m in norm.models.values()])
     assert overall == pytest.approx(raw.grand_mean, abs=1e-12)
-    assert [m for m in sorted(norm.models, key=lambda k: -norm.models[k].mean)] == ["gen_a", "gen_b", "gen_c", "gen_d"]
+    assert [m for m in sorted(norm.models, key=lambda k: -norm.models[k].mean)] == [
+        "gen_a",
+        "gen_b",
+        "gen_c",
+        "gen_d",
+    ]
 
 
 def test_normalisation_by_hand():

@@ -17,7 +17,12 @@ MODULES = ["app.stats"] + [f"app.stats.{m.name}" for m in pkgutil.iter_modules(a
 
 
 def test_every_module_is_listed():
-    assert {"app.stats.bradley_terry", "app.stats.agreement", "app.stats.io", "app.stats.mos"} <= set(MODULES)
+    assert {
+        "app.stats.bradley_terry",
+        "app.stats.agreement",
+        "app.stats.io",
+        "app.stats.mos",
+    } <= set(MODULES)
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -27,5 +32,7 @@ def test_module_imports_no_web_db_or_torch(module):
         f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r})\n"
         "print(','.join(bad))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "", f"{module} imports {out.stdout.strip()}"

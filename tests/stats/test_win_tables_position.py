@@ -28,7 +28,9 @@ def test_tables_match_reference(battles_small, ratings_ref):
 
 
 def test_counts_by_hand():
-    battles = battles_from_records(["x", "y", "x", "x"], ["y", "x", "z", "y"], ["model_a", "model_a", "tie", "tie (bothbad)"])
+    battles = battles_from_records(
+        ["x", "y", "x", "x"], ["y", "x", "z", "y"], ["model_a", "model_a", "tie", "tie (bothbad)"]
+    )
     t = win_tables(battles)
     x, y, z = (battles.index(n) for n in "xyz")
     assert t.votes[x, y] == t.votes[y, x] == 3 and t.votes[x, z] == 1 and t.votes[y, z] == 0
@@ -59,4 +61,6 @@ def test_position_bias_is_flagged_when_ci_excludes_half():
 
 @pytest.mark.parametrize("k,n", [(0, 10), (10, 10), (3, 7), (500, 1000)])
 def test_wilson_interval_agrees_with_statsmodels(k, n):
-    assert wilson_interval(k, n) == pytest.approx(proportion_confint(k, n, alpha=0.05, method="wilson"), abs=1e-12)
+    assert wilson_interval(k, n) == pytest.approx(
+        proportion_confint(k, n, alpha=0.05, method="wilson"), abs=1e-12
+    )

@@ -16,8 +16,7 @@ def seed_pool(
     """Generators each with one image per prompt (rows only: no media files)."""
     prompt_set = PromptSet(name=f"{prefix}-prompts")
     prompt_set.prompts = [
-        Prompt(external_id=f"p{k}", text=f"a test prompt number {k}")
-        for k in range(prompts)
+        Prompt(external_id=f"p{k}", text=f"a test prompt number {k}") for k in range(prompts)
     ]
     session.add(prompt_set)
     gens = [Generator(name=f"{prefix}-{g}") for g in range(generators)]
@@ -54,9 +53,7 @@ def seed_study(
     **fields,
 ) -> Study:
     name = fields.pop("name", f"{kind}-study")
-    gens, prompt_set = seed_pool(
-        session, generators=generators, prompts=prompts, prefix=name
-    )
+    gens, prompt_set = seed_pool(session, generators=generators, prompts=prompts, prefix=name)
     body = StudyCreate(
         name=name,
         kind=kind,

@@ -33,9 +33,7 @@ from app.services.votes import submit_vote
 
 # Human strength on the logit scale; the metrics below agree with it, mostly.
 STRENGTH = {"aurora": 1.0, "brook": 0.5, "cinder": 0.0, "dune": -0.4, "ember": -1.0}
-CLIP_REASON = (
-    "no CLIP weights: set ARENA_CLIP_PRETRAINED to a local open_clip checkpoint"
-)
+CLIP_REASON = "no CLIP weights: set ARENA_CLIP_PRETRAINED to a local open_clip checkpoint"
 
 
 @dataclass
@@ -53,9 +51,7 @@ def _png(seed: int, size: int = 32) -> bytes:
     return buffer.getvalue()
 
 
-def _store_image(
-    session: Session, store: MediaStore, batch: Batch, seed: int, **owner
-) -> Image:
+def _store_image(session: Session, store: MediaStore, batch: Batch, seed: int, **owner) -> Image:
     data = _png(seed)
     sha = hashlib.sha256(data).hexdigest()
     store.put(session, sha, data, data)
@@ -77,8 +73,7 @@ def seed_catalogue(
 ) -> tuple[list[Generator], PromptSet, ReferenceSet]:
     prompt_set = PromptSet(name="leaderboard-prompts")
     prompt_set.prompts = [
-        Prompt(external_id=f"p{k}", text=f"a painting of scene {k}")
-        for k in range(prompts)
+        Prompt(external_id=f"p{k}", text=f"a painting of scene {k}") for k in range(prompts)
     ]
     session.add(prompt_set)
     generators = [
@@ -116,9 +111,7 @@ def seed_catalogue(
     return generators, prompt_set, reference
 
 
-def seed_metrics(
-    session: Session, generators: list[Generator], reference: ReferenceSet
-) -> None:
+def seed_metrics(session: Session, generators: list[Generator], reference: ReferenceSet) -> None:
     """FID/KID/PRDC/IS numbers that track the human strength, CLIP-based metrics unavailable,
     diversity never computed, and one generator with a metrics job still queued."""
     for g, generator in enumerate(generators):
@@ -131,9 +124,7 @@ def seed_metrics(
             "extractor": "inception-fid:1",
             "preprocessing": "resize 299 bicubic antialias",
         }
-        fid_warning = [
-            "FID on 5 generated images (< 10,000) is strongly biased upwards"
-        ]
+        fid_warning = ["FID on 5 generated images (< 10,000) is strongly biased upwards"]
         session.add_all(
             [
                 # Brook's FID is worse than cinder's: metric and humans disagree on one pair.
@@ -196,9 +187,7 @@ def cast_votes(
 ) -> None:
     """Simulated annotators answer until the study has nothing left for them."""
     rng = np.random.default_rng(seed)
-    people = [
-        (create_simulated_annotator(session, study), False) for _ in range(careful)
-    ]
+    people = [(create_simulated_annotator(session, study), False) for _ in range(careful)]
     people += [(create_simulated_annotator(session, study), True) for _ in range(lazy)]
     names = {g.id: g.name for g in study.generators}
     now = utcnow() - timedelta(hours=2)

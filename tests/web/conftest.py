@@ -14,8 +14,7 @@ GENERATORS = ("SecretDiffusion-XL", "HiddenGAN-v2", "CovertFlow-3")
 PROMPTS = {
     "name": "blind-prompts",
     "prompts": [
-        {"external_id": f"q{i}", "text": f"a red cube on a table, take {i}"}
-        for i in range(4)
+        {"external_id": f"q{i}", "text": f"a red cube on a table, take {i}"} for i in range(4)
     ],
 }
 
@@ -23,16 +22,10 @@ PROMPTS = {
 def upload_pool(arena, generators=GENERATORS, prompts=PROMPTS) -> None:
     """Each generator uploads one image per prompt; bytes and file names carry its name."""
     client, headers = arena.client, arena.headers
-    assert (
-        client.post("/api/prompt-sets", json=prompts, headers=headers).status_code
-        == 201
-    )
+    assert client.post("/api/prompt-sets", json=prompts, headers=headers).status_code == 201
     for g_index, name in enumerate(generators):
         assert (
-            client.post(
-                "/api/generators", json={"name": name}, headers=headers
-            ).status_code
-            == 201
+            client.post("/api/generators", json={"name": name}, headers=headers).status_code == 201
         )
         files, manifest = [], {}
         for p_index, prompt in enumerate(prompts["prompts"]):
@@ -43,9 +36,7 @@ def upload_pool(arena, generators=GENERATORS, prompts=PROMPTS) -> None:
                 data, filename = png_bytes(seed, tag=name), f"{name}_{p_index}.png"
             files.append(("files", (filename, data, "application/octet-stream")))
             manifest[filename] = prompt["external_id"]
-        files.append(
-            ("manifest", ("manifest.json", json.dumps(manifest), "application/json"))
-        )
+        files.append(("manifest", ("manifest.json", json.dumps(manifest), "application/json")))
         response = client.post(
             f"/api/generators/{name}/batches",
             files=files,
@@ -67,9 +58,7 @@ def make_study(arena, kind="pairwise", name=None, **fields) -> dict:
     response = arena.client.post("/api/studies", json=body, headers=arena.headers)
     assert response.status_code == 201, response.text
     study = response.json()
-    opened = arena.client.post(
-        f"/api/studies/{study['id']}/open", headers=arena.headers
-    )
+    opened = arena.client.post(f"/api/studies/{study['id']}/open", headers=arena.headers)
     assert opened.status_code == 200, opened.text
     return opened.json()
 

@@ -37,12 +37,8 @@ def test_invite_consent_once_then_all_tasks_to_thank_you(pool):
     invite = annotator.get(path_of(url), follow_redirects=False)
     assert invite.status_code == 303
     cookie = invite.headers["set-cookie"].lower()
-    assert (
-        "httponly" in cookie and "samesite=lax" in cookie and "path=/study/" in cookie
-    )
-    assert (
-        url.split("/")[-1] not in invite.headers["location"]
-    )  # the token leaves the URL
+    assert "httponly" in cookie and "samesite=lax" in cookie and "path=/study/" in cookie
+    assert url.split("/")[-1] not in invite.headers["location"]  # the token leaves the URL
     consent = annotator.get(invite.headers["location"])
     assert "Before you start" in consent.text and "I agree" in consent.text
     page = annotator.start()
@@ -51,13 +47,9 @@ def test_invite_consent_once_then_all_tasks_to_thank_you(pool):
     seen = set()
     for n in range(12):
         seen.add(page.field("assignment"))
-        response = annotator.answer(
-            page, choice=("left", "right", "tie", "both_bad")[n % 4]
-        )
+        response = annotator.answer(page, choice=("left", "right", "tie", "both_bad")[n % 4])
         assert response.status_code == 200, response.text
-        assert response.text.lstrip().startswith(
-            '<section id="task"'
-        )  # a partial, not a page
+        assert response.text.lstrip().startswith('<section id="task"')  # a partial, not a page
         assert f'id="progress-text">{n + 1} / 12<' in response.text
         page = type(page)(response.text, page.study_path)
     assert "Thank you" in page.html and len(seen) == 12
@@ -74,9 +66,7 @@ def test_forms_work_without_javascript(pool):
     page = annotator.start()
     assert 'data-kind="rating"' in page.html and "excellent" in page.html
     response = annotator.answer(page, htmx=False, rating="5")
-    assert (
-        response.status_code == 303 and response.headers["location"] == page.study_path
-    )
+    assert response.status_code == 303 and response.headers["location"] == page.study_path
     assert n_votes(arena) == 1
     # Same answer again: the stored result, nothing new.
     assert annotator.answer(page, htmx=False, rating="5").status_code == 303
@@ -196,14 +186,10 @@ def test_vote_for_someone_elses_unknown_expired_or_changed_assignment(pool):
     )
     assert_refused(arena, missing, 404, "no such task")
     # 422: not a valid choice.
-    assert_refused(
-        arena, me.answer(page, choice="middle"), 422, "choice must be one of"
-    )
+    assert_refused(arena, me.answer(page, choice="middle"), 422, "choice must be one of")
     # 409: answered, then a different answer.
     assert me.answer(page, choice="left").status_code == 200
-    assert_refused(
-        arena, me.answer(page, choice="right"), 409, "different answer", before=1
-    )
+    assert_refused(arena, me.answer(page, choice="right"), 409, "different answer", before=1)
     assert me.answer(page, choice="left").status_code == 200  # same answer: no-op
     assert n_votes(arena) == 1
     # 410: expired before it was answered.
@@ -225,9 +211,7 @@ def test_closed_study_accepts_no_votes(pool):
     annotator = Annotator(browser(arena), url)
     page = annotator.start()
     assert (
-        arena.client.post(
-            f"/api/studies/{study['id']}/close", headers=arena.headers
-        ).status_code
+        arena.client.post(f"/api/studies/{study['id']}/close", headers=arena.headers).status_code
         == 200
     )
     assert_refused(arena, annotator.answer(page, choice="left"), 409, "closed")
@@ -264,9 +248,7 @@ def test_vote_and_invite_rate_limits(pool):
     arena.settings.invite_rate_per_ip = 2
     arena.app.state.rate_limiter = None  # forget the invites opened above
     client = browser(arena)
-    codes = [
-        client.get(path_of(url), follow_redirects=False).status_code for _ in range(3)
-    ]
+    codes = [client.get(path_of(url), follow_redirects=False).status_code for _ in range(3)]
     assert codes == [303, 303, 429]
 
 

@@ -78,9 +78,7 @@ def test_nothing_reaching_the_annotator_names_the_generator(pool, kind):
             assert header not in response.headers, (response.url, header)
 
     html = "".join(
-        r.text
-        for r in responses
-        if r.headers.get("content-type", "").startswith("text/html")
+        r.text for r in responses if r.headers.get("content-type", "").startswith("text/html")
     )
     # Alt texts say only which side the image is on.
     assert set(re.findall(r'alt="([^"]*)"', html)) <= {
@@ -100,9 +98,7 @@ def test_nothing_reaching_the_annotator_names_the_generator(pool, kind):
         if response.headers.get("content-type") == "image/png":
             assert response.status_code == 200
             decoded = PILImage.open(io.BytesIO(response.content))
-            assert set(decoded.info) <= {"dpi"}, (
-                decoded.info
-            )  # no text chunks, no ICC, no EXIF
+            assert set(decoded.info) <= {"dpi"}, decoded.info  # no text chunks, no ICC, no EXIF
             assert not decoded.getexif()
             assert b"tEXt" not in response.content and b"iTXt" not in response.content
             assert b"zTXt" not in response.content and b"eXIf" not in response.content

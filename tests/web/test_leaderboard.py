@@ -101,9 +101,7 @@ def _key(arena) -> str:
     return arena.headers["Authorization"].split(" ", 1)[1]
 
 
-def test_page_json_exports_and_report_show_identical_numbers(
-    seeded, tmp_path, monkeypatch
-):
+def test_page_json_exports_and_report_show_identical_numbers(seeded, tmp_path, monkeypatch):
     arena, info = seeded
     client = arena.client
     api = client.get(f"/api/studies/{info['id']}/leaderboard", headers=arena.headers)
@@ -127,10 +125,7 @@ def test_page_json_exports_and_report_show_identical_numbers(
             assert json.loads(value) == human[field]
             assert text.startswith(fmt.number(human[field], field))
         assert cells[name]["votes"][0] == str(human["votes"])
-        assert (
-            fmt.interval(human["bt_ci_low"], human["bt_ci_high"], "bt")
-            in cells[name]["bt"][1]
-        )
+        assert fmt.interval(human["bt_ci_low"], human["bt_ci_high"], "bt") in cells[name]["bt"][1]
         for metric, cell in row["metrics"].items():
             value, text = cells[name][metric]
             assert json.loads(value) == cell["value"]
@@ -158,12 +153,8 @@ def test_page_json_exports_and_report_show_identical_numbers(
         assert int(record["votes"]) == row["human"]["votes"]
         assert float(record["fid"]) == row["metrics"]["fid"]["value"]
         assert float(record["kid_std"]) == row["metrics"]["kid"]["std"]
-        assert record["clip_score"] == "" and record["clip_score_note"].startswith(
-            "unavailable"
-        )
-        assert (
-            float(record["setting.guidance_scale"]) == row["settings"]["guidance_scale"]
-        )
+        assert record["clip_score"] == "" and record["clip_score_note"].startswith("unavailable")
+        assert float(record["setting.guidance_scale"]) == row["settings"]["guidance_scale"]
 
     # Metric results: the stored rows behind the cells.
     metrics = client.get(
@@ -173,10 +164,7 @@ def test_page_json_exports_and_report_show_identical_numbers(
     stored = list(csv.DictReader(io.StringIO(metrics.text)))
     for record in stored:
         if record["metric"] == "fid":
-            assert (
-                float(record["value"])
-                == rows[record["generator"]]["metrics"]["fid"]["value"]
-            )
+            assert float(record["value"]) == rows[record["generator"]]["metrics"]["fid"]["value"]
             assert record["warnings"].startswith('["FID on 5 generated images')
 
     # Votes in the Chatbot Arena layout: every vote, attention checks marked.
@@ -187,9 +175,7 @@ def test_page_json_exports_and_report_show_identical_numbers(
     records = list(csv.DictReader(io.StringIO(votes.text)))
     assert len(records) == data["votes"]["total"]
     assert {"model_a", "model_b", "winner"} <= set(records[0])
-    assert (
-        sum(1 for r in records if r["check_kind"]) == data["votes"]["attention_checks"]
-    )
+    assert sum(1 for r in records if r["check_kind"]) == data["votes"]["attention_checks"]
 
     # The report, written by the CLI from a fresh computation, prints the same numbers.
     monkeypatch.setenv("ARENA_DATABASE_URL", arena.settings.database_url)
@@ -203,7 +189,7 @@ def test_page_json_exports_and_report_show_identical_numbers(
         result = runner.invoke(cli, ["report", info["name"], "--out", str(out)])
         assert result.exit_code == 0, result.output
         text = out.read_text()
-        for name, row in rows.items():
+        for _name, row in rows.items():
             human = row["human"]
             assert fmt.number(human["bt"], "bt") in text
             assert fmt.interval(human["bt_ci_low"], human["bt_ci_high"], "bt") in text
@@ -226,24 +212,18 @@ def test_page_json_exports_and_report_show_identical_numbers(
         ):
             assert pillar in text
     html = (tmp_path / "report.html").read_text()
-    assert html.count("<svg") >= 3 + len(
-        rows
-    )  # ratings, win rate, precision-recall, samples
+    assert html.count("<svg") >= 3 + len(rows)  # ratings, win rate, precision-recall, samples
     assert "data:image/png;base64," in html  # the sample images themselves
 
 
-def test_cli_export_writes_each_kind_and_refuses_bad_input(
-    seeded, tmp_path, monkeypatch
-):
+def test_cli_export_writes_each_kind_and_refuses_bad_input(seeded, tmp_path, monkeypatch):
     arena, info = seeded
     monkeypatch.setenv("ARENA_DATABASE_URL", arena.settings.database_url)
     monkeypatch.setenv("ARENA_MEDIA_DIR", str(arena.settings.media_dir))
     from app.cli.main import app as cli
 
     runner = CliRunner()
-    api = arena.client.get(
-        f"/api/studies/{info['id']}/leaderboard", headers=arena.headers
-    ).json()
+    api = arena.client.get(f"/api/studies/{info['id']}/leaderboard", headers=arena.headers).json()
     out = tmp_path / "board.json"
     result = runner.invoke(
         cli, ["export", info["name"], "--what", "leaderboard", "--out", str(out)]
@@ -251,9 +231,7 @@ def test_cli_export_writes_each_kind_and_refuses_bad_input(
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["rows"] == api["rows"]
     out = tmp_path / "votes.jsonl"
-    result = runner.invoke(
-        cli, ["export", info["public_id"], "--what", "votes", "--out", str(out)]
-    )
+    result = runner.invoke(cli, ["export", info["public_id"], "--what", "votes", "--out", str(out)])
     assert result.exit_code == 0, result.output
     lines = out.read_text().splitlines()
     assert len(lines) == api["votes"]["total"]
@@ -295,12 +273,8 @@ def test_private_leaderboards_need_a_researcher(seeded):
     from fastapi.testclient import TestClient
 
     anonymous = TestClient(arena.app)
-    page = anonymous.get(
-        f"/studies/{info['public_id']}/leaderboard", follow_redirects=False
-    )
-    assert page.status_code == 303 and page.headers["location"].startswith(
-        "/login?next=%2Fstudies"
-    )
+    page = anonymous.get(f"/studies/{info['public_id']}/leaderboard", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"].startswith("/login?next=%2Fstudies")
     assert anonymous.get(f"/api/studies/{info['id']}/leaderboard").status_code == 401
     assert (
         anonymous.get(
@@ -310,9 +284,7 @@ def test_private_leaderboards_need_a_researcher(seeded):
         == 401
     )
     assert (
-        anonymous.get(
-            f"/studies/{info['public_id']}/leaderboard/plots/ratings.svg"
-        ).status_code
+        anonymous.get(f"/studies/{info['public_id']}/leaderboard/plots/ratings.svg").status_code
         == 401
     )
     wrong = anonymous.get(
@@ -323,19 +295,13 @@ def test_private_leaderboards_need_a_researcher(seeded):
 
     # Sign-in: the form's CSRF token is required, a wrong key is refused, the cookie is HttpOnly.
     anonymous.get("/login")
-    refused = anonymous.post(
-        "/login", data={"api_key": _key(arena), "csrf_token": "forged"}
-    )
+    refused = anonymous.post("/login", data={"api_key": _key(arena), "csrf_token": "forged"})
     assert refused.status_code == 403 and "expired" in refused.text
     # Each rendering of the form gets a fresh nonce cookie; its own token goes with it.
     token = re.search(r'name="csrf_token" value="([^"]+)"', refused.text).group(1)
-    wrong_key = anonymous.post(
-        "/login", data={"api_key": "arena_wrong", "csrf_token": token}
-    )
+    wrong_key = anonymous.post("/login", data={"api_key": "arena_wrong", "csrf_token": token})
     assert wrong_key.status_code == 403 and "not recognised" in wrong_key.text
-    token = re.search(
-        r'name="csrf_token" value="([^"]+)"', anonymous.get("/login").text
-    ).group(1)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', anonymous.get("/login").text).group(1)
     done = anonymous.post(
         "/login",
         data={
@@ -348,10 +314,7 @@ def test_private_leaderboards_need_a_researcher(seeded):
     assert done.status_code == 303 and done.headers["location"] == "/"
     assert "httponly" in done.headers["set-cookie"].lower()
     assert anonymous.get(f"/studies/{info['public_id']}/leaderboard").status_code == 200
-    assert (
-        anonymous.get(f"/api/studies/{info['public_id']}/leaderboard").status_code
-        == 200
-    )
+    assert anonymous.get(f"/api/studies/{info['public_id']}/leaderboard").status_code == 200
     # A forged cookie is nobody.
     other = TestClient(arena.app, cookies={"arena_researcher": "forged.cookie.value"})
     assert other.get(f"/api/studies/{info['id']}/leaderboard").status_code == 401
@@ -365,10 +328,7 @@ def test_private_leaderboards_need_a_researcher(seeded):
     assert public_page.status_code == 200
     # Generators' images beside their names would unblind annotators while the study runs.
     grid = f"/studies/{info['public_id']}/leaderboard/samples/{info['generators']['aurora']}.svg"
-    assert (
-        "/samples/" not in public_page.text
-        and "once the study is closed" in public_page.text
-    )
+    assert "/samples/" not in public_page.text and "once the study is closed" in public_page.text
     assert fresh.get(grid).status_code == 403
     with arena.session_factory() as session:
         session.get(Study, info["id"]).status = "closed"
@@ -387,9 +347,7 @@ def test_sorting_by_a_metric_and_the_exclusions_toggle(seeded):
     fid = {r["generator"]: r["metrics"]["fid"]["value"] for r in data["rows"]}
     ascending = board(client.get(base, params={"sort": "fid"}).text).order
     assert ascending == sorted(fid, key=fid.get)
-    descending = board(
-        client.get(base, params={"sort": "fid", "dir": "desc"}).text
-    ).order
+    descending = board(client.get(base, params={"sort": "fid", "dir": "desc"}).text).order
     assert descending == ascending[::-1]
     # The default order is the human ranking.
     assert board(client.get(base).text).order == [r["generator"] for r in data["rows"]]
@@ -401,9 +359,7 @@ def test_sorting_by_a_metric_and_the_exclusions_toggle(seeded):
 
     page = client.get(base).text
     assert "Exclusions are <b>applied</b>" in page
-    toggle = re.search(
-        r'id="exclusions-toggle" class="button" href="([^"]+)"', page
-    ).group(1)
+    toggle = re.search(r'id="exclusions-toggle" class="button" href="([^"]+)"', page).group(1)
     without = client.get(toggle.replace("&amp;", "&"))
     assert "Exclusions are <b>not applied</b>" in without.text
     everyone = client.get(
@@ -435,9 +391,7 @@ def test_missing_numbers_say_why_and_the_page_refreshes_while_jobs_run(seeded):
     assert "updating" in cells["ember"]["fid"][1]
     assert 'hx-trigger="every 5s"' in page and f'hx-get="{base}/board?' in page
     partial = client.get(f"{base}/board", headers={"HX-Request": "true"})
-    assert partial.status_code == 200 and partial.text.lstrip().startswith(
-        '<div id="board"'
-    )
+    assert partial.status_code == 200 and partial.text.lstrip().startswith('<div id="board"')
 
     with arena.session_factory() as session:
         for job in session.query(Job).filter(Job.status == "queued"):
@@ -452,10 +406,7 @@ def test_missing_numbers_say_why_and_the_page_refreshes_while_jobs_run(seeded):
         for name in ("ratings", "win-rate", "precision-recall")
     }
     for name, response in plots.items():
-        assert (
-            response.status_code == 200
-            and response.headers["content-type"] == "image/svg+xml"
-        )
+        assert response.status_code == 200 and response.headers["content-type"] == "image/svg+xml"
         assert "aurora" in response.text, name
     assert client.get(f"{base}/plots/mos.svg").status_code == 404
     grid = client.get(f"{base}/samples/{info['generators']['aurora']}.svg")
@@ -465,9 +416,7 @@ def test_missing_numbers_say_why_and_the_page_refreshes_while_jobs_run(seeded):
 def test_export_parameters_are_checked(seeded):
     arena, info = seeded
     url = f"/api/studies/{info['id']}/export"
-    bad_what = arena.client.get(
-        url, params={"what": "everything"}, headers=arena.headers
-    )
+    bad_what = arena.client.get(url, params={"what": "everything"}, headers=arena.headers)
     assert bad_what.status_code == 422
     mismatch = arena.client.get(
         url, params={"what": "votes", "format": "json"}, headers=arena.headers
@@ -496,9 +445,7 @@ def test_reference_statistics_npz(seeded):
             .order_by(Image.id)
         ]
         features = rng.normal(size=(len(shas), 16)).astype(np.float32)
-        store_features(
-            session, arena.settings.features_path, "inception-fid:test", shas, features
-        )
+        store_features(session, arena.settings.features_path, "inception-fid:test", shas, features)
         session.commit()
     response = arena.client.get(url, headers=arena.headers)
     assert response.status_code == 200, response.text
@@ -593,10 +540,7 @@ def test_rating_and_flag_studies(arena, kind):
     assert best in ("aurora", "brook")
     figure = "mos" if kind == "rating" else "flags"
     assert (
-        arena.client.get(
-            f"/studies/{public_id}/leaderboard/plots/{figure}.svg"
-        ).status_code
-        == 200
+        arena.client.get(f"/studies/{public_id}/leaderboard/plots/{figure}.svg").status_code == 200
     )
 
 
@@ -610,33 +554,22 @@ def test_a_study_without_votes_or_metrics_says_why(arena, tmp_path):
         session.commit()
         public_id = study.public_id
         lb = build_leaderboard(session, study, LeaderboardOptions(rounds=20))
-        html = render(
-            collect(session, MediaStore(arena.settings.media_dir), lb), "html"
-        )
-        markdown = render(
-            collect(session, MediaStore(arena.settings.media_dir), lb), "md"
-        )
+        html = render(collect(session, MediaStore(arena.settings.media_dir), lb), "html")
+        markdown = render(collect(session, MediaStore(arena.settings.media_dir), lb), "md")
     data = arena.client.get(f"/api/studies/{public_id}/leaderboard").json()
     assert data["votes"]["total"] == 0
-    assert all(
-        row["human"]["bt"] is None and row["human"]["votes"] == 0
-        for row in data["rows"]
-    )
+    assert all(row["human"]["bt"] is None and row["human"]["votes"] == 0 for row in data["rows"])
     assert data["agreement"]["notes"]["krippendorff_alpha"] == "no votes yet"
     assert data["reference_set"] is None
     assert all(
-        row["metrics"]["fid"]["note"]
-        == "unavailable: no reference set of real images uploaded"
+        row["metrics"]["fid"]["note"] == "unavailable: no reference set of real images uploaded"
         for row in data["rows"]
     )
     page = arena.client.get(f"/studies/{public_id}/leaderboard")
     assert page.status_code == 200
     assert "no votes yet" in page.text
     assert (
-        arena.client.get(
-            f"/studies/{public_id}/leaderboard/plots/ratings.svg"
-        ).status_code
-        == 404
+        arena.client.get(f"/studies/{public_id}/leaderboard/plots/ratings.svg").status_code == 404
     )
     for text in (html, markdown):
         assert "no human judgements yet" in text and "no stored images" in text

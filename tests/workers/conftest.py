@@ -25,7 +25,9 @@ SKIMAGE_REAL_PHOTOS = (
 
 def load_skimage_real_photos() -> dict[str, Image.Image]:
     """Real RGB photographs shipped in scikit-image, by name (the stereo pair as two entries)."""
-    data = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) provides the photos")
+    data = pytest.importorskip(
+        "skimage.data", reason="scikit-image (dev extra) provides the photos"
+    )
     photos = {name: Image.fromarray(getattr(data, name)()) for name in SKIMAGE_REAL_PHOTOS}
     left, right, _disparity = data.stereo_motorcycle()
     photos["motorcycle_left"] = Image.fromarray(left)
@@ -60,8 +62,13 @@ def tiny_clip_checkpoint(tmp_path_factory) -> Path:
     config = {
         "embed_dim": 32,
         "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "patch_size": 16},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2,
-                     "layers": 1},
+        "text_cfg": {
+            "context_length": 77,
+            "vocab_size": 49408,
+            "width": 32,
+            "heads": 2,
+            "layers": 1,
+        },
     }
     config_path = folder / f"{TINY_CLIP}.json"
     config_path.write_text(json.dumps(config))

@@ -170,8 +170,13 @@ def test_alpha_is_dropped_and_greyscale_replicated(fid_extractor, skimage_real_p
     extractor = fid_extractor
     rgb = skimage_real_photos["chelsea"]
     rgba = rgb.copy()
-    rgba.putalpha(Image.fromarray(np.linspace(0, 255, rgb.size[0] * rgb.size[1], dtype=np.uint8)
-                                  .reshape(rgb.size[1], rgb.size[0])))
+    rgba.putalpha(
+        Image.fromarray(
+            np.linspace(0, 255, rgb.size[0] * rgb.size[1], dtype=np.uint8).reshape(
+                rgb.size[1], rgb.size[0]
+            )
+        )
+    )
     np.testing.assert_array_equal(extractor.preprocess(rgba), extractor.preprocess(rgb))
     grey = rgb.convert("L")
     out = extractor.preprocess(grey)
@@ -253,8 +258,9 @@ def synthetic_classifier_checkpoint(fid_extractor, tmp_path_factory) -> tuple[Pa
     return path, state
 
 
-def test_classifier_logits_are_fc_of_pool3(fid_extractor, synthetic_classifier_checkpoint,
-                                           photo_list):
+def test_classifier_logits_are_fc_of_pool3(
+    fid_extractor, synthetic_classifier_checkpoint, photo_list
+):
     path, state = synthetic_classifier_checkpoint
     classifier = InceptionClassifierExtractor(path, expected_sha256=sha256_file(path))
     photos = photo_list[:3]
@@ -287,8 +293,9 @@ def test_tiny_clip_image_and_text_embeddings(tiny_clip_checkpoint, skimage_real_
     assert not np.allclose(images[0], images[2])
     assert not np.allclose(np.linalg.norm(images, axis=1), 1.0)  # raw, not normalised
 
-    texts = clip.embed_texts(["a cat on a sofa", "a rocket at night", "a cup of coffee"],
-                             batch_size=2)
+    texts = clip.embed_texts(
+        ["a cat on a sofa", "a rocket at night", "a cup of coffee"], batch_size=2
+    )
     assert texts.shape == (3, 32) and texts.dtype == np.float32
     prompts = ["a cat on a sofa", "a rocket at night", "a cup of coffee"]
     np.testing.assert_array_equal(texts, clip.embed_texts(prompts, batch_size=2))

@@ -25,8 +25,7 @@ N_REAL, N_GEN, N_PROMPTS = 24, 16, 4
 PROMPTS = {
     "name": "gallery",
     "prompts": [
-        {"external_id": f"p{i}", "text": f"a photograph, view {i}"}
-        for i in range(N_PROMPTS)
+        {"external_id": f"p{i}", "text": f"a photograph, view {i}"} for i in range(N_PROMPTS)
     ],
 }
 
@@ -38,13 +37,9 @@ def png(image) -> bytes:
 
 
 def upload(arena, target: str, images, manifest=None) -> None:
-    parts = [
-        ("files", (f"{i}.png", png(im), "image/png")) for i, im in enumerate(images)
-    ]
+    parts = [("files", (f"{i}.png", png(im), "image/png")) for i, im in enumerate(images)]
     if manifest is not None:
-        parts.append(
-            ("manifest", ("manifest.json", json.dumps(manifest), "application/json"))
-        )
+        parts.append(("manifest", ("manifest.json", json.dumps(manifest), "application/json")))
     response = arena.client.post(target, files=parts, headers=arena.headers)
     assert response.status_code == 201, response.text
 
@@ -55,9 +50,7 @@ def pipeline(arena, skimage_real_photos):
     photos = list(skimage_real_photos.values())
     arena.client.post("/api/prompt-sets", json=PROMPTS, headers=arena.headers)
     arena.client.post("/api/generators", json={"name": "artist"}, headers=arena.headers)
-    arena.client.post(
-        "/api/reference-sets", json={"name": "photos"}, headers=arena.headers
-    )
+    arena.client.post("/api/reference-sets", json={"name": "photos"}, headers=arena.headers)
     upload(
         arena,
         "/api/reference-sets/photos/batches",
@@ -94,9 +87,7 @@ def test_upload_then_worker_leaves_fid_kid_prdc_with_real_weights(pipeline):
         assert row.extractor.startswith("inception-fid:") and "299" in row.preprocessing
     assert rows["fid"].value > 0
     assert any("10,000" in w or "10000" in w for w in rows["fid"].warnings)
-    assert (
-        rows["kid"].std is not None and rows["kid"].parameters["subset_size"] == N_GEN
-    )
+    assert rows["kid"].std is not None and rows["kid"].parameters["subset_size"] == N_GEN
     assert rows["kid"].warnings, "a subset size capped at N must say so"
     assert rows["precision"].parameters["k"] == 5
     for name in ("clip_score", "cmmd", "diversity", "inception_score"):
@@ -107,16 +98,12 @@ def test_upload_then_worker_leaves_fid_kid_prdc_with_real_weights(pipeline):
     with pipeline.session_factory() as session:
         gen = list(
             session.scalars(
-                select(Image.sha256)
-                .where(Image.generator_id.is_not(None))
-                .order_by(Image.id)
+                select(Image.sha256).where(Image.generator_id.is_not(None)).order_by(Image.id)
             )
         )
         ref = list(
             session.scalars(
-                select(Image.sha256)
-                .where(Image.reference_set_id.is_not(None))
-                .order_by(Image.id)
+                select(Image.sha256).where(Image.reference_set_id.is_not(None)).order_by(Image.id)
             )
         )
         cache_key = rows["fid"].extractor
@@ -128,9 +115,7 @@ def test_upload_then_worker_leaves_fid_kid_prdc_with_real_weights(pipeline):
     assert rows["coverage"].value == metrics.prdc(ref_f, gen_f, k=5)["coverage"].value
 
 
-def test_new_upload_replaces_the_results_without_duplicates(
-    pipeline, skimage_real_photos
-):
+def test_new_upload_replaces_the_results_without_duplicates(pipeline, skimage_real_photos):
     run_until_idle(pipeline.settings)
     before = results(pipeline)
     more = real_photo_crops(list(skimage_real_photos.values()), 4, seed=3)
@@ -159,29 +144,18 @@ def test_clip_metrics_with_the_tiny_random_clip(pipeline, tiny_clip_checkpoint):
     assert rows["cmmd"].n_real == N_REAL
     assert rows["diversity"].parameters["n_groups"] == N_PROMPTS
     assert -1 <= rows["diversity"].value <= 1
-    assert (
-        rows["inception_score"].status == "unavailable"
-    )  # no classifier weights configured
+    assert rows["inception_score"].status == "unavailable"  # no classifier weights configured
 
 
-def test_too_few_images_for_prdc_is_unavailable_not_an_error(
-    arena, skimage_real_photos
-):
+def test_too_few_images_for_prdc_is_unavailable_not_an_error(arena, skimage_real_photos):
     photos = list(skimage_real_photos.values())
     arena.client.post("/api/generators", json={"name": "tiny"}, headers=arena.headers)
-    arena.client.post(
-        "/api/reference-sets", json={"name": "photos"}, headers=arena.headers
-    )
-    upload(
-        arena, "/api/reference-sets/photos/batches", real_photo_crops(photos, 8, seed=1)
-    )
+    arena.client.post("/api/reference-sets", json={"name": "photos"}, headers=arena.headers)
+    upload(arena, "/api/reference-sets/photos/batches", real_photo_crops(photos, 8, seed=1))
     upload(arena, "/api/generators/tiny/batches", real_photo_crops(photos, 3, seed=2))
     run_until_idle(arena.settings)
     rows = results(arena)
     assert rows["fid"].status == "ok"
-    assert (
-        rows["precision"].status == "unavailable"
-        and "at least 6" in rows["precision"].reason
-    )
+    assert rows["precision"].status == "unavailable" and "at least 6" in rows["precision"].reason
     with arena.session_factory() as session:
         assert {j.status for j in session.scalars(select(Job))} == {"done"}

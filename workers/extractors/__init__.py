@@ -34,7 +34,7 @@ __all__ = [
 def build_extractor(
     name: str,
     *,
-    device: "str | torch.device" = "cpu",
+    device: str | torch.device = "cpu",
     inception_weights: str | os.PathLike | None = None,
     classifier_weights: str | os.PathLike | None = None,
     clip_model: str = DEFAULT_CLIP_MODEL,
@@ -62,6 +62,4 @@ def build_extractor(
         return InceptionClassifierExtractor(classifier_weights, device=device)
     from workers.extractors.clip import ClipExtractor
 
-    return ClipExtractor(
-        clip_model, clip_pretrained, device=device, allow_network=allow_network
-    )
+    return ClipExtractor(clip_model, clip_pretrained, device=device, allow_network=allow_network)

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -21,7 +21,7 @@ from PIL import Image
 if TYPE_CHECKING:
     import torch
 
-ImageInput = Union[Image.Image, str, os.PathLike]
+ImageInput = Image.Image | str | os.PathLike
 
 
 class ExtractorUnavailable(RuntimeError):
@@ -48,7 +48,7 @@ def load_rgb(image: ImageInput) -> Image.Image:
         return opened.convert("RGB")
 
 
-def resolve_device(device: "str | torch.device") -> "torch.device":
+def resolve_device(device: str | torch.device) -> torch.device:
     import torch
 
     resolved = torch.device(device)
@@ -78,14 +78,14 @@ class FeatureExtractor(ABC):
     version: str
     dimension: int
     preprocessing: str
-    device: "torch.device"
+    device: torch.device
 
     @abstractmethod
     def preprocess(self, image: Image.Image) -> np.ndarray:
         """One image (any PIL mode) -> the network's input as a CHW float32 array."""
 
     @abstractmethod
-    def forward(self, batch: "torch.Tensor") -> "torch.Tensor":
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
         """A preprocessed NCHW batch already on self.device -> [N, dimension] features."""
 
     def describe(self) -> dict[str, Any]:

@@ -54,7 +54,7 @@ class ClipExtractor(FeatureExtractor):
         model_name: str,
         pretrained: str | os.PathLike | None,
         *,
-        device: "str | torch.device" = "cpu",
+        device: str | torch.device = "cpu",
         allow_network: bool = False,
     ):
         import torch
@@ -110,7 +110,9 @@ class ClipExtractor(FeatureExtractor):
         preprocess_cfg = open_clip.get_model_preprocess_cfg(model)
         self.preprocessing = _describe_preprocessing(model_name, preprocess_cfg)
         self.dimension = self._probe_dimension()
-        self.version = f"{model_name}.{weights_id}.openclip-val-{_size_text(preprocess_cfg.get('size'))}"
+        self.version = (
+            f"{model_name}.{weights_id}.openclip-val-{_size_text(preprocess_cfg.get('size'))}"
+        )
 
     def _probe_dimension(self) -> int:
         """The joint embedding width, read off one text forward (towers differ in where it lives)."""
@@ -123,7 +125,7 @@ class ClipExtractor(FeatureExtractor):
     def preprocess(self, image: Image.Image) -> np.ndarray:
         return self._transform(image).numpy()
 
-    def forward(self, batch: "torch.Tensor") -> "torch.Tensor":
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
         return self._model.encode_image(batch, normalize=False)
 
     def embed_texts(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:

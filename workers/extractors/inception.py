@@ -61,8 +61,9 @@ def clean_resize(image: Image.Image, size: int = INCEPTION_SIZE) -> np.ndarray:
     cleanfid.resize.make_resizer("PIL", False, "bicubic", (299, 299)) as of clean-fid 0.1.35).
     """
     channels = [
-        np.asarray(band.convert("F").resize((size, size), resample=Image.Resampling.BICUBIC))
-        .clip(0.0, 255.0)
+        np.asarray(band.convert("F").resize((size, size), resample=Image.Resampling.BICUBIC)).clip(
+            0.0, 255.0
+        )
         for band in image.split()
     ]
     return np.stack(channels, axis=-1)
@@ -80,7 +81,7 @@ def default_inception_weights() -> str | None:
     return None if path is None else str(path)
 
 
-def _load_torchscript(path: str | os.PathLike, device: "torch.device") -> "torch.jit.ScriptModule":
+def _load_torchscript(path: str | os.PathLike, device: torch.device) -> torch.jit.ScriptModule:
     import torch
 
     with warnings.catch_warnings():
@@ -89,7 +90,7 @@ def _load_torchscript(path: str | os.PathLike, device: "torch.device") -> "torch
         return torch.jit.load(str(path), map_location=device).eval()
 
 
-def _channels_last_frozen(model: "torch.jit.ScriptModule") -> "torch.jit.ScriptModule":
+def _channels_last_frozen(model: torch.jit.ScriptModule) -> torch.jit.ScriptModule:
     """Freeze the TorchScript in channels_last and drop its `.contiguous()` calls.
 
     The NVIDIA graph calls `.contiguous()` on every branch before concatenating, which converts
@@ -125,10 +126,9 @@ class InceptionFeatureExtractor(_TFInceptionExtractor):
         self,
         weights: str | os.PathLike | None = None,
         *,
-        device: "str | torch.device" = "cpu",
+        device: str | torch.device = "cpu",
         expected_sha256: str = FID_INCEPTION_SHA256,
     ):
-        import torch
 
         if weights is None:
             weights = default_inception_weights()
@@ -142,9 +142,11 @@ class InceptionFeatureExtractor(_TFInceptionExtractor):
         self.device = resolve_device(device)
         model = _load_torchscript(self.weights_path, self.device)
         self._model = _channels_last_frozen(model)
-        self.version = f"tf2015-pool3.sha256-{self.weights_sha256[:16]}.{INCEPTION_PREPROCESSING_ID}"
+        self.version = (
+            f"tf2015-pool3.sha256-{self.weights_sha256[:16]}.{INCEPTION_PREPROCESSING_ID}"
+        )
 
-    def forward(self, batch: "torch.Tensor") -> "torch.Tensor":
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
         return self._model(batch).reshape(batch.shape[0], self.dimension)
 
 
@@ -180,7 +182,7 @@ def pytorch_fid_state_dict_from_torchscript(torchscript_state: dict) -> dict:
     return state
 
 
-def _fid_inception_skeleton() -> "torch.nn.Module":
+def _fid_inception_skeleton() -> torch.nn.Module:
     """pytorch-fid's fid_inception_v3() structure with untrained parameters, downloading nothing.
 
     pytorch_fid.inception.fid_inception_v3 always fetches its weights from GitHub, so its
@@ -206,7 +208,7 @@ def _fid_inception_skeleton() -> "torch.nn.Module":
     return net
 
 
-def build_pytorch_fid_inception(state_dict: dict, *, with_classifier: bool) -> "torch.nn.Module":
+def build_pytorch_fid_inception(state_dict: dict, *, with_classifier: bool) -> torch.nn.Module:
     """pytorch-fid's FID InceptionV3 (a torchvision Inception3 patched with FIDInception blocks)
     with the given weights, in eval mode. Without the classifier only fc may be missing."""
     net = _fid_inception_skeleton()
@@ -233,7 +235,7 @@ class InceptionClassifierExtractor(_TFInceptionExtractor):
         self,
         weights: str | os.PathLike | None,
         *,
-        device: "str | torch.device" = "cpu",
+        device: str | torch.device = "cpu",
         expected_sha256: str = PYTORCH_FID_CLASSIFIER_SHA256_PREFIX,
     ):
         import torch
@@ -250,5 +252,5 @@ class InceptionClassifierExtractor(_TFInceptionExtractor):
             f"tf2015-logits1008.sha256-{self.weights_sha256[:16]}.{INCEPTION_PREPROCESSING_ID}"
         )
 
-    def forward(self, batch: "torch.Tensor") -> "torch.Tensor":
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
         return self._model(batch)
