@@ -8,6 +8,7 @@ answers, PostgreSQL tests are skipped, except under CI=true where that is a fail
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -86,15 +87,23 @@ def _truncate_all(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated to head per test session; each test gets a copy of it."""
+    from app.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "arena.db"
+    upgrade(Settings(database_url=f"sqlite:///{path}"))
+    return path
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request, tmp_path: Path) -> str:
-    """A migrated, empty database: a fresh SQLite file, or the truncated PostgreSQL one."""
+    """A migrated, empty database: a copy of the migrated SQLite file, or the truncated PostgreSQL one."""
     if request.param == "sqlite":
-        from app.migrate import upgrade
-
-        url = f"sqlite:///{tmp_path / 'arena.db'}"
-        upgrade(Settings(database_url=url))
-        return url
+        path = tmp_path / "arena.db"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+        return f"sqlite:///{path}"
     url = request.getfixturevalue("_postgres_schema")
     _truncate_all(url)
     return url

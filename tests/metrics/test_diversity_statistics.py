@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-from pytorch_fid.fid_score import compute_statistics_of_path
 
 from app import metrics
 from app.metrics import InsufficientSamplesError, MetricInputError, StatisticsFileError
@@ -57,6 +56,8 @@ def test_pairwise_distance_histogram_counts_every_pair_once(rng, monkeypatch):
 
 
 def test_statistics_round_trip_and_pytorch_fid_reads_them(rng, tmp_path):
+    from pytorch_fid.fid_score import compute_statistics_of_path
+
     x = rng.standard_normal((50, 4)).astype(np.float32)
     stats = metrics.gaussian_stats(x)
     path = tmp_path / "reference"  # no suffix: written exactly there, not to reference.npz

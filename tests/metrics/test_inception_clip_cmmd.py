@@ -8,9 +8,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import torch
-from torch_fidelity.metric_isc import isc_features_to_metric
-from torchmetrics.functional.multimodal.clip_score import _clip_score_update
 
 from app import metrics
 from app.metrics import DimensionMismatchError, MetricInputError
@@ -21,6 +18,9 @@ from app.metrics import DimensionMismatchError, MetricInputError
     [(1003, 1008, 10, False, None), (250, 20, 4, True, 7)],
 )
 def test_inception_score_matches_torch_fidelity(rng, n, classes, splits, shuffle, seed):
+    import torch
+    from torch_fidelity.metric_isc import isc_features_to_metric
+
     logits = rng.standard_normal((n, classes)) * 3
     peer = isc_features_to_metric(
         torch.from_numpy(logits), splits=splits, shuffle=shuffle, rng_seed=seed or 0
@@ -33,6 +33,8 @@ def test_inception_score_matches_torch_fidelity(rng, n, classes, splits, shuffle
 
 
 def test_inception_score_from_probabilities_equals_from_logits(rng):
+    import torch
+
     logits = rng.standard_normal((200, 30)) * 2
     probs = torch.softmax(torch.from_numpy(logits), dim=1).numpy()
     probs[:, 0] = 0.0  # a class nobody predicts: 0·log 0 counts as 0, not NaN
@@ -57,6 +59,9 @@ def test_inception_score_bad_inputs(rng):
 
 def _torchmetrics_clip_score(image: np.ndarray, text: np.ndarray) -> float:
     """CLIPScore's update/compute arithmetic, fed our embeddings through a stand-in model."""
+    import torch
+    from torchmetrics.functional.multimodal.clip_score import _clip_score_update
+
     model = SimpleNamespace(
         config=SimpleNamespace(),
         get_image_features=lambda pixels: torch.from_numpy(image)[pixels.flatten().long()],
@@ -65,6 +70,8 @@ def _torchmetrics_clip_score(image: np.ndarray, text: np.ndarray) -> float:
     model.to = lambda device: model
 
     def processor(images=None, text=None, **_):
+        import torch
+
         if images is not None:
             return {"pixel_values": torch.stack(images)}
         ids = torch.tensor([[int(t)] for t in text])

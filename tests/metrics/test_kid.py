@@ -6,9 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
-from cleanfid.fid import kernel_distance
-from torch_fidelity.metric_kid import kid_features_to_metric
 
 from app import metrics
 from app.metrics import MetricInputError
@@ -26,6 +23,9 @@ def _full_set_unbiased(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def _torch_fidelity(gen, real, subsets, size, seed):
+    import torch
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
     return kid_features_to_metric(
         torch.from_numpy(gen),
         torch.from_numpy(real),
@@ -42,6 +42,8 @@ def _torch_fidelity(gen, real, subsets, size, seed):
 
 @pytest.mark.parametrize(("n", "d"), [(200, 16), (500, 64)])
 def test_full_set_kid_equals_the_unbiased_estimate(rng, n, d):
+    from cleanfid.fid import kernel_distance
+
     gen, real = inception_like(rng, n, d, 0.1), inception_like(rng, n, d)
     expected = _full_set_unbiased(gen, real)
     result = metrics.kid(gen, real, subsets=3, subset_size=n, seed=0)

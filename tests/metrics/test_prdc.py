@@ -7,8 +7,6 @@ import io
 
 import numpy as np
 import pytest
-from prdc import compute_prdc
-from prdc.prdc import compute_nearest_neighbour_distances
 
 from app import metrics
 from app.metrics import (
@@ -20,6 +18,8 @@ from tests.metrics.conftest import inception_like
 
 
 def _peer(real, gen, k):
+    from prdc import compute_prdc
+
     with contextlib.redirect_stdout(io.StringIO()):  # compute_prdc prints the sample sizes
         return compute_prdc(real, gen, k)
 
@@ -49,6 +49,8 @@ def test_prdc_equals_the_prdc_package(rng, n_real, n_gen, d, k, dtypes, chunk):
 
 
 def test_float32_radii_are_bit_identical_to_prdc(rng):
+    from prdc.prdc import compute_nearest_neighbour_distances
+
     x = inception_like(rng, 300, 96, dtype=np.float32)
     expected = compute_nearest_neighbour_distances(x, 5)
     ours = metrics.nearest_neighbour_radii(x, 5, chunk_size=41)
@@ -59,6 +61,8 @@ def test_float32_radii_are_bit_identical_to_prdc(rng):
 def test_float64_radii_agree_with_prdc_to_the_last_bits(rng):
     # OpenBLAS's dgemm rounds an entry differently depending on the matrix shape, and sklearn's
     # threads cut the matrix differently from our chunks: float64 radii may differ by an ulp.
+    from prdc.prdc import compute_nearest_neighbour_distances
+
     x = inception_like(rng, 300, 96)
     expected = compute_nearest_neighbour_distances(x, 5)
     ours = metrics.nearest_neighbour_radii(x, 5, chunk_size=41)

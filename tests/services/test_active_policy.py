@@ -15,7 +15,6 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from app.db import make_engine, make_session_factory
 from app.models import Study
 from app.services.assignment import next_assignment
 from app.services.invites import create_invites
@@ -28,13 +27,6 @@ STRENGTH = {0: 3, 1: 2, 2: 1, 3: 1}  # generator index -> rank; 2 and 3 are the 
 NEAR_TIE = (2, 3)
 FOREGONE = {(0, 2), (0, 3)}
 VOTES = 90
-
-
-@pytest.fixture
-def factory(settings):
-    engine = make_engine(settings)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from app.db import make_engine, make_session_factory
 from app.errors import Conflict, Gone, InvalidInput
 from app.models import Annotator, Assignment, Vote, utcnow
 from app.services.assignment import next_assignment, progress, task_view
@@ -20,13 +19,6 @@ from app.services.invites import create_invites
 from app.services.pair_policy import choose_pair, vote_tables
 from app.services.votes import export_rows, submit_vote
 from tests.support.humaneval import seed_study
-
-
-@pytest.fixture
-def factory(settings):
-    engine = make_engine(settings)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def _annotators(session, study, n):

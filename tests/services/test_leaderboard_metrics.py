@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy.orm import Session
 
-from app.db import make_engine, make_session_factory
 from app.models import Generator, Job, MetricResult, ReferenceSet
 from app.services.leaderboard_metrics import (
     choose_reference_set,
     metric_cells,
     metric_results_table,
 )
-
-
-@pytest.fixture
-def session(settings):
-    engine = make_engine(settings)
-    with make_session_factory(engine)() as session:
-        yield session
-    engine.dispose()
 
 
 def _setup(session: Session):

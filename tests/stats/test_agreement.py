@@ -8,8 +8,6 @@ from itertools import permutations
 
 import numpy as np
 import pytest
-from statsmodels.stats.inter_rater import aggregate_raters
-from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
 from app.stats import (
     DegenerateDataError,
@@ -93,6 +91,9 @@ def test_mos_alpha_ordinal_and_interval(fixtures):
 
 @pytest.mark.parametrize("seed", range(5))
 def test_fleiss_kappa_agrees_with_statsmodels_on_random_tables(seed):
+    from statsmodels.stats.inter_rater import aggregate_raters
+    from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
+
     rng = np.random.default_rng(seed)
     n_items, n_raters, n_cat = rng.integers(5, 60), rng.integers(2, 7), rng.integers(2, 6)
     truth = rng.integers(0, n_cat, n_items)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from statsmodels.stats.proportion import proportion_confint
 
 from app.stats import (
     battles_from_records,
@@ -41,6 +40,8 @@ def test_counts_by_hand():
 
 
 def test_position_bias_matches_reference_and_statsmodels_wilson(battles_small, ratings_ref):
+    from statsmodels.stats.proportion import proportion_confint
+
     result = position_bias(battles_small)
     ref = ratings_ref["position"]
     assert result.left_share == pytest.approx(ref["model_a(left)_win_share_of_decisive"], abs=1e-12)
@@ -61,6 +62,8 @@ def test_position_bias_is_flagged_when_ci_excludes_half():
 
 @pytest.mark.parametrize("k,n", [(0, 10), (10, 10), (3, 7), (500, 1000)])
 def test_wilson_interval_agrees_with_statsmodels(k, n):
+    from statsmodels.stats.proportion import proportion_confint
+
     assert wilson_interval(k, n) == pytest.approx(
         proportion_confint(k, n, alpha=0.05, method="wilson"), abs=1e-12
     )
