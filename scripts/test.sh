@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install everything, make sure PostgreSQL and Chromium are there, run the whole test suite
-# on SQLite and PostgreSQL. Usage: bash scripts/test.sh [pytest args]
+# Install everything, make sure PostgreSQL and Chromium are there, check lint, format and
+# layering, then run the whole test suite on SQLite and PostgreSQL.
+# Usage: bash scripts/test.sh [pytest args]
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$here"
@@ -19,6 +20,11 @@ export ARENA_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:5432/$db
 if [ ! -x /usr/lib/chromium/chromium ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
 fi
+
+# Lint, format and layering first: they take seconds and fail fast.
+"$venv/bin/ruff" check .
+"$venv/bin/ruff" format --check .
+"$venv/bin/lint-imports" --no-cache
 
 set +e
 "$venv/bin/python" -m pytest "$@"

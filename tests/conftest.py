@@ -1,7 +1,8 @@
 """Shared fixtures: settings, app clients and sessions on SQLite AND PostgreSQL.
 
-PostgreSQL: ARENA_TEST_POSTGRES_URL names a throw-away database (.ci/run creates one); without
-it a database is created on 127.0.0.1:5432 for this run and dropped afterwards. If no server
+PostgreSQL: ARENA_TEST_POSTGRES_URL names a throw-away database (scripts/test.sh creates one);
+without it, or under pytest-xdist (one database per worker), a database is created on
+127.0.0.1:5432 for this run and dropped afterwards. If no server
 answers, PostgreSQL tests are skipped, except under CI=true where that is a failure.
 """
 
@@ -37,9 +38,10 @@ def _postgres_server_up() -> bool:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """The URL of an empty throw-away PostgreSQL database for this test run."""
+    """The URL of an empty throw-away PostgreSQL database for this test run (for each
+    pytest-xdist worker its own, since tests truncate every table)."""
     url = os.environ.get("ARENA_TEST_POSTGRES_URL")
-    if url:
+    if url and not os.environ.get("PYTEST_XDIST_WORKER"):
         yield url
         return
     if not _postgres_server_up():
