@@ -1,6 +1,6 @@
 """Pure statistics core (numpy/scipy only): ratings, intervals, win tables, MOS and agreement.
 
-No web, database or torch imports here; tests/stats/test_purity.py enforces it.
+No web, database or torch imports here; the import-linter contracts in pyproject.toml enforce it.
 """
 
 from app.stats.agreement import (
