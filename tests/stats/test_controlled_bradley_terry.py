@@ -31,7 +31,7 @@ def _simulate(seed, n_votes=6000, side_logit=0.4, resolution_logit=0.8):
     res_a = typical_side[a] * rng.uniform(0.6, 1.4, n_votes)
     res_b = typical_side[b] * rng.uniform(0.6, 1.4, n_votes)
     z_raw = normalized_difference(res_a, res_b)
-    z, scales = standardize(z_raw[:, None])
+    z, _scales = standardize(z_raw[:, None])
     logit = ALPHA * (truth[a] - truth[b]) + side_logit + resolution_logit * z[:, 0]
     left_wins = rng.random(n_votes) < 1.0 / (1.0 + np.exp(-logit))
     names = [f"g{i}" for i in range(6)]
