@@ -11,7 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.models import DEFAULT_FLAG_OPTIONS, Generator, Image, Prompt, Study, Vote
 from app.services.generators import get_generator
 from app.services.prompts import get_prompt_set
+from app.validation import MAX_ID, CleanModel
 
 DEFAULT_QUESTIONS = {
     "pairwise": "Which image better matches the prompt?",
@@ -33,7 +34,7 @@ DEFAULT_INSTRUCTIONS = (
 )
 
 
-class StudyFields(BaseModel):
+class StudyFields(CleanModel):
     model_config = ConfigDict(extra="forbid")
 
     question: str | None = Field(default=None, min_length=1, description="shown above each task")
@@ -43,7 +44,7 @@ class StudyFields(BaseModel):
     flag_options: list[str] = Field(default_factory=lambda: list(DEFAULT_FLAG_OPTIONS))
     pair_policy: Literal["uniform", "active"] = "uniform"
     is_public: bool = False
-    max_tasks_per_annotator: int | None = Field(default=None, ge=1)
+    max_tasks_per_annotator: int | None = Field(default=None, ge=1, le=MAX_ID)
 
     @field_validator("flag_options")
     @classmethod
@@ -65,7 +66,7 @@ class StudyCreate(StudyFields):
     )
 
 
-class StudyUpdate(BaseModel):
+class StudyUpdate(CleanModel):
     model_config = ConfigDict(extra="forbid")
 
     question: str | None = Field(default=None, min_length=1)
@@ -75,7 +76,7 @@ class StudyUpdate(BaseModel):
     flag_options: list[str] | None = None
     pair_policy: Literal["uniform", "active"] | None = None
     is_public: bool | None = None
-    max_tasks_per_annotator: int | None = Field(default=None, ge=1)
+    max_tasks_per_annotator: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 def _resolve_generators(session: Session, refs: list[str | int], kind: str) -> list[Generator]:

@@ -1,0 +1,86 @@
+"""Input checks shared by the JSON API, the HTML forms and the upload parsers.
+
+PostgreSQL refuses NUL in text and JSON, integer columns overflow past 2**31 - 1, and Python's
+parsers raise RecursionError or csv.Error on hostile nesting and field sizes. Each of those
+became a 500; these checks turn them into a 4xx that says what to fix, before anything is
+written.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from typing import Annotated, Any
+
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from app.errors import InvalidInput
+
+# Row ids are INTEGER columns on both backends.
+MAX_ID = 2**31 - 1
+MAX_JSON_DEPTH = 32
+# Python's csv default; a longer cell raises csv.Error, reported by csv_error() below.
+MAX_CSV_FIELD_CHARS = csv.field_size_limit()
+
+# C0 controls except tab, newline and carriage return; DEL; and the C1 block.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="numeric id")]
+
+
+def control_character(value: str) -> str | None:
+    """The first forbidden control character in `value` as U+XXXX, or None."""
+    found = _CONTROL.search(value)
+    return f"U+{ord(found.group()):04X}" if found else None
+
+
+def check_text(value: str, what: str) -> str:
+    """Refuse NUL and other control characters (tab and newlines are fine)."""
+    bad = control_character(value)
+    if bad:
+        raise InvalidInput(f"{what} contains the control character {bad}; remove it")
+    return value
+
+
+def check_tree(value: Any, what: str, depth: int = 0) -> None:
+    """check_text on every string (keys too) of a JSON-like value, and a nesting limit."""
+    if depth > MAX_JSON_DEPTH:
+        raise InvalidInput(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, str):
+        check_text(value, what)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(str(key), f"a key of {what}")
+            check_tree(item, f"{what}.{key}", depth + 1)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            check_tree(item, f"{what}[{index}]", depth + 1)
+
+
+def is_row_id(ref: str) -> bool:
+    """True for an ASCII decimal id within the id range ('²' and '٣' are digits to str.isdigit)."""
+    return ref.isascii() and ref.isdigit() and len(ref) <= 10 and 0 < int(ref) <= MAX_ID
+
+
+def csv_error(exc: csv.Error, line: int, what: str) -> InvalidInput:
+    if "field larger than field limit" in str(exc):
+        return InvalidInput(
+            f"line {line} of {what} has a field longer than {MAX_CSV_FIELD_CHARS:,} characters"
+        )
+    return InvalidInput(f"line {line} of {what} is not valid CSV: {exc}")
+
+
+class CleanModel(BaseModel):
+    """Request bodies: no control characters in any string, no nesting beyond MAX_JSON_DEPTH."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean_strings(cls, data: Any) -> Any:
+        try:
+            check_tree(data, "the body")
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
+        return data
