@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app import __version__
+from app.api.openapi import install_openapi
 from app.db import make_engine, make_session_factory
 from app.error_handlers import install_error_handlers
 from app.media import MediaStore
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
 
+    install_openapi(app)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
 
     @app.get("/healthz", include_in_schema=False)

@@ -43,6 +43,14 @@ def check_text(value: str, what: str) -> str:
     return value
 
 
+def check_fields(**fields: str | list[str] | None) -> None:
+    """check_text on each form field given (lists item by item), named in the message."""
+    for name, value in fields.items():
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None:
+                check_text(item, f"the field {name!r}")
+
+
 def check_tree(value: Any, what: str, depth: int = 0) -> None:
     """check_text on every string (keys too) of a JSON-like value, and a nesting limit."""
     if depth > MAX_JSON_DEPTH:

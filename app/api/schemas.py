@@ -17,7 +17,9 @@ class GeneratorFields(CleanModel):
     truncation: float | None = Field(default=None, ge=0)
     sampler: str | None = Field(default=None, max_length=200)
     steps: int | None = Field(default=None, ge=1, le=MAX_ID)
-    resolution: str | None = Field(default=None, pattern=r"^[0-9]{1,6}x[0-9]{1,6}$", examples=["1024x1024"])
+    resolution: str | None = Field(
+        default=None, pattern=r"^[0-9]{1,6}x[0-9]{1,6}$", examples=["1024x1024"]
+    )
     extra: dict[str, Any] = Field(default_factory=dict, description="free-form sampling settings")
 
 

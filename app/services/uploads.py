@@ -248,7 +248,10 @@ def prepare_batch(
             try:
                 data = incoming.read(settings.max_file_bytes + 1)
                 decoded = decode_image(
-                    data, max_bytes=settings.max_file_bytes, max_pixels=settings.max_image_pixels
+                    data,
+                    max_bytes=settings.max_file_bytes,
+                    max_pixels=settings.max_image_pixels,
+                    max_concurrent=settings.max_concurrent_decodes,
                 )
             except ImageRejected as exc:
                 errors.append({"file": incoming.name, "error": str(exc)})
