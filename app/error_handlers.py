@@ -20,7 +20,7 @@ from starlette.routing import Match
 from app.errors import ArenaError
 
 # Starlette's multipart limits (MultiPartException messages) that mean "too much", not "bad".
-_TOO_MUCH = ("Too many files", "Too many fields", "exceeded maximum size")
+TOO_MUCH = ("Too many files", "Too many fields", "exceeded maximum size")
 
 
 def error_response(status: int, detail: str, headers: dict[str, str] | None = None, **extra):
@@ -40,15 +40,18 @@ def validation_summary(errors: list[dict[str, Any]]) -> str:
     return "invalid request: " + "; ".join(parts) + more
 
 
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
 def allowed_methods(request: Request) -> list[str]:
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        route_methods = getattr(route, "methods", None)
-        if route_methods and route.matches(request.scope)[0] != Match.NONE:
-            methods |= set(route_methods)
-    if methods:
-        methods.add("OPTIONS")
-    return sorted(methods)
+    """Every method some route takes at this path (asked of the router, method by method)."""
+    routes = request.app.router.routes
+    methods = [
+        method
+        for method in HTTP_METHODS
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    ]
+    return sorted([*methods, "OPTIONS"]) if methods else []
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -72,8 +75,10 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(
                 405, f"{request.method} is not allowed here; use {allow}", {"Allow": allow}
             )
-        if exc.status_code == 400 and any(marker in detail for marker in _TOO_MUCH):
+        if exc.status_code == 400 and any(marker in detail for marker in TOO_MUCH):
             return error_response(413, f"the form is too large: {detail}")
+        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+            return error_response(422, "the JSON body is nested too deeply")
         if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
             detail = "the body is not valid UTF-8"
         return error_response(exc.status_code, detail, getattr(exc, "headers", None))

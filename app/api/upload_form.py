@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 
 from app.api.schemas import BatchOut
+from app.error_handlers import TOO_MUCH
 from app.errors import InvalidInput, TooLarge
 from app.media import MediaStore
 from app.models import Generator, ReferenceSet
@@ -128,6 +130,8 @@ async def read_batch_form(request: Request) -> AsyncIterator[BatchForm]:
                 f"the batch holds more than {settings.max_images_per_batch:,} images "
                 "(ARENA_MAX_IMAGES_PER_BATCH)"
             ) from None
+        if any(marker in str(exc.detail) for marker in TOO_MUCH):
+            raise TooLarge(f"the form is too large: {exc.detail}") from None
         raise InvalidInput(f"the multipart body could not be read: {exc.detail}") from None
     try:
         yield BatchForm(form)

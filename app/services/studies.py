@@ -20,7 +20,7 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.models import DEFAULT_FLAG_OPTIONS, Generator, Image, Prompt, Study, Vote
 from app.services.generators import get_generator
 from app.services.prompts import get_prompt_set
-from app.validation import MAX_ID, CleanModel
+from app.validation import MAX_ID, CleanModel, is_row_id
 
 DEFAULT_QUESTIONS = {
     "pairwise": "Which image better matches the prompt?",
@@ -123,8 +123,10 @@ def list_studies(session: Session) -> list[Study]:
 
 def get_study(session: Session, ref: str | int) -> Study:
     """By numeric id, public id or name."""
-    if isinstance(ref, int) or str(ref).isdigit():
-        study = session.get(Study, int(ref))
+    if isinstance(ref, int) or is_row_id(ref):
+        study = session.get(Study, int(ref)) if 0 < int(ref) <= MAX_ID else None
+    elif str(ref).isascii() and str(ref).isdigit():
+        study = None  # beyond the id range
     else:
         study = session.scalar(select(Study).where((Study.name == ref) | (Study.public_id == ref)))
     if study is None:
