@@ -69,9 +69,8 @@ def record_use(session: Session, row: ApiKey) -> None:
             conn.commit()
         except OperationalError:
             conn.rollback()  # "database is locked": another writer is busy; skip this time
-            return
         finally:
             if sqlite:
                 conn.exec_driver_sql(f"PRAGMA busy_timeout={int(busy)}")
-    # The request's session sees the new value without marking the row dirty.
+    # This request's session sees the use without marking the row dirty (so it never writes it).
     set_committed_value(row, "last_used_at", now)

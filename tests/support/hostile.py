@@ -56,7 +56,7 @@ def mode_image(mode: str, size=(16, 8)) -> Image.Image:
     width, height = size
     ramp = np.tile(np.linspace(0, 1, width), (height, 1))
     if mode == "I;16":
-        return Image.fromarray((ramp * 65535).round().astype(np.uint16), "I;16")
+        return Image.fromarray((ramp * 65535).round().astype(np.uint16))  # mode I;16
     grey = Image.fromarray((ramp * 255).round().astype(np.uint8), "L")
     if mode == "L":
         return grey
