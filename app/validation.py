@@ -13,7 +13,8 @@ import re
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing_extensions import TypeAliasType
 
 from app.errors import InvalidInput
 
@@ -79,16 +80,47 @@ def csv_error(exc: csv.Error, line: int, what: str) -> InvalidInput:
     return InvalidInput(f"line {line} of {what} is not valid CSV: {exc}")
 
 
-class CleanModel(BaseModel):
-    """Request bodies: no control characters in any string, no nesting beyond MAX_JSON_DEPTH."""
+# The same rule as _CONTROL, for the OpenAPI document (ECMA-262 regex syntax).
+CLEAN_TEXT_PATTERN = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
 
-    model_config = ConfigDict(allow_inf_nan=False)
+
+def _document_clean_strings(schema: dict[str, Any]) -> None:
+    """Put the no-control-characters rule into the schema of every plain string it holds."""
+    if schema.get("type") == "string" and not {"pattern", "enum", "format", "const"} & set(schema):
+        schema["pattern"] = CLEAN_TEXT_PATTERN
+    for key in ("anyOf", "oneOf", "allOf"):
+        for variant in schema.get(key, []):
+            _document_clean_strings(variant)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            _document_clean_strings(schema[key])
+    for prop in schema.get("properties", {}).values():
+        _document_clean_strings(prop)
+
+
+CleanText = Annotated[str, Field(pattern=CLEAN_TEXT_PATTERN)]
+# Free-form settings: any JSON whose strings and keys are clean (depth checked by CleanModel).
+CleanJson = TypeAliasType(
+    "CleanJson",
+    "bool | int | float | CleanText | list[CleanJson] | dict[CleanText, CleanJson] | None",
+)
+
+
+class CleanModel(BaseModel):
+    """Request bodies: no control characters in any string field, nothing nested beyond
+    MAX_JSON_DEPTH. Keys the model does not declare are ignored, as pydantic ignores them."""
+
+    model_config = ConfigDict(allow_inf_nan=False, json_schema_extra=_document_clean_strings)
 
     @model_validator(mode="before")
     @classmethod
     def _clean_strings(cls, data: Any) -> Any:
         try:
-            check_tree(data, "the body")
+            if isinstance(data, dict):
+                for name in cls.model_fields.keys() & data.keys():
+                    check_tree(data[name], f"the field {name!r}")
+            else:
+                check_tree(data, "the body")
         except InvalidInput as exc:
             raise ValueError(exc.message) from None
         return data

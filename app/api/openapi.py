@@ -5,9 +5,10 @@ as {"detail": str} (422 adds "errors", the per-field list; app/error_handlers.py
 401/403/404/409/413 from services, and has schemas embedded with `$defs` that must become
 components to resolve. This post-processes the generated document once, from the routes:
 
-- every operation: 422 (a control character in the URL is refused on any route);
+- every operation: 422 (a control character in the URL is refused on any route), and a
+  pattern on each string parameter that says so;
 - routes behind the admin key (bearer security) and the /api readers: 401 and 403;
-- a path parameter: 404; a 201 create: 409 (the name is taken); a body: 413;
+- a path parameter, or a body naming other resources: 404; a 201 create: 409 (the name is taken); a body: 413;
 - the export routes: the content types they really send.
 """
 
@@ -19,6 +20,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, Field
 
+from app.validation import CLEAN_TEXT_PATTERN
+
 ERROR_DESCRIPTIONS = {
     "401": "missing API key (send Authorization: Bearer <key>)",
     "403": "key not recognised or revoked, or the study is not readable with these credentials",
@@ -27,6 +30,9 @@ ERROR_DESCRIPTIONS = {
     "413": "the request, a file, an image or an archive is over a configured limit",
     "422": "invalid input; `detail` says what to fix, `errors` lists the fields",
 }
+
+# Bodies that name other resources (a study's generators and prompt set): 404 when one is absent.
+NAMES_OTHERS_IN_BODY = {("post", "/api/studies")}
 
 # Routes whose 200 is a file, not the JSON their return annotation suggests.
 FILE_RESPONSES = {
@@ -57,6 +63,9 @@ def _hoist_defs(node: Any, hoisted: dict[str, Any]) -> Any:
     if isinstance(node, dict):
         for name, schema in node.pop("$defs", {}).items():
             hoisted.setdefault(name, _hoist_defs(schema, hoisted))
+        if "patternProperties" in node:
+            # pydantic's dict[constrained key, ...]: keys that miss the pattern are refused too.
+            node.setdefault("additionalProperties", False)
         return {
             key: (
                 value.replace("#/$defs/", "#/components/schemas/")
@@ -74,13 +83,23 @@ def _error_codes(path: str, method: str, operation: dict[str, Any]) -> list[str]
     codes = {"422"}
     if operation.get("security") or path.startswith("/api/"):
         codes |= {"401", "403"}
-    if "{" in path:
+    if "{" in path or (method, path) in NAMES_OTHERS_IN_BODY:
         codes.add("404")
     if "201" in operation.get("responses", {}) and method == "post":
         codes.add("409")
     if "requestBody" in operation:
         codes.add("413")
     return sorted(codes)
+
+
+def _document_clean_parameter(parameter: dict[str, Any]) -> None:
+    """RequestGuard refuses control characters in any path or query value: say so."""
+    if parameter.get("in") not in ("path", "query"):
+        return
+    param_schema = parameter.get("schema", {})
+    for variant in [param_schema, *param_schema.get("anyOf", [])]:
+        if variant.get("type") == "string" and not {"pattern", "enum"} & set(variant):
+            variant["pattern"] = CLEAN_TEXT_PATTERN
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
@@ -101,6 +120,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     error_ref = {"$ref": "#/components/schemas/ErrorOut"}
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                _document_clean_parameter(parameter)
             responses = operation.setdefault("responses", {})
             for code in _error_codes(path, method, operation):
                 responses[code] = {

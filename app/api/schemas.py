@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.validation import MAX_ID, CleanModel
+from app.validation import MAX_ID, CleanJson, CleanModel, CleanText
 
 
 class GeneratorFields(CleanModel):
@@ -20,7 +20,9 @@ class GeneratorFields(CleanModel):
     resolution: str | None = Field(
         default=None, pattern=r"^[0-9]{1,6}x[0-9]{1,6}$", examples=["1024x1024"]
     )
-    extra: dict[str, Any] = Field(default_factory=dict, description="free-form sampling settings")
+    extra: dict[CleanText, CleanJson] = Field(
+        default_factory=dict, description="free-form sampling settings"
+    )
 
 
 class GeneratorCreate(GeneratorFields):
@@ -38,7 +40,7 @@ class GeneratorUpdate(CleanModel):
     sampler: str | None = Field(default=None, max_length=200)
     steps: int | None = Field(default=None, ge=1, le=MAX_ID)
     resolution: str | None = Field(default=None, pattern=r"^[0-9]{1,6}x[0-9]{1,6}$")
-    extra: dict[str, Any] | None = None
+    extra: dict[CleanText, CleanJson] | None = None
 
 
 class GeneratorOut(GeneratorFields):

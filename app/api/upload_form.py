@@ -35,9 +35,11 @@ BATCH_FORM_DOC = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
+                    "anyOf": [{"required": ["files"]}, {"required": ["archive"]}],
                     "properties": {
                         "files": {
                             "type": "array",
+                            "minItems": 1,
                             "items": {"type": "string", "format": "binary"},
                             "description": "image files (PNG, JPEG, WebP); or use archive",
                         },

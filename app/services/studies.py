@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 from sqlalchemy import func, select
@@ -34,6 +34,20 @@ DEFAULT_INSTRUCTIONS = (
 )
 
 
+# Documents what _distinct_options accepts: no space at either end (so strip() keeps it
+# distinct and non-empty) and no control character.
+FlagOption = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        json_schema_extra={
+            "pattern": r"^[^\s\u0000-\u001f\u007f-\u009f](?:[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f])?$"
+        },
+    ),
+]
+
+
 class StudyFields(CleanModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -41,7 +55,9 @@ class StudyFields(CleanModel):
     instructions: str | None = Field(default=None, description="shown once on the consent page")
     raters_per_item: int = Field(default=3, ge=1, le=100)
     attention_check_rate: float = Field(default=0.1, ge=0, le=1)
-    flag_options: list[str] = Field(default_factory=lambda: list(DEFAULT_FLAG_OPTIONS))
+    flag_options: list[FlagOption] = Field(
+        default_factory=lambda: list(DEFAULT_FLAG_OPTIONS), json_schema_extra={"uniqueItems": True}
+    )
     pair_policy: Literal["uniform", "active"] = "uniform"
     is_public: bool = False
     max_tasks_per_annotator: int | None = Field(default=None, ge=1, le=MAX_ID)
@@ -73,7 +89,9 @@ class StudyUpdate(CleanModel):
     instructions: str | None = None
     raters_per_item: int | None = Field(default=None, ge=1, le=100)
     attention_check_rate: float | None = Field(default=None, ge=0, le=1)
-    flag_options: list[str] | None = None
+    flag_options: list[FlagOption] | None = Field(
+        default=None, json_schema_extra={"uniqueItems": True}
+    )
     pair_policy: Literal["uniform", "active"] | None = None
     is_public: bool | None = None
     max_tasks_per_annotator: int | None = Field(default=None, ge=1, le=MAX_ID)

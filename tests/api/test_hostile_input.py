@@ -16,24 +16,18 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models import Base
-from app.settings import Settings
-from tests.support.hostile import deep_json, deflate64_zip, encrypted_zip, zip_bytes
+from tests.support.hostile import (
+    Hostile,
+    deep_json,
+    deflate64_zip,
+    encrypted_zip,
+    hostile_app,
+    multipart,
+    zip_bytes,
+)
 from tests.support.imagefactory import bomb_png, png_bytes, truncated_png
 
 BIG = "99999999999999999999"  # past 2**63 as well as the INTEGER columns' 2**31 - 1
-LIMITS = {
-    "max_request_bytes": 2 * 1024 * 1024,
-    "max_file_bytes": 512 * 1024,
-    "max_images_per_batch": 3,
-}
-
-
-@dataclass
-class Hostile:
-    client: object
-    headers: dict[str, str]
-    session_factory: object
-    settings: Settings
 
 
 @pytest.fixture(
@@ -41,48 +35,8 @@ class Hostile:
 )
 def hostile(request, tmp_path_factory) -> Iterator[Hostile]:
     """One app per backend for the whole suite (seeded once), tight limits."""
-    from fastapi.testclient import TestClient
-
-    from app.main import create_app
-    from app.migrate import upgrade
-    from app.services.api_keys import create_api_key
-
-    root = tmp_path_factory.mktemp(f"hostile-{request.param}")
-    if request.param == "sqlite":
-        url = f"sqlite:///{root / 'arena.db'}"
-        upgrade(Settings(database_url=url))
-    else:
-        from tests.conftest import _truncate_all
-
-        url = request.getfixturevalue("_postgres_schema")
-        _truncate_all(url)
-    settings = Settings(
-        database_url=url,
-        media_dir=root / "media",
-        secret_key="test-secret-key-not-for-production",
-        secret_key_file=root / "secret",
-        **LIMITS,
-    )
-    app = create_app(settings)
-    with app.state.session_factory() as session:
-        _row, key = create_api_key(session, "hostile")
-        session.commit()
-    headers = {"Authorization": f"Bearer {key}"}
-    with TestClient(app, raise_server_exceptions=False) as client:
-        for path, body in (
-            ("/api/generators", {"name": "gen-a"}),
-            ("/api/generators", {"name": "gen-b"}),
-            ("/api/reference-sets", {"name": "ref-a"}),
-            (
-                "/api/prompt-sets",
-                {"name": "set-a", "prompts": [{"external_id": "p0", "text": "a red cube"}]},
-            ),
-        ):
-            assert client.post(path, json=body, headers=headers).status_code == 201
-        study = {"name": "study-a", "kind": "pairwise", "generators": ["gen-a", "gen-b"]}
-        assert client.post("/api/studies", json=study, headers=headers).status_code == 201
-        yield Hostile(client, headers, app.state.session_factory, settings)
-    app.state.engine.dispose()
+    with hostile_app(request, tmp_path_factory) as app:
+        yield app
 
 
 def snapshot(h: Hostile) -> tuple[dict[str, int], set[str]]:
@@ -94,17 +48,6 @@ def snapshot(h: Hostile) -> tuple[dict[str, int], set[str]]:
     media = Path(h.settings.media_dir)
     files = {str(p) for p in media.rglob("*") if p.is_file()} if media.exists() else set()
     return rows, files
-
-
-def multipart(files=(), fields=None, archive=None, manifest=None):
-    parts = [("files", (name, data, "application/octet-stream")) for name, data in files]
-    if archive is not None:
-        parts.append(("archive", ("batch.zip", archive, "application/zip")))
-    if manifest is not None:
-        parts.append(("manifest", manifest))
-    for key, value in (fields or {}).items():
-        parts.append((key, (None, value)))
-    return {"files": parts}
 
 
 UPLOAD = "/api/generators/gen-a/batches"

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from PIL import Image
+
+from app.settings import Settings
+
+LIMITS = {
+    "max_request_bytes": 2 * 1024 * 1024,
+    "max_file_bytes": 512 * 1024,
+    "max_images_per_batch": 3,
+}
 
 DEEP = 200_000  # nesting depth that overflowed Python's JSON parser into a 500
 
@@ -70,3 +81,71 @@ def mode_image(mode: str, size=(16, 8)) -> Image.Image:
     if mode == "CMYK":
         return rgb.convert("CMYK")
     return rgb
+
+
+@dataclass
+class Hostile:
+    client: object
+    headers: dict[str, str]
+    session_factory: object
+    settings: Settings
+    app: object
+
+
+@contextmanager
+def hostile_app(request, tmp_path_factory) -> Iterator[Hostile]:
+    """An app on request.param's backend with tight limits, seeded with two generators, a
+    reference set, a prompt set and a study (for module-scoped fixtures)."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.migrate import upgrade
+    from app.services.api_keys import create_api_key
+
+    root = tmp_path_factory.mktemp(f"hostile-{request.param}")
+    if request.param == "sqlite":
+        url = f"sqlite:///{root / 'arena.db'}"
+        upgrade(Settings(database_url=url))
+    else:
+        from tests.conftest import _truncate_all
+
+        url = request.getfixturevalue("_postgres_schema")
+        _truncate_all(url)
+    settings = Settings(
+        database_url=url,
+        media_dir=root / "media",
+        secret_key="test-secret-key-not-for-production",
+        secret_key_file=root / "secret",
+        **LIMITS,
+    )
+    app = create_app(settings)
+    with app.state.session_factory() as session:
+        _row, key = create_api_key(session, "hostile")
+        session.commit()
+    headers = {"Authorization": f"Bearer {key}"}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for path, body in (
+            ("/api/generators", {"name": "gen-a"}),
+            ("/api/generators", {"name": "gen-b"}),
+            ("/api/reference-sets", {"name": "ref-a"}),
+            (
+                "/api/prompt-sets",
+                {"name": "set-a", "prompts": [{"external_id": "p0", "text": "a red cube"}]},
+            ),
+        ):
+            assert client.post(path, json=body, headers=headers).status_code == 201
+        study = {"name": "study-a", "kind": "pairwise", "generators": ["gen-a", "gen-b"]}
+        assert client.post("/api/studies", json=study, headers=headers).status_code == 201
+        yield Hostile(client, headers, app.state.session_factory, settings, app)
+    app.state.engine.dispose()
+
+
+def multipart(files=(), fields=None, archive=None, manifest=None):
+    parts = [("files", (name, data, "application/octet-stream")) for name, data in files]
+    if archive is not None:
+        parts.append(("archive", ("batch.zip", archive, "application/zip")))
+    if manifest is not None:
+        parts.append(("manifest", manifest))
+    for key, value in (fields or {}).items():
+        parts.append((key, (None, value)))
+    return {"files": parts}
