@@ -158,8 +158,12 @@ def canonical_pixels(image: Image.Image) -> Image.Image:
 
 def _served_png(image: Image.Image) -> bytes:
     pixels = canonical_pixels(image)
-    # A fresh image from raw pixels carries no info dict: nothing of the original's metadata.
-    clean = Image.frombytes(pixels.mode, pixels.size, pixels.tobytes())
+    if pixels is image:
+        pixels = image.copy()
+    # The PNG writer takes metadata only from `info` (ICC profile, transparency) and from save()
+    # arguments: with an empty info dict nothing of the original's reaches the served file.
+    # (Rebuilding the image from tobytes() did the same with two more full-size copies.)
+    pixels.info = {}
     out = io.BytesIO()
-    clean.save(out, format="PNG", compress_level=6)
+    pixels.save(out, format="PNG", compress_level=6)
     return out.getvalue()
