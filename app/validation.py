@@ -12,7 +12,6 @@ import csv
 import re
 from typing import Annotated, Any
 
-from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from typing_extensions import TypeAliasType
 
@@ -26,8 +25,6 @@ MAX_CSV_FIELD_CHARS = csv.field_size_limit()
 
 # C0 controls except tab, newline and carriage return; DEL; and the C1 block.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-
-IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="numeric id")]
 
 
 def control_character(value: str) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.errors import Unauthorized
@@ -12,6 +12,7 @@ from app.media import MediaStore
 from app.models import ApiKey
 from app.services.api_keys import authenticate
 from app.settings import Settings
+from app.validation import MAX_ID
 
 
 def get_settings(request: Request) -> Settings:
@@ -48,3 +49,5 @@ def require_admin(
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[MediaStore, Depends(get_store)]
 AdminDep = Annotated[ApiKey, Depends(require_admin)]
+# A numeric row id in a path: ASCII digits within the INTEGER columns' range, else 422.
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="numeric id")]

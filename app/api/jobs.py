@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from app.api.deps import AdminDep
+from app.api.deps import AdminDep, IdPath
 from app.api.schemas import JobOut
 from app.db import SessionDep
 from app.services import jobs as service
-from app.validation import IdPath
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
