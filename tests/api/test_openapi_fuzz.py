@@ -18,6 +18,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from tests.support.hostile import Hostile, hostile_app, multipart
 from tests.support.imagefactory import png_bytes
 
+pytestmark = pytest.mark.slow
 EXAMPLES_PER_OPERATION = int(os.environ.get("ARENA_TEST_FUZZ_EXAMPLES", "12"))
 # A schema can say "binary" or "string", not "a PNG that decodes" or "a CSV with the columns
 # external_id and text": random bodies that fit those schemas are rightly refused (422), so

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.server import admin_key, arena_server, noise_png
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 @pytest.mark.parametrize(

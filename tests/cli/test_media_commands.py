@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import create_engine, select
 
 from app.models import Image
@@ -20,6 +21,7 @@ def stored_shas(root: Path) -> set[str]:
     return {p.name.split(".")[0] for d in ("originals", "served") for p in (root / d).glob("*/*")}
 
 
+@pytest.mark.slow
 def test_gc_after_a_server_is_killed_mid_upload(settings):
     key = admin_key(settings)
     headers = {"Authorization": f"Bearer {key}"}

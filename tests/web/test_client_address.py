@@ -23,9 +23,9 @@ def invite_statuses(url: str, count: int) -> list[int]:
         ]
 
 
-@pytest.mark.parametrize(
-    "database_url", ["sqlite"], indirect=True
-)  # the limiter is in-process: one backend shows it
+# The limiter is in-process: one backend shows it.
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_rotating_forwarded_for_does_not_dodge_the_limit(settings):
     with arena_server(settings, invite_rate_per_ip=str(LIMIT)) as server:
         statuses = invite_statuses(server.url, LIMIT + 3)
@@ -33,6 +33,7 @@ def test_a_rotating_forwarded_for_does_not_dodge_the_limit(settings):
     assert statuses[LIMIT:] == [429] * 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_trusted_proxy_names_the_client(settings):
     with arena_server(
