@@ -94,6 +94,14 @@ def test_extractor_rgb_scales_sixteen_bit_greyscale():
     assert to_rgb(mode_image("RGBA")).mode == "RGB"  # alpha dropped, as clean-fid does
 
 
+def test_extractor_reads_an_rgb_file_fully_before_closing_it(tmp_path):
+    from workers.extractors.base import load_rgb
+
+    path = tmp_path / "rgb.png"
+    path.write_bytes(mode_png("RGB"))
+    assert np.array_equal(np.asarray(load_rgb(path)), np.asarray(mode_image("RGB")))
+
+
 def test_no_more_decodes_run_at_once_than_configured(monkeypatch):
     running = 0
     peak = 0

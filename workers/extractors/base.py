@@ -48,6 +48,7 @@ def load_rgb(image: ImageInput) -> Image.Image:
     if isinstance(image, Image.Image):
         return to_rgb(image)
     with Image.open(image) as opened:
+        opened.load()  # to_rgb may return the image itself, which must not need the closed file
         return to_rgb(opened)
 
 
