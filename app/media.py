@@ -59,12 +59,15 @@ class MediaStore:
 
     def stage(self, sha256: str, original: bytes, served: bytes) -> Staged:
         """Write both files under temporary names; nothing is visible until attach + commit."""
-        staged = Staged(sha256)
+        return self.stage_files(
+            sha256, [(self.original_path(sha256), original), (self.served_path(sha256), served)]
+        )
+
+    def stage_files(self, key: str, files: list[tuple[Path, bytes]]) -> Staged:
+        """Write (final path, bytes) pairs under temporary names, for attach() or put_bytes()."""
+        staged = Staged(key)
         try:
-            for final, data in (
-                (self.original_path(sha256), original),
-                (self.served_path(sha256), served),
-            ):
+            for final, data in files:
                 staged.new = staged.new or not final.exists()
                 staged.files.append((_write_temp(self.tmp_dir, data), final))
         except BaseException:
@@ -72,8 +75,20 @@ class MediaStore:
             raise
         return staged
 
+    def put_bytes(self, session: Session | None, final: Path, data: bytes) -> bool:
+        """Any other content-addressed file under the store, with the same commit rule as put()."""
+        staged = self.stage_files(final.name, [(final, data)])
+        if session is None:
+            with self.shared_lock():
+                _link_into_place(staged)
+        else:
+            self.attach(session, staged)
+        return staged.new
+
     def attach(self, session: Session, staged: Staged) -> None:
         """Link `staged` into place when `session` commits; delete its temporaries either way."""
+        if not session.in_transaction():
+            session.begin()  # so that the transaction's end (commit, rollback, close) is seen
         session.info.setdefault(_STAGED, []).append((self, staged))
 
     def put(self, session: Session | None, sha256: str, original: bytes, served: bytes) -> bool:

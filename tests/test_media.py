@@ -138,3 +138,17 @@ def test_gc_dry_run_removes_nothing(arena, store_and_generator):
     with arena.session_factory() as session:
         report = collect_garbage(store, lambda s: referenced_shas(session, s), 0, dry_run=True)
     assert report.removed == [orphan] and orphan.exists()
+
+
+def test_put_bytes_links_on_commit_and_not_on_rollback(arena):
+    store = MediaStore(arena.settings.media_dir)
+    kept, dropped = store.root / "extra" / "kept.bin", store.root / "extra" / "dropped.bin"
+    with arena.session_factory() as session:
+        assert store.put_bytes(session, kept, b"kept")
+        assert not kept.exists()  # not visible before the commit
+        session.commit()
+    with arena.session_factory() as session:
+        store.put_bytes(session, dropped, b"dropped")
+        session.rollback()
+    assert kept.read_bytes() == b"kept" and not dropped.exists()
+    assert not list(store.tmp_dir.iterdir())
