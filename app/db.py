@@ -32,9 +32,9 @@ def make_engine(settings: Settings) -> Engine:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     factory = sessionmaker(bind=engine, expire_on_commit=False)
-    from app.media import install_rollback_cleanup
+    from app.media import install_media_hooks
 
-    install_rollback_cleanup(factory)
+    install_media_hooks(factory)
     return factory
 
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import warnings
 from dataclasses import dataclass
+from functools import cache
 
+import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 ACCEPTED_FORMATS = {"PNG", "JPEG", "WEBP"}
@@ -35,8 +38,26 @@ class DecodedImage:
     served_png: bytes
 
 
-def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImage:
-    """Validate `data` as one still PNG/JPEG/WebP image within the limits and re-encode it."""
+@cache
+def decode_slots(count: int) -> threading.BoundedSemaphore:
+    """One semaphore per configured count, shared by every upload in this process."""
+    return threading.BoundedSemaphore(max(1, count))
+
+
+def decode_image(
+    data: bytes, *, max_bytes: int, max_pixels: int, max_concurrent: int = 2
+) -> DecodedImage:
+    """Validate `data` as one still PNG/JPEG/WebP image within the limits and re-encode it.
+
+    At most `max_concurrent` decodes run at once in this process (ARENA_MAX_CONCURRENT_DECODES):
+    one at the pixel limit holds several hundred MiB (README, "Limits"), so they queue instead
+    of adding up.
+    """
+    with decode_slots(max_concurrent):
+        return _decode(data, max_bytes=max_bytes, max_pixels=max_pixels)
+
+
+def _decode(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImage:
     if len(data) == 0:
         raise ImageRejected("the file is empty")
     if len(data) > max_bytes:
@@ -83,27 +104,66 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImag
     )
 
 
+# Modes that need no conversion, and what every other mode Pillow decodes becomes.
+EIGHT_BIT_MODES = ("L", "LA", "RGB", "RGBA")
+_ALPHA_TARGET = {"PA": "RGBA", "RGBa": "RGBA", "La": "LA"}
+
+
+def eight_bit(image: Image.Image) -> Image.Image:
+    """Any mode Pillow decodes as 8-bit L, LA, RGB or RGBA that looks the same.
+
+    Pillow's own convert() clips 16- and 32-bit greyscale to 255 instead of scaling it (a
+    16-bit PNG came out almost white); here 0..65535 maps linearly onto 0..255. Palette images
+    keep their transparency, premultiplied alpha is undone, CMYK and YCbCr become RGB.
+    """
+    mode = image.mode
+    if mode in EIGHT_BIT_MODES:
+        return image
+    if mode.startswith("I;16") or mode == "I":
+        values = np.asarray(image).astype(np.uint32, copy=False)
+        # Round to nearest: 65535 -> 255, 257 -> 1 (the exact 8-bit values of 16-bit white/steps).
+        scaled = (np.clip(values, 0, 65535) * 255 + 32767) // 65535
+        return Image.fromarray(scaled.astype(np.uint8), mode="L")
+    if mode == "F":
+        return Image.fromarray(np.clip(np.asarray(image), 0, 255).round().astype(np.uint8), "L")
+    if mode == "1":
+        return image.convert("L")
+    if mode == "P":
+        has_alpha = "transparency" in image.info or image.palette.mode == "RGBA"
+        return image.convert("RGBA" if has_alpha else "RGB")
+    return image.convert(_ALPHA_TARGET.get(mode, "RGB"))
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB for feature extractors: like clean-fid's convert("RGB") (alpha dropped, grey
+    replicated), but with 16-bit and other modes scaled correctly first (eight_bit)."""
+    image = eight_bit(image)
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
 def canonical_pixels(image: Image.Image) -> Image.Image:
-    """The pixels as a viewer shows them: EXIF orientation applied, colours in sRGB, RGB(A)/L."""
+    """The pixels as a viewer shows them: EXIF orientation applied, colours in sRGB, RGB(A)/L(A)."""
     image = ImageOps.exif_transpose(image)
     icc = image.info.get("icc_profile")
-    if icc and image.mode in ("RGB", "RGBA"):
+    if icc and image.mode in ("RGB", "RGBA", "CMYK"):
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             target = ImageCms.createProfile("sRGB")
-            image = ImageCms.profileToProfile(image, source, target, outputMode=image.mode)
+            output = "RGBA" if image.mode == "RGBA" else "RGB"
+            image = ImageCms.profileToProfile(image, source, target, outputMode=output)
         except ImageCms.PyCMSError:
             pass  # An unreadable profile: keep the raw pixels rather than refuse the upload.
-    if image.mode not in ("RGB", "RGBA", "L", "LA"):
-        has_alpha = image.mode in ("PA", "P") and "transparency" in image.info
-        image = image.convert("RGBA" if has_alpha or "A" in image.mode else "RGB")
-    return image
+    return eight_bit(image)
 
 
 def _served_png(image: Image.Image) -> bytes:
     pixels = canonical_pixels(image)
-    # A fresh image from raw pixels carries no info dict: nothing of the original's metadata.
-    clean = Image.frombytes(pixels.mode, pixels.size, pixels.tobytes())
+    if pixels is image:
+        pixels = image.copy()
+    # The PNG writer takes metadata only from `info` (ICC profile, transparency) and from save()
+    # arguments: with an empty info dict nothing of the original's reaches the served file.
+    # (Rebuilding the image from tobytes() did the same with two more full-size copies.)
+    pixels.info = {}
     out = io.BytesIO()
-    clean.save(out, format="PNG", compress_level=6)
+    pixels.save(out, format="PNG", compress_level=6)
     return out.getvalue()

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app import __version__
+from app.api.openapi import install_openapi
 from app.db import make_engine, make_session_factory
-from app.errors import ArenaError
+from app.error_handlers import install_error_handlers
 from app.media import MediaStore
+from app.request_guard import RequestGuard
 from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,12 +33,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = make_session_factory(app.state.engine)
     app.state.media = MediaStore(settings.media_dir)
 
-    @app.exception_handler(ArenaError)
-    async def _arena_error(_request: Request, exc: ArenaError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return JSONResponse(
-            {"detail": exc.message, **exc.extra}, status_code=exc.status_code, headers=headers
-        )
+    install_error_handlers(app)
+    # Outermost: oversized or control-character requests never reach a route.
+    app.add_middleware(RequestGuard, max_request_bytes=settings.max_request_bytes)
 
     from app.api import generators, jobs, keys, leaderboard, prompt_sets, reference_sets, studies
     from app.web import annotate, media
@@ -57,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
 
+    install_openapi(app)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
 
     @app.get("/healthz", include_in_schema=False)

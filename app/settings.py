@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     max_zip_uncompressed_bytes: int = 4 * 1024 * 1024 * 1024
     max_image_pixels: int = 64 * 1024 * 1024
     max_images_per_batch: int = 10_000
+    # Decodes at once per process; each at the pixel limit peaks at several hundred MiB (README).
+    max_concurrent_decodes: int = 2
     extraction_chunk_size: int = 256
 
     # Workers (feature extraction and metric jobs).
@@ -45,6 +47,10 @@ class Settings(BaseSettings):
     vote_rate_per_annotator: int = 120
     vote_rate_per_ip: int = 1200
     invite_rate_per_ip: int = 30
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated
+    # IPs or CIDRs, "*" for any). Empty: none, the TCP peer is the client (rate limits per
+    # address cannot be dodged with a made-up header).
+    trusted_proxies: str = ""
 
     @field_validator("database_url")
     @classmethod

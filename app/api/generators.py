@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request
 
 from app.api.deps import AdminDep, SettingsDep, StoreDep
 from app.api.schemas import BatchOut, GeneratorCreate, GeneratorOut, GeneratorUpdate, ImageOut
-from app.api.upload_form import BATCH_FORM_DOC, store_uploaded_batch
+from app.api.upload_form import BATCH_FORM_DOC, BatchFormDep, store_uploaded_batch
 from app.db import SessionDep
 from app.services import generators as service
 from app.services.images import list_images
@@ -50,17 +50,18 @@ def update_generator(
 @router.post(
     "/{ref}/batches", status_code=201, response_model=BatchOut, openapi_extra=BATCH_FORM_DOC
 )
-async def upload_batch(
+def upload_batch(
+    _: AdminDep,
     ref: str,
-    request: Request,
+    batch_form: BatchFormDep,
     session: SessionDep,
     settings: SettingsDep,
     store: StoreDep,
-    _: AdminDep,
 ) -> BatchOut:
     """Upload images for a generator: all-or-nothing; enqueues feature extraction."""
-    generator = service.get_generator(session, ref)
-    return await store_uploaded_batch(request, session, settings, store, generator=generator)
+    return store_uploaded_batch(
+        session, settings, store, batch_form, lambda s: service.get_generator(s, ref)
+    )
 
 
 @router.get("/{ref}/images", response_model=list[ImageOut])

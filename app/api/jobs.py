@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from app.api.deps import AdminDep
+from app.api.deps import AdminDep, IdPath
 from app.api.schemas import JobOut
 from app.db import SessionDep
 from app.services import jobs as service
@@ -17,18 +17,18 @@ def list_jobs(
     session: SessionDep,
     _: AdminDep,
     status: str | None = Query(None, pattern="^(queued|running|done|failed)$"),
-    kind: str | None = None,
+    kind: str | None = Query(None, max_length=100),
     limit: int = Query(200, ge=1, le=5000),
 ):
     return service.list_jobs(session, status=status, kind=kind, limit=limit)
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def get_job(job_id: int, session: SessionDep, _: AdminDep):
+def get_job(job_id: IdPath, session: SessionDep, _: AdminDep):
     return service.get_job(session, job_id)
 
 
 @router.post("/{job_id}/retry", response_model=JobOut)
-def retry_job(job_id: int, session: SessionDep, _: AdminDep):
+def retry_job(job_id: IdPath, session: SessionDep, _: AdminDep):
     """Queue a failed job again with a fresh set of attempts."""
     return service.retry_job(session, service.get_job(session, job_id))

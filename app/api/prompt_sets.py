@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from app.api.deps import AdminDep
 from app.api.schemas import PromptSetCreate, PromptSetOut
@@ -28,25 +31,35 @@ PROMPT_SET_DOC = {
 }
 
 
+async def request_body(request: Request) -> bytes:
+    """The raw body, received on the event loop (the size limit applies as it streams in)."""
+    return await request.body()
+
+
 @router.post("", status_code=201, response_model=PromptSetOut, openapi_extra=PROMPT_SET_DOC)
-async def create_prompt_set(
-    request: Request,
-    session: SessionDep,
+def create_prompt_set(
     _: AdminDep,
-    name: str | None = Query(None, description="set name, required for a CSV body"),
-    description: str = Query(""),
+    request: Request,
+    body: Annotated[bytes, Depends(request_body)],
+    session: SessionDep,
+    name: str | None = Query(None, max_length=200, description="set name, required for CSV"),
+    description: str = Query("", max_length=10_000),
 ):
     """Create a prompt set from a JSON body or a CSV body (columns external_id, text, category)."""
-    body = (await request.body()).decode("utf-8-sig", errors="replace")
+    text = body.decode("utf-8-sig", errors="replace")
     if request.headers.get("content-type", "").startswith("text/csv"):
         if not name:
             raise InvalidInput("a CSV prompt set needs ?name=SET_NAME in the URL")
-        rows = service.parse_prompts_csv(body)
+        rows = service.parse_prompts_csv(text)
     else:
         try:
-            parsed = PromptSetCreate.model_validate(json.loads(body))
+            parsed = PromptSetCreate.model_validate(json.loads(text))
         except json.JSONDecodeError as exc:
             raise InvalidInput(f"the body is not valid JSON: {exc}; or send text/csv") from None
+        except RecursionError:
+            raise InvalidInput("the JSON body is nested too deeply") from None
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors(include_url=False)) from None
         name, description = parsed.name, parsed.description
         rows = service.parse_prompts_json([p.model_dump() for p in parsed.prompts])
     return service.create_prompt_set(session, name, rows, description)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Request
 from app.api.deps import AdminDep, SettingsDep, StoreDep
 from app.api.generators import image_out
 from app.api.schemas import BatchOut, ImageOut, ReferenceSetCreate, ReferenceSetOut
-from app.api.upload_form import BATCH_FORM_DOC, store_uploaded_batch
+from app.api.upload_form import BATCH_FORM_DOC, BatchFormDep, store_uploaded_batch
 from app.db import SessionDep
 from app.services import reference_sets as service
 from app.services.images import list_images
@@ -33,18 +33,17 @@ def get_reference_set(ref: str, session: SessionDep, _: AdminDep):
 @router.post(
     "/{ref}/batches", status_code=201, response_model=BatchOut, openapi_extra=BATCH_FORM_DOC
 )
-async def upload_reference_batch(
+def upload_reference_batch(
+    _: AdminDep,
     ref: str,
-    request: Request,
+    batch_form: BatchFormDep,
     session: SessionDep,
     settings: SettingsDep,
     store: StoreDep,
-    _: AdminDep,
 ) -> BatchOut:
     """Upload real images (files or one zip, no manifest): all-or-nothing."""
-    reference_set = service.get_reference_set(session, ref)
-    return await store_uploaded_batch(
-        request, session, settings, store, reference_set=reference_set
+    return store_uploaded_batch(
+        session, settings, store, batch_form, lambda s: service.get_reference_set(s, ref)
     )
 
 

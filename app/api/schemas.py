@@ -7,23 +7,29 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.validation import MAX_ID, CleanJson, CleanModel, CleanText
 
-class GeneratorFields(BaseModel):
-    description: str = ""
-    checkpoint: str | None = None
+
+class GeneratorFields(CleanModel):
+    description: str = Field(default="", max_length=10_000)
+    checkpoint: str | None = Field(default=None, max_length=500)
     guidance_scale: float | None = Field(default=None, ge=0)
     truncation: float | None = Field(default=None, ge=0)
-    sampler: str | None = None
-    steps: int | None = Field(default=None, ge=1)
-    resolution: str | None = Field(default=None, pattern=r"^\d+x\d+$", examples=["1024x1024"])
-    extra: dict[str, Any] = Field(default_factory=dict, description="free-form sampling settings")
+    sampler: str | None = Field(default=None, max_length=200)
+    steps: int | None = Field(default=None, ge=1, le=MAX_ID)
+    resolution: str | None = Field(
+        default=None, pattern=r"^[0-9]{1,6}x[0-9]{1,6}$", examples=["1024x1024"]
+    )
+    extra: dict[CleanText, CleanJson] = Field(
+        default_factory=dict, description="free-form sampling settings"
+    )
 
 
 class GeneratorCreate(GeneratorFields):
     name: str = Field(min_length=1, max_length=200)
 
 
-class GeneratorUpdate(BaseModel):
+class GeneratorUpdate(CleanModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -31,10 +37,10 @@ class GeneratorUpdate(BaseModel):
     checkpoint: str | None = None
     guidance_scale: float | None = Field(default=None, ge=0)
     truncation: float | None = Field(default=None, ge=0)
-    sampler: str | None = None
-    steps: int | None = Field(default=None, ge=1)
-    resolution: str | None = Field(default=None, pattern=r"^\d+x\d+$")
-    extra: dict[str, Any] | None = None
+    sampler: str | None = Field(default=None, max_length=200)
+    steps: int | None = Field(default=None, ge=1, le=MAX_ID)
+    resolution: str | None = Field(default=None, pattern=r"^[0-9]{1,6}x[0-9]{1,6}$")
+    extra: dict[CleanText, CleanJson] | None = None
 
 
 class GeneratorOut(GeneratorFields):
@@ -46,13 +52,13 @@ class GeneratorOut(GeneratorFields):
     n_images: int = 0
 
 
-class PromptIn(BaseModel):
+class PromptIn(CleanModel):
     external_id: str = Field(min_length=1, max_length=200)
-    text: str = Field(min_length=1)
-    category: str | None = None
+    text: str = Field(min_length=1, max_length=100_000)
+    category: str | None = Field(default=None, max_length=200)
 
 
-class PromptSetCreate(BaseModel):
+class PromptSetCreate(CleanModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
     prompts: list[PromptIn] = Field(min_length=1)
@@ -74,7 +80,7 @@ class PromptSetOut(BaseModel):
     prompts: list[PromptOut]
 
 
-class ReferenceSetCreate(BaseModel):
+class ReferenceSetCreate(CleanModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
 
@@ -134,7 +140,7 @@ class JobOut(BaseModel):
     finished_at: datetime | None
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(CleanModel):
     name: str = Field(min_length=1, max_length=200)
 
 

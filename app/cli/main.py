@@ -35,6 +35,9 @@ def _register() -> None:
     from app.cli import demo_commands
 
     demo_commands.register(app)
+    from app.cli import media_commands
+
+    media_commands.register(app)
 
 
 _register()

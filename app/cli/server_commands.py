@@ -38,10 +38,22 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8000, help="TCP port"),
         workers: int = typer.Option(1, help="uvicorn worker processes"),
     ) -> None:
-        """Serve the web app and JSON API with uvicorn (run `arena migrate` first)."""
+        """Serve the web app and JSON API with uvicorn (run `arena migrate` first).
+
+        X-Forwarded-For is believed only from ARENA_TRUSTED_PROXIES (default: nobody).
+        """
         import uvicorn
 
-        uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers)
+        from app.web.client_address import uvicorn_options
+
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            **uvicorn_options(Settings()),
+        )
 
     @app.command()
     def migrate(

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.errors import Forbidden
 from app.models import ApiKey, utcnow
 
 KEY_PREFIX = "arena_"
+# last_used_at is bookkeeping: written at most this often, so a busy key costs no writes.
+USE_RECORD_INTERVAL = timedelta(minutes=1)
 
 
 def _hash(key: str) -> str:
@@ -31,5 +36,41 @@ def authenticate(session: Session, key: str) -> ApiKey:
     row = session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash(key)))
     if row is None or row.revoked_at is not None:
         raise Forbidden("API key not recognised or revoked; create one with `arena keys create`")
-    row.last_used_at = utcnow()
+    record_use(session, row)
     return row
+
+
+def record_use(session: Session, row: ApiKey) -> None:
+    """Set last_used_at at most once a minute, in its own short transaction, never waiting.
+
+    The request's own transaction never writes the key row, so a long request (an upload)
+    holds no lock that another request with the same key would queue behind. When the row is
+    locked by someone else recording the same use, this one is simply skipped.
+    """
+    now = utcnow()
+    if row.last_used_at is not None and now - row.last_used_at < USE_RECORD_INTERVAL:
+        return
+    stale = or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - USE_RECORD_INTERVAL)
+    target = select(ApiKey.id).where(ApiKey.id == row.id, stale)
+    with session.get_bind().connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite has one writer lock and no SKIP LOCKED: fail at once instead of waiting.
+            busy = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            conn.exec_driver_sql("PRAGMA busy_timeout=0")
+        else:
+            target = target.with_for_update(skip_locked=True)
+        try:
+            conn.execute(
+                update(ApiKey)
+                .where(ApiKey.id.in_(target.scalar_subquery()))
+                .values(last_used_at=now)
+            )
+            conn.commit()
+        except OperationalError:
+            conn.rollback()  # "database is locked": another writer is busy; skip this time
+        finally:
+            if sqlite:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={int(busy)}")
+    # This request's session sees the use without marking the row dirty (so it never writes it).
+    set_committed_value(row, "last_used_at", now)

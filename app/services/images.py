@@ -26,6 +26,16 @@ def list_images(
     return list(session.scalars(query))
 
 
+def referenced_shas(session: Session, shas: set[str]) -> set[str]:
+    """The subset of `shas` that some image row stores (what the garbage collector must keep)."""
+    found: set[str] = set()
+    ordered = sorted(shas)
+    for start in range(0, len(ordered), 500):
+        part = ordered[start : start + 500]
+        found.update(session.scalars(select(Image.sha256).where(Image.sha256.in_(part))))
+    return found
+
+
 def served_image_bytes(session: Session, store: MediaStore, public_id: str) -> bytes:
     """The re-encoded PNG for an opaque id; the same 404 for unknown ids and missing files."""
     sha256 = session.scalar(select(Image.sha256).where(Image.public_id == public_id))

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from app.errors import NotFound
 from app.models import Generator, Image, Job, MetricResult, ReferenceSet
 from app.services.jobs import EXTRACT_KIND, METRICS_KIND
+from app.validation import is_row_id
 
 METRICS = (
     "fid",
@@ -136,7 +137,9 @@ def choose_reference_set(
         ref = str(requested)
         row = (
             session.get(ReferenceSet, int(ref))
-            if ref.isdigit()
+            if is_row_id(ref)
+            else None
+            if ref.isascii() and ref.isdigit()  # beyond the id range
             else session.scalar(select(ReferenceSet).where(ReferenceSet.name == ref))
         )
         if row is None:

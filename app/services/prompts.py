@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, InvalidInput
 from app.models import Prompt, PromptSet
 from app.services.lookup import get_by_ref
+from app.validation import check_text, check_tree, csv_error
 
 
 @dataclass(frozen=True)
@@ -24,29 +25,42 @@ class PromptRow:
 
 def parse_prompts_csv(text: str) -> list[PromptRow]:
     """Columns: external_id (or id), text (or prompt), optional category."""
+    check_text(text, "the prompts CSV")
     reader = csv.DictReader(io.StringIO(text))
-    fields = {name.strip().lower(): name for name in reader.fieldnames or []}
-    id_col = fields.get("external_id") or fields.get("id")
-    text_col = fields.get("text") or fields.get("prompt")
-    if id_col is None or text_col is None:
-        raise InvalidInput(
-            "the prompts CSV needs a header with columns external_id and text (category optional);"
-            f" found {reader.fieldnames}"
-        )
-    cat_col = fields.get("category")
-    rows = []
-    for line, record in enumerate(reader, start=2):
-        external_id = (record.get(id_col) or "").strip()
-        prompt_text = (record.get(text_col) or "").strip()
-        if not external_id or not prompt_text:
-            raise InvalidInput(f"line {line} of the prompts CSV has an empty external_id or text")
-        category = (record.get(cat_col) or "").strip() or None if cat_col else None
-        rows.append(PromptRow(external_id, prompt_text, category))
+    line = 1
+    try:
+        fields = {name.strip().lower(): name for name in reader.fieldnames or []}
+        id_col = fields.get("external_id") or fields.get("id")
+        text_col = fields.get("text") or fields.get("prompt")
+        if id_col is None or text_col is None:
+            raise InvalidInput(
+                "the prompts CSV needs a header with columns external_id and text (category "
+                f"optional); found {reader.fieldnames}"
+            )
+        cat_col = fields.get("category")
+        rows = []
+        for line, record in enumerate(reader, start=2):
+            external_id = (record.get(id_col) or "").strip()
+            prompt_text = (record.get(text_col) or "").strip()
+            if not external_id or not prompt_text:
+                raise InvalidInput(
+                    f"line {line} of the prompts CSV has an empty external_id or text"
+                )
+            category = (record.get(cat_col) or "").strip() or None if cat_col else None
+            if len(external_id) > 200 or len(category or "") > 200:
+                raise InvalidInput(
+                    f"line {line} of the prompts CSV: external_id and category take at most "
+                    "200 characters"
+                )
+            rows.append(PromptRow(external_id, prompt_text, category))
+    except csv.Error as exc:
+        raise csv_error(exc, line + 1, "the prompts CSV") from None
     return rows
 
 
 def parse_prompts_json(data: object) -> list[PromptRow]:
     """A list of {"external_id", "text", "category"?} objects, or {external_id: text}."""
+    check_tree(data, "the prompts")
     if isinstance(data, dict):
         data = [{"external_id": k, "text": v} for k, v in data.items()]
     if not isinstance(data, list):
@@ -74,6 +88,8 @@ def create_prompt_set(
 ) -> PromptSet:
     if not rows:
         raise InvalidInput("the prompt set is empty")
+    check_text(name, "the prompt set name")
+    check_text(description, "the description")
     seen: set[str] = set()
     for row in rows:
         if row.external_id in seen:

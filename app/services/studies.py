@@ -9,9 +9,9 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.models import DEFAULT_FLAG_OPTIONS, Generator, Image, Prompt, Study, Vote
 from app.services.generators import get_generator
 from app.services.prompts import get_prompt_set
+from app.validation import MAX_ID, CleanModel, is_row_id
 
 DEFAULT_QUESTIONS = {
     "pairwise": "Which image better matches the prompt?",
@@ -33,17 +34,33 @@ DEFAULT_INSTRUCTIONS = (
 )
 
 
-class StudyFields(BaseModel):
+# Documents what _distinct_options accepts: no space at either end (so strip() keeps it
+# distinct and non-empty) and no control character.
+FlagOption = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        json_schema_extra={
+            "pattern": r"^[^\s\u0000-\u001f\u007f-\u009f](?:[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f])?$"
+        },
+    ),
+]
+
+
+class StudyFields(CleanModel):
     model_config = ConfigDict(extra="forbid")
 
     question: str | None = Field(default=None, min_length=1, description="shown above each task")
     instructions: str | None = Field(default=None, description="shown once on the consent page")
     raters_per_item: int = Field(default=3, ge=1, le=100)
     attention_check_rate: float = Field(default=0.1, ge=0, le=1)
-    flag_options: list[str] = Field(default_factory=lambda: list(DEFAULT_FLAG_OPTIONS))
+    flag_options: list[FlagOption] = Field(
+        default_factory=lambda: list(DEFAULT_FLAG_OPTIONS), json_schema_extra={"uniqueItems": True}
+    )
     pair_policy: Literal["uniform", "active"] = "uniform"
     is_public: bool = False
-    max_tasks_per_annotator: int | None = Field(default=None, ge=1)
+    max_tasks_per_annotator: int | None = Field(default=None, ge=1, le=MAX_ID)
 
     @field_validator("flag_options")
     @classmethod
@@ -65,17 +82,19 @@ class StudyCreate(StudyFields):
     )
 
 
-class StudyUpdate(BaseModel):
+class StudyUpdate(CleanModel):
     model_config = ConfigDict(extra="forbid")
 
     question: str | None = Field(default=None, min_length=1)
     instructions: str | None = None
     raters_per_item: int | None = Field(default=None, ge=1, le=100)
     attention_check_rate: float | None = Field(default=None, ge=0, le=1)
-    flag_options: list[str] | None = None
+    flag_options: list[FlagOption] | None = Field(
+        default=None, json_schema_extra={"uniqueItems": True}
+    )
     pair_policy: Literal["uniform", "active"] | None = None
     is_public: bool | None = None
-    max_tasks_per_annotator: int | None = Field(default=None, ge=1)
+    max_tasks_per_annotator: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 def _resolve_generators(session: Session, refs: list[str | int], kind: str) -> list[Generator]:
@@ -122,8 +141,10 @@ def list_studies(session: Session) -> list[Study]:
 
 def get_study(session: Session, ref: str | int) -> Study:
     """By numeric id, public id or name."""
-    if isinstance(ref, int) or str(ref).isdigit():
-        study = session.get(Study, int(ref))
+    if isinstance(ref, int) or is_row_id(ref):
+        study = session.get(Study, int(ref)) if 0 < int(ref) <= MAX_ID else None
+    elif str(ref).isascii() and str(ref).isdigit():
+        study = None  # beyond the id range
     else:
         study = session.scalar(select(Study).where((Study.name == ref) | (Study.public_id == ref)))
     if study is None:

@@ -61,7 +61,7 @@ def _normalise(
         if choice is not None or flags is not None:
             raise InvalidInput("a rating task takes 'rating' only")
         text = str(rating).strip() if rating is not None else ""
-        if isinstance(rating, bool) or not text.isdigit() or not 1 <= int(text) <= 5:
+        if isinstance(rating, bool) or text not in {"1", "2", "3", "4", "5"}:
             raise InvalidInput(f"rating must be a whole number from 1 to 5; got {rating!r}")
         value = int(text)
         return None, value, None

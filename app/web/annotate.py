@@ -20,7 +20,9 @@ from app.services.invites import annotator_for_token, annotator_in_study, record
 from app.services.studies import get_study_by_public_id
 from app.services.votes import submit_vote
 from app.settings import Settings
+from app.validation import check_fields
 from app.web.annotator_session import COOKIE_NAME, AnnotatorSessions
+from app.web.client_address import client_address
 from app.web.ratelimit import RateLimiter
 from app.web.templating import templates
 
@@ -59,7 +61,7 @@ def _limiter(request: Request) -> RateLimiter:
 
 
 def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    return client_address(request)
 
 
 def _is_htmx(request: Request) -> bool:
@@ -183,6 +185,7 @@ def consent(
     csrf_token: Annotated[str | None, Form()] = None,
 ) -> Response:
     try:
+        check_fields(csrf_token=csrf_token)
         study = get_study_by_public_id(session, study_id)
         annotator, _csrf = _signed_in(request, session, study)
         _check_csrf(request, annotator, csrf_token)
@@ -208,6 +211,15 @@ def vote(
 ) -> Response:
     settings = _settings(request)
     try:
+        check_fields(
+            assignment=assignment,
+            choice=choice,
+            rating=rating,
+            flags=flags,
+            none_of_these=none_of_these,
+            client_ms=client_ms,
+            csrf_token=csrf_token,
+        )
         study = get_study_by_public_id(session, study_id)
         annotator, csrf = _signed_in(request, session, study)
         _check_csrf(request, annotator, csrf_token)
@@ -225,10 +237,11 @@ def vote(
         if none_of_these and flags:
             raise InvalidInput("tick either problems or 'none of these', not both")
         answer_flags = [] if none_of_these else (flags or None)
-        try:
-            elapsed = int(client_ms) if client_ms not in (None, "") else None
-        except ValueError:
-            raise InvalidInput("client_ms must be a whole number of milliseconds") from None
+        elapsed = None
+        if client_ms not in (None, ""):
+            if not (client_ms.isascii() and client_ms.isdigit() and len(client_ms) <= 9):
+                raise InvalidInput("client_ms must be a whole number of milliseconds")
+            elapsed = int(client_ms)
         submit_vote(
             session,
             annotator,

@@ -29,6 +29,7 @@ from app.services.api_keys import authenticate
 from app.services.leaderboard import Leaderboard
 from app.services.leaderboard_metrics import LOWER_IS_BETTER, METRIC_LABELS, METRICS
 from app.services.studies import get_study
+from app.web.client_address import client_address
 from app.web.ratelimit import RateLimiter
 from app.web.researcher_session import (
     COOKIE_NAME,
@@ -398,7 +399,7 @@ def login(
 ) -> Response:
     target = safe_next(next)
     try:
-        client = request.client.host if request.client else "unknown"
+        client = client_address(request)
         _limiter(request).hit(f"login:{client}", LOGIN_LIMIT_PER_MINUTE, "sign-in attempts")
     except ArenaError as exc:
         response = _login_form(request, target, exc.message, exc.status_code)

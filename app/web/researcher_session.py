@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.errors import Unauthorized
 from app.models import ApiKey, Study
 from app.services.api_keys import authenticate
+from app.validation import control_character
 
 COOKIE_NAME = "arena_researcher"
 LOGIN_NONCE_COOKIE = "arena_login_nonce"
@@ -114,4 +115,6 @@ def safe_next(target: str | None, default: str = "/") -> str:
     """Only same-site paths: never an open redirect to another host."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
+    if control_character(target) or not target.isascii():
+        return default  # it becomes a Location header: no control characters, ASCII only
     return target

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from app.imaging import to_rgb
+
 if TYPE_CHECKING:
     import torch
 
@@ -39,13 +41,15 @@ def load_rgb(image: ImageInput) -> Image.Image:
     """Decode (if a path) and convert to 8-bit RGB the way clean-fid and pytorch-fid do.
 
     `Image.convert("RGB")`: an alpha channel is dropped, not composited onto a background;
-    greyscale ("L", "I;16", "1") is replicated into three equal channels; palette images are
-    looked up; CMYK and YCbCr are converted by PIL's standard matrices.
+    greyscale is replicated into three equal channels; palette images are looked up; CMYK and
+    YCbCr are converted by PIL's standard matrices. 16- and 32-bit greyscale ("I;16", "I") is
+    first scaled onto 0..255 (app.imaging.to_rgb): PIL's convert clips it to white.
     """
     if isinstance(image, Image.Image):
-        return image if image.mode == "RGB" else image.convert("RGB")
+        return to_rgb(image)
     with Image.open(image) as opened:
-        return opened.convert("RGB")
+        opened.load()  # to_rgb may return the image itself, which must not need the closed file
+        return to_rgb(opened)
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
