@@ -1,4 +1,4 @@
-"""Who may read a leaderboard: anyone for a public study; otherwise a researcher, signed in with
+"""Who may read a leaderboard: anyone for a closed public study; otherwise a researcher, signed in with
 an admin API key (a signed, HttpOnly, SameSite cookie, 12 hours) or sending it as a Bearer header.
 
 The cookie holds only the key's row id and a nonce, signed with the app's secret; each request
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.errors import Unauthorized
 from app.models import ApiKey, Study
 from app.services.api_keys import authenticate
+from app.services.public_results import publicly_readable
 from app.validation import control_character
 
 COOKIE_NAME = "arena_researcher"
@@ -92,13 +93,19 @@ def researcher(request: Request, session: Session) -> ApiKey | None:
 
 
 def ensure_can_read(request: Request, session: Session, study: Study) -> None:
-    """Public studies are open to anyone; others need a researcher (cookie or Bearer key)."""
-    if study.is_public:
+    """A public study is open to anyone once it is closed; until then, and for every other
+    study, a researcher (cookie or Bearer key) is needed. An annotator session counts for
+    nothing here."""
+    if publicly_readable(study):
         return
     if researcher(request, session) is None:
+        why = (
+            "its results are published when it closes"
+            if study.is_public
+            else "this study's leaderboard is not public"
+        )
         raise Unauthorized(
-            "this study's leaderboard is not public: sign in at /login with an admin API key, "
-            "or send 'Authorization: Bearer <key>'"
+            f"{why}: sign in at /login with an admin API key, or send 'Authorization: Bearer <key>'"
         )
 
 

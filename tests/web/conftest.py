@@ -89,7 +89,7 @@ class Page:
 
     @property
     def images(self) -> list[str]:
-        return re.findall(r'src="/media/([^"]+)"', self.html)
+        return re.findall(r'src="/study/[^/"]+/image/([^"]+)"', self.html)
 
 
 class Annotator:
