@@ -4,7 +4,7 @@ Pure Pillow/numpy, no database. Served copies must not tell generators apart by 
 their content, so each image is decoded, its alpha composited on a neutral grey, fitted into the
 study's box with a Lanczos filter, centred on the same grey, and encoded as baseline JPEG with
 fixed settings and no metadata. Attention-check copies go through the same function (blurred
-and noised before they are fitted), so they share size, mode, encoding and serving path.
+and noised once fitted), so they share size, mode, encoding and serving path.
 """
 
 from __future__ import annotations
@@ -62,11 +62,11 @@ def degrade(image: Image.Image, seed: int) -> Image.Image:
     radius = max(2.0, min(image.size) / 25)
     blurred = np.asarray(image.filter(ImageFilter.GaussianBlur(radius)), dtype=np.float32)
     rng = np.random.default_rng(seed)
-    noisy = blurred + rng.normal(0.0, 45.0, size=blurred.shape).astype(np.float32)
+    noisy = blurred + 45.0 * rng.standard_normal(size=blurred.shape, dtype=np.float32)
     return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB")
 
 
-def _fit(image: Image.Image, box: DisplayBox) -> Image.Image:
+def _fit(image: Image.Image, box: DisplayBox, degrade_seed: int | None) -> Image.Image:
     scale = min(box.width / image.width, box.height / image.height)
     size = (
         min(box.width, max(1, round(image.width * scale))),
@@ -74,6 +74,9 @@ def _fit(image: Image.Image, box: DisplayBox) -> Image.Image:
     )
     if size != image.size:
         image = image.resize(size, Image.Resampling.LANCZOS)
+    if degrade_seed is not None:
+        # At display size: the same damage whatever the upload's size, and bounded cost.
+        image = degrade(image, degrade_seed)
     canvas = Image.new("RGB", (box.width, box.height), NEUTRAL_GREY)
     canvas.paste(image, ((box.width - size[0]) // 2, (box.height - size[1]) // 2))
     return canvas
@@ -103,9 +106,7 @@ def render(original: bytes, box: DisplayBox, *, degrade_seed: int | None = None)
     with Image.open(io.BytesIO(original)) as decoded:
         decoded.load()
         image = _flatten(decoded)
-    if degrade_seed is not None:
-        image = degrade(image, degrade_seed)
-    fitted = _fit(image, box)
+    fitted = _fit(image, box, degrade_seed)
     data = _encode(fitted, JPEG_QUALITY)
     if hashlib.sha256(data).digest() == hashlib.sha256(original).digest():
         data = _encode(fitted, JPEG_QUALITY - 1)

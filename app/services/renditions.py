@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -150,10 +150,6 @@ def prepare_uploaded(
         pool = {image_id for image_id, _g, _p in study_images(session, study)} & image_ids
         made += prepare(session, store, study, pool, study_variants(study))
     return made
-
-
-def rendition_count(session: Session, study: Study) -> int:
-    return session.scalar(select(func.count()).where(Rendition.study_id == study.id)) or 0
 
 
 def read_rendition(store: MediaStore, rendition: Rendition) -> bytes:
