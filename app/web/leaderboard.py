@@ -30,7 +30,11 @@ from app.errors import ArenaError, NotFound, Unauthorized
 from app.models import Study
 from app.reports import figures
 from app.reports import format as fmt
-from app.services.api_keys import authenticate
+from app.services.api_keys import (
+    authenticate,
+    end_researcher_session,
+    start_researcher_session,
+)
 from app.services.leaderboard import Leaderboard
 from app.services.leaderboard_metrics import LOWER_IS_BETTER, METRIC_LABELS, METRICS
 from app.services.public_results import images_open_studies_serve, public_leaderboard
@@ -214,8 +218,8 @@ def _context(
 
 
 def _csrf_for(request: Request, session) -> str | None:
-    parsed = sessions(request).read(request.cookies.get(COOKIE_NAME))
-    return sessions(request).csrf_token(*parsed) if parsed else None
+    token = sessions(request).read(request.cookies.get(COOKIE_NAME))
+    return sessions(request).csrf_token(token) if token else None
 
 
 def _study_for_reader(request: Request, session, public_id: str) -> Study:
@@ -448,7 +452,7 @@ def login(
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE_NAME,
-        sessions(request).issue(key.id),
+        sessions(request).issue(start_researcher_session(session, key)),
         max_age=sessions(request).max_age,
         httponly=True,
         samesite="lax",
@@ -459,10 +463,10 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, csrf_token: str = Form("")) -> Response:
-    parsed = sessions(request).read(request.cookies.get(COOKIE_NAME))
-    if parsed is not None and not sessions(request).same(
-        sessions(request).csrf_token(*parsed), csrf_token
+def logout(request: Request, session: SessionDep, csrf_token: str = Form("")) -> Response:
+    token = sessions(request).read(request.cookies.get(COOKIE_NAME))
+    if token is not None and not sessions(request).same(
+        sessions(request).csrf_token(token), csrf_token
     ):
         return _render(
             request,
@@ -470,6 +474,8 @@ def logout(request: Request, csrf_token: str = Form("")) -> Response:
             {"status": 403, "message": "stale form: reload and try again"},
             403,
         )
+    if token is not None:
+        end_researcher_session(session, token)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE_NAME)
     return response

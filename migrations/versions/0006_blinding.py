@@ -1,5 +1,5 @@
 """blinding: per-study display geometry and renditions, per-showing image tokens, opaque
-annotator sessions
+annotator and researcher sessions
 
 Revision ID: 0006
 Revises: 0005
@@ -47,6 +47,19 @@ def upgrade() -> None:
         "ix_annotator_sessions_annotator_id", "annotator_sessions", ["annotator_id"], unique=False
     )
     op.create_table(
+        "researcher_sessions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("api_key_id", sa.Integer(), nullable=False),
+        _created(),
+        sa.ForeignKeyConstraint(["api_key_id"], ["api_keys.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("token_hash"),
+    )
+    op.create_index(
+        "ix_researcher_sessions_api_key_id", "researcher_sessions", ["api_key_id"], unique=False
+    )
+    op.create_table(
         "renditions",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("study_id", sa.Integer(), nullable=False),
@@ -88,6 +101,8 @@ def downgrade() -> None:
     op.drop_index("ix_image_tokens_assignment_id", table_name="image_tokens")
     op.drop_table("image_tokens")
     op.drop_table("renditions")
+    op.drop_index("ix_researcher_sessions_api_key_id", table_name="researcher_sessions")
+    op.drop_table("researcher_sessions")
     op.drop_index("ix_annotator_sessions_annotator_id", table_name="annotator_sessions")
     op.drop_table("annotator_sessions")
     with op.batch_alter_table("studies") as batch:

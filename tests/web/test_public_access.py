@@ -5,6 +5,8 @@ keep to the study's own images and never show one that an open study serves."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 
 import pytest
@@ -218,3 +220,32 @@ def test_probe3_samples_keep_to_the_study_and_never_show_what_an_open_study_serv
     hidden = anonymous.get(grid)
     assert hidden.status_code == 404 and "no images that can be shown" in hidden.json()["detail"]
     assert _grid_images(researcher.get(grid)) == len(PROMPTS["prompts"])
+
+
+def test_the_researcher_cookie_names_no_database_row_and_dies_at_logout(running):
+    from itsdangerous import base64_decode
+
+    from app.models import ApiKey, ResearcherSession
+    from tests.web.test_leaderboard import sign_in
+
+    arena, study, _cookie = running
+    browser = TestClient(arena.app)
+    sign_in(browser, arena.headers["Authorization"].split(" ", 1)[1])
+    cookie = browser.cookies.get("arena_researcher")
+    payload = json.loads(base64_decode(cookie.split(".")[0]))
+    assert set(payload) == {"s"} and re.fullmatch(r"[A-Za-z0-9_-]{43}", payload["s"])
+    with arena.session_factory() as session:
+        key_ids = {k.id for k in session.query(ApiKey)}
+        stored = [r.token_hash for r in session.query(ResearcherSession)]
+    assert stored == [hashlib.sha256(payload["s"].encode()).hexdigest()] and key_ids
+    page = f"/studies/{study['public_id']}/leaderboard"
+    response = browser.get(page)
+    assert response.status_code == 200
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', response.text).group(1)
+    assert (
+        browser.post("/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code
+        == 303
+    )
+    # The same cookie, replayed after logout, is nobody.
+    replay = TestClient(arena.app, cookies={"arena_researcher": cookie})
+    assert replay.get(page, follow_redirects=False).status_code == 303
