@@ -149,7 +149,7 @@ def open_invite(token: str, request: Request, session: SessionDep) -> Response:
         session.rollback()
         return _error(request, exc)
     study_id = annotator.study.public_id
-    # The token leaves the address bar at once; from here on the signed cookie identifies them.
+    # The token leaves the address bar at once; from here on the session cookie identifies them.
     response = RedirectResponse(f"/study/{study_id}", status_code=303)
     response.headers.update({"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
     _row, session_token = start_session(session, annotator)
