@@ -29,7 +29,7 @@ from app.models import Annotator, AnnotatorSession, Assignment, Prompt, Study, V
 from app.services import pair_policy
 from app.services.checks import check_image_for
 from app.services.studies import Item, study_images, study_items
-from app.services.task_images import issue_token, side_variant
+from app.services.task_images import issue_token, revoke_tokens, side_variant
 
 DEFAULT_TTL_SECONDS = 600
 MAX_RESERVATION_ATTEMPTS = 25
@@ -332,6 +332,7 @@ def task_view(
     """The task as this annotator session sees it; every call issues fresh image tokens."""
     study = session.get(Study, assignment.study_id)
     prompt = session.get(Prompt, assignment.prompt_id) if assignment.prompt_id else None
+    revoke_tokens(session, assignment, viewer)
 
     def token(image_id: int | None, side: str) -> str | None:
         if image_id is None:

@@ -1,9 +1,10 @@
 """Image URLs of a task: a fresh random token for every showing of every image.
 
 A token names one rendition for one assignment in one annotator session. It is refused to any
-other session, once the assignment is answered or expired, and for any other study, so a URL
-says nothing about the image behind it and cannot be shared, replayed or compared across tasks
-or annotators. Repeat checks and reloads get new tokens like everything else.
+other session, once the assignment is answered or expired, once the task is shown again, and for
+any other study, so a URL says nothing about the image behind it and cannot be shared, replayed
+or compared across tasks or annotators. Repeat checks and reloads get new tokens like everything
+else.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.errors import NotFound
@@ -42,6 +43,16 @@ def issue_token(
     )
     session.flush()
     return token
+
+
+def revoke_tokens(session: Session, assignment: Assignment, viewer: AnnotatorSession) -> None:
+    """End the URLs of earlier showings of this task to this session (a reload shows new ones):
+    a stale URL stops working, and a session holds at most one showing's tokens per task."""
+    session.execute(
+        delete(ImageToken).where(
+            ImageToken.assignment_id == assignment.id, ImageToken.session_id == viewer.id
+        )
+    )
 
 
 def side_variant(assignment: Assignment, side: str) -> str:

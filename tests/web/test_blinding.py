@@ -218,18 +218,22 @@ def test_probe5_image_urls_are_per_showing_per_session_and_refused_elsewhere(are
     assert again.field("assignment") == page.field("assignment")
     assert not set(again.images) & set(tokens)
     assert first.get(f"{study_path}/image/{again.images[0]}").status_code == 200
+    # The earlier showing's URLs are dead: at most one showing's URLs live per task.
+    assert first.get(f"{study_path}/image/{tokens[1]}").status_code == 404
 
+    live = again.images[1]
     # Without the session: refused. With another annotator's session: refused.
-    assert TestClient(arena.app).get(f"{study_path}/image/{tokens[0]}").status_code == 403
+    assert TestClient(arena.app).get(f"{study_path}/image/{live}").status_code == 403
     second.start()
-    assert second.get(f"{study_path}/image/{tokens[0]}").status_code == 404
+    assert second.get(f"{study_path}/image/{live}").status_code == 404
     # A forged cookie is no session.
-    forged = TestClient(arena.app, cookies={"arena_session": tokens[0]})
-    assert forged.get(f"{study_path}/image/{tokens[0]}").status_code == 403
+    forged = TestClient(arena.app, cookies={"arena_session": live})
+    assert forged.get(f"{study_path}/image/{live}").status_code == 403
+    assert first.get(f"{study_path}/image/{live}").status_code == 200
     # Once the task is answered its tokens are dead.
     response = first.answer(again, choice="left")
     assert response.status_code == 200
-    assert first.get(f"{study_path}/image/{tokens[0]}").status_code == 404
+    assert first.get(f"{study_path}/image/{live}").status_code == 404
     assert first.get(f"{study_path}/image/{again.images[0]}").status_code == 404
 
 
