@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 _STAGED = "media_staged"
 _LOCK = "media_lock"
-MANAGED_DIRS = ("originals", "served")
+MANAGED_DIRS = ("originals", "served", "renditions")
 
 
 @dataclass
@@ -103,6 +103,10 @@ class MediaStore:
 
     def read_served(self, sha256: str) -> bytes:
         return self.served_path(sha256).read_bytes()
+
+    def rendition_path(self, sha256: str) -> Path:
+        # What annotators are served: per-study renditions (app/display.py), keyed by their bytes.
+        return self.root / "renditions" / sha256[:2] / f"{sha256}.jpg"
 
     @contextmanager
     def shared_lock(self) -> Iterator[None]:

@@ -202,11 +202,36 @@ def annotate(
             page = response
 
 
-def seed_study(database_url: str, annotators: int, votes: int, base_url: str, generators: int = 6):
-    """A pairwise study with enough items for every annotator's votes, and the invites."""
+def seed_study(
+    database_url: str,
+    annotators: int,
+    votes: int,
+    base_url: str,
+    media_dir: Path,
+    generators: int = 6,
+):
+    """A pairwise study with enough items for every annotator's votes, and the invites. Each
+    image is a real 8x8 PNG in the media store: a task's images are rendered when it opens."""
+    import hashlib
+    import io
+
+    from PIL import Image as PILImage
+
+    from app.media import MediaStore
     from app.models import Batch, Generator, Image, Prompt, PromptSet
     from app.services.invites import create_invites
+    from app.services.renditions import prepare_study
     from app.services.studies import StudyCreate, create_study, open_study
+
+    store = MediaStore(media_dir)
+
+    def tiny_png(gen_id: int, prompt_id: int) -> str:
+        out = io.BytesIO()
+        PILImage.new("RGB", (8, 8), (gen_id % 256, prompt_id % 256, 0)).save(out, format="PNG")
+        data = out.getvalue()
+        sha = hashlib.sha256(data).hexdigest()
+        store.put(None, sha, data, data)
+        return sha
 
     raters = 3
     pairs = generators * (generators - 1) // 2
@@ -230,7 +255,7 @@ def seed_study(database_url: str, annotators: int, votes: int, base_url: str, ge
                     generator_id=gen.id,
                     prompt_id=p.id,
                     batch_id=batch.id,
-                    sha256=f"{gen.id:032x}{p.id:032x}",
+                    sha256=tiny_png(gen.id, p.id),
                     width=8,
                     height=8,
                     byte_size=1,
@@ -250,6 +275,7 @@ def seed_study(database_url: str, annotators: int, votes: int, base_url: str, ge
             ),
         )
         open_study(session, study)
+        prepare_study(session, store, study)
         urls = [url for _a, url in create_invites(session, study, annotators, base_url)]
         session.commit()
         study_id = study.id
@@ -328,7 +354,11 @@ def run(
         upgrade(Settings(database_url=database_url))
         port = _free_port()
         study_id, invites, raters = seed_study(
-            database_url, annotators, votes_per_annotator, f"http://127.0.0.1:{port}"
+            database_url,
+            annotators,
+            votes_per_annotator,
+            f"http://127.0.0.1:{port}",
+            workdir / "media",
         )
         server = Server(database_url, port, workdir)
         server.start()

@@ -4,8 +4,9 @@ GET /api/studies/{id}/leaderboard            the leaderboard as JSON (the page's
 GET /api/studies/{id}/export?what=&format=   votes (csv|jsonl), leaderboard (csv|json), metrics (csv|json)
 GET /api/reference-sets/{id}/statistics.npz  Inception mu/sigma (+ features) of a reference set
 
-A public study is readable by anyone; otherwise an admin key (Bearer) or a signed-in researcher.
-{id} is the numeric id, the public id or the name.
+Like every /api route these need an admin key (Bearer). Readers without one use the pages under
+/studies/{public_id}/leaderboard (a public study's, once it is closed). {id} is the numeric id,
+the public id or the name.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
+from app.api.deps import AdminDep
 from app.db import SessionDep
 from app.models import Study
 from app.reports.exports import export_study, reference_statistics, to_json
 from app.services.leaderboard import Leaderboard, LeaderboardOptions
 from app.services.leaderboard_cache import LeaderboardCache
+from app.services.public_results import public_leaderboard
 from app.services.reference_sets import get_reference_set
 from app.services.studies import get_study
-from app.web.researcher_session import ensure_can_read, ensure_researcher
 
 router = APIRouter(tags=["leaderboard"])
 
@@ -63,12 +65,12 @@ def leaderboard_json(
     ref: str,
     request: Request,
     session: SessionDep,
+    _: AdminDep,
     exclusions: ExclusionsQuery = "on",
     reference_set: ReferenceQuery = None,
 ) -> Response:
     """Human ratings, automatic metrics, agreement and correlations of one study."""
     study = get_study(session, ref)
-    ensure_can_read(request, session, study)
     lb = cached_leaderboard(request, session, study, options_from(exclusions, reference_set))
     return Response(to_json(lb.to_dict()), media_type="application/json")
 
@@ -78,6 +80,7 @@ def export(
     ref: str,
     request: Request,
     session: SessionDep,
+    _: AdminDep,
     what: Annotated[
         Literal["votes", "leaderboard", "metrics"], Query(description="what to export")
     ],
@@ -90,10 +93,26 @@ def export(
 ) -> Response:
     """Download votes (Chatbot Arena battle layout), the leaderboard or the metric results."""
     study = get_study(session, ref)
-    ensure_can_read(request, session, study)
+    return export_response(request, session, study, what, format, exclusions, reference_set)
+
+
+def export_response(
+    request: Request,
+    session,
+    study: Study,
+    what: str,
+    format: str,
+    exclusions: str,
+    reference_set: str | None,
+    *,
+    public: bool = False,
+) -> Response:
+    """An export as a download; `public`: as a reader without a sign-in may see it."""
     lb = None
     if what == "leaderboard":
         lb = cached_leaderboard(request, session, study, options_from(exclusions, reference_set))
+        if public:
+            lb = public_leaderboard(lb)
     out = export_study(session, study, what, format, lb)
     return Response(
         out.content,
@@ -103,10 +122,9 @@ def export(
 
 
 @router.get("/api/reference-sets/{ref}/statistics.npz")
-def statistics_npz(ref: str, request: Request, session: SessionDep) -> Response:
+def statistics_npz(ref: str, request: Request, session: SessionDep, _: AdminDep) -> Response:
     """Inception pool3 statistics of a reference set in the pytorch-fid / clean-fid .npz layout
     (mu, sigma; plus features, extractor and n)."""
-    ensure_researcher(request, session)
     reference = get_reference_set(session, ref)
     out = reference_statistics(session, request.app.state.settings.features_path, reference)
     return Response(

@@ -8,10 +8,11 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.deps import AdminDep, SettingsDep
+from app.api.deps import AdminDep, SettingsDep, StoreDep
 from app.db import SessionDep
 from app.services import studies as service
 from app.services.invites import create_invites, list_annotators
+from app.services.renditions import prepare_study
 from app.services.studies import StudyCreate, StudyUpdate
 from app.services.votes import export_votes
 
@@ -34,6 +35,9 @@ class StudyOut(BaseModel):
     status: str
     is_public: bool
     max_tasks_per_annotator: int | None
+    display_size: int
+    display_width: int | None = Field(description="the display box, fixed when the study opens")
+    display_height: int | None
     prompt_set_id: int | None
     generators: list[str]
     created_at: datetime
@@ -105,8 +109,13 @@ def delete_study(ref: str, session: SessionDep, _: AdminDep) -> Response:
 
 
 @router.post("/{ref}/open", response_model=StudyOut)
-def open_study(ref: str, session: SessionDep, settings: SettingsDep, _: AdminDep) -> StudyOut:
-    return _out(session, service.open_study(session, service.get_study(session, ref)), settings)
+def open_study(
+    ref: str, session: SessionDep, settings: SettingsDep, store: StoreDep, _: AdminDep
+) -> StudyOut:
+    """Open for votes; every image the study will serve is rendered now, in its display box."""
+    study = service.open_study(session, service.get_study(session, ref))
+    prepare_study(session, store, study)
+    return _out(session, study, settings)
 
 
 @router.post("/{ref}/close", response_model=StudyOut)

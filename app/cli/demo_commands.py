@@ -91,7 +91,11 @@ def register(app: typer.Typer) -> None:
             )
             # soft_wrap: links stay on one line, so terminals keep them clickable.
             console.print(f"  vote yourself:  {study.invite_url}", soft_wrap=True)
-            console.print(f"  leaderboard:    {study.leaderboard_url}", soft_wrap=True)
+            console.print(
+                f"  leaderboard:    {study.leaderboard_url}  (sign in with the admin key: "
+                "public once the study is closed)",
+                soft_wrap=True,
+            )
         console.print(f"\nAPI docs: {settings.base_url}/docs   (Authorization: Bearer <admin key>)")
         if not serve:
             return

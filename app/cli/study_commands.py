@@ -45,6 +45,8 @@ def register(app: typer.Typer) -> None:
         open_now: bool = typer.Option(False, "--open", help="open the study for votes at once"),
     ) -> None:
         """Create a study (draft unless --open) and print it as JSON."""
+        from app.media import MediaStore
+        from app.services.renditions import prepare_study
         from app.services.studies import StudyCreate, create_study, open_study
 
         try:
@@ -61,11 +63,13 @@ def register(app: typer.Typer) -> None:
             )
         except ValidationError as exc:
             fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
-        with session_scope(Settings()) as session:
+        settings = Settings()
+        with session_scope(settings) as session:
             try:
                 study = create_study(session, body)
                 if open_now:
                     open_study(session, study)
+                    prepare_study(session, MediaStore(settings.media_dir), study)
                 session.commit()
             except ArenaError as exc:
                 session.rollback()
@@ -102,12 +106,19 @@ def register(app: typer.Typer) -> None:
                 )
 
     def _set_status(ref: str, action: str) -> None:
+        from app.media import MediaStore
         from app.services import studies as service
+        from app.services.renditions import prepare_study
 
-        with session_scope(Settings()) as session:
+        settings = Settings()
+        with session_scope(settings) as session:
             try:
                 study = service.get_study(session, ref)
-                (service.open_study if action == "open" else service.close_study)(session, study)
+                if action == "open":
+                    service.open_study(session, study)
+                    prepare_study(session, MediaStore(settings.media_dir), study)
+                else:
+                    service.close_study(session, study)
                 session.commit()
             except ArenaError as exc:
                 session.rollback()

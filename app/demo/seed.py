@@ -26,6 +26,7 @@ from app.services.generators import create_generator
 from app.services.invites import create_invites
 from app.services.prompts import PromptRow, create_prompt_set
 from app.services.reference_sets import create_reference_set
+from app.services.renditions import prepare_study
 from app.services.studies import StudyCreate, create_study, open_study
 from app.services.uploads import files_from_bytes, store_batch
 from app.settings import Settings
@@ -244,6 +245,7 @@ def seed_studies(settings: Settings, sizes: DemoSizes) -> list[DemoStudy]:
             )
             study = create_study(session, body)
             open_study(session, study)
+            prepare_study(session, MediaStore(settings.media_dir), study)
             session.commit()
             votes = simulate_study(
                 session,

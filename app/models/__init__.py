@@ -2,11 +2,13 @@
 
 from app.models.base import Base, JsonType, UTCDateTime, new_public_id, utcnow
 from app.models.catalog import Batch, Generator, Image, Prompt, PromptSet, ReferenceSet
+from app.models.display import ImageToken, Rendition
 from app.models.features import Feature, FeatureFile, MetricResult
-from app.models.ops import ApiKey, Job, LeaderboardSnapshot
+from app.models.ops import ApiKey, Job, LeaderboardSnapshot, ResearcherSession
 from app.models.studies import (
     DEFAULT_FLAG_OPTIONS,
     Annotator,
+    AnnotatorSession,
     Assignment,
     CheckImage,
     Study,
@@ -17,6 +19,7 @@ from app.models.studies import (
 __all__ = [
     "DEFAULT_FLAG_OPTIONS",
     "Annotator",
+    "AnnotatorSession",
     "ApiKey",
     "Assignment",
     "Base",
@@ -26,6 +29,7 @@ __all__ = [
     "FeatureFile",
     "Generator",
     "Image",
+    "ImageToken",
     "Job",
     "JsonType",
     "LeaderboardSnapshot",
@@ -33,6 +37,8 @@ __all__ = [
     "Prompt",
     "PromptSet",
     "ReferenceSet",
+    "Rendition",
+    "ResearcherSession",
     "Study",
     "UTCDateTime",
     "Vote",

@@ -34,6 +34,20 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column()
 
 
+class ResearcherSession(Base):
+    """A signed-in researcher's browser: the cookie holds a random token, this row its SHA-256
+    and the admin key it was signed in with (the key's row id never reaches the browser)."""
+
+    __tablename__ = "researcher_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    api_key_id: Mapped[int] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = created_column()
+
+
 class Job(Base):
     """A unit of worker work, claimed atomically and held under a renewable lease."""
 

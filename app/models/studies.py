@@ -69,6 +69,11 @@ class Study(Base):
     is_public: Mapped[bool] = mapped_column(Boolean, default=False)
     # Optional cap so one fast annotator does not take every item of a study.
     max_tasks_per_annotator: Mapped[int | None] = mapped_column(Integer)
+    # Display geometry: every image the study serves is fitted into one box of display_width x
+    # display_height (longest side at most display_size), fixed when the study first opens.
+    display_size: Mapped[int] = mapped_column(Integer, default=1024, server_default="1024")
+    display_width: Mapped[int | None] = mapped_column(Integer)
+    display_height: Mapped[int | None] = mapped_column(Integer)
     prompt_set_id: Mapped[int | None] = mapped_column(ForeignKey("prompt_sets.id"))
     created_at: Mapped[datetime] = created_column()
 
@@ -92,6 +97,22 @@ class Annotator(Base):
     created_at: Mapped[datetime] = created_column()
 
     study: Mapped[Study] = relationship()
+
+
+class AnnotatorSession(Base):
+    """One signed-in browser of an annotator. The cookie holds a random token; only its SHA-256
+    is stored, so neither the cookie nor this table reveals a database id to the browser."""
+
+    __tablename__ = "annotator_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    annotator_id: Mapped[int] = mapped_column(
+        ForeignKey("annotators.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = created_column()
+
+    annotator: Mapped[Annotator] = relationship()
 
 
 class CheckImage(Base):

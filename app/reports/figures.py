@@ -7,7 +7,7 @@ its SVG routes and the report. A figure with nothing to show returns None and th
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 from PIL import Image as PILImage
@@ -140,17 +140,38 @@ def _thumbnails(store: MediaStore, shas: Sequence[str]) -> list[PILImage.Image]:
     return images
 
 
+def sample_image_ids(
+    session: Session,
+    study_id: int,
+    generator_id: int,
+    count: int = 12,
+    exclude: Collection[int] = (),
+) -> list[int]:
+    """The first `count` of this generator's images in this study's own pool, minus `exclude`."""
+    from app.models import Study
+    from app.services.studies import study_images
+
+    study = session.get(Study, study_id)
+    ids = [i for i, gen, _p in study_images(session, study) if gen == generator_id]
+    return [i for i in ids if i not in set(exclude)][:count]
+
+
 def sample_grid(
-    session: Session, store: MediaStore, generator_id: int, name: str, count: int = 12
+    session: Session,
+    store: MediaStore,
+    study_id: int,
+    generator_id: int,
+    name: str,
+    count: int = 12,
+    exclude: Collection[int] = (),
 ) -> str | None:
-    """A grid of one generator's images (the first `count` uploaded), to spot mode collapse."""
-    shas = session.scalars(
-        select(Image.sha256)
-        .where(Image.generator_id == generator_id)
-        .order_by(Image.id)
-        .limit(count)
-    ).all()
-    images = _thumbnails(store, shas)
+    """A grid of one generator's images in this study (the first `count`), to spot mode
+    collapse; `exclude`: images that must not be shown (those an open study serves)."""
+    ids = sample_image_ids(session, study_id, generator_id, count, exclude)
+    if not ids:
+        return None
+    shas = dict(session.execute(select(Image.id, Image.sha256).where(Image.id.in_(ids))).all())
+    images = _thumbnails(store, [shas[i] for i in ids])
     if not images:
         return None
     return plots.sample_grid(images, columns=6, title=f"{name}: first {len(images)} images")

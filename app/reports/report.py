@@ -93,7 +93,12 @@ def collect(
     )
     for row in lb.rows:
         svg = figures.sample_grid(
-            session, store, row["generator_id"], row["generator"], samples_per_generator
+            session,
+            store,
+            lb.study["id"],
+            row["generator_id"],
+            row["generator"],
+            samples_per_generator,
         )
         data.samples.append(
             Figure(

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.errors import Forbidden
-from app.models import ApiKey, utcnow
+from app.models import ApiKey, ResearcherSession, utcnow
 
 KEY_PREFIX = "arena_"
 # last_used_at is bookkeeping: written at most this often, so a busy key costs no writes.
@@ -74,3 +74,30 @@ def record_use(session: Session, row: ApiKey) -> None:
                 conn.exec_driver_sql(f"PRAGMA busy_timeout={int(busy)}")
     # This request's session sees the use without marking the row dirty (so it never writes it).
     set_committed_value(row, "last_used_at", now)
+
+
+def start_researcher_session(session: Session, key: ApiKey) -> str:
+    """A new sign-in with this key; returns the random token for the browser's cookie."""
+    token = secrets.token_urlsafe(32)
+    session.add(ResearcherSession(token_hash=_hash(token), api_key_id=key.id))
+    session.flush()
+    return token
+
+
+def key_for_researcher_session(session: Session, token: str) -> ApiKey | None:
+    """The key behind a signed-in browser's token, if the key is still valid."""
+    key = session.scalar(
+        select(ApiKey)
+        .join(ResearcherSession, ResearcherSession.api_key_id == ApiKey.id)
+        .where(ResearcherSession.token_hash == _hash(token))
+    )
+    return key if key is not None and key.revoked_at is None else None
+
+
+def end_researcher_session(session: Session, token: str) -> None:
+    row = session.scalar(
+        select(ResearcherSession).where(ResearcherSession.token_hash == _hash(token))
+    )
+    if row is not None:
+        session.delete(row)
+        session.flush()

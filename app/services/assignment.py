@@ -24,10 +24,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict
-from app.models import Annotator, Assignment, Image, Prompt, Study, Vote, utcnow
+from app.media import MediaStore
+from app.models import Annotator, AnnotatorSession, Assignment, Prompt, Study, Vote, utcnow
 from app.services import pair_policy
 from app.services.checks import check_image_for
 from app.services.studies import Item, study_images, study_items
+from app.services.task_images import issue_token, revoke_tokens, side_variant
 
 DEFAULT_TTL_SECONDS = 600
 MAX_RESERVATION_ATTEMPTS = 25
@@ -308,7 +310,8 @@ def _attention_check(
 
 @dataclass(frozen=True)
 class TaskView:
-    """Everything an annotator may see about a task: opaque ids and text, never a generator."""
+    """Everything an annotator may see about a task: per-showing image tokens and text, never
+    a generator or a stable image id (app/services/task_images.py)."""
 
     assignment_id: str
     kind: str
@@ -318,26 +321,34 @@ class TaskView:
     right_image: str | None = None
     image: str | None = None
     flag_options: tuple[str, ...] = ()
+    # The study's display box: every image of the task is exactly this size.
+    width: int = 0
+    height: int = 0
 
 
-def task_view(session: Session, assignment: Assignment) -> TaskView:
+def task_view(
+    session: Session, store: MediaStore, assignment: Assignment, viewer: AnnotatorSession
+) -> TaskView:
+    """The task as this annotator session sees it; every call issues fresh image tokens."""
     study = session.get(Study, assignment.study_id)
     prompt = session.get(Prompt, assignment.prompt_id) if assignment.prompt_id else None
+    revoke_tokens(session, assignment, viewer)
 
-    def public(image_id: int | None, side: str) -> str | None:
+    def token(image_id: int | None, side: str) -> str | None:
         if image_id is None:
             return None
-        if assignment.degraded_side == side:
-            return assignment.check_image.public_id
-        return session.scalar(select(Image.public_id).where(Image.id == image_id))
+        variant = side_variant(assignment, side)
+        return issue_token(session, store, assignment, viewer, image_id, variant)
 
     return TaskView(
         assignment_id=assignment.public_id,
         kind=study.kind,
         question=study.question,
         prompt=prompt.text if prompt else None,
-        left_image=public(assignment.image_left_id, "left"),
-        right_image=public(assignment.image_right_id, "right"),
-        image=public(assignment.image_id, "single"),
+        left_image=token(assignment.image_left_id, "left"),
+        right_image=token(assignment.image_right_id, "right"),
+        image=token(assignment.image_id, "single"),
         flag_options=tuple(study.flag_options) if study.kind == "flag" else (),
+        width=study.display_width or 0,
+        height=study.display_height or 0,
     )

@@ -1,4 +1,4 @@
-"""Reading stored images: listings for admins, metadata-free bytes for annotators."""
+"""Reading stored images: listings and metadata-free bytes for admins and researchers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import NotFound
 from app.media import MediaStore
-from app.models import Image
+from app.models import Image, Rendition
 
 
 def list_images(
@@ -27,34 +27,24 @@ def list_images(
 
 
 def referenced_shas(session: Session, shas: set[str]) -> set[str]:
-    """The subset of `shas` that some image row stores (what the garbage collector must keep)."""
+    """The subset of `shas` that some image or rendition row stores (what the garbage collector
+    must keep)."""
     found: set[str] = set()
     ordered = sorted(shas)
     for start in range(0, len(ordered), 500):
         part = ordered[start : start + 500]
         found.update(session.scalars(select(Image.sha256).where(Image.sha256.in_(part))))
+        found.update(session.scalars(select(Rendition.sha256).where(Rendition.sha256.in_(part))))
     return found
 
 
 def served_image_bytes(session: Session, store: MediaStore, public_id: str) -> bytes:
-    """The re-encoded PNG for an opaque id; the same 404 for unknown ids and missing files."""
+    """The metadata-free PNG of a stored image (researchers); the same 404 for unknown ids and
+    missing files."""
     sha256 = session.scalar(select(Image.sha256).where(Image.public_id == public_id))
-    check_id = None
     if sha256 is None:
-        # Attention-check copies share the URL space so a check cannot be told apart by its URL.
-        from app.models import CheckImage
-        from app.services.checks import degrade_png
-
-        row = session.execute(
-            select(CheckImage.id, Image.sha256)
-            .join(Image, Image.id == CheckImage.source_image_id)
-            .where(CheckImage.public_id == public_id)
-        ).first()
-        if row is None:
-            raise NotFound("no such image")
-        check_id, sha256 = row
+        raise NotFound("no such image")
     try:
-        data = store.read_served(sha256)
+        return store.read_served(sha256)
     except FileNotFoundError:
         raise NotFound("no such image") from None
-    return data if check_id is None else degrade_png(data, seed=check_id)

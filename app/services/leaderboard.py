@@ -189,7 +189,8 @@ def flat_row(row: dict[str, Any], flag_options: list[str]) -> dict[str, Any]:
         out[f"{metric}_note"] = cell["note"]
     for key, value in row["settings"].items():
         out[f"setting.{key}"] = value
-    out["image_resolution"] = row["images"]["image_resolution"]
+    if "image_resolution" in row["images"]:  # researchers only (services/public_results.py)
+        out["image_resolution"] = row["images"]["image_resolution"]
     out["n_images"] = row["images"]["n_images"]
     return out
 

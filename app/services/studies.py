@@ -27,6 +27,7 @@ DEFAULT_QUESTIONS = {
     "rating": "How good is this image overall?",
     "flag": "Which of these problems does the image show?",
 }
+DEFAULT_DISPLAY_SIZE = 1024
 DEFAULT_INSTRUCTIONS = (
     "You will see images made by different image generators. Judge each image only by what you "
     "see. There are no right or wrong answers except on a few control items. Your answers are "
@@ -61,6 +62,12 @@ class StudyFields(CleanModel):
     pair_policy: Literal["uniform", "active"] = "uniform"
     is_public: bool = False
     max_tasks_per_annotator: int | None = Field(default=None, ge=1, le=MAX_ID)
+    display_size: int = Field(
+        default=DEFAULT_DISPLAY_SIZE,
+        ge=64,
+        le=4096,
+        description="longest side (px) of the one box every served image is fitted into",
+    )
 
     @field_validator("flag_options")
     @classmethod
@@ -95,6 +102,7 @@ class StudyUpdate(CleanModel):
     pair_policy: Literal["uniform", "active"] | None = None
     is_public: bool | None = None
     max_tasks_per_annotator: int | None = Field(default=None, ge=1, le=MAX_ID)
+    display_size: int | None = Field(default=None, ge=64, le=4096)
 
 
 def _resolve_generators(session: Session, refs: list[str | int], kind: str) -> list[Generator]:
@@ -122,6 +130,7 @@ def create_study(session: Session, body: StudyCreate) -> Study:
         pair_policy=body.pair_policy,
         is_public=body.is_public,
         max_tasks_per_annotator=body.max_tasks_per_annotator,
+        display_size=body.display_size,
         prompt_set_id=prompt_set.id if prompt_set else None,
         status="draft",
         generators=generators,
@@ -181,6 +190,7 @@ def update_study(session: Session, study: Study, body: StudyUpdate) -> Study:
             "flag_options",
             "pair_policy",
             "is_public",
+            "display_size",
         }:
             raise InvalidInput(f"{key} cannot be null")
         setattr(study, key, value)

@@ -25,6 +25,7 @@ from app.media import MediaStore, Staged
 from app.models import Batch, Generator, Image, Job, PromptSet, ReferenceSet
 from app.services.jobs import enqueue_extraction, enqueue_metrics_after_upload, owner_scope
 from app.services.prompts import resolve_prompts
+from app.services.renditions import prepare_uploaded
 from app.settings import Settings
 from app.validation import check_text, csv_error
 
@@ -369,4 +370,7 @@ def _insert_batch(
     jobs += enqueue_metrics_after_upload(
         session, batch.generator_id, batch.reference_set_id, settings.job_max_attempts
     )
+    if batch.generator_id is not None:
+        # Open studies serve new images at once: render them now, not when first shown.
+        prepare_uploaded(session, store, batch.generator_id, [image.id for image in images])
     return batch, jobs

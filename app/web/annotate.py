@@ -13,11 +13,14 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.db import SessionDep
+from app.display import MEDIA_TYPE
 from app.errors import ArenaError, Forbidden, InvalidInput
-from app.models import Annotator, Study
+from app.models import Annotator, AnnotatorSession, Study
+from app.services.annotator_sessions import find_session, start_session
 from app.services.assignment import next_assignment, progress, task_view
 from app.services.invites import annotator_for_token, annotator_in_study, record_consent
 from app.services.studies import get_study_by_public_id
+from app.services.task_images import image_for_token
 from app.services.votes import submit_vote
 from app.settings import Settings
 from app.validation import check_fields
@@ -90,20 +93,25 @@ def _error(request: Request, exc: ArenaError) -> HTMLResponse:
     return response
 
 
+def _viewer(request: Request, session, study: Study) -> AnnotatorSession:
+    """The annotator session behind the cookie, refused unless it belongs to this study."""
+    viewer = find_session(session, request.cookies.get(COOKIE_NAME))
+    if viewer is None:
+        raise Forbidden("you are not signed in to this study: open your invite link")
+    annotator_in_study(session, viewer.annotator_id, study)
+    return viewer
+
+
 def _signed_in(request: Request, session, study: Study) -> tuple[Annotator, str]:
     """The annotator behind the cookie, and the CSRF token their forms must carry."""
-    sessions = _sessions(request)
-    found = sessions.read(request.cookies.get(COOKIE_NAME))
-    if found is None:
-        raise Forbidden("you are not signed in to this study: open your invite link")
-    annotator_id, nonce = found
-    annotator = annotator_in_study(session, annotator_id, study)
-    return annotator, sessions.csrf_token(annotator_id, nonce)
+    viewer = _viewer(request, session, study)
+    csrf = _sessions(request).csrf_token(request.cookies[COOKIE_NAME])
+    return viewer.annotator, csrf
 
 
-def _check_csrf(request: Request, annotator: Annotator, token: str | None) -> None:
-    _annotator_id, nonce = _sessions(request).read(request.cookies.get(COOKIE_NAME)) or (0, "")
-    if not _sessions(request).csrf_ok(annotator.id, nonce, token):
+def _check_csrf(request: Request, token: str | None) -> None:
+    cookie = request.cookies.get(COOKIE_NAME, "")
+    if not cookie or not _sessions(request).csrf_ok(cookie, token):
         raise Forbidden("the form's security token is missing or stale: reload the page")
 
 
@@ -112,10 +120,14 @@ def _task_context(request: Request, session, study: Study, annotator: Annotator,
         session, annotator, ttl_seconds=_settings(request).assignment_ttl_seconds
     )
     answered, target = progress(session, annotator)
+    viewer = _viewer(request, session, study)
+    task = None
+    if assignment is not None:
+        task = task_view(session, request.app.state.media, assignment, viewer)
     return {
         "study_id": study.public_id,
         "question": study.question,
-        "task": task_view(session, assignment) if assignment is not None else None,
+        "task": task,
         "answered": answered,
         "target": max(target, answered),
         "csrf_token": csrf,
@@ -137,12 +149,13 @@ def open_invite(token: str, request: Request, session: SessionDep) -> Response:
         session.rollback()
         return _error(request, exc)
     study_id = annotator.study.public_id
-    # The token leaves the address bar at once; from here on the signed cookie identifies them.
+    # The token leaves the address bar at once; from here on the session cookie identifies them.
     response = RedirectResponse(f"/study/{study_id}", status_code=303)
     response.headers.update({"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
+    _row, session_token = start_session(session, annotator)
     response.set_cookie(
         COOKIE_NAME,
-        _sessions(request).issue(annotator.id),
+        session_token,
         httponly=True,
         samesite="lax",
         secure=settings.base_url.startswith("https://"),
@@ -188,7 +201,7 @@ def consent(
         check_fields(csrf_token=csrf_token)
         study = get_study_by_public_id(session, study_id)
         annotator, _csrf = _signed_in(request, session, study)
-        _check_csrf(request, annotator, csrf_token)
+        _check_csrf(request, csrf_token)
         record_consent(annotator)
     except ArenaError as exc:
         session.rollback()
@@ -222,7 +235,7 @@ def vote(
         )
         study = get_study_by_public_id(session, study_id)
         annotator, csrf = _signed_in(request, session, study)
-        _check_csrf(request, annotator, csrf_token)
+        _check_csrf(request, csrf_token)
         limiter = _limiter(request)
         limiter.hit(
             f"vote-ip:{_client_ip(request)}",
@@ -260,3 +273,28 @@ def vote(
         session.rollback()
         return _error(request, exc)
     return _render(request, "annotate/_task.html", context)
+
+
+# Image bytes of a task: private to this browser, never stored by any cache on the way.
+IMAGE_HEADERS = {
+    "Cache-Control": "private, no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+@router.get("/study/{study_id}/image/{token}", name="task_image")
+def task_image(study_id: str, token: str, request: Request, session: SessionDep) -> Response:
+    """One image of the annotator's current task, by the token issued when it was shown.
+
+    Under /study/{id} so the path-scoped session cookie is sent; refused without it."""
+    try:
+        study = get_study_by_public_id(session, study_id)
+        viewer = _viewer(request, session, study)
+        data = image_for_token(session, request.app.state.media, study, viewer, token)
+    except ArenaError as exc:
+        return Response(
+            exc.message, status_code=exc.status_code, media_type="text/plain", headers=IMAGE_HEADERS
+        )
+    return Response(data, media_type=MEDIA_TYPE, headers=IMAGE_HEADERS)

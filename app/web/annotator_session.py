@@ -1,13 +1,11 @@
-"""The annotator's browser session: a signed, HttpOnly, SameSite cookie scoped to one study,
-and the CSRF token derived from it (double-submit: the form carries what the cookie implies)."""
+"""The annotator's browser session: an HttpOnly, SameSite cookie scoped to one study's paths,
+holding an opaque random token (app/services/annotator_sessions.py), and the CSRF token derived
+from it (double-submit: the form carries what the cookie implies)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
-
-from itsdangerous import BadSignature, URLSafeSerializer
 
 COOKIE_NAME = "arena_session"
 
@@ -15,27 +13,9 @@ COOKIE_NAME = "arena_session"
 class AnnotatorSessions:
     def __init__(self, secret_key: str) -> None:
         self._secret = secret_key.encode()
-        self._serializer = URLSafeSerializer(secret_key, salt="arena-annotator-session")
 
-    def issue(self, annotator_id: int) -> str:
-        """A new cookie value; the nonce makes each login's CSRF token different."""
-        return self._serializer.dumps({"a": annotator_id, "n": secrets.token_urlsafe(16)})
+    def csrf_token(self, session_token: str) -> str:
+        return hmac.new(self._secret, f"csrf:{session_token}".encode(), hashlib.sha256).hexdigest()
 
-    def read(self, cookie: str | None) -> tuple[int, str] | None:
-        """(annotator id, nonce) from a cookie, or None when it is absent or forged."""
-        if not cookie:
-            return None
-        try:
-            data = self._serializer.loads(cookie)
-        except BadSignature:
-            return None
-        if not isinstance(data, dict) or not isinstance(data.get("a"), int):
-            return None
-        return data["a"], str(data.get("n", ""))
-
-    def csrf_token(self, annotator_id: int, nonce: str) -> str:
-        message = f"csrf:{annotator_id}:{nonce}".encode()
-        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
-
-    def csrf_ok(self, annotator_id: int, nonce: str, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(self.csrf_token(annotator_id, nonce), token)
+    def csrf_ok(self, session_token: str, token: str | None) -> bool:
+        return bool(token) and hmac.compare_digest(self.csrf_token(session_token), token)

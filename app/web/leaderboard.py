@@ -3,8 +3,13 @@
 /studies/{public_id}/leaderboard            the page (sort, dir, exclusions, reference_set in the query)
 /studies/{public_id}/leaderboard/board      the table and status alone (htmx refresh while jobs run)
 /studies/{public_id}/leaderboard/plots/N.svg  one figure (ratings, win-rate, precision-recall, mos, flags)
-/studies/{public_id}/leaderboard/samples/G.svg  a grid of generator G's images
+/studies/{public_id}/leaderboard/samples/G.svg  a grid of generator G's images in this study
+/studies/{public_id}/leaderboard/export     the exports (what=votes|leaderboard|metrics, format=)
 /login, /logout                             researcher sign-in with an admin API key
+
+Researchers (signed in, or with a Bearer key) read every study. Anyone else reads a public
+study's pages only once it is closed (app/services/public_results.py), without the generators'
+uploaded resolutions and without any image an open study serves.
 
 Columns sort on the server through plain links; the numbers come from the cached Leaderboard the
 JSON API and the exports also read.
@@ -19,15 +24,20 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
-from app.api.leaderboard import cached_leaderboard, options_from
+from app.api.leaderboard import cached_leaderboard, export_response, options_from
 from app.db import SessionDep
-from app.errors import ArenaError, Forbidden, NotFound, Unauthorized
+from app.errors import ArenaError, NotFound, Unauthorized
 from app.models import Study
 from app.reports import figures
 from app.reports import format as fmt
-from app.services.api_keys import authenticate
+from app.services.api_keys import (
+    authenticate,
+    end_researcher_session,
+    start_researcher_session,
+)
 from app.services.leaderboard import Leaderboard
 from app.services.leaderboard_metrics import LOWER_IS_BETTER, METRIC_LABELS, METRICS
+from app.services.public_results import images_open_studies_serve, public_leaderboard
 from app.services.studies import get_study
 from app.web.client_address import client_address
 from app.web.ratelimit import RateLimiter
@@ -155,6 +165,9 @@ def _context(
 ) -> dict[str, Any]:
     options = options_from(exclusions, reference_set)
     lb = cached_leaderboard(request, session, study, options)
+    researcher_view = researcher(request, session) is not None
+    if not researcher_view:
+        lb = public_leaderboard(lb)
     columns = _columns(lb)
     by_key = {c["key"]: c for c in columns}
     if sort not in by_key:
@@ -193,20 +206,20 @@ def _context(
         "plot_query": plot_query,
         "figures": figures.available_figures(lb),
         "titles": figures.TITLES,
-        "export_base": f"/api/studies/{study.public_id}/export",
+        "export_base": f"{base}/export",
         "export_query": _query(exclusions=exclusions, reference_set=ref),
         "refresh_seconds": REFRESH_SECONDS,
         "human": lb.human,
         "agreement": lb.human.agreement,
         "signed_in": signed_in_key(request, session) is not None,
-        "samples_visible": samples_visible(request, session, study),
+        "researcher_view": researcher_view,
         "csrf_token": _csrf_for(request, session),
     }
 
 
 def _csrf_for(request: Request, session) -> str | None:
-    parsed = sessions(request).read(request.cookies.get(COOKIE_NAME))
-    return sessions(request).csrf_token(*parsed) if parsed else None
+    token = sessions(request).read(request.cookies.get(COOKIE_NAME))
+    return sessions(request).csrf_token(token) if token else None
 
 
 def _study_for_reader(request: Request, session, public_id: str) -> Study:
@@ -318,33 +331,50 @@ def plot(
     return _svg(figures.figure(lb, name), figures.TITLES[name])
 
 
-def samples_visible(request: Request, session, study: Study) -> bool:
-    """Generators' images next to their names would unblind annotators of a running study, so
-    a public study shows them to anyone only once it is closed; researchers always see them."""
-    return study.status == "closed" or researcher(request, session) is not None
-
-
 @router.get("/studies/{public_id}/leaderboard/samples/{generator_id}.svg")
 def samples(public_id: str, generator_id: int, request: Request, session: SessionDep) -> Response:
+    """A grid of the generator's images in this study's own pool; for readers without a
+    sign-in, never an image an open study serves (it would unblind that study's annotators)."""
     study = _study_for_reader(request, session, public_id)
-    if not samples_visible(request, session, study):
-        raise Forbidden(
-            "sample images are shown to the public only once the study is closed "
-            "(they would reveal which generator made which image); sign in at /login"
-        )
     names = {g.id: g.name for g in study.generators}
     if generator_id not in names:
         raise NotFound("no such generator in this study")
+    exclude = set() if researcher(request, session) else images_open_studies_serve(session)
+    ids = figures.sample_image_ids(session, study.id, generator_id, exclude=exclude)
     cache = getattr(request.app.state, "sample_grids", None)
     if cache is None:
         cache = request.app.state.sample_grids = {}
-    count = figures.count_images(session, generator_id)
-    key = (generator_id, count)
+    key = (str(session.get_bind().url), study.id, generator_id, tuple(ids))
     if key not in cache:
         cache[key] = figures.sample_grid(
-            session, request.app.state.media, generator_id, names[generator_id]
+            session,
+            request.app.state.media,
+            study.id,
+            generator_id,
+            names[generator_id],
+            exclude=exclude,
         )
-    return _svg(cache[key], f"{names[generator_id]} has no stored images")
+    return _svg(cache[key], f"{names[generator_id]} has no images that can be shown here")
+
+
+@router.get("/studies/{public_id}/leaderboard/export")
+def export(
+    public_id: str,
+    request: Request,
+    session: SessionDep,
+    what: str = Query(..., description="votes, leaderboard or metrics"),
+    format: str = Query(
+        "csv", description="votes: csv or jsonl; leaderboard, metrics: csv or json"
+    ),
+    exclusions: str = Query("on", pattern="^(on|off)$"),
+    reference_set: str | None = None,
+) -> Response:
+    """The page's exports, for whoever may read the page (the API needs an admin key)."""
+    study = _study_for_reader(request, session, public_id)
+    public = researcher(request, session) is None
+    return export_response(
+        request, session, study, what, format, exclusions, reference_set, public=public
+    )
 
 
 # ----------------------------------------------------------------------------- sign-in
@@ -422,7 +452,7 @@ def login(
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE_NAME,
-        sessions(request).issue(key.id),
+        sessions(request).issue(start_researcher_session(session, key)),
         max_age=sessions(request).max_age,
         httponly=True,
         samesite="lax",
@@ -433,10 +463,10 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, csrf_token: str = Form("")) -> Response:
-    parsed = sessions(request).read(request.cookies.get(COOKIE_NAME))
-    if parsed is not None and not sessions(request).same(
-        sessions(request).csrf_token(*parsed), csrf_token
+def logout(request: Request, session: SessionDep, csrf_token: str = Form("")) -> Response:
+    token = sessions(request).read(request.cookies.get(COOKIE_NAME))
+    if token is not None and not sessions(request).same(
+        sessions(request).csrf_token(token), csrf_token
     ):
         return _render(
             request,
@@ -444,6 +474,8 @@ def logout(request: Request, csrf_token: str = Form("")) -> Response:
             {"status": 403, "message": "stale form: reload and try again"},
             403,
         )
+    if token is not None:
+        end_researcher_session(session, token)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE_NAME)
     return response

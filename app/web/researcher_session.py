@@ -1,8 +1,8 @@
-"""Who may read a leaderboard: anyone for a public study; otherwise a researcher, signed in with
+"""Who may read a leaderboard: anyone for a closed public study; otherwise a researcher, signed in with
 an admin API key (a signed, HttpOnly, SameSite cookie, 12 hours) or sending it as a Bearer header.
 
-The cookie holds only the key's row id and a nonce, signed with the app's secret; each request
-checks the key still exists and is not revoked. Form POSTs carry a CSRF token derived from the
+The cookie holds only a random session token (signed with the app's secret, which bounds its age);
+the database maps the token's hash to the key, and each request checks the key is not revoked. Form POSTs carry a CSRF token derived from the
 cookie (or, before sign-in, from a short-lived login nonce cookie).
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 
 from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -18,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from app.errors import Unauthorized
 from app.models import ApiKey, Study
-from app.services.api_keys import authenticate
+from app.services.api_keys import authenticate, key_for_researcher_session
+from app.services.public_results import publicly_readable
 from app.validation import control_character
 
 COOKIE_NAME = "arena_researcher"
@@ -32,26 +32,26 @@ class ResearcherSessions:
         self._serializer = URLSafeTimedSerializer(secret_key, salt="arena-researcher-session")
         self.max_age = max_age
 
-    def issue(self, api_key_id: int) -> str:
-        return self._serializer.dumps({"k": api_key_id, "n": secrets.token_urlsafe(16)})
+    def issue(self, token: str) -> str:
+        return self._serializer.dumps({"s": token})
 
-    def read(self, cookie: str | None) -> tuple[int, str] | None:
-        """(API key row id, nonce), or None when the cookie is absent, forged or expired."""
+    def read(self, cookie: str | None) -> str | None:
+        """The session token, or None when the cookie is absent, forged or expired."""
         if not cookie:
             return None
         try:
             data = self._serializer.loads(cookie, max_age=self.max_age)
         except BadSignature:
             return None
-        if not isinstance(data, dict) or not isinstance(data.get("k"), int):
+        if not isinstance(data, dict) or not isinstance(data.get("s"), str):
             return None
-        return data["k"], str(data.get("n", ""))
+        return data["s"]
 
     def _token(self, message: str) -> str:
         return hmac.new(self._secret, message.encode(), hashlib.sha256).hexdigest()
 
-    def csrf_token(self, api_key_id: int, nonce: str) -> str:
-        return self._token(f"researcher-csrf:{api_key_id}:{nonce}")
+    def csrf_token(self, token: str) -> str:
+        return self._token(f"researcher-csrf:{token}")
 
     def login_token(self, nonce: str) -> str:
         return self._token(f"login-csrf:{nonce}")
@@ -70,13 +70,8 @@ def sessions(request: Request) -> ResearcherSessions:
 
 def signed_in_key(request: Request, session: Session) -> ApiKey | None:
     """The admin key behind the researcher cookie, if it is valid and not revoked."""
-    parsed = sessions(request).read(request.cookies.get(COOKIE_NAME))
-    if parsed is None:
-        return None
-    key = session.get(ApiKey, parsed[0])
-    if key is None or key.revoked_at is not None:
-        return None
-    return key
+    token = sessions(request).read(request.cookies.get(COOKIE_NAME))
+    return key_for_researcher_session(session, token) if token else None
 
 
 def bearer_key(request: Request, session: Session) -> ApiKey | None:
@@ -92,13 +87,19 @@ def researcher(request: Request, session: Session) -> ApiKey | None:
 
 
 def ensure_can_read(request: Request, session: Session, study: Study) -> None:
-    """Public studies are open to anyone; others need a researcher (cookie or Bearer key)."""
-    if study.is_public:
+    """A public study is open to anyone once it is closed; until then, and for every other
+    study, a researcher (cookie or Bearer key) is needed. An annotator session counts for
+    nothing here."""
+    if publicly_readable(study):
         return
     if researcher(request, session) is None:
+        why = (
+            "its results are published when it closes"
+            if study.is_public
+            else "this study's leaderboard is not public"
+        )
         raise Unauthorized(
-            "this study's leaderboard is not public: sign in at /login with an admin API key, "
-            "or send 'Authorization: Bearer <key>'"
+            f"{why}: sign in at /login with an admin API key, or send 'Authorization: Bearer <key>'"
         )
 
 

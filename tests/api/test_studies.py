@@ -170,6 +170,7 @@ def test_cli_creates_studies_and_invites(pool, monkeypatch):
     arena = pool
     settings = arena.settings
     monkeypatch.setenv("ARENA_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("ARENA_MEDIA_DIR", str(settings.media_dir))
     monkeypatch.setenv("ARENA_SECRET_KEY", "x")
     monkeypatch.setenv("ARENA_BASE_URL", "https://arena.example")
     runner = CliRunner()

@@ -70,7 +70,9 @@ def test_batch_with_manifest_is_stored_and_served_without_metadata(setup):
     images = arena.client.get("/api/generators/gen-a/images", headers=arena.headers).json()
     assert len(images) == 2
     for image, (name, original) in zip(images, files, strict=True):
-        served = arena.client.get(f"/media/{image['public_id']}")
+        # Stable ids are for researchers: annotators get per-task tokens (test_blinding.py).
+        assert arena.client.get(f"/media/{image['public_id']}").status_code == 401
+        served = arena.client.get(f"/media/{image['public_id']}", headers=arena.headers)
         assert served.status_code == 200
         assert served.headers["content-type"] == "image/png"
         assert "etag" not in served.headers and "last-modified" not in served.headers
@@ -98,7 +100,9 @@ def test_five_hundred_images_in_one_request(setup):
     ids = [image["public_id"] for image in images]
     assert len(set(ids)) == 500 and all(len(i) >= 20 for i in ids)
     for index in (0, 1, 250, 499):
-        served = arena.client.get(f"/media/{images[index]['public_id']}").content
+        served = arena.client.get(
+            f"/media/{images[index]['public_id']}", headers=arena.headers
+        ).content
         original = PILImage.open(io.BytesIO(files[index][1])).convert("RGB")
         assert np.array_equal(
             np.asarray(PILImage.open(io.BytesIO(served)).convert("RGB")), np.asarray(original)

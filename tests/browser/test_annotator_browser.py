@@ -2,7 +2,8 @@
 
 Open an invite, accept the instructions, vote on five pairs with the keyboard and five with the
 mouse, rate three images, flag one; check the votes in the database, the left/right mapping and
-the progress bar. A screenshot of the pairwise page is saved under tests/artifacts/.
+the progress bar. A screenshot of the pairwise page is saved under tests/artifacts/, and one of
+a task whose generators uploaded different resolutions, formats and alpha (issue 15).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from app.models import Assignment, Image, Vote
+from app.models import Assignment, ImageToken, Rendition, Vote
 from tests.browser.support import (
     ARTIFACTS,
     CHROMIUM,
@@ -18,7 +19,7 @@ from tests.browser.support import (
     require_chromium,
     serve_app,
 )
-from tests.web.conftest import invite_urls, make_study, upload_pool
+from tests.web.conftest import GENERATORS, invite_urls, make_study, mixed_sources, upload_pool
 
 pytestmark = pytest.mark.browser
 
@@ -183,7 +184,14 @@ def test_annotator_votes_rates_and_flags_in_chromium(server, page):
     assert not page.errors, page.errors  # no script error, no CSP violation
 
     with arena.session_factory() as session:
-        public = dict(session.execute(select(Image.id, Image.public_id)).all())
+        # Each shown URL is a one-off token naming a rendition of an image (issue 15).
+        image_of = dict(
+            session.execute(
+                select(ImageToken.token, Rendition.image_id).join(
+                    Rendition, Rendition.id == ImageToken.rendition_id
+                )
+            ).all()
+        )
         for shown, choice in seen:
             assignment = session.scalar(
                 select(Assignment).where(Assignment.public_id == shown["assignment"])
@@ -191,8 +199,8 @@ def test_annotator_votes_rates_and_flags_in_chromium(server, page):
             vote = session.scalar(select(Vote).where(Vote.assignment_id == assignment.id))
             assert vote is not None and vote.choice == choice
             # What the browser showed on the left is what the server stored as left.
-            assert public[assignment.image_left_id] == shown["left"]
-            assert public[assignment.image_right_id] == shown["right"]
+            assert image_of[shown["left"]] == assignment.image_left_id
+            assert image_of[shown["right"]] == assignment.image_right_id
             expected = {
                 "left": "model_a",
                 "right": "model_b",
@@ -261,3 +269,52 @@ def test_invite_to_twenty_tasks_with_the_keyboard_alone(server, page):
             ).all()
         )
     assert stored == expected  # 20 distinct tasks, each answered once, as pressed
+
+
+def test_mixed_resolution_generators_are_shown_at_the_same_size(server, page):
+    """512 px RGB PNG, 768 px JPEG and 512 px RGBA PNG: every task shows two images of one
+    size, decoded by the browser at the study's box (768 px here: the largest source side)."""
+    arena = server
+    upload_pool(arena, sources=lambda g, p, name: mixed_sources(g, p, name, side=512))
+    study = make_study(arena, name="mixed-sizes")
+    [url] = invite_urls(arena, study)
+    page.goto(url)
+    page.get_by_role("button", name="I agree").click()
+    _ready(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    for n in range(3):
+        page.wait_for_function(
+            "() => ['#image-left', '#image-right'].every("
+            "s => document.querySelector(s).complete && document.querySelector(s).naturalWidth)"
+        )
+        sizes = page.evaluate(
+            "() => ['#image-left', '#image-right'].map(s => { const i = document.querySelector(s);"
+            " const r = i.getBoundingClientRect();"
+            " return [i.naturalWidth, i.naturalHeight, Math.round(r.width), Math.round(r.height)]; })"
+        )
+        left, right = sizes
+        assert left == right, sizes
+        assert left[:2] == [768, 768]
+        if n == 0:
+            shot = ARTIFACTS / "pairwise-mixed-resolution.png"
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"mixed-resolution screenshot: {shot}")
+        shown = _shown(page)
+        page.keyboard.press("1")
+        _wait_for_next(page, shown["assignment"], f"{n + 1} / 12")
+    assert not page.errors, page.errors
+    # The generators really did upload different sizes.
+    listed = {
+        name: {
+            (i["width"], i["height"])
+            for i in arena.client.get(
+                f"/api/generators/{name}/images", headers=arena.headers
+            ).json()
+        }
+        for name in GENERATORS
+    }
+    assert listed == {
+        GENERATORS[0]: {(512, 512)},
+        GENERATORS[1]: {(768, 768)},
+        GENERATORS[2]: {(512, 512)},
+    }

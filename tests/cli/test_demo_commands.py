@@ -81,11 +81,15 @@ def test_leaderboard_shows_the_failure_modes_the_artists_were_built_for(demo):
     assert len(simulated) == SMALL.simulated_raters
 
 
-def test_public_pages_and_the_invite_link_work(demo):
-    settings, _key, studies, _progress = demo
+def test_leaderboard_pages_and_the_invite_link_work(demo):
+    settings, key, studies, _progress = demo
     with TestClient(create_app(settings)) as client:
         for study in studies:
-            page = client.get(study.leaderboard_url.removeprefix(settings.base_url))
+            url = study.leaderboard_url.removeprefix(settings.base_url)
+            # The demo's studies are public but still open: nothing shows without a sign-in.
+            hidden = client.get(url, follow_redirects=False)
+            assert hidden.status_code == 303 and "artist" not in hidden.text
+            page = client.get(url, headers={"Authorization": f"Bearer {key}"})
             assert page.status_code == 200
             assert "artist-c" in page.text and "simulated" in page.text
             invite = client.get(study.invite_url.removeprefix(settings.base_url))

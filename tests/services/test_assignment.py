@@ -13,10 +13,13 @@ import pytest
 from sqlalchemy import func, select
 
 from app.errors import Conflict, Gone, InvalidInput
+from app.media import MediaStore
 from app.models import Annotator, Assignment, Vote, utcnow
+from app.services.annotator_sessions import start_session
 from app.services.assignment import next_assignment, progress, task_view
 from app.services.invites import create_invites
 from app.services.pair_policy import choose_pair, vote_tables
+from app.services.task_images import side_variant
 from app.services.votes import export_rows, submit_vote
 from tests.support.humaneval import seed_study
 
@@ -237,12 +240,13 @@ def test_attention_checks_degraded_and_repeat(factory):
             check = next_assignment(session, annotator, rng=rng)
             assert check.check_kind in ("degraded", "repeat") and check.item_key is None
             kinds[check.check_kind] += 1
-            view = task_view(session, check)
             if check.check_kind == "degraded":
                 degraded = check.degraded_side
                 assert check.expected_choice == {"left": "right", "right": "left"}[degraded]
-                shown = view.left_image if degraded == "left" else view.right_image
-                assert shown == check.check_image.public_id
+                # The degraded side is served from the check copy, the other side clean.
+                other = {"left": "right", "right": "left"}[degraded]
+                assert side_variant(check, degraded) == "degraded"
+                assert side_variant(check, other) == "clean"
                 assert getattr(check, f"generator_{degraded}_id") is None
             else:
                 assert check.repeat_of_id == first.id
@@ -269,14 +273,17 @@ def test_served_check_image_is_a_degraded_copy(arena):
         while check.check_kind != "degraded":
             submit_vote(session, annotator, check.public_id, choice="left")
             check = next_assignment(session, annotator, rng=np.random.default_rng(1))
-        view = task_view(session, check)
+        viewer, cookie = start_session(session, annotator)
+        view = task_view(session, MediaStore(arena.settings.media_dir), check, viewer)
         session.commit()
     import io
 
+    from fastapi.testclient import TestClient
     from PIL import Image as PILImage
 
-    left = arena.client.get(f"/media/{view.left_image}")
-    right = arena.client.get(f"/media/{view.right_image}")
+    browser = TestClient(arena.app, cookies={"arena_session": cookie})
+    left = browser.get(f"/study/{study['public_id']}/image/{view.left_image}")
+    right = browser.get(f"/study/{study['public_id']}/image/{view.right_image}")
     assert left.status_code == right.status_code == 200
     a = np.asarray(PILImage.open(io.BytesIO(left.content)).convert("RGB"), dtype=float)
     b = np.asarray(PILImage.open(io.BytesIO(right.content)).convert("RGB"), dtype=float)

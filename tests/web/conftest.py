@@ -19,18 +19,38 @@ PROMPTS = {
 }
 
 
-def upload_pool(arena, generators=GENERATORS, prompts=PROMPTS) -> None:
-    """Each generator uploads one image per prompt; bytes and file names carry its name."""
+def mixed_sources(g_index: int, p_index: int, name: str, side: int = 64) -> tuple[bytes, str]:
+    """Each generator its own kind of file: RGB PNG at `side`, JPEG at 1.5x, RGBA PNG at `side`
+    (the sizes, formats and alpha that told generators apart before issue 15)."""
+    seed = 100 * g_index + p_index
+    kind = g_index % 3
+    if kind == 0:
+        return png_bytes(seed, size=(side, side), tag=name), f"{name}_{p_index}.png"
+    if kind == 1:
+        big = side * 3 // 2
+        return jpeg_bytes(seed, size=(big, big), tag=name), f"{name}_{p_index}.jpg"
+    rgba = png_bytes(seed, size=(side, side), tag=name, mode="RGBA")
+    return rgba, f"{name}_{p_index}.png"
+
+
+def upload_pool(arena, generators=GENERATORS, prompts=PROMPTS, sources=None, register=True) -> None:
+    """Each generator uploads one image per prompt; bytes and file names carry its name.
+
+    `sources(g_index, p_index, name) -> (bytes, file name)` replaces the default files;
+    `register=False` uploads for generators (and a prompt set) that already exist."""
     client, headers = arena.client, arena.headers
-    assert client.post("/api/prompt-sets", json=prompts, headers=headers).status_code == 201
+    if register:
+        assert client.post("/api/prompt-sets", json=prompts, headers=headers).status_code == 201
     for g_index, name in enumerate(generators):
-        assert (
-            client.post("/api/generators", json={"name": name}, headers=headers).status_code == 201
-        )
+        if register:
+            created = client.post("/api/generators", json={"name": name}, headers=headers)
+            assert created.status_code == 201
         files, manifest = [], {}
         for p_index, prompt in enumerate(prompts["prompts"]):
             seed = 100 * g_index + p_index
-            if p_index % 2:
+            if sources is not None:
+                data, filename = sources(g_index, p_index, name)
+            elif p_index % 2:
                 data, filename = jpeg_bytes(seed, tag=name), f"{name}_{p_index}.jpg"
             else:
                 data, filename = png_bytes(seed, tag=name), f"{name}_{p_index}.png"
@@ -89,7 +109,7 @@ class Page:
 
     @property
     def images(self) -> list[str]:
-        return re.findall(r'src="/media/([^"]+)"', self.html)
+        return re.findall(r'src="/study/[^/"]+/image/([^"]+)"', self.html)
 
 
 class Annotator:

@@ -136,14 +136,14 @@ def test_page_json_exports_and_report_show_identical_numbers(seeded, tmp_path, m
 
     # The leaderboard exports: JSON is the API document, CSV carries every digit.
     exported = client.get(
-        f"/api/studies/{info['public_id']}/export",
+        f"/studies/{info['public_id']}/leaderboard/export",
         params={"what": "leaderboard", "format": "json"},
     )
     assert exported.status_code == 200
     assert "attachment" in exported.headers["content-disposition"]
     assert exported.json()["rows"] == data["rows"]
     as_csv = client.get(
-        f"/api/studies/{info['public_id']}/export",
+        f"/studies/{info['public_id']}/leaderboard/export",
         params={"what": "leaderboard", "format": "csv"},
     )
     for record in csv.DictReader(io.StringIO(as_csv.text)):
@@ -160,6 +160,7 @@ def test_page_json_exports_and_report_show_identical_numbers(seeded, tmp_path, m
     metrics = client.get(
         f"/api/studies/{info['name']}/export",
         params={"what": "metrics", "format": "csv"},
+        headers=arena.headers,
     )
     stored = list(csv.DictReader(io.StringIO(metrics.text)))
     for record in stored:
@@ -169,7 +170,7 @@ def test_page_json_exports_and_report_show_identical_numbers(seeded, tmp_path, m
 
     # Votes in the Chatbot Arena layout: every vote, attention checks marked.
     votes = client.get(
-        f"/api/studies/{info['public_id']}/export",
+        f"/studies/{info['public_id']}/leaderboard/export",
         params={"what": "votes", "format": "csv"},
     )
     records = list(csv.DictReader(io.StringIO(votes.text)))
@@ -314,27 +315,28 @@ def test_private_leaderboards_need_a_researcher(seeded):
     assert done.status_code == 303 and done.headers["location"] == "/"
     assert "httponly" in done.headers["set-cookie"].lower()
     assert anonymous.get(f"/studies/{info['public_id']}/leaderboard").status_code == 200
-    assert anonymous.get(f"/api/studies/{info['public_id']}/leaderboard").status_code == 200
+    # Every /api route needs the key itself: a researcher's cookie is for the pages.
+    assert anonymous.get(f"/api/studies/{info['public_id']}/leaderboard").status_code == 401
     # A forged cookie is nobody.
     other = TestClient(arena.app, cookies={"arena_researcher": "forged.cookie.value"})
     assert other.get(f"/api/studies/{info['id']}/leaderboard").status_code == 401
 
-    # Public: anyone reads it, by its opaque id only.
+    # Public: anyone reads it, by its opaque id only, once it is closed (issue 15).
     with arena.session_factory() as session:
         session.get(Study, info["id"]).is_public = True
         session.commit()
     fresh = TestClient(arena.app)
-    public_page = fresh.get(f"/studies/{info['public_id']}/leaderboard")
-    assert public_page.status_code == 200
-    # Generators' images beside their names would unblind annotators while the study runs.
-    grid = f"/studies/{info['public_id']}/leaderboard/samples/{info['generators']['aurora']}.svg"
-    assert "/samples/" not in public_page.text and "once the study is closed" in public_page.text
-    assert fresh.get(grid).status_code == 403
+    base = f"/studies/{info['public_id']}/leaderboard"
+    grid = f"{base}/samples/{info['generators']['aurora']}.svg"
+    page = fresh.get(base, follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"].startswith("/login")
+    assert fresh.get(grid).status_code == 401
     with arena.session_factory() as session:
         session.get(Study, info["id"]).status = "closed"
         session.commit()
+    assert fresh.get(base).status_code == 200
     assert fresh.get(grid).status_code == 200
-    assert fresh.get(f"/api/studies/{info['public_id']}/leaderboard").status_code == 200
+    assert fresh.get(f"/api/studies/{info['public_id']}/leaderboard").status_code == 401
     assert fresh.get(f"/studies/{info['name']}/leaderboard").status_code == 404
 
 
@@ -343,7 +345,7 @@ def test_sorting_by_a_metric_and_the_exclusions_toggle(seeded):
     client = arena.client
     sign_in(client, _key(arena))
     base = f"/studies/{info['public_id']}/leaderboard"
-    data = client.get(f"/api/studies/{info['id']}/leaderboard").json()
+    data = client.get(f"/api/studies/{info['id']}/leaderboard", headers=arena.headers).json()
     fid = {r["generator"]: r["metrics"]["fid"]["value"] for r in data["rows"]}
     ascending = board(client.get(base, params={"sort": "fid"}).text).order
     assert ascending == sorted(fid, key=fid.get)
@@ -363,7 +365,9 @@ def test_sorting_by_a_metric_and_the_exclusions_toggle(seeded):
     without = client.get(toggle.replace("&amp;", "&"))
     assert "Exclusions are <b>not applied</b>" in without.text
     everyone = client.get(
-        f"/api/studies/{info['id']}/leaderboard", params={"exclusions": "off"}
+        f"/api/studies/{info['id']}/leaderboard",
+        params={"exclusions": "off"},
+        headers=arena.headers,
     ).json()
     assert everyone["agreement"]["exclusions_applied"] is False
     assert everyone["votes"]["used_for_ratings"] > data["votes"]["used_for_ratings"]
@@ -520,8 +524,8 @@ def test_rating_and_flag_studies(arena, kind):
         )
         session.commit()
         public_id = result.study.public_id
-    data = arena.client.get(f"/api/studies/{public_id}/leaderboard").json()
-    page = arena.client.get(f"/studies/{public_id}/leaderboard")
+    data = arena.client.get(f"/api/studies/{public_id}/leaderboard", headers=arena.headers).json()
+    page = arena.client.get(f"/studies/{public_id}/leaderboard", headers=arena.headers)
     assert page.status_code == 200
     cells = board(page.text).rows
     assert data["votes"]["attention_checks"] > 0
@@ -539,9 +543,8 @@ def test_rating_and_flag_studies(arena, kind):
     best = data["rows"][0]["generator"]
     assert best in ("aurora", "brook")
     figure = "mos" if kind == "rating" else "flags"
-    assert (
-        arena.client.get(f"/studies/{public_id}/leaderboard/plots/{figure}.svg").status_code == 200
-    )
+    plot = f"/studies/{public_id}/leaderboard/plots/{figure}.svg"
+    assert arena.client.get(plot, headers=arena.headers).status_code == 200
 
 
 def test_a_study_without_votes_or_metrics_says_why(arena, tmp_path):
@@ -556,7 +559,7 @@ def test_a_study_without_votes_or_metrics_says_why(arena, tmp_path):
         lb = build_leaderboard(session, study, LeaderboardOptions(rounds=20))
         html = render(collect(session, MediaStore(arena.settings.media_dir), lb), "html")
         markdown = render(collect(session, MediaStore(arena.settings.media_dir), lb), "md")
-    data = arena.client.get(f"/api/studies/{public_id}/leaderboard").json()
+    data = arena.client.get(f"/api/studies/{public_id}/leaderboard", headers=arena.headers).json()
     assert data["votes"]["total"] == 0
     assert all(row["human"]["bt"] is None and row["human"]["votes"] == 0 for row in data["rows"])
     assert data["agreement"]["notes"]["krippendorff_alpha"] == "no votes yet"
@@ -565,11 +568,10 @@ def test_a_study_without_votes_or_metrics_says_why(arena, tmp_path):
         row["metrics"]["fid"]["note"] == "unavailable: no reference set of real images uploaded"
         for row in data["rows"]
     )
-    page = arena.client.get(f"/studies/{public_id}/leaderboard")
+    page = arena.client.get(f"/studies/{public_id}/leaderboard", headers=arena.headers)
     assert page.status_code == 200
     assert "no votes yet" in page.text
-    assert (
-        arena.client.get(f"/studies/{public_id}/leaderboard/plots/ratings.svg").status_code == 404
-    )
+    plot = f"/studies/{public_id}/leaderboard/plots/ratings.svg"
+    assert arena.client.get(plot, headers=arena.headers).status_code == 404
     for text in (html, markdown):
         assert "no human judgements yet" in text and "no stored images" in text

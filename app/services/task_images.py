@@ -1,0 +1,92 @@
+"""Image URLs of a task: a fresh random token for every showing of every image.
+
+A token names one rendition for one assignment in one annotator session. It is refused to any
+other session, once the assignment is answered or expired, once the task is shown again, and for
+any other study, so a URL says nothing about the image behind it and cannot be shared, replayed
+or compared across tasks or annotators. Repeat checks and reloads get new tokens like everything
+else.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from app.errors import NotFound
+from app.media import MediaStore
+from app.models import AnnotatorSession, Assignment, ImageToken, Rendition, Study, utcnow
+from app.services.renditions import CLEAN, DEGRADED, read_rendition, rendition_for
+
+
+def issue_token(
+    session: Session,
+    store: MediaStore,
+    assignment: Assignment,
+    viewer: AnnotatorSession,
+    image_id: int,
+    variant: str = CLEAN,
+) -> str:
+    """A new URL token showing this image (in this variant) in this task to this session."""
+    study = session.get(Study, assignment.study_id)
+    rendition = rendition_for(session, store, study, image_id, variant)
+    token = secrets.token_urlsafe(24)
+    session.add(
+        ImageToken(
+            token=token,
+            session_id=viewer.id,
+            assignment_id=assignment.id,
+            rendition_id=rendition.id,
+        )
+    )
+    session.flush()
+    return token
+
+
+def revoke_tokens(session: Session, assignment: Assignment, viewer: AnnotatorSession) -> None:
+    """End the URLs of earlier showings of this task to this session (a reload shows new ones):
+    a stale URL stops working, and a session holds at most one showing's tokens per task."""
+    session.execute(
+        delete(ImageToken).where(
+            ImageToken.assignment_id == assignment.id, ImageToken.session_id == viewer.id
+        )
+    )
+
+
+def side_variant(assignment: Assignment, side: str) -> str:
+    """The degraded copy on an attention check's degraded side, the clean image elsewhere."""
+    return DEGRADED if assignment.degraded_side == side else CLEAN
+
+
+def image_for_token(
+    session: Session,
+    store: MediaStore,
+    study: Study,
+    viewer: AnnotatorSession,
+    token: str,
+    now: datetime | None = None,
+) -> bytes:
+    """The bytes behind a token, for the session it was issued to while its task is open.
+
+    Every refusal is the same 404, so a probe learns nothing about other sessions' tokens."""
+    now = now or utcnow()
+    row = session.execute(
+        select(Rendition, Assignment.answered_at, Assignment.expires_at)
+        .select_from(ImageToken)
+        .join(Rendition, Rendition.id == ImageToken.rendition_id)
+        .join(Assignment, Assignment.id == ImageToken.assignment_id)
+        .where(
+            ImageToken.token == token,
+            ImageToken.session_id == viewer.id,
+            Assignment.annotator_id == viewer.annotator_id,
+            Assignment.study_id == study.id,
+        )
+    ).first()
+    if row is None or row.answered_at is not None or row.expires_at <= now:
+        raise NotFound("no such image in your current task")
+    try:
+        return read_rendition(store, row.Rendition)
+    except FileNotFoundError:
+        raise NotFound("no such image in your current task") from None
