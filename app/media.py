@@ -104,6 +104,17 @@ class MediaStore:
     def read_served(self, sha256: str) -> bytes:
         return self.served_path(sha256).read_bytes()
 
+    def read_original(self, sha256: str, session: Session | None = None) -> bytes:
+        """The original's bytes; inside the upload's own transaction, before the commit links it
+        into place, its staged temporary copy."""
+        path = self.original_path(sha256)
+        if session is not None:
+            for _store, staged in session.info.get(_STAGED, []):
+                for tmp, final in staged.files:
+                    if final == path:
+                        return tmp.read_bytes()
+        return path.read_bytes()
+
     def rendition_path(self, sha256: str) -> Path:
         # What annotators are served: per-study renditions (app/display.py), keyed by their bytes.
         return self.root / "renditions" / sha256[:2] / f"{sha256}.jpg"

@@ -85,7 +85,7 @@ def test_a_failing_upload_keeps_the_file_a_committed_upload_shares(arena, store_
 
     images = arena.client.get("/api/generators/gen-a/images", headers=arena.headers).json()
     assert len(images) == 1
-    served = arena.client.get(f"/media/{images[0]['public_id']}")
+    served = arena.client.get(f"/media/{images[0]['public_id']}", headers=arena.headers)
     assert served.status_code == 200
     sha = images[0]["sha256"]
     assert store.original_path(sha).read_bytes() == shared

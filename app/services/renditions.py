@@ -53,7 +53,7 @@ def _render(
     session: Session, store: MediaStore, study: Study, image: Image, variant: str
 ) -> Rendition:
     box = study_box(session, study)
-    original = store.original_path(image.sha256).read_bytes()
+    original = store.read_original(image.sha256, session)
     seed = _degrade_seed(study, image.id) if variant == DEGRADED else None
     data = display.render(original, box, degrade_seed=seed)
     sha = hashlib.sha256(data).hexdigest()
