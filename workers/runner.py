@@ -70,8 +70,8 @@ class JobContext:
         if self.worker.stopping.is_set():
             raise ShuttingDown()
 
-    def extractor(self, name: str):
-        return self.worker.extractor(name)
+    def extractor(self, name: str, mode: str = "clean"):
+        return self.worker.extractor(name, mode)
 
 
 Handler = Callable[[JobContext, Session], dict[str, Any]]
@@ -111,11 +111,17 @@ class Worker:
         self.processed = 0
 
     # -- extractors are built once per process and shared by its threads and workers ------
-    def extractor(self, name: str):
+    def extractor(self, name: str, mode: str = "clean"):
         from workers.extractors import build_extractor
 
+        # Only the Inception extractors have preprocessing modes and reduced precision.
+        inception = name.startswith("inception")
+        mode = mode if inception else "clean"
+        precision = self.settings.inception_precision if name == "inception-fid" else "fp32"
         config = (
             name,
+            mode,
+            precision,
             self.device,
             self.settings.inception_weights,
             self.settings.inception_classifier_weights,
@@ -134,6 +140,8 @@ class Worker:
                     clip_model=self.settings.clip_model,
                     clip_pretrained=self.settings.clip_pretrained,
                     allow_network=self.settings.allow_network_weights,
+                    mode=mode,
+                    precision=precision,
                 )
             return _EXTRACTORS[config]
 

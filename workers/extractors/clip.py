@@ -8,6 +8,7 @@ when the caller passes allow_network=True.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +43,11 @@ def _describe_preprocessing(model_name: str, cfg: dict[str, Any]) -> str:
         f"to {size}, scaled to [0, 1], normalised with mean {tuple(cfg.get('mean', ()))} and std "
         f"{tuple(cfg.get('std', ()))}; float32; raw embeddings (not L2-normalised)"
     )
+
+
+def _apply(transform, image: Image.Image) -> np.ndarray:
+    """open_clip's validation transform as a picklable function (DataLoader worker processes)."""
+    return transform(image).numpy()
 
 
 class ClipExtractor(FeatureExtractor):
@@ -124,6 +130,9 @@ class ClipExtractor(FeatureExtractor):
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         return self._transform(image).numpy()
+
+    def transform(self):
+        return functools.partial(_apply, self._transform)
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         return self._model.encode_image(batch, normalize=False)
