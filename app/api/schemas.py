@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.validation import MAX_ID, CleanJson, CleanModel, CleanText
 
@@ -80,9 +80,20 @@ class PromptSetOut(BaseModel):
     prompts: list[PromptOut]
 
 
+PreprocessingMode = Literal["clean", "legacy_pytorch", "legacy_tensorflow"]
+
+
 class ReferenceSetCreate(CleanModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
+    preprocessing_mode: PreprocessingMode = Field(
+        default="clean",
+        description=(
+            "how every image compared with this set is resized for the FID Inception, as in "
+            "clean-fid: clean (antialiased PIL bicubic), legacy_pytorch (pytorch-fid's), "
+            "legacy_tensorflow (the original TF FID code's)"
+        ),
+    )
 
 
 class ReferenceSetOut(ReferenceSetCreate):
@@ -90,6 +101,16 @@ class ReferenceSetOut(ReferenceSetCreate):
 
     id: int
     created_at: datetime
+    source: Literal["images", "statistics"] = "images"
+    statistics_n: int | None = None
+    statistics_dimension: int | None = None
+    statistics_has_features: bool | None = None
+
+    @model_validator(mode="after")
+    def _source(self):
+        if self.statistics_dimension is not None:
+            self.source = "statistics"
+        return self
 
 
 class BatchOut(BaseModel):
