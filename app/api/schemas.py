@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.validation import MAX_ID, CleanJson, CleanModel, CleanText
 
+FamilySetting = Literal["guidance_scale", "truncation", "steps"]
+
 
 class GeneratorFields(CleanModel):
     description: str = Field(default="", max_length=10_000)
@@ -22,6 +24,14 @@ class GeneratorFields(CleanModel):
     )
     extra: dict[CleanText, CleanJson] = Field(
         default_factory=dict, description="free-form sampling settings"
+    )
+    family: str | None = Field(
+        default=None,
+        max_length=200,
+        description="generators of one family sweep one sampling setting (quality-diversity plot)",
+    )
+    family_setting: FamilySetting | None = Field(
+        default=None, description="the setting the family sweeps"
     )
 
 
@@ -41,6 +51,8 @@ class GeneratorUpdate(CleanModel):
     steps: int | None = Field(default=None, ge=1, le=MAX_ID)
     resolution: str | None = Field(default=None, pattern=r"^[0-9]{1,6}x[0-9]{1,6}$")
     extra: dict[CleanText, CleanJson] | None = None
+    family: str | None = Field(default=None, max_length=200)
+    family_setting: FamilySetting | None = None
 
 
 class GeneratorOut(GeneratorFields):

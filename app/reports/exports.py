@@ -148,7 +148,14 @@ def _inception_extractor(session: Session, shas: list[str], mode: str = "clean")
         .group_by(FeatureFile.extractor)
         .order_by(func.max(FeatureFile.id).desc())
     ).all()
-    keys = [key for key in keys if f".{mode}-" in key and ".autocast-" not in key]
+    legacy = (".legacy_pytorch-", ".legacy_tensorflow-")
+
+    def in_mode(key: str) -> bool:
+        if mode == "clean":  # clean is the default: any version not naming a legacy mode
+            return not any(marker in key for marker in legacy)
+        return f".{mode}-" in key
+
+    keys = [key for key in keys if in_mode(key) and ".autocast-" not in key]
     for key in keys:
         if len(cached_keys(session, key, shas)) == len(set(shas)):
             return key

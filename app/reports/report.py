@@ -28,6 +28,7 @@ from app.services.leaderboard_metrics import LOWER_IS_BETTER, METRIC_LABELS
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates" / "reports"
 QUALITY_METRICS = (
     "fid",
+    "fid_infinity",
     "kid",
     "inception_score",
     "precision",
@@ -89,6 +90,7 @@ def collect(
             "precision-recall": _figure(
                 lb, "precision-recall", "precision and recall are not computed yet"
             ),
+            "sweep": _figure(lb, "sweep", "no family member has its swept setting registered"),
         },
     )
     for row in lb.rows:

@@ -50,6 +50,7 @@ from app.services.leaderboard_metrics import (
     pending_total,
     sampling_settings,
 )
+from app.services.leaderboard_sweep import quality_diversity_families
 from app.stats.correlation import rank_agreement
 
 # Every row carries every human field (null when the study kind or the data has none), so the
@@ -104,6 +105,8 @@ class Leaderboard:
     pending_jobs: int
     provenance: dict[str, Any]
     compute_seconds: float = 0.0
+    # Generator families and their swept setting (leaderboard_sweep).
+    families: list[dict[str, Any]] = field(default_factory=list)
     # Set when newer data exists and a recomputation is under way (LeaderboardCache).
     updating: bool = False
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -151,6 +154,7 @@ class Leaderboard:
             },
             "win_rate_matrix": human.win_matrix,
             "correlations": self.correlations,
+            "quality_diversity": self.families,
             "bootstrap": human.bootstrap,
             "warnings": human.warnings,
             "provenance": self.provenance,
@@ -440,7 +444,16 @@ def build_leaderboard(
             "bootstrap_rounds": options.rounds,
             "seed": options.seed,
         },
-        reference_set={"id": reference.id, "name": reference.name} if reference else None,
+        reference_set=(
+            {
+                "id": reference.id,
+                "name": reference.name,
+                "preprocessing_mode": reference.preprocessing_mode,
+                "source": "statistics" if reference.statistics_path else "images",
+            }
+            if reference
+            else None
+        ),
         reference_sets=reference_sets,
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         fingerprint=print_,
@@ -457,5 +470,6 @@ def build_leaderboard(
             "elo": {"k": 4, "scale": 400, "base": 10, "initial": 1000},
         },
     )
+    leaderboard.families = quality_diversity_families(rows)
     leaderboard.compute_seconds = time.perf_counter() - started
     return leaderboard
