@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     fid_infinity_rounds: int = 50
     # Downloaded weights (`arena weights fetch`); None: ~/.cache/gallery-arena/weights.
     weights_dir: Path | None = None
+    # DINOv2 ViT-L/14 (timm layout) for FD-DINOv2; None: the weights cache.
+    dinov2_weights: Path | None = None
 
     # Human evaluation: how long an issued task stays reserved, and request rate limits (per
     # minute, per server process) on the vote path and on opening invite links.

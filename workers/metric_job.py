@@ -8,6 +8,7 @@ A network without weights yields rows with status "unavailable" and the reason, 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -145,11 +146,16 @@ def compute_metrics(context: JobContext, session: Session) -> dict[str, Any]:
             unavailable="the reference set holds imported Inception statistics only; CMMD needs "
             "CLIP features of real images"
         )
+        ref_dino = Side(
+            unavailable="the reference set holds imported Inception statistics only; FD-DINOv2 "
+            "needs DINOv2 features of real images"
+        )
     else:
         ref_inception = (
             _side(context, session, "inception-fid", ref_keys, mode) if ref_keys else None
         )
         ref_clip = _side(context, session, "clip", ref_keys) if ref_keys else None
+        ref_dino = _side(context, session, "dinov2", ref_keys) if ref_keys else None
     inputs = MetricInputs(
         gen_inception=_side(context, session, "inception-fid", gen_keys, mode),
         ref_inception=ref_inception,
@@ -160,7 +166,12 @@ def compute_metrics(context: JobContext, session: Session) -> dict[str, Any]:
         seed=_seed(context.job.dedupe_key or str(context.job.id)),
         bootstrap=context.settings.metric_bootstrap_rounds,
         fid_infinity_rounds=context.settings.fid_infinity_rounds,
+        ref_dino=ref_dino,
     )
+    if ref_dino is not None:
+        inputs.gen_dino = (
+            ref_dino if ref_dino.unavailable else _side(context, session, "dinov2", gen_keys)
+        )
     if inputs.gen_clip.unavailable is None and any(t is not None for t in inputs.prompt_texts):
         texts = [t for t in inputs.prompt_texts if t is not None]
         inputs.text_clip = _text_features(context, session, texts)
@@ -212,6 +223,8 @@ class MetricInputs:
     # Rounds of the FID and PRDC bootstrap intervals and of FID∞'s refits (0: no interval).
     bootstrap: int = 200
     fid_infinity_rounds: int = 50
+    gen_dino: Side | None = None
+    ref_dino: Side | None = None
 
 
 def _unavailable(names: tuple[str, ...], reason: str, side: Side | None = None) -> list[dict]:
@@ -323,6 +336,26 @@ def evaluate(inputs: MetricInputs) -> list[dict]:
             rows += _unavailable(("fid", "fid_infinity", "kid", *PRDC_NAMES), reason, gen)
         else:
             rows += _reference_rows(inputs, gen, ref)
+
+    if inputs.ref_dino is not None and inputs.gen_dino is not None:
+        dino, ref_dino = inputs.gen_dino, inputs.ref_dino
+        reason = _pair_reason(dino, ref_dino)
+        if reason:
+            rows += _unavailable(("fd_dinov2",), reason, dino)
+        else:
+            rows += _rows(
+                ("fd_dinov2",),
+                dino,
+                lambda: dataclasses.replace(
+                    metrics.fid(
+                        dino.features,
+                        ref_dino.features,
+                        bootstrap=inputs.bootstrap,
+                        seed=inputs.seed,
+                    ),
+                    metric="fd_dinov2",
+                ),
+            )
 
     clip = inputs.gen_clip
     if inputs.ref_clip is not None:

@@ -19,6 +19,7 @@ DIGITS = {
     "flag_rate": 3,
     "fid": 2,
     "fid_infinity": 2,
+    "fd_dinov2": 1,
     "kid": 4,
     "inception_score": 2,
     "clip_score": 2,

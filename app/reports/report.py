@@ -29,6 +29,7 @@ TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates" / "repor
 QUALITY_METRICS = (
     "fid",
     "fid_infinity",
+    "fd_dinov2",
     "kid",
     "inception_score",
     "precision",

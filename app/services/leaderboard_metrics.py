@@ -25,6 +25,7 @@ from app.validation import is_row_id
 METRICS = (
     "fid",
     "fid_infinity",
+    "fd_dinov2",
     "kid",
     "inception_score",
     "clip_score",
@@ -35,10 +36,11 @@ METRICS = (
     "coverage",
     "diversity",
 )
-LOWER_IS_BETTER = frozenset({"fid", "fid_infinity", "kid", "cmmd", "diversity"})
+LOWER_IS_BETTER = frozenset({"fid", "fid_infinity", "fd_dinov2", "kid", "cmmd", "diversity"})
 METRIC_LABELS = {
     "fid": "FID",
     "fid_infinity": "FID∞",
+    "fd_dinov2": "FD-DINOv2",
     "kid": "KID",
     "inception_score": "IS",
     "clip_score": "CLIP score",
@@ -51,7 +53,17 @@ METRIC_LABELS = {
 }
 # Metrics that compare against real images; the others do not depend on the reference set.
 REFERENCE_METRICS = frozenset(
-    {"fid", "fid_infinity", "kid", "cmmd", "precision", "recall", "density", "coverage"}
+    {
+        "fid",
+        "fid_infinity",
+        "fd_dinov2",
+        "kid",
+        "cmmd",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+    }
 )
 PENDING = ("queued", "running")
 

@@ -18,7 +18,7 @@ from workers.extractors.base import ExtractorUnavailable, FeatureExtractor, Imag
 if TYPE_CHECKING:
     import torch
 
-EXTRACTOR_NAMES = ("inception-fid", "inception-logits", "clip")
+EXTRACTOR_NAMES = ("inception-fid", "inception-logits", "clip", "dinov2")
 DEFAULT_CLIP_MODEL = "ViT-B-32"
 
 __all__ = [
@@ -42,6 +42,7 @@ def build_extractor(
     allow_network: bool = False,
     mode: str = "clean",
     precision: str = "fp32",
+    dinov2_weights: str | os.PathLike | None = None,
 ) -> FeatureExtractor:
     """The extractor called `name`, ready to run, or ExtractorUnavailable with the reason.
 
@@ -66,6 +67,10 @@ def build_extractor(
         from workers.extractors.inception import InceptionClassifierExtractor
 
         return InceptionClassifierExtractor(classifier_weights, device=device, mode=mode)
+    if name == "dinov2":
+        from workers.extractors.dinov2 import DinoV2Extractor
+
+        return DinoV2Extractor(dinov2_weights, device=device)
     from workers.extractors.clip import ClipExtractor
 
     return ClipExtractor(clip_model, clip_pretrained, device=device, allow_network=allow_network)

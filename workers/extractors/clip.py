@@ -28,6 +28,13 @@ NO_CLIP_WEIGHTS = (
 )
 
 
+def no_clip_weights(model_name: str) -> str:
+    """The "unavailable" reason without weights, naming the command that fetches them."""
+    from workers.extractors.weights_cache import fetch_hint
+
+    return f"{NO_CLIP_WEIGHTS}, or {fetch_hint(f'clip:{model_name}')}"
+
+
 def _size_text(size: int | Sequence[int] | None) -> str:
     if isinstance(size, int):
         return f"{size}x{size}"
@@ -72,7 +79,7 @@ class ClipExtractor(FeatureExtractor):
                 "open_clip_torch is not installed: install gallery-arena[worker]"
             ) from exc
         if pretrained is None:
-            raise ExtractorUnavailable(NO_CLIP_WEIGHTS)
+            raise ExtractorUnavailable(no_clip_weights(model_name))
         if model_name.startswith("hf-hub:") and not allow_network:
             raise ExtractorUnavailable(
                 f"CLIP model {model_name!r} lives on the Hugging Face hub and allow_network is "
