@@ -189,6 +189,12 @@ def flat_row(row: dict[str, Any], flag_options: list[str]) -> dict[str, Any]:
         out[metric] = cell["value"]
         if metric == "kid":
             out["kid_std"] = cell["std"]
+        elif cell.get("ci_low") is not None:
+            out[f"{metric}_ci_low"] = cell["ci_low"]
+            out[f"{metric}_ci_high"] = cell["ci_high"]
+        mode = (cell.get("parameters") or {}).get("preprocessing_mode")
+        if mode:
+            out[f"{metric}_preprocessing_mode"] = mode
         out[f"{metric}_n_gen"] = cell["n_gen"]
         out[f"{metric}_note"] = cell["note"]
     for key, value in row["settings"].items():
