@@ -117,6 +117,7 @@ def test_inception_pool3_features_on_real_photos(fid_extractor, feature_sets):
         "dimension": 2048,
         "preprocessing": fid_extractor.preprocessing,
         "device": "cpu",
+        "preprocessing_mode": "clean",
     }
     assert FID_INCEPTION_SHA256[:16] in fid_extractor.version
     assert "bicubic" in fid_extractor.preprocessing and "alpha" in fid_extractor.preprocessing
