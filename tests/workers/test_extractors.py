@@ -227,7 +227,7 @@ def test_missing_inception_weights_file_is_unavailable(tmp_path):
 
 def test_unknown_extractor_and_unavailable_device():
     with pytest.raises(ValueError, match="unknown extractor"):
-        build_extractor("dinov2")
+        build_extractor("sigclip")
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
     with pytest.raises(ExtractorUnavailable, match="CUDA is not available"):
