@@ -25,7 +25,7 @@ def served(arena):
     arena.app.state.leaderboard_cache = LeaderboardCache(debounce_seconds=0)
     with arena.session_factory() as session:
         seeded = seed_leaderboard_study(
-            session, MediaStore(arena.settings.media_dir), public=True, family="painter"
+            session, MediaStore(arena.settings.media_dir), family="painter"
         )
         session.commit()
         public_id, study_id = seeded.study.public_id, seeded.study.id
@@ -41,6 +41,9 @@ def test_the_sweep_plot_renders_in_the_browser(served, page):  # noqa: F811
     assert [p["setting"] for p in family["points"]] == [3.5, 4.5, 5.5, 6.5, 7.5]
 
     page.goto(f"{base}/studies/{public_id}/leaderboard")
+    page.fill("input[name=api_key]", arena.headers["Authorization"].split(" ", 1)[1])
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/studies/{public_id}/leaderboard")
     figure = page.locator("figure", has=page.locator('img[src*="/plots/sweep.svg"]'))
     assert "Quality–diversity sweep" in figure.inner_text()
     image = page.locator('img[src*="/plots/sweep.svg"]')
