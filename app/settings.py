@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,17 @@ class Settings(BaseSettings):
     clip_pretrained: Path | None = None
     allow_network_weights: bool = False
     feature_dir: Path | None = None
+    # FID Inception arithmetic: fp32, or bf16 / fp16 autocast (faster on GPUs; FID moves a little,
+    # see README); part of the feature-cache key.
+    inception_precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    # Bootstrap rounds of the metrics job's intervals (FID, PRDC) and FID∞'s refits: each FID
+    # round costs a covariance and an eigendecomposition of up to 2048 x 2048.
+    metric_bootstrap_rounds: int = 200
+    fid_infinity_rounds: int = 50
+    # Downloaded weights (`arena weights fetch`); None: ~/.cache/gallery-arena/weights.
+    weights_dir: Path | None = None
+    # DINOv2 ViT-L/14 (timm layout) for FD-DINOv2; None: the weights cache.
+    dinov2_weights: Path | None = None
 
     # Human evaluation: how long an issued task stays reserved, and request rate limits (per
     # minute, per server process) on the vote path and on opening invite links.

@@ -8,6 +8,7 @@ A network without weights yields rows with status "unavailable" and the reason, 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,9 +19,10 @@ from sqlalchemy.orm import Session
 
 from app import metrics
 from app.metrics.errors import MetricInputError
-from app.models import Generator, Image, Job, MetricResult, Prompt
+from app.models import Generator, Image, Job, MetricResult, Prompt, ReferenceSet
 from app.services.features import cached_keys, load_features, store_features, text_key
 from app.services.jobs import EXTRACT_KIND, owner_scope
+from app.services.reference_sets import statistics_file
 from workers.extractors import ExtractorUnavailable
 from workers.jobs import ensure_features
 from workers.runner import Deferred, JobContext
@@ -31,17 +33,21 @@ KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 IS_SPLITS = 10
 PRDC_NAMES = ("precision", "recall", "density", "coverage")
+INCEPTION_METRICS = {"fid", "fid_infinity", "kid", "inception_score", *PRDC_NAMES}
 
 
 @dataclass
 class Side:
-    """Features of one image set for one extractor, or why there are none."""
+    """Features of one image set for one extractor (or, for a reference set imported from an
+    .npz, its statistics and perhaps no features), or why there are none."""
 
     features: np.ndarray | None = None
     extractor: str | None = None
     preprocessing: str | None = None
     unavailable: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    mode: str = "clean"
+    stats: metrics.GaussianStats | None = None
 
 
 def _pending_extraction(session: Session, scopes: list[str]) -> int:
@@ -54,15 +60,34 @@ def _pending_extraction(session: Session, scopes: list[str]) -> int:
     )
 
 
-def _side(context: JobContext, session: Session, name: str, keys: list[str]) -> Side:
+def _side(
+    context: JobContext, session: Session, name: str, keys: list[str], mode: str = "clean"
+) -> Side:
     try:
-        extractor = context.extractor(name)
+        extractor = context.extractor(name, mode)
     except ExtractorUnavailable as exc:
-        return Side(unavailable=exc.reason)
+        return Side(unavailable=exc.reason, mode=mode)
+    # Upload-time extraction is in the clean mode; other modes are filled in here.
     ensure_features(context, session, extractor, keys)
     cache_key = f"{extractor.name}:{extractor.version}"
     features = load_features(session, context.settings.features_path, cache_key, keys)
-    return Side(features, cache_key, extractor.preprocessing)
+    return Side(features, cache_key, extractor.preprocessing, mode=mode)
+
+
+def _statistics_side(context: JobContext, reference: ReferenceSet) -> Side:
+    """An imported reference set: its .npz statistics (and features when the file holds them)."""
+    path = statistics_file(context.settings.features_path, reference)
+    try:
+        stats, features = metrics.load_statistics(path)
+    except metrics.StatisticsFileError as exc:
+        return Side(unavailable=f"the imported statistics cannot be read: {exc}")
+    return Side(
+        features=features,
+        extractor=f"imported .npz sha256 {reference.statistics_sha256[:16]}",
+        preprocessing=f"imported statistics, declared {reference.preprocessing_mode} mode",
+        mode=reference.preprocessing_mode,
+        stats=stats,
+    )
 
 
 def _text_features(context: JobContext, session: Session, texts: list[str]) -> np.ndarray:
@@ -94,6 +119,8 @@ def compute_metrics(context: JobContext, session: Session) -> dict[str, Any]:
         raise Deferred(f"waiting for {pending} extraction job(s)", DEFER_SECONDS)
     if session.get(Generator, generator_id) is None:
         return {"skipped": "the generator no longer exists"}
+    reference = session.get(ReferenceSet, reference_set_id) if reference_set_id else None
+    mode = reference.preprocessing_mode if reference is not None else "clean"
 
     gen_rows = session.execute(
         select(Image.sha256, Prompt.external_id, Prompt.text)
@@ -113,15 +140,38 @@ def compute_metrics(context: JobContext, session: Session) -> dict[str, Any]:
         if reference_set_id is not None
         else []
     )
+    if reference is not None and reference.statistics_path:
+        ref_inception = _statistics_side(context, reference)
+        ref_clip = Side(
+            unavailable="the reference set holds imported Inception statistics only; CMMD needs "
+            "CLIP features of real images"
+        )
+        ref_dino = Side(
+            unavailable="the reference set holds imported Inception statistics only; FD-DINOv2 "
+            "needs DINOv2 features of real images"
+        )
+    else:
+        ref_inception = (
+            _side(context, session, "inception-fid", ref_keys, mode) if ref_keys else None
+        )
+        ref_clip = _side(context, session, "clip", ref_keys) if ref_keys else None
+        ref_dino = _side(context, session, "dinov2", ref_keys) if ref_keys else None
     inputs = MetricInputs(
-        gen_inception=_side(context, session, "inception-fid", gen_keys),
-        ref_inception=_side(context, session, "inception-fid", ref_keys) if ref_keys else None,
+        gen_inception=_side(context, session, "inception-fid", gen_keys, mode),
+        ref_inception=ref_inception,
         gen_clip=_side(context, session, "clip", gen_keys),
-        ref_clip=_side(context, session, "clip", ref_keys) if ref_keys else None,
+        ref_clip=ref_clip,
         prompt_ids=[row.external_id for row in gen_rows],
         prompt_texts=[row.text for row in gen_rows],
         seed=_seed(context.job.dedupe_key or str(context.job.id)),
+        bootstrap=context.settings.metric_bootstrap_rounds,
+        fid_infinity_rounds=context.settings.fid_infinity_rounds,
+        ref_dino=ref_dino,
     )
+    if ref_dino is not None:
+        inputs.gen_dino = (
+            ref_dino if ref_dino.unavailable else _side(context, session, "dinov2", gen_keys)
+        )
     if inputs.gen_clip.unavailable is None and any(t is not None for t in inputs.prompt_texts):
         texts = [t for t in inputs.prompt_texts if t is not None]
         inputs.text_clip = _text_features(context, session, texts)
@@ -170,6 +220,11 @@ class MetricInputs:
     seed: int
     text_clip: np.ndarray | None = None
     gen_logits: Side | None = None
+    # Rounds of the FID and PRDC bootstrap intervals and of FID∞'s refits (0: no interval).
+    bootstrap: int = 200
+    fid_infinity_rounds: int = 50
+    gen_dino: Side | None = None
+    ref_dino: Side | None = None
 
 
 def _unavailable(names: tuple[str, ...], reason: str, side: Side | None = None) -> list[dict]:
@@ -180,9 +235,17 @@ def _unavailable(names: tuple[str, ...], reason: str, side: Side | None = None) 
             "reason": reason,
             "extractor": side.extractor if side else None,
             "preprocessing": side.preprocessing if side else None,
+            "parameters": _mode_parameter(names, side),
         }
         for name in names
     ]
+
+
+def _mode_parameter(names: tuple[str, ...], side: Side | None) -> dict[str, Any]:
+    """Every Inception-based number is labelled with the preprocessing mode it was made in."""
+    if side is None or not set(names) & INCEPTION_METRICS:
+        return {}
+    return {"preprocessing_mode": side.mode}
 
 
 def _rows(names: tuple[str, ...], side: Side, compute) -> list[dict]:
@@ -193,15 +256,17 @@ def _rows(names: tuple[str, ...], side: Side, compute) -> list[dict]:
         return _unavailable(names, str(exc), side)
     if isinstance(values, metrics.MetricValue):
         values = {values.metric: values}
-    return [
-        {
+    rows = []
+    for name in names:
+        row = {
             **values[name].as_dict(),
             "status": "ok",
             "extractor": side.extractor,
             "preprocessing": side.preprocessing,
         }
-        for name in names
-    ]
+        row["parameters"] = {**row["parameters"], **_mode_parameter(names, side)}
+        rows.append(row)
+    return rows
 
 
 def _pair_reason(gen: Side, ref: Side) -> str | None:
@@ -210,6 +275,51 @@ def _pair_reason(gen: Side, ref: Side) -> str | None:
     if ref.unavailable:
         return ref.unavailable
     return None
+
+
+def _reference_rows(inputs: MetricInputs, gen: Side, ref: Side) -> list[dict]:
+    """FID (bootstrap interval), FID∞, KID and PRDC (bootstrap intervals) against a reference:
+    its features, or its imported statistics (FID and FID∞ only)."""
+    real = ref.features if ref.features is not None else ref.stats
+    rows = _rows(
+        ("fid",),
+        gen,
+        lambda: metrics.fid(gen.features, real, bootstrap=inputs.bootstrap, seed=inputs.seed),
+    )
+    rows += _rows(
+        ("fid_infinity",),
+        gen,
+        lambda: metrics.fid_infinity(
+            gen.features, real, bootstrap=inputs.fid_infinity_rounds, seed=inputs.seed
+        ),
+    )
+    if ref.features is None:
+        return rows + _unavailable(
+            ("kid", *PRDC_NAMES),
+            "the reference set was imported as statistics (mu, sigma) without per-image "
+            "features: KID and PRDC compare individual images, which mu and sigma cannot "
+            "give; import an .npz that also holds a 'features' array (our statistics.npz "
+            "export does) or upload the reference images",
+            gen,
+        )
+    rows += _rows(
+        ("kid",),
+        gen,
+        lambda: metrics.kid(
+            gen.features,
+            ref.features,
+            subsets=KID_SUBSETS,
+            subset_size=KID_SUBSET_SIZE,
+            seed=inputs.seed,
+        ),
+    )
+    return rows + _rows(
+        PRDC_NAMES,
+        gen,
+        lambda: metrics.prdc(
+            ref.features, gen.features, k=PRDC_K, bootstrap=inputs.bootstrap, seed=inputs.seed
+        ),
+    )
 
 
 def evaluate(inputs: MetricInputs) -> list[dict]:
@@ -223,24 +333,28 @@ def evaluate(inputs: MetricInputs) -> list[dict]:
     if ref is not None:
         reason = _pair_reason(gen, ref)
         if reason:
-            rows += _unavailable(("fid", "kid", *PRDC_NAMES), reason, gen)
+            rows += _unavailable(("fid", "fid_infinity", "kid", *PRDC_NAMES), reason, gen)
         else:
-            rows += _rows(("fid",), gen, lambda: metrics.fid(gen.features, ref.features))
+            rows += _reference_rows(inputs, gen, ref)
+
+    if inputs.ref_dino is not None and inputs.gen_dino is not None:
+        dino, ref_dino = inputs.gen_dino, inputs.ref_dino
+        reason = _pair_reason(dino, ref_dino)
+        if reason:
+            rows += _unavailable(("fd_dinov2",), reason, dino)
+        else:
             rows += _rows(
-                ("kid",),
-                gen,
-                lambda: metrics.kid(
-                    gen.features,
-                    ref.features,
-                    subsets=KID_SUBSETS,
-                    subset_size=KID_SUBSET_SIZE,
-                    seed=inputs.seed,
+                ("fd_dinov2",),
+                dino,
+                lambda: dataclasses.replace(
+                    metrics.fid(
+                        dino.features,
+                        ref_dino.features,
+                        bootstrap=inputs.bootstrap,
+                        seed=inputs.seed,
+                    ),
+                    metric="fd_dinov2",
                 ),
-            )
-            rows += _rows(
-                PRDC_NAMES,
-                gen,
-                lambda: metrics.prdc(ref.features, gen.features, k=PRDC_K),
             )
 
     clip = inputs.gen_clip

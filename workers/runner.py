@@ -70,8 +70,8 @@ class JobContext:
         if self.worker.stopping.is_set():
             raise ShuttingDown()
 
-    def extractor(self, name: str):
-        return self.worker.extractor(name)
+    def extractor(self, name: str, mode: str = "clean"):
+        return self.worker.extractor(name, mode)
 
 
 Handler = Callable[[JobContext, Session], dict[str, Any]]
@@ -111,11 +111,18 @@ class Worker:
         self.processed = 0
 
     # -- extractors are built once per process and shared by its threads and workers ------
-    def extractor(self, name: str):
+    def extractor(self, name: str, mode: str = "clean"):
         from workers.extractors import build_extractor
+        from workers.extractors.weights_cache import cached_path, weights_dir
 
+        # Only the Inception extractors have preprocessing modes and reduced precision.
+        inception = name.startswith("inception")
+        mode = mode if inception else "clean"
+        precision = self.settings.inception_precision if name == "inception-fid" else "fp32"
         config = (
             name,
+            mode,
+            precision,
             self.device,
             self.settings.inception_weights,
             self.settings.inception_classifier_weights,
@@ -123,6 +130,18 @@ class Worker:
             self.settings.clip_pretrained,
             self.settings.allow_network_weights,
         )
+        # Configured files win; else what `arena weights fetch` put in the weights cache.
+        cache = weights_dir(self.settings.weights_dir)
+        classifier = self.settings.inception_classifier_weights or cached_path(
+            "inception-classifier", cache
+        )
+        clip = self.settings.clip_pretrained or cached_path(
+            f"clip:{self.settings.clip_model}", cache
+        )
+        dinov2 = self.settings.dinov2_weights or cached_path(
+            "dinov2:vit_large_patch14_dinov2.lvd142m", cache
+        )
+        config = (*config, classifier, clip, dinov2)
         with _EXTRACTORS_LOCK:
             if config not in _EXTRACTORS:
                 # ExtractorUnavailable propagates uncached: weights put in place later must count.
@@ -130,10 +149,13 @@ class Worker:
                     name,
                     device=self.device,
                     inception_weights=self.settings.inception_weights,
-                    classifier_weights=self.settings.inception_classifier_weights,
+                    classifier_weights=classifier,
                     clip_model=self.settings.clip_model,
-                    clip_pretrained=self.settings.clip_pretrained,
+                    clip_pretrained=clip,
                     allow_network=self.settings.allow_network_weights,
+                    mode=mode,
+                    precision=precision,
+                    dinov2_weights=dinov2,
                 )
             return _EXTRACTORS[config]
 

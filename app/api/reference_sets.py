@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
 from app.api.deps import AdminDep, SettingsDep, StoreDep
 from app.api.generators import image_out
-from app.api.schemas import BatchOut, ImageOut, ReferenceSetCreate, ReferenceSetOut
+from app.api.schemas import (
+    BatchOut,
+    ImageOut,
+    PreprocessingMode,
+    ReferenceSetCreate,
+    ReferenceSetOut,
+)
 from app.api.upload_form import BATCH_FORM_DOC, BatchFormDep, store_uploaded_batch
 from app.db import SessionDep
 from app.services import reference_sets as service
@@ -17,7 +25,36 @@ router = APIRouter(prefix="/api/reference-sets", tags=["reference sets"])
 
 @router.post("", status_code=201, response_model=ReferenceSetOut)
 def create_reference_set(body: ReferenceSetCreate, session: SessionDep, _: AdminDep):
-    return service.create_reference_set(session, body.name, body.description)
+    return service.create_reference_set(
+        session, body.name, body.description, body.preprocessing_mode
+    )
+
+
+@router.post("/statistics", status_code=201, response_model=ReferenceSetOut)
+async def import_reference_statistics(
+    _: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    statistics: Annotated[UploadFile, File(description="pytorch-fid / clean-fid .npz: mu, sigma")],
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    preprocessing_mode: Annotated[
+        PreprocessingMode,
+        Form(description="the mode the statistics were made in (pytorch-fid: legacy_pytorch)"),
+    ],
+    description: Annotated[str, Form(max_length=10_000)] = "",
+):
+    """A reference set from Inception statistics (a paper's or a dataset's .npz): FID against it
+    needs no reference images; KID and PRDC need the per-image features (a `features` array)."""
+    data = await statistics.read(service.MAX_STATISTICS_BYTES + 1)
+    return service.import_reference_statistics(
+        session,
+        settings.features_path,
+        name,
+        data,
+        preprocessing_mode=preprocessing_mode,
+        description=description,
+        max_job_attempts=settings.job_max_attempts,
+    )
 
 
 @router.get("", response_model=list[ReferenceSetOut])
@@ -43,7 +80,7 @@ def upload_reference_batch(
 ) -> BatchOut:
     """Upload real images (files or one zip, no manifest): all-or-nothing."""
     return store_uploaded_batch(
-        session, settings, store, batch_form, lambda s: service.get_reference_set(s, ref)
+        session, settings, store, batch_form, lambda s: service.reference_set_for_images(s, ref)
     )
 
 

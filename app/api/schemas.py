@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.validation import MAX_ID, CleanJson, CleanModel, CleanText
+
+FamilySetting = Literal["guidance_scale", "truncation", "steps"]
 
 
 class GeneratorFields(CleanModel):
@@ -22,6 +24,14 @@ class GeneratorFields(CleanModel):
     )
     extra: dict[CleanText, CleanJson] = Field(
         default_factory=dict, description="free-form sampling settings"
+    )
+    family: str | None = Field(
+        default=None,
+        max_length=200,
+        description="generators of one family sweep one sampling setting (quality-diversity plot)",
+    )
+    family_setting: FamilySetting | None = Field(
+        default=None, description="the setting the family sweeps"
     )
 
 
@@ -41,6 +51,8 @@ class GeneratorUpdate(CleanModel):
     steps: int | None = Field(default=None, ge=1, le=MAX_ID)
     resolution: str | None = Field(default=None, pattern=r"^[0-9]{1,6}x[0-9]{1,6}$")
     extra: dict[CleanText, CleanJson] | None = None
+    family: str | None = Field(default=None, max_length=200)
+    family_setting: FamilySetting | None = None
 
 
 class GeneratorOut(GeneratorFields):
@@ -80,9 +92,20 @@ class PromptSetOut(BaseModel):
     prompts: list[PromptOut]
 
 
+PreprocessingMode = Literal["clean", "legacy_pytorch", "legacy_tensorflow"]
+
+
 class ReferenceSetCreate(CleanModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
+    preprocessing_mode: PreprocessingMode = Field(
+        default="clean",
+        description=(
+            "how every image compared with this set is resized for the FID Inception, as in "
+            "clean-fid: clean (antialiased PIL bicubic), legacy_pytorch (pytorch-fid's), "
+            "legacy_tensorflow (the original TF FID code's)"
+        ),
+    )
 
 
 class ReferenceSetOut(ReferenceSetCreate):
@@ -90,6 +113,16 @@ class ReferenceSetOut(ReferenceSetCreate):
 
     id: int
     created_at: datetime
+    source: Literal["images", "statistics"] = "images"
+    statistics_n: int | None = None
+    statistics_dimension: int | None = None
+    statistics_has_features: bool | None = None
+
+    @model_validator(mode="after")
+    def _source(self):
+        if self.statistics_dimension is not None:
+            self.source = "statistics"
+        return self
 
 
 class BatchOut(BaseModel):

@@ -31,8 +31,9 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--serve/--no-serve", help="serve after seeding")
         ] = True,
     ) -> None:
-        """Seed the tiny art gallery (real photographs, three artists), compute its metrics with
-        the real FID Inception weights, simulate a few raters, and serve it on embedded SQLite."""
+        """Seed the tiny art gallery (real photographs, three artists and a guidance sweep),
+        compute its metrics with the real FID Inception weights, simulate a few raters, and serve
+        it on embedded SQLite."""
         from app.demo.seed import (
             DemoSizes,
             failed_jobs,

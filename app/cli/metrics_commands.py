@@ -30,7 +30,7 @@ from app.metrics import (
 from app.metrics.prdc import PRDC_NAMES
 
 err = Console(stderr=True)
-FAMILIES = ("fid", "kid", "prdc", "cmmd", "is")
+FAMILIES = ("fid", "fid_infinity", "kid", "prdc", "cmmd", "is")
 DEFAULT_FAMILIES = "fid,kid,prdc"
 
 
@@ -166,6 +166,21 @@ def metrics_report(
             )
             entry["seed"] = value.parameters["seed"]
         report["fid"] = {**entry, **_common(value)}
+    if "fid_infinity" in families:
+        value = _named(
+            gen,
+            lambda: metrics.fid_infinity(
+                gen_file.features("FID∞"), real_file.for_fid(), bootstrap=50, seed=seed
+            ),
+        )
+        report["fid_infinity"] = {
+            "value": value.value,
+            "ci_low": value.ci_low,
+            "ci_high": value.ci_high,
+            "sizes": value.parameters["sizes"],
+            "seed": value.parameters["seed"],
+            **_common(value),
+        }
     if "kid" in families:
         value = _named(
             gen,
@@ -296,7 +311,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         which: Annotated[
             str,
-            typer.Option("--metrics", help="comma-separated: fid, kid, prdc, cmmd, is"),
+            typer.Option(
+                "--metrics", help="comma-separated: fid, fid_infinity, kid, prdc, cmmd, is"
+            ),
         ] = DEFAULT_FAMILIES,
         logits: Annotated[
             Path | None,

@@ -9,7 +9,9 @@ Every image derives from real photographs bundled in the scikit-image wheel (off
 - Artist B, diverse but messy: crops of every photograph, heavily blurred, noised, colour-shifted
   and JPEG-compressed — far from real images (low precision) yet spread over all of them;
 - Artist C, good and diverse: fresh crops of every photograph with mild colour jitter and light
-  JPEG compression — close to the real distribution in both respects (the best FID).
+  JPEG compression — close to the real distribution in both respects (the best FID);
+- Artist D, one family at three guidance scales (1, 3, 7): more guidance, less blur and noise
+  but more saturation and fewer subjects — the quality–diversity sweep.
 
 Crops are drawn with separate seeds for the reference and the artists, so no artist image is a
 copy of a reference image.
@@ -140,6 +142,33 @@ def artist_c_good(
             image = ImageEnhance.Brightness(image).enhance(float(rng.uniform(0.95, 1.05)))
             image = _jpeg_roundtrip(image, quality=90)
             images.append(GalleryImage(f"c-{name}-{k:03d}.png", name, _png(image)))
+    return images
+
+
+# Artist D at three guidance scales: the trade-off classifier-free guidance makes. More guidance,
+# cleaner and more saturated images of fewer subjects (quality up, diversity down).
+GUIDANCE_SCALES = (1.0, 3.0, 7.0)
+
+
+def artist_d_guided(
+    photos: dict[str, Image.Image], per_photo: int, guidance: float, seed: int = 5
+) -> list[GalleryImage]:
+    """Artist D at one guidance scale: blur and noise fall as guidance rises, saturation climbs,
+    and the subjects narrow to the first photographs (mode seeking)."""
+    rng = np.random.default_rng(seed + int(guidance * 10))
+    subjects = max(2, round(len(PHOTOS) * (1.0 - 0.12 * (guidance - 1.0))))
+    blur = max(0.0, 2.5 - 0.45 * (guidance - 1.0))
+    noise = max(3.0, 28.0 - 5.0 * (guidance - 1.0))
+    images = []
+    for k in range(per_photo * len(PHOTOS)):
+        name = PHOTOS[k % subjects][0]
+        image = _crop(photos[name], rng)
+        if blur:
+            image = image.filter(ImageFilter.GaussianBlur(radius=blur))
+        image = ImageEnhance.Color(image).enhance(1.0 + 0.08 * guidance)
+        pixels = np.asarray(image, dtype=np.float64) + rng.normal(0, noise, size=(SIZE, SIZE, 3))
+        image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+        images.append(GalleryImage(f"d{guidance:g}-{name}-{k:03d}.png", name, _png(image)))
     return images
 
 

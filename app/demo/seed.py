@@ -57,6 +57,21 @@ ARTISTS = {
         "resolution": f"{gallery.SIZE}x{gallery.SIZE}",
         "extra": {"transformation": "artist_c_good", "simulated_generator": True},
     },
+    **{
+        f"artist-d-cfg{guidance:g}": {
+            "description": (
+                f"Artist D at guidance {guidance:g}: more guidance, cleaner and more saturated "
+                "images of fewer subjects."
+            ),
+            "sampler": "crop-guided",
+            "guidance_scale": guidance,
+            "family": "artist-d",
+            "family_setting": "guidance_scale",
+            "resolution": f"{gallery.SIZE}x{gallery.SIZE}",
+            "extra": {"transformation": "artist_d_guided", "simulated_generator": True},
+        }
+        for guidance in gallery.GUIDANCE_SCALES
+    },
 }
 
 
@@ -68,6 +83,7 @@ class DemoSizes:
     artist_a: int = 24
     artist_b_per_photo: int = 4
     artist_c_per_photo: int = 4
+    artist_d_per_photo: int = 2  # per guidance scale
     simulated_raters: int = 8
 
 
@@ -149,6 +165,12 @@ def seed_catalogue(settings: Settings, sizes: DemoSizes) -> str:
             "artist-a": gallery.artist_a_mode_collapse(photos, sizes.artist_a),
             "artist-b": gallery.artist_b_messy(photos, sizes.artist_b_per_photo),
             "artist-c": gallery.artist_c_good(photos, sizes.artist_c_per_photo),
+            **{
+                f"artist-d-cfg{guidance:g}": gallery.artist_d_guided(
+                    photos, sizes.artist_d_per_photo, guidance
+                )
+                for guidance in gallery.GUIDANCE_SCALES
+            },
         }
         for name, images in made.items():
             generator = create_generator(session, name=name, **ARTISTS[name])
@@ -238,7 +260,7 @@ def seed_studies(settings: Settings, sizes: DemoSizes) -> list[DemoStudy]:
                 attention_check_rate=0.1,
                 is_public=True,
                 instructions=(
-                    "The tiny art gallery: three 'artists' made these images from real "
+                    "The tiny art gallery: 'artists' made these images from real "
                     "photographs. Judge only what you see; there are no right answers, "
                     "except on a few attention checks."
                 ),

@@ -20,7 +20,15 @@ from app.services.invites import create_simulated_annotator
 from app.services.votes import submit_vote
 
 # Latent quality on the Bradley-Terry logit scale: what a careful human would prefer.
-TRUE_QUALITY = {"artist-a": 0.6, "artist-b": -1.2, "artist-c": 0.9}
+TRUE_QUALITY = {
+    "artist-a": 0.6,
+    "artist-b": -1.2,
+    "artist-c": 0.9,
+    # Guidance helps people's preference up to a point, then over-saturation costs a little.
+    "artist-d-cfg1": -0.4,
+    "artist-d-cfg3": 0.5,
+    "artist-d-cfg7": 0.3,
+}
 DEGRADED_QUALITY = -4.0
 LEFT_BIAS = 0.15  # a small, realistic pull towards the left image
 TIE_BAND = 0.35  # perceived differences smaller than this are called a tie

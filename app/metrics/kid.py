@@ -86,7 +86,10 @@ def kid(
 ) -> MetricValue:
     """KID: mean and std (ddof=0, as torch-fidelity) of the unbiased MMD² over random subsets.
 
-    A subset size larger than either set is capped at the smaller set, with a warning.
+    A subset size larger than either set is capped at HALF the smaller set, with a warning:
+    capped at the whole set, every "subset" would be the same images and the std a meaningless
+    0. When the spread still cannot be estimated (one subset, or subsets that are whole sets),
+    std is None and the parameters and warnings say "no spread" and why.
     """
     for name, number in (("subsets", subsets), ("subset_size", subset_size)):
         if isinstance(number, bool) or not isinstance(number, (int, np.integer)) or number < 1:
@@ -103,20 +106,26 @@ def kid(
     warnings = []
     n_gen, n_real = gen_x.shape[0], real_x.shape[0]
     size = int(subset_size)
-    if size > min(n_gen, n_real):
-        size = min(n_gen, n_real)
+    smaller = min(n_gen, n_real)
+    if size > smaller:
+        size = max(2, smaller // 2)
         warnings.append(
-            f"KID subset size capped at {size} (requested {int(subset_size)}; "
-            f"{n_gen} generated and {n_real} real images)"
+            f"KID subset size capped at {size}, half the smaller set (requested "
+            f"{int(subset_size)}; {n_gen} generated and {n_real} real images), so that "
+            "subsets differ and their spread means something"
         )
     if size < 2:
         raise MetricInputError("KID needs at least 2 images per subset")
     draws = kid_subset_indices(n_gen, n_real, int(subsets), size, seed)
     values = kid_from_subsets(gen_x, real_x, draws)
+    spread = no_spread_reason(n_gen, n_real, int(subsets), size)
+    std = None if spread else float(values.std())
+    if spread:
+        warnings.append(f"KID has no spread: {spread}")
     return MetricValue(
         metric="kid",
         value=float(values.mean()),
-        std=float(values.std()),
+        std=std,
         n_gen=n_gen,
         n_real=n_real,
         parameters={
@@ -125,9 +134,19 @@ def kid(
             "seed": seed,
             "kernel": "polynomial (x.y/d + 1)^3",
             "estimator": "unbiased",
+            "spread": spread or "std over subsets (ddof=0)",
         },
         warnings=warnings,
     )
+
+
+def no_spread_reason(n_gen: int, n_real: int, subsets: int, size: int) -> str | None:
+    """Why the std over subsets cannot be estimated, or None when it can."""
+    if subsets < 2:
+        return "one subset only (use at least 2)"
+    if size >= n_gen and size >= n_real:
+        return f"every subset is the whole of both sets ({n_gen} and {n_real} images)"
+    return None
 
 
 def kid_from_subsets(

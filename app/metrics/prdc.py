@@ -23,8 +23,9 @@ the float64 work shrinks to the few pairs within the bound of a threshold.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse
 
-from app.metrics._validation import as_features, check_same_dimension
+from app.metrics._validation import as_features, check_same_dimension, resolve_seed
 from app.metrics.errors import MetricInputError
 from app.metrics.results import MetricValue
 
@@ -232,9 +233,25 @@ def _inside(
 
 
 def prdc(
-    real: object, gen: object, *, k: int = DEFAULT_K, chunk_size: int | None = None
+    real: object,
+    gen: object,
+    *,
+    k: int = DEFAULT_K,
+    chunk_size: int | None = None,
+    bootstrap: int = 0,
+    seed: int | None = None,
 ) -> dict[str, MetricValue]:
-    """Precision, recall, density and coverage of `gen` against `real` with k-NN balls."""
+    """Precision, recall, density and coverage of `gen` against `real` with k-NN balls.
+
+    With `bootstrap` > 0, 95% intervals: real and generated images are resampled with
+    replacement that many times (seedable) with every ball's radius held at its full-set value
+    (a duplicated image would otherwise be its own nearest neighbour), and each round's four
+    numbers are read off the ball memberships found once. The percentiles are shifted by the
+    bootstrap bias (a resample holds ~63% distinct images), so the interval is centred on the
+    estimate and describes the spread from which images were drawn.
+    """
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
+        raise MetricInputError(f"bootstrap must be a non-negative integer, got {bootstrap!r}")
     k = _check_k(k)
     chunk_size = _check_chunk(chunk_size)
     real_x = as_features(real, "real", min_samples=k + 1)
@@ -261,6 +278,9 @@ def prdc(
     real_balls_per_gen = np.zeros(gen_side.n, dtype=np.int64)
     covered = np.zeros(real_side.n, dtype=bool)
     recalled = np.zeros(real_side.n, dtype=bool)
+    # (real, gen) pairs: gen inside the real ball, real inside the gen ball (for the bootstrap).
+    in_real_ball: list[tuple[np.ndarray, np.ndarray]] = []
+    in_gen_ball: list[tuple[np.ndarray, np.ndarray]] = []
     rows = _chunk_rows(gen_side.n, chunk_size)
     for start in range(0, real_side.n, rows):
         stop = min(start + rows, real_side.n)
@@ -284,10 +304,14 @@ def prdc(
         inside_real_ball[c] = True
         real_balls_per_gen += np.bincount(c, minlength=gen_side.n)
         covered[r + start] = True
+        if bootstrap:
+            in_real_ball.append((r + start, c))
         # Real images inside generated balls: recall.
         r, c = _hits(screened <= gen_high[None, :])
         hit = _inside(screened[r, c].astype(np.float64), gen_low[c], exact(r, c), gen_radii[c])
         recalled[r[hit] + start] = True
+        if bootstrap:
+            in_gen_ball.append((r[hit] + start, c[hit]))
 
     values = {
         "precision": inside_real_ball.mean(),
@@ -296,14 +320,74 @@ def prdc(
         "density": (1.0 / float(k)) * real_balls_per_gen.mean(),
         "coverage": covered.mean(),
     }
-    parameters = {"k": k, "nearest_neighbours": "exact", "distance": "euclidean"}
+    parameters: dict = {"k": k, "nearest_neighbours": "exact", "distance": "euclidean"}
+    intervals: dict[str, tuple[float, float, float]] = {}
+    if bootstrap:
+        seed = resolve_seed(seed)
+        replicates = _bootstrap(
+            _membership(in_real_ball, real_side.n, gen_side.n),
+            _membership(in_gen_ball, real_side.n, gen_side.n),
+            k,
+            bootstrap,
+            seed,
+        )
+        for name in PRDC_NAMES:
+            draws = replicates[name]
+            bias = float(draws.mean()) - float(values[name])
+            low, high = np.percentile(draws - bias, [2.5, 97.5])
+            std = float(draws.std(ddof=1)) if bootstrap > 1 else 0.0
+            high = float(high) if name == "density" else min(float(high), 1.0)
+            intervals[name] = (std, max(float(low), 0.0), high)
+        parameters.update(
+            bootstrap=int(bootstrap),
+            seed=seed,
+            confidence=0.95,
+            interval=(
+                "bootstrap over real and generated images, radii fixed, percentile interval "
+                "shifted by the bootstrap bias"
+            ),
+        )
     return {
         name: MetricValue(
             metric=name,
             value=float(values[name]),
+            std=intervals[name][0] if intervals else None,
+            ci_low=intervals[name][1] if intervals else None,
+            ci_high=intervals[name][2] if intervals else None,
             n_gen=gen_side.n,
             n_real=real_side.n,
             parameters=dict(parameters),
         )
         for name in PRDC_NAMES
     }
+
+
+def _membership(pairs: list[tuple[np.ndarray, np.ndarray]], n_real: int, n_gen: int):
+    """Sparse real x gen 0/1 matrix of the listed pairs (about k entries per image)."""
+    rows = np.concatenate([p[0] for p in pairs]) if pairs else np.zeros(0, dtype=np.int64)
+    cols = np.concatenate([p[1] for p in pairs]) if pairs else np.zeros(0, dtype=np.int64)
+    return scipy.sparse.csr_matrix(
+        (np.ones(rows.size), (rows, cols)), shape=(n_real, n_gen), dtype=np.float64
+    )
+
+
+def _bootstrap(within_real, within_gen, k: int, rounds: int, seed: int) -> dict[str, np.ndarray]:
+    """PRDC of `rounds` resamples, from the fixed-radius memberships.
+
+    within_real[i, j] = 1: generated j lies in real i's ball; within_gen[i, j] = 1: real i lies in
+    generated j's ball. Counts a (real) and c (generated) weight each image by how often it was
+    drawn.
+    """
+    rng = np.random.default_rng(seed)
+    n_real, n_gen = within_real.shape
+    by_gen = within_real.T.tocsr()
+    out = {name: np.empty(rounds) for name in PRDC_NAMES}
+    for r in range(rounds):
+        a = np.bincount(rng.integers(0, n_real, size=n_real), minlength=n_real).astype(float)
+        c = np.bincount(rng.integers(0, n_gen, size=n_gen), minlength=n_gen).astype(float)
+        balls_per_gen = by_gen @ a
+        out["precision"][r] = c @ (balls_per_gen > 0) / n_gen
+        out["density"][r] = c @ balls_per_gen / (k * n_gen)
+        out["coverage"][r] = a @ ((within_real @ c) > 0) / n_real
+        out["recall"][r] = a @ ((within_gen @ c) > 0) / n_real
+    return out

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Float,
     ForeignKey,
@@ -20,11 +21,27 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, created_column, new_public_id
 
+# Sampling settings a family of generators can sweep (the quality-diversity trade-off).
+FAMILY_SETTINGS = ("guidance_scale", "truncation", "steps")
+# clean-fid's preprocessing modes for the FID Inception (see workers/extractors/inception.py).
+PREPROCESSING_MODES = ("clean", "legacy_pytorch", "legacy_tensorflow")
+
 
 class Generator(Base):
-    """A model under evaluation and the sampling settings its scores must be reported with."""
+    """A model under evaluation and the sampling settings its scores must be reported with.
+
+    Generators sharing a `family` differ in one swept sampling setting (`family_setting`):
+    the same model at several guidance scales, truncations or step counts.
+    """
 
     __tablename__ = "generators"
+    __table_args__ = (
+        CheckConstraint(
+            "family_setting IS NULL OR family_setting IN ('guidance_scale', 'truncation', 'steps')",
+            name="generator_family_setting_known",
+        ),
+        Index("ix_generators_family", "family"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -36,6 +53,8 @@ class Generator(Base):
     steps: Mapped[int | None] = mapped_column(Integer)
     resolution: Mapped[str | None] = mapped_column(String(50))
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    family: Mapped[str | None] = mapped_column(String(200))
+    family_setting: Mapped[str | None] = mapped_column(String(30))
     created_at: Mapped[datetime] = created_column()
 
     images: Mapped[list[Image]] = relationship(back_populates="generator")
@@ -66,13 +85,33 @@ class Prompt(Base):
 
 
 class ReferenceSet(Base):
-    """Real images that FID/KID/PRDC compare against."""
+    """Real images that FID/KID/PRDC compare against, or their imported Inception statistics.
+
+    `preprocessing_mode` (clean-fid's clean, legacy_pytorch or legacy_tensorflow) is how every
+    image compared with this set is resized: a paper's or a dataset's statistics are only
+    comparable in the mode they were made with. A set imported from an .npz (pytorch-fid /
+    clean-fid layout) keeps the file under the feature cache (`statistics_path`, relative).
+    """
 
     __tablename__ = "reference_sets"
+    __table_args__ = (
+        CheckConstraint(
+            "preprocessing_mode IN ('clean', 'legacy_pytorch', 'legacy_tensorflow')",
+            name="reference_set_mode_known",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
+    preprocessing_mode: Mapped[str] = mapped_column(
+        String(30), default="clean", server_default="clean"
+    )
+    statistics_path: Mapped[str | None] = mapped_column(String(500))
+    statistics_sha256: Mapped[str | None] = mapped_column(String(64))
+    statistics_n: Mapped[int | None] = mapped_column(Integer)
+    statistics_dimension: Mapped[int | None] = mapped_column(Integer)
+    statistics_has_features: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = created_column()
 
     images: Mapped[list[Image]] = relationship(back_populates="reference_set")

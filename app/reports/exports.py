@@ -136,9 +136,10 @@ def export_study(
 # ----------------------------------------------------------------------------- reference stats
 
 
-def _inception_extractor(session: Session, shas: list[str]) -> str | None:
-    """The Inception cache key ("inception-fid:VERSION") that holds features for all `shas`,
-    newest version first; None when no version covers the whole set."""
+def _inception_extractor(session: Session, shas: list[str], mode: str = "clean") -> str | None:
+    """The fp32 Inception cache key ("inception-fid:VERSION") in preprocessing `mode` that
+    holds features for all `shas`, newest version first; None when no version covers the set.
+    (Versions name their mode: "...sha256-X.clean-pil-…", "….legacy_pytorch-…".)"""
     from app.services.features import cached_keys
 
     keys = session.scalars(
@@ -147,6 +148,14 @@ def _inception_extractor(session: Session, shas: list[str]) -> str | None:
         .group_by(FeatureFile.extractor)
         .order_by(func.max(FeatureFile.id).desc())
     ).all()
+    legacy = (".legacy_pytorch-", ".legacy_tensorflow-")
+
+    def in_mode(key: str) -> bool:
+        if mode == "clean":  # clean is the default: any version not naming a legacy mode
+            return not any(marker in key for marker in legacy)
+        return f".{mode}-" in key
+
+    keys = [key for key in keys if in_mode(key) and ".autocast-" not in key]
     for key in keys:
         if len(cached_keys(session, key, shas)) == len(set(shas)):
             return key
@@ -159,7 +168,15 @@ def reference_statistics(
     """mu, sigma, n and the features (for KID/PRDC) of a reference set's Inception pool3
     features, as .npz: pytorch-fid and clean-fid load the mu and sigma keys."""
     from app.services.features import MissingFeatures, load_features
+    from app.services.reference_sets import statistics_file
 
+    stem = reference_set.name.replace("/", "_").replace(" ", "_")
+    imported = statistics_file(features_root, reference_set)
+    if imported is not None:
+        # Served back as uploaded (its sha256 is on the reference set).
+        return Export(
+            imported.read_bytes(), "application/octet-stream", f"{stem}-inception-statistics.npz"
+        )
     shas = list(
         session.scalars(
             select(Image.sha256)
@@ -172,10 +189,11 @@ def reference_statistics(
             f"reference set {reference_set.name!r} has no images; upload some with "
             f"POST /api/reference-sets/{reference_set.id}/batches"
         )
-    extractor = _inception_extractor(session, shas)
+    mode = reference_set.preprocessing_mode
+    extractor = _inception_extractor(session, shas, mode)
     try:
         if extractor is None:
-            raise MissingFeatures("no Inception features have been extracted yet")
+            raise MissingFeatures(f"no Inception features in the {mode} mode yet")
         features = load_features(session, features_root, extractor, shas)
     except MissingFeatures as exc:
         raise NotFound(
@@ -195,8 +213,8 @@ def reference_statistics(
         sigma=stats.sigma,
         n=np.asarray(stats.n, dtype=np.int64),
         features=features.astype(np.float32),
+        preprocessing_mode=np.asarray(mode),
     )
-    stem = reference_set.name.replace("/", "_").replace(" ", "_")
     return Export(
         buffer.getvalue(),
         "application/octet-stream",

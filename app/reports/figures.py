@@ -19,8 +19,9 @@ from app.models import Assignment, Image, Vote
 from app.reports import plots
 from app.services.leaderboard import Leaderboard
 
-FIGURES = ("ratings", "win-rate", "precision-recall", "mos", "flags")
+FIGURES = ("ratings", "win-rate", "precision-recall", "mos", "flags", "sweep")
 TITLES = {
+    "sweep": "Quality–diversity sweep: metrics and human score against the swept setting",
     "ratings": "Ratings with 95% confidence intervals",
     "win-rate": "Pairwise win rate (row beats column)",
     "precision-recall": "Precision vs recall per generator",
@@ -99,7 +100,26 @@ def _flags(lb: Leaderboard) -> str | None:
     )
 
 
+SWEEP_PANELS = (
+    ("fid", "FID ↓ (large-N CI)"),
+    ("precision", "precision ↑"),
+    ("recall", "recall ↑"),
+    ("density", "density ↑"),
+    ("coverage", "coverage ↑"),
+    ("clip_score", "CLIP score ↑"),
+    ("human", "human score ↑"),
+)
+
+
+def _sweep(lb: Leaderboard) -> str | None:
+    families = [f for f in lb.families if any(p["setting"] is not None for p in f["points"])]
+    if not families:
+        return None
+    return plots.quality_diversity_sweep(families, SWEEP_PANELS)
+
+
 _DRAW = {
+    "sweep": _sweep,
     "ratings": _ratings,
     "win-rate": _win_rate,
     "precision-recall": _precision_recall,
@@ -124,6 +144,8 @@ def available_figures(lb: Leaderboard) -> list[str]:
     if kind == "flag":
         names = ["flags"]
     names.append("precision-recall")
+    if lb.families:
+        names.append("sweep")
     return names
 
 

@@ -18,6 +18,8 @@ DIGITS = {
     "mos": 2,
     "flag_rate": 3,
     "fid": 2,
+    "fid_infinity": 2,
+    "fd_dinov2": 1,
     "kid": 4,
     "inception_score": 2,
     "clip_score": 2,
@@ -52,13 +54,53 @@ def interval(low: Any, high: Any, quantity: str = "") -> str:
     return f"[{number(low, quantity)}, {number(high, quantity)}]"
 
 
+# How the preprocessing mode of an Inception-based number is labelled next to it.
+MODE_LABELS = {
+    "clean": "clean",
+    "legacy_pytorch": "legacy pytorch",
+    "legacy_tensorflow": "legacy TF",
+}
+_MAX_PLACES = 6
+
+
+def uncertainty(cell: dict[str, Any]) -> float | None:
+    """Half the width of the cell's interval, else its std; None when it states neither."""
+    low, high = cell.get("ci_low"), cell.get("ci_high")
+    if low is not None and high is not None and high > low:
+        return (high - low) / 2
+    std = cell.get("std")
+    return float(std) if std else None
+
+
+def places_for(spread: float | None, quantity: str) -> int:
+    """Decimals that match the uncertainty: its first significant digit is the last one shown
+    (±0.07 -> 2 decimals, ±4 -> 0); the quantity's default when there is no uncertainty."""
+    if spread is None or not math.isfinite(spread) or spread <= 0:
+        return DIGITS.get(quantity, 3)
+    return int(min(max(-math.floor(math.log10(spread)), 0), _MAX_PLACES))
+
+
 def metric_value(cell: dict[str, Any]) -> str:
-    """A metric cell's number (KID as mean ± std) or its note when there is no number."""
+    """A metric cell's number with the digits its uncertainty justifies, its interval (KID as
+    mean ± std, or "no spread" when none could be estimated) and its preprocessing mode; or its
+    note when there is no number."""
     if cell.get("state") != "ok" or cell.get("value") is None:
         return cell.get("note") or "–"
-    text = number(cell["value"], cell["metric"])
-    if cell["metric"] == "kid" and cell.get("std") is not None:
-        text += f" ± {number(cell['std'], 'kid')}"
+    places = places_for(uncertainty(cell), cell["metric"])
+    text = number(cell["value"], digits=places)
+    parameters = cell.get("parameters") or {}
+    if cell["metric"] == "kid":
+        if cell.get("std") is not None:
+            text += f" ± {number(cell['std'], digits=places)}"
+        elif "spread" in parameters:
+            text += " (no spread)"
+    elif cell.get("ci_low") is not None and cell.get("ci_high") is not None:
+        text += (
+            f" [{number(cell['ci_low'], digits=places)}, {number(cell['ci_high'], digits=places)}]"
+        )
+    mode = parameters.get("preprocessing_mode")
+    if mode:
+        text += f" ({MODE_LABELS.get(mode, mode)})"
     return text
 
 
@@ -85,7 +127,8 @@ def metric_details(cell: dict[str, Any]) -> str:
     if cell.get("n_real") is not None:
         parts.append(f"n real = {cell['n_real']}")
     if cell.get("ci_low") is not None and cell.get("ci_high") is not None:
-        parts.append(f"95% CI {interval(cell['ci_low'], cell['ci_high'], cell['metric'])}")
+        what = {"fid": " of the large-N FID", "fid_infinity": " of FID∞"}.get(cell["metric"], "")
+        parts.append(f"95% CI{what} {interval(cell['ci_low'], cell['ci_high'], cell['metric'])}")
     if cell.get("extractor"):
         parts.append(f"extractor {cell['extractor']}")
     if cell.get("preprocessing"):

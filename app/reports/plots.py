@@ -142,3 +142,64 @@ def sample_grid(images: Sequence, *, columns: int = 6, title: str = "") -> str:
     if title:
         fig.suptitle(title)
     return _svg(fig)
+
+
+def quality_diversity_sweep(families: Sequence[dict], panels: Sequence[tuple[str, str]]) -> str:
+    """One row per generator family, one panel per metric: the value at each setting of the
+    swept sampling setting, with 95% interval bars; a panel without numbers says why."""
+    fig, axes = plt.subplots(
+        len(families),
+        len(panels),
+        figsize=(2.1 * len(panels), 2.2 * len(families) + 0.4),
+        squeeze=False,
+    )
+    for row, family in zip(axes, families, strict=True):
+        points = [p for p in family["points"] if p["setting"] is not None]
+        x = np.array([float(p["setting"]) for p in points])
+        for ax, (key, label) in zip(row, panels, strict=True):
+            cells = [p["human"] if key == "human" else p["metrics"][key] for p in points]
+            value = np.array([_nan(c["value"]) for c in cells])
+            low = np.array([_nan(c["ci_low"]) for c in cells])
+            high = np.array([_nan(c["ci_high"]) for c in cells])
+            if key == "human":
+                labels = {c["label"] for c in cells if c.get("label")}
+                label = next(iter(labels)) if len(labels) == 1 else label
+            ax.set_title(label, fontsize=8)
+            ax.set_xlabel(family["setting_label"], fontsize=7)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+            if not np.isfinite(value).any():
+                notes = sorted({c["note"] for c in cells if c.get("note")})
+                ax.text(
+                    0.5,
+                    0.5,
+                    "no numbers:\n" + "\n".join(n[:40] for n in notes[:2]),
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    wrap=True,
+                    transform=ax.transAxes,
+                )
+                continue
+            has_ci = np.isfinite(low) & np.isfinite(high)
+            ax.plot(x, value, "-o", color="#1f4e79", markersize=4)
+            if has_ci.any():
+                ax.errorbar(
+                    x[has_ci],
+                    value[has_ci],
+                    yerr=[
+                        np.maximum(value[has_ci] - low[has_ci], 0),
+                        np.maximum(high[has_ci] - value[has_ci], 0),
+                    ],
+                    fmt="none",
+                    ecolor="#7fa7d1",
+                    capsize=3,
+                )
+        row[0].set_ylabel(family["family"], fontsize=9)
+    fig.suptitle("Quality–diversity sweep (95% intervals)", fontsize=9)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def _nan(value) -> float:
+    return np.nan if value is None else float(value)

@@ -28,6 +28,8 @@ from app.services.leaderboard_metrics import LOWER_IS_BETTER, METRIC_LABELS
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates" / "reports"
 QUALITY_METRICS = (
     "fid",
+    "fid_infinity",
+    "fd_dinov2",
     "kid",
     "inception_score",
     "precision",
@@ -89,6 +91,7 @@ def collect(
             "precision-recall": _figure(
                 lb, "precision-recall", "precision and recall are not computed yet"
             ),
+            "sweep": _figure(lb, "sweep", "no family member has its swept setting registered"),
         },
     )
     for row in lb.rows:

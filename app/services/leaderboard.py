@@ -50,6 +50,7 @@ from app.services.leaderboard_metrics import (
     pending_total,
     sampling_settings,
 )
+from app.services.leaderboard_sweep import quality_diversity_families
 from app.stats.correlation import rank_agreement
 
 # Every row carries every human field (null when the study kind or the data has none), so the
@@ -104,6 +105,8 @@ class Leaderboard:
     pending_jobs: int
     provenance: dict[str, Any]
     compute_seconds: float = 0.0
+    # Generator families and their swept setting (leaderboard_sweep).
+    families: list[dict[str, Any]] = field(default_factory=list)
     # Set when newer data exists and a recomputation is under way (LeaderboardCache).
     updating: bool = False
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -151,6 +154,7 @@ class Leaderboard:
             },
             "win_rate_matrix": human.win_matrix,
             "correlations": self.correlations,
+            "quality_diversity": self.families,
             "bootstrap": human.bootstrap,
             "warnings": human.warnings,
             "provenance": self.provenance,
@@ -185,6 +189,12 @@ def flat_row(row: dict[str, Any], flag_options: list[str]) -> dict[str, Any]:
         out[metric] = cell["value"]
         if metric == "kid":
             out["kid_std"] = cell["std"]
+        elif cell.get("ci_low") is not None:
+            out[f"{metric}_ci_low"] = cell["ci_low"]
+            out[f"{metric}_ci_high"] = cell["ci_high"]
+        mode = (cell.get("parameters") or {}).get("preprocessing_mode")
+        if mode:
+            out[f"{metric}_preprocessing_mode"] = mode
         out[f"{metric}_n_gen"] = cell["n_gen"]
         out[f"{metric}_note"] = cell["note"]
     for key, value in row["settings"].items():
@@ -440,7 +450,16 @@ def build_leaderboard(
             "bootstrap_rounds": options.rounds,
             "seed": options.seed,
         },
-        reference_set={"id": reference.id, "name": reference.name} if reference else None,
+        reference_set=(
+            {
+                "id": reference.id,
+                "name": reference.name,
+                "preprocessing_mode": reference.preprocessing_mode,
+                "source": "statistics" if reference.statistics_path else "images",
+            }
+            if reference
+            else None
+        ),
         reference_sets=reference_sets,
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         fingerprint=print_,
@@ -457,5 +476,6 @@ def build_leaderboard(
             "elo": {"k": 4, "scale": 400, "base": 10, "initial": 1000},
         },
     )
+    leaderboard.families = quality_diversity_families(rows)
     leaderboard.compute_seconds = time.perf_counter() - started
     return leaderboard

@@ -24,6 +24,8 @@ from app.validation import is_row_id
 
 METRICS = (
     "fid",
+    "fid_infinity",
+    "fd_dinov2",
     "kid",
     "inception_score",
     "clip_score",
@@ -34,9 +36,11 @@ METRICS = (
     "coverage",
     "diversity",
 )
-LOWER_IS_BETTER = frozenset({"fid", "kid", "cmmd", "diversity"})
+LOWER_IS_BETTER = frozenset({"fid", "fid_infinity", "fd_dinov2", "kid", "cmmd", "diversity"})
 METRIC_LABELS = {
     "fid": "FID",
+    "fid_infinity": "FID∞",
+    "fd_dinov2": "FD-DINOv2",
     "kid": "KID",
     "inception_score": "IS",
     "clip_score": "CLIP score",
@@ -48,7 +52,19 @@ METRIC_LABELS = {
     "diversity": "diversity",
 }
 # Metrics that compare against real images; the others do not depend on the reference set.
-REFERENCE_METRICS = frozenset({"fid", "kid", "cmmd", "precision", "recall", "density", "coverage"})
+REFERENCE_METRICS = frozenset(
+    {
+        "fid",
+        "fid_infinity",
+        "fd_dinov2",
+        "kid",
+        "cmmd",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+    }
+)
 PENDING = ("queued", "running")
 
 
@@ -284,6 +300,8 @@ def sampling_settings(generator: Generator) -> dict[str, Any]:
         "sampler": generator.sampler,
         "steps": generator.steps,
         "resolution": generator.resolution,
+        "family": generator.family,
+        "family_setting": generator.family_setting,
         **{f"extra.{k}": v for k, v in sorted((generator.extra or {}).items())},
     }
 

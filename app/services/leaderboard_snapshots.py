@@ -22,7 +22,7 @@ from app.services.leaderboard import Leaderboard, LeaderboardOptions
 from app.services.leaderboard_human import HumanSummary
 
 # Bumped whenever the stored layout of a Leaderboard changes.
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2  # 2: FID∞ cells, reference-set mode, quality-diversity families
 _RUNTIME_FIELDS = ("updating", "_memo", "_lock")
 
 

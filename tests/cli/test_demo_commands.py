@@ -24,6 +24,7 @@ SMALL = DemoSizes(
     artist_a=12,
     artist_b_per_photo=2,
     artist_c_per_photo=2,
+    artist_d_per_photo=1,
     simulated_raters=4,
 )
 
@@ -62,8 +63,10 @@ def test_leaderboard_shows_the_failure_modes_the_artists_were_built_for(demo):
             f"/api/studies/{study_id}/leaderboard",
             headers={"Authorization": f"Bearer {key}"},
         ).json()
-    rows = {row["generator"]: row for row in board["rows"]}
-    assert set(rows) == {"artist-a", "artist-b", "artist-c"}
+    every = {row["generator"]: row for row in board["rows"]}
+    family = {"artist-d-cfg1", "artist-d-cfg3", "artist-d-cfg7"}
+    assert set(every) == {"artist-a", "artist-b", "artist-c"} | family
+    rows = {g: r for g, r in every.items() if g not in family}
     precision = {g: _metric(r, "precision") for g, r in rows.items()}
     recall = {g: _metric(r, "recall") for g, r in rows.items()}
     fid = {g: _metric(r, "fid") for g, r in rows.items()}
@@ -76,9 +79,30 @@ def test_leaderboard_shows_the_failure_modes_the_artists_were_built_for(demo):
     # The simulated raters filled the human side, and are marked as simulated.
     assert board["votes"]["total"] == pairwise.simulated_votes > 0
     assert board["votes"]["used_for_ratings"] > 0
-    assert all(rows[g]["human"]["bt"] is not None for g in rows)
+    assert all(every[g]["human"]["bt"] is not None for g in every)
     simulated = [a for a in board["annotators"] if a["is_simulated"]]
     assert len(simulated) == SMALL.simulated_raters
+
+
+def test_the_artist_d_family_is_a_guidance_sweep_with_a_plot(demo):
+    settings, key, studies, _progress = demo
+    pairwise = next(s for s in studies if s.kind == "pairwise")
+    base = pairwise.leaderboard_url.removeprefix(settings.base_url)
+    auth = {"Authorization": f"Bearer {key}"}
+    with TestClient(create_app(settings)) as client:
+        board = client.get(f"/api/studies/{pairwise.public_id}/leaderboard", headers=auth).json()
+        (family,) = board["quality_diversity"]
+        assert family["family"] == "artist-d" and family["setting"] == "guidance_scale"
+        assert [p["setting"] for p in family["points"]] == [1.0, 3.0, 7.0]
+        for point in family["points"]:
+            fid = point["metrics"]["fid"]
+            assert fid["value"] is not None and fid["ci_low"] < fid["ci_high"]
+            assert point["metrics"]["coverage"]["ci_low"] is not None
+            assert point["human"]["value"] is not None and point["human"]["ci_low"] is not None
+        page = client.get(base, headers=auth)
+        assert "/plots/sweep.svg" in page.text
+        svg = client.get(f"{base}/plots/sweep.svg", headers=auth)
+        assert svg.status_code == 200 and "artist-d" in svg.text and "guidance scale" in svg.text
 
 
 def test_leaderboard_pages_and_the_invite_link_work(demo):

@@ -48,7 +48,8 @@ def test_full_set_kid_equals_the_unbiased_estimate(rng, n, d):
     expected = _full_set_unbiased(gen, real)
     result = metrics.kid(gen, real, subsets=3, subset_size=n, seed=0)
     assert result.value == pytest.approx(expected, rel=1e-9)
-    assert result.std == pytest.approx(0.0, abs=1e-12)
+    # Every subset is the whole of both sets: no spread, said as such rather than "± 0".
+    assert result.std is None and "whole of both sets" in result.parameters["spread"]
     assert metrics.mmd2_unbiased(gen, real) == pytest.approx(expected, rel=1e-9)
     # clean-fid draws with the global RNG; with subsets of the whole set its draws do not matter.
     assert kernel_distance(gen, real, num_subsets=2, max_subset_size=n) == pytest.approx(
@@ -80,16 +81,19 @@ def test_kid_matches_torch_fidelity_with_the_same_subsets(
         "seed": seed,
         "kernel": "polynomial (x.y/d + 1)^3",
         "estimator": "unbiased",
+        "spread": "std over subsets (ddof=0)",
     }
 
 
 def test_subset_size_is_capped_with_a_warning(rng):
     gen, real = inception_like(rng, 120, 8), inception_like(rng, 80, 8)
     result = metrics.kid(gen, real, subsets=4, seed=1)
-    assert result.parameters["subset_size"] == 80
+    assert result.parameters["subset_size"] == 40
     assert result.warnings == [
-        "KID subset size capped at 80 (requested 1000; 120 generated and 80 real images)"
+        "KID subset size capped at 40, half the smaller set (requested 1000; 120 generated and "
+        "80 real images), so that subsets differ and their spread means something"
     ]
+    assert result.std > 0
 
 
 def test_seed_is_recorded_and_reproducible(rng):

@@ -69,7 +69,7 @@ def _store_image(session: Session, store: MediaStore, batch: Batch, seed: int, *
 
 
 def seed_catalogue(
-    session: Session, store: MediaStore, prompts: int = 5
+    session: Session, store: MediaStore, prompts: int = 5, family: str | None = None
 ) -> tuple[list[Generator], PromptSet, ReferenceSet]:
     prompt_set = PromptSet(name="leaderboard-prompts")
     prompt_set.prompts = [
@@ -83,6 +83,9 @@ def seed_catalogue(
             steps=20 + 5 * i,
             sampler="euler",
             resolution="32x32",
+            # One model swept over guidance scales, when a test asks for a family.
+            family=family,
+            family_setting="guidance_scale" if family else None,
         )
         for i, name in enumerate(STRENGTH)
     ]
@@ -254,8 +257,9 @@ def seed_leaderboard_study(
     public: bool = False,
     seed: int = 0,
     attention_check_rate: float = 0.15,
+    family: str | None = None,
 ) -> Seeded:
-    generators, prompt_set, reference = seed_catalogue(session, store)
+    generators, prompt_set, reference = seed_catalogue(session, store, family=family)
     seed_metrics(session, generators, reference)
     study = create_study(
         session,

@@ -117,6 +117,7 @@ def test_inception_pool3_features_on_real_photos(fid_extractor, feature_sets):
         "dimension": 2048,
         "preprocessing": fid_extractor.preprocessing,
         "device": "cpu",
+        "preprocessing_mode": "clean",
     }
     assert FID_INCEPTION_SHA256[:16] in fid_extractor.version
     assert "bicubic" in fid_extractor.preprocessing and "alpha" in fid_extractor.preprocessing
@@ -226,7 +227,7 @@ def test_missing_inception_weights_file_is_unavailable(tmp_path):
 
 def test_unknown_extractor_and_unavailable_device():
     with pytest.raises(ValueError, match="unknown extractor"):
-        build_extractor("dinov2")
+        build_extractor("sigclip")
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
     with pytest.raises(ExtractorUnavailable, match="CUDA is not available"):
@@ -322,9 +323,13 @@ def test_clip_weights_change_the_version(tiny_clip_checkpoint, tmp_path):
 def test_clip_without_weights_is_unavailable(tiny_clip_checkpoint, tmp_path):
     with pytest.raises(ExtractorUnavailable) as caught:
         build_extractor("clip", clip_model=TINY_CLIP, clip_pretrained=None)
-    assert caught.value.reason == (
+    assert caught.value.reason.startswith(
         "no CLIP weights configured: set ARENA_CLIP_PRETRAINED to a local open_clip checkpoint"
     )
+    # A model the weights cache does not serve says so; ViT-B-32 names the command to run.
+    assert "no `arena weights fetch` entry" in caught.value.reason
+    with pytest.raises(ExtractorUnavailable, match="arena weights fetch clip-vit-b-32"):
+        build_extractor("clip", clip_model="ViT-B-32", clip_pretrained=None)
     # A pretrained tag (or a missing file) is never fetched unless allow_network=True.
     with pytest.raises(ExtractorUnavailable, match="allow_network=False"):
         build_extractor("clip", clip_model="ViT-B-32", clip_pretrained="laion2b_s34b_b79k")

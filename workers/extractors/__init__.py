@@ -18,7 +18,7 @@ from workers.extractors.base import ExtractorUnavailable, FeatureExtractor, Imag
 if TYPE_CHECKING:
     import torch
 
-EXTRACTOR_NAMES = ("inception-fid", "inception-logits", "clip")
+EXTRACTOR_NAMES = ("inception-fid", "inception-logits", "clip", "dinov2")
 DEFAULT_CLIP_MODEL = "ViT-B-32"
 
 __all__ = [
@@ -40,6 +40,9 @@ def build_extractor(
     clip_model: str = DEFAULT_CLIP_MODEL,
     clip_pretrained: str | os.PathLike | None = None,
     allow_network: bool = False,
+    mode: str = "clean",
+    precision: str = "fp32",
+    dinov2_weights: str | os.PathLike | None = None,
 ) -> FeatureExtractor:
     """The extractor called `name`, ready to run, or ExtractorUnavailable with the reason.
 
@@ -47,6 +50,8 @@ def build_extractor(
     classifier_weights: pytorch-fid's pt_inception-2015-12-05-6726825d.pth (needed for IS).
     clip_model / clip_pretrained: an open_clip model name and a local checkpoint file; a pretrained
     tag or an hf-hub: model is fetched only with allow_network=True.
+    mode: the Inception preprocessing (clean, legacy_pytorch, legacy_tensorflow; clean-fid's).
+    precision: fp32, or bf16 / fp16 autocast for the FID Inception.
     """
     if name not in EXTRACTOR_NAMES:
         raise ValueError(f"unknown extractor {name!r}; known: {', '.join(EXTRACTOR_NAMES)}")
@@ -55,11 +60,17 @@ def build_extractor(
     if name == "inception-fid":
         from workers.extractors.inception import InceptionFeatureExtractor
 
-        return InceptionFeatureExtractor(inception_weights, device=device)
+        return InceptionFeatureExtractor(
+            inception_weights, device=device, mode=mode, precision=precision
+        )
     if name == "inception-logits":
         from workers.extractors.inception import InceptionClassifierExtractor
 
-        return InceptionClassifierExtractor(classifier_weights, device=device)
+        return InceptionClassifierExtractor(classifier_weights, device=device, mode=mode)
+    if name == "dinov2":
+        from workers.extractors.dinov2 import DinoV2Extractor
+
+        return DinoV2Extractor(dinov2_weights, device=device)
     from workers.extractors.clip import ClipExtractor
 
     return ClipExtractor(clip_model, clip_pretrained, device=device, allow_network=allow_network)

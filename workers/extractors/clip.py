@@ -8,6 +8,7 @@ when the caller passes allow_network=True.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,13 @@ NO_CLIP_WEIGHTS = (
 )
 
 
+def no_clip_weights(model_name: str) -> str:
+    """The "unavailable" reason without weights, naming the command that fetches them."""
+    from workers.extractors.weights_cache import fetch_hint
+
+    return f"{NO_CLIP_WEIGHTS}, or {fetch_hint(f'clip:{model_name}')}"
+
+
 def _size_text(size: int | Sequence[int] | None) -> str:
     if isinstance(size, int):
         return f"{size}x{size}"
@@ -42,6 +50,11 @@ def _describe_preprocessing(model_name: str, cfg: dict[str, Any]) -> str:
         f"to {size}, scaled to [0, 1], normalised with mean {tuple(cfg.get('mean', ()))} and std "
         f"{tuple(cfg.get('std', ()))}; float32; raw embeddings (not L2-normalised)"
     )
+
+
+def _apply(transform, image: Image.Image) -> np.ndarray:
+    """open_clip's validation transform as a picklable function (DataLoader worker processes)."""
+    return transform(image).numpy()
 
 
 class ClipExtractor(FeatureExtractor):
@@ -66,7 +79,7 @@ class ClipExtractor(FeatureExtractor):
                 "open_clip_torch is not installed: install gallery-arena[worker]"
             ) from exc
         if pretrained is None:
-            raise ExtractorUnavailable(NO_CLIP_WEIGHTS)
+            raise ExtractorUnavailable(no_clip_weights(model_name))
         if model_name.startswith("hf-hub:") and not allow_network:
             raise ExtractorUnavailable(
                 f"CLIP model {model_name!r} lives on the Hugging Face hub and allow_network is "
@@ -124,6 +137,9 @@ class ClipExtractor(FeatureExtractor):
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         return self._transform(image).numpy()
+
+    def transform(self):
+        return functools.partial(_apply, self._transform)
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         return self._model.encode_image(batch, normalize=False)
