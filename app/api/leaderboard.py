@@ -94,7 +94,7 @@ def export(
     lb = None
     if what == "leaderboard":
         lb = cached_leaderboard(request, session, study, options_from(exclusions, reference_set))
-    out = export_study(session, study, what, format, lb)
+    out = export_study(session, study, what, format, lb, exclusions=exclusions != "off")
     return Response(
         out.content,
         media_type=out.media_type,

@@ -22,6 +22,7 @@ from app.services.votes import submit_vote
 # Latent quality on the Bradley-Terry logit scale: what a careful human would prefer.
 TRUE_QUALITY = {"artist-a": 0.6, "artist-b": -1.2, "artist-c": 0.9}
 DEGRADED_QUALITY = -4.0
+REAL_QUALITY = 1.5  # a real photograph (the clean side of an attention check)
 LEFT_BIAS = 0.15  # a small, realistic pull towards the left image
 TIE_BAND = 0.35  # perceived differences smaller than this are called a tie
 
@@ -41,8 +42,10 @@ def default_raters(count: int) -> list[Rater]:
 
 
 def _quality(session: Session, generator_id: int | None, degraded: bool) -> float:
-    if degraded or generator_id is None:
+    if degraded:
         return DEGRADED_QUALITY
+    if generator_id is None:
+        return REAL_QUALITY
     return TRUE_QUALITY.get(session.get(Generator, generator_id).name, 0.0)
 
 

@@ -52,6 +52,16 @@ def interval(low: Any, high: Any, quantity: str = "") -> str:
     return f"[{number(low, quantity)}, {number(high, quantity)}]"
 
 
+def bt_interval(human: dict[str, Any]) -> str:
+    """A Bradley-Terry interval, with -inf / +inf where separation leaves a side unbounded."""
+    unbounded = human.get("bt_ci_unbounded")
+    if not unbounded:
+        return interval(human.get("bt_ci_low"), human.get("bt_ci_high"), "bt")
+    low = "−∞" if unbounded in ("low", "both") else number(human.get("bt_ci_low"), "bt")
+    high = "+∞" if unbounded in ("high", "both") else number(human.get("bt_ci_high"), "bt")
+    return f"[{low}, {high}]"
+
+
 def metric_value(cell: dict[str, Any]) -> str:
     """A metric cell's number (KID as mean ± std) or its note when there is no number."""
     if cell.get("state") != "ok" or cell.get("value") is None:

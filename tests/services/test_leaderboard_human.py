@@ -92,7 +92,7 @@ def test_ratings_leave_out_checks_and_excluded_annotators():
     summary = summarise_votes(log, list(STRENGTH), people, rounds=200, seed=3)
     assert [e["handle"] for e in summary.agreement["excluded"]] == ["lazy"]
     reasons = " ".join(summary.agreement["excluded"][0]["reasons"])
-    assert "attention-check accuracy 0.00" in reasons and "median response time" in reasons
+    assert "attention-check accuracy 0/5" in reasons and "median response time" in reasons
     assert summary.agreement["excluded"][0]["is_simulated"] is True
     # Exactly the careful raters' non-check votes, fed straight into the bootstrap, give the same numbers.
     keep = [k for k in range(len(log)) if log.annotator[k] != "lazy" and log.check_kind[k] is None]
@@ -113,7 +113,8 @@ def test_ratings_leave_out_checks_and_excluded_annotators():
     best = max(summary.human_score, key=summary.human_score.get)
     assert best == "alpha"
     assert summary.agreement["krippendorff_alpha"] is not None
-    assert summary.agreement["fleiss_raters_per_item"] == 3
+    assert summary.agreement["raters_per_item"] == [3, 3]
+    assert summary.agreement["n_raters"] == 3 and summary.agreement["percent_agreement"] > 0.5
 
 
 def test_without_exclusions_everyone_counts_and_position_bias_shows():
@@ -133,7 +134,7 @@ def test_without_exclusions_everyone_counts_and_position_bias_shows():
 
 def test_manual_exclusion_is_applied_and_named():
     log, people = pairwise_log()
-    people["r1"].excluded = True
+    people["r1"].override = "exclude"
     summary = summarise_votes(log, list(STRENGTH), people, rounds=50)
     excluded = {e["handle"]: e["reasons"] for e in summary.agreement["excluded"]}
     assert excluded["r1"] == ["excluded by an administrator"]
@@ -190,7 +191,7 @@ def test_repeat_check_without_expected_answer_tests_consistency():
     )
     summary = summarise_votes(log, ["a", "b"], {}, apply_exclusions=False, rounds=20)
     checks = summary.agreement["attention_checks"]
-    assert checks["n"] == 2 and checks["correct"] == 1
+    assert checks["n_repeat"] == 2 and checks["repeat_consistent"] == 1 and checks["n"] == 0
     assert summary.n_votes_used == 2
 
 
