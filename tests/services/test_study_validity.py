@@ -195,3 +195,34 @@ def test_job_progress_is_written_per_chunk_and_on_completion(settings):
         assert jobs["chunked"].status == "done"
         assert (jobs["chunked"].progress_done, jobs["chunked"].progress_total) == (3, 3)
         assert (jobs["plain"].progress_done, jobs["plain"].progress_total) == (1, 1)
+
+
+@pytest.mark.parametrize("kind", ["rating", "flag"])
+def test_rating_and_flag_studies_get_repeat_checks(factory, kind):
+    from tests.support.humaneval import seed_study as seed_simple
+
+    with factory() as session:
+        study = seed_simple(session, kind, prompts=8, attention_check_rate=0.5)
+        annotator = create_simulated_annotator(session, study)
+        rng = np.random.default_rng(5)
+        now = utcnow()
+        while (task := next_assignment(session, annotator, now=now, rng=rng)) is not None:
+            answer = {"rating": 4} if kind == "rating" else {"flags": []}
+            if task.check_kind == "degraded":
+                answer = {"rating": 1} if kind == "rating" else {"flags": ["artifacts"]}
+            submit_vote(session, annotator, task.public_id, now=now, **answer)
+            now += timedelta(seconds=2)
+        repeats = session.scalars(
+            select(Assignment).where(
+                Assignment.study_id == study.id, Assignment.check_kind == "repeat"
+            )
+        ).all()
+        assert repeats
+        for repeat in repeats:
+            original = session.get(Assignment, repeat.repeat_of_id)
+            assert (repeat.image_id, repeat.generator_id) == (
+                original.image_id,
+                original.generator_id,
+            )
+        figures = exclusion_statuses(session, study)[0][annotator.handle]
+        assert figures["n_repeat"] == len(repeats) and figures["repeat_consistency"] == 1.0
