@@ -327,15 +327,16 @@ def main() -> None:
     if not args.db_studies:
         return
     from app.db import make_engine, make_session_factory
-    from app.models import Base
+    from app.migrate import upgrade
     from app.settings import Settings
 
     started = time.perf_counter()
     caught, wrongly, per_study = 0, 0, []
     for k in range(args.db_studies):
         with tempfile.TemporaryDirectory() as folder:
-            engine = make_engine(Settings(database_url=f"sqlite:///{folder}/sim.db"))
-            Base.metadata.create_all(engine)  # a throw-away database: the models' schema
+            settings = Settings(database_url=f"sqlite:///{folder}/sim.db")
+            upgrade(settings)
+            engine = make_engine(settings)
             with make_session_factory(engine)() as session:
                 result = run_study(session, args.seed + k)
             engine.dispose()
