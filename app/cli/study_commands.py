@@ -42,6 +42,12 @@ def register(app: typer.Typer) -> None:
         max_tasks: int | None = typer.Option(
             None, "--max-tasks", help="cap on tasks per annotator"
         ),
+        reference_set: str | None = typer.Option(
+            None, "--reference-set", help="real images for the clean side of attention checks"
+        ),
+        max_vote_share: float = typer.Option(
+            0.2, "--max-vote-share", help="largest share of the planned votes one annotator casts"
+        ),
         open_now: bool = typer.Option(False, "--open", help="open the study for votes at once"),
     ) -> None:
         """Create a study (draft unless --open) and print it as JSON."""
@@ -58,6 +64,8 @@ def register(app: typer.Typer) -> None:
                 attention_check_rate=check_rate,
                 pair_policy=policy,
                 max_tasks_per_annotator=max_tasks,
+                reference_set=reference_set,
+                max_vote_share=max_vote_share,
             )
         except ValidationError as exc:
             fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
