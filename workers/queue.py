@@ -109,12 +109,28 @@ def heartbeat(
         raise LeaseLost(f"job {job_id} is no longer held by {worker}")
 
 
-def complete(session: Session, job_id: int, worker: str, result: dict) -> None:
-    """Mark done inside the caller's transaction, so results and completion commit together."""
+def complete(
+    session: Session,
+    job_id: int,
+    worker: str,
+    result: dict,
+    progress: tuple[int, int] | None = None,
+) -> None:
+    """Mark done inside the caller's transaction, so results and completion commit together;
+    `progress` (done, total) is written with it."""
+    values: dict = {
+        "status": "done",
+        "result": result,
+        "finished_at": utcnow(),
+        "lease_until": None,
+        "error": None,
+    }
+    if progress is not None:
+        values["progress_done"], values["progress_total"] = progress
     outcome = session.execute(
         update(Job)
         .where(_owned(job_id, worker))
-        .values(status="done", result=result, finished_at=utcnow(), lease_until=None, error=None)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     if outcome.rowcount == 0:

@@ -61,7 +61,9 @@ class JobContext:
         return self.worker.media
 
     def progress(self, done: int, total: int) -> None:
+        """Record progress now (one short transaction per chunk), not only at the next beat."""
         self.done, self.total = done, total
+        self.worker.record_progress(self)
 
     def check_stop(self) -> None:
         """Call between units of work: leave early on shutdown or when the lease was lost."""
@@ -205,7 +207,9 @@ class Worker:
                 raise ValueError(f"no handler for job kind {job.kind!r}")
             with self.factory() as session:
                 result = handler(context, session)
-                queue.complete(session, job.id, self.name, result)
+                # A finished job shows all its units done; one without units counts as one.
+                total = max(context.total, context.done) or 1
+                queue.complete(session, job.id, self.name, result, progress=(total, total))
                 session.commit()
             outcome = "done"
             self.processed += 1
@@ -230,6 +234,23 @@ class Worker:
             beat.join()
         log.info("job %s (%s): %s", job.id, job.kind, outcome)
         return outcome
+
+    def record_progress(self, context: JobContext) -> None:
+        try:
+            queue.heartbeat(
+                self.factory,
+                context.job.id,
+                self.name,
+                self.settings.job_lease_seconds,
+                context.done,
+                context.total,
+            )
+        except queue.LeaseLost:
+            context.lease_lost.set()
+        except Exception:
+            # Progress is informative: a failed write (e.g. SQLite busy) must not fail the job;
+            # the heartbeat writes it again.
+            log.exception("recording progress of job %s failed", context.job.id)
 
     def _heartbeat(self, context: JobContext, stop: threading.Event) -> None:
         interval = max(self.settings.job_lease_seconds / 3, 0.2)

@@ -113,7 +113,7 @@ def export_response(
         lb = cached_leaderboard(request, session, study, options_from(exclusions, reference_set))
         if public:
             lb = public_leaderboard(lb)
-    out = export_study(session, study, what, format, lb)
+    out = export_study(session, study, what, format, lb, exclusions=exclusions != "off")
     return Response(
         out.content,
         media_type=out.media_type,

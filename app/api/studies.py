@@ -11,10 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.api.deps import AdminDep, SettingsDep, StoreDep
 from app.db import SessionDep
 from app.services import studies as service
-from app.services.invites import create_invites, list_annotators
+from app.services.exclusions import annotator_report, set_override
+from app.services.invites import create_invites
 from app.services.renditions import prepare_study
 from app.services.studies import StudyCreate, StudyUpdate
-from app.services.votes import export_votes
+from app.services.vote_export import export_votes
 
 router = APIRouter(prefix="/api/studies", tags=["studies"])
 
@@ -39,6 +40,13 @@ class StudyOut(BaseModel):
     display_width: int | None = Field(description="the display box, fixed when the study opens")
     display_height: int | None
     prompt_set_id: int | None
+    reference_set_id: int | None
+    min_attention_checks: int
+    min_attention_accuracy: float | None
+    min_repeat_consistency: float | None
+    min_loo_agreement: float | None
+    min_median_response_s: float | None
+    max_vote_share: float
     generators: list[str]
     created_at: datetime
     n_items: int
@@ -55,13 +63,26 @@ class InviteOut(BaseModel):
 
 
 class AnnotatorOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
     handle: str
     is_simulated: bool
-    excluded: bool
+    excluded: bool = Field(description="left out of every figure (rule or override)")
+    excluded_reasons: list[str]
+    automatic_reasons: list[str] = Field(description="what the study's rule says")
+    override: Literal["exclude", "reinstate"] | None
+    override_note: str | None
+    override_at: datetime | None
     consented_at: datetime | None
     created_at: datetime
+    figures: dict = Field(description="votes, agreement, attention checks, response time")
+
+
+class ExclusionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["exclude", "reinstate", "clear"] = Field(
+        description="exclude or reinstate whatever the rule says; clear: the rule decides"
+    )
+    note: str | None = Field(default=None, max_length=500)
 
 
 def _out(session, study, settings) -> StudyOut:
@@ -138,10 +159,21 @@ def invite(
 
 @router.get("/{ref}/annotators", response_model=list[AnnotatorOut])
 def annotators(ref: str, session: SessionDep, _: AdminDep) -> list[AnnotatorOut]:
+    """Every annotator with the exclusion the leaderboard and exports apply, and why."""
     return [
-        AnnotatorOut.model_validate(a)
-        for a in list_annotators(session, service.get_study(session, ref))
+        AnnotatorOut(**row) for row in annotator_report(session, service.get_study(session, ref))
     ]
+
+
+@router.post("/{ref}/annotators/{handle}/exclusion", response_model=AnnotatorOut)
+def set_exclusion(
+    ref: str, handle: str, body: ExclusionRequest, session: SessionDep, _: AdminDep
+) -> AnnotatorOut:
+    """Override the exclusion rule for one annotator (or clear the override)."""
+    study = service.get_study(session, ref)
+    set_override(session, study, handle, body.action, body.note)
+    row = next(r for r in annotator_report(session, study) if r["handle"] == handle)
+    return AnnotatorOut(**row)
 
 
 @router.get("/{ref}/votes")
@@ -151,12 +183,15 @@ def export(
     session: SessionDep,
     _: AdminDep,
     format: Literal["csv", "jsonl"] = Query("csv", description="csv or jsonl"),
+    exclusions: Literal["on", "off"] = Query(
+        "on", description="on: leave out excluded annotators' votes (as the board); off: keep all"
+    ),
 ) -> Response:
     """Every vote, Chatbot Arena layout first: model_a (left), model_b (right), winner."""
     study = service.get_study(session, ref)
     media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
     return Response(
-        export_votes(session, study, format),
+        export_votes(session, study, format, exclusions=exclusions == "on"),
         media_type=media,
         headers={"Content-Disposition": f'attachment; filename="votes-{study.public_id}.{format}"'},
     )

@@ -87,7 +87,9 @@ def register(app: typer.Typer) -> None:
                             reference_set=reference_set,
                         ),
                     )
-                result = export_study(session, row, what.value, chosen, lb)
+                result = export_study(
+                    session, row, what.value, chosen, lb, exclusions=exclusions is Exclusions.on
+                )
             except ArenaError as exc:
                 _fail(exc.message)
         data = result.content.encode() if isinstance(result.content, str) else result.content

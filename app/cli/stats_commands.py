@@ -21,11 +21,11 @@ from app.stats import (
     StatsError,
     bootstrap_bradley_terry,
     bradley_terry,
-    fleiss_kappa_from_ratings,
     krippendorff_alpha,
     mean_opinion_scores,
     online_elo,
     position_bias,
+    study_agreement,
     win_tables,
 )
 from app.stats.io import read_battles, read_mos, read_ratings
@@ -63,6 +63,19 @@ def _parse_anchor(text: str | None) -> tuple[str, float] | None:
     return name, number
 
 
+def _parse_scale(text: str) -> tuple[float, float] | None:
+    if text.strip().lower() == "none":
+        return None
+    low, sep, high = text.partition(",")
+    try:
+        bounds = (float(low), float(high))
+    except ValueError:
+        bounds = (math.nan, math.nan)
+    if not sep or not all(math.isfinite(b) for b in bounds) or bounds[0] >= bounds[1]:
+        _fail(f"--scale must look like LOW,HIGH (e.g. 1,5) or none, got {text!r}")
+    return bounds
+
+
 def _emit(payload: dict, fmt: OutputFormat, table: Table, notes: list[str] = ()) -> None:
     if fmt is OutputFormat.json:
         typer.echo(json.dumps(payload, indent=2, allow_nan=False))
@@ -71,6 +84,10 @@ def _emit(payload: dict, fmt: OutputFormat, table: Table, notes: list[str] = ())
     out.print(table)
     for note in notes:
         out.print(note, highlight=False)
+
+
+def _bound(value: float | None, unbounded: str) -> str:
+    return unbounded if value is None else f"{value:.1f}"
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -83,15 +100,18 @@ def ratings_report(path: Path, rounds: int, seed: int, anchor: tuple[str, float]
     elo = online_elo(battles)
     tables = win_tables(battles)
     position = position_bias(battles)
+    separation: dict[str, str] = {}
     if rounds > 0:
         boot = bootstrap_bradley_terry(battles, rounds=rounds, seed=seed, anchor=anchor)
+        # An unbounded side (separated data) is null, and named in "unbounded".
         ratings, low, high, rank = (
             boot.ratings,
-            boot.ci_low.tolist(),
-            boot.ci_high.tolist(),
+            [v if math.isfinite(v) else None for v in boot.ci_low.tolist()],
+            [v if math.isfinite(v) else None for v in boot.ci_high.tolist()],
             boot.rank.tolist(),
         )
         warnings, components = boot.warnings, boot.to_dict()["components"]
+        separation = boot.separation_notes()
     else:
         point = bradley_terry(battles, anchor=anchor)
         ratings, low, high, rank = (
@@ -110,6 +130,16 @@ def ratings_report(path: Path, rounds: int, seed: int, anchor: tuple[str, float]
             "ci_low": low[k],
             "ci_high": high[k],
             "rank": rank[k],
+            "unbounded": (
+                None
+                if rounds == 0 or (low[k] is not None and high[k] is not None)
+                else "both"
+                if low[k] is None and high[k] is None
+                else "low"
+                if low[k] is None
+                else "high"
+            ),
+            "separation": separation.get(battles.generators[k]),
             "elo": elo.ratings[k],
             "votes": int(votes[k]),
             "win_rate": None if math.isnan(win_rate[k]) else float(win_rate[k]),
@@ -133,37 +163,35 @@ def ratings_report(path: Path, rounds: int, seed: int, anchor: tuple[str, float]
 
 
 def agreement_report(path: Path, level: str) -> dict:
-    """The JSON document of `arena agreement`."""
+    """The JSON document of `arena agreement` (the leaderboard's agreement panel, same function)."""
     table = read_ratings(path)
     if level == "interval" and not table.numeric:
         raise StatsError("--level interval needs numeric labels (e.g. 1-5 scores)")
-    notes: dict[str, str] = {}
-    values: dict[str, float | None] = {}
-    for key, compute in (
-        ("fleiss_kappa", lambda: fleiss_kappa_from_ratings(table.labels)),
-        ("krippendorff_alpha", lambda: krippendorff_alpha(table.labels, level=level)),
-    ):
-        try:
-            values[key] = compute()
-        except StatsError as exc:
-            values[key], notes[key] = None, str(exc)
-    if all(v is None for v in values.values()):
-        raise StatsError("; ".join(f"{k}: {v}" for k, v in notes.items()))
+    items, raters, labels = [], [], []
+    for item, row in zip(table.items, table.labels):
+        for rater, label in zip(table.raters, row):
+            if label is not None:
+                items.append(item)
+                raters.append(rater)
+                labels.append(label)
+    summary = study_agreement(items, raters, labels, level=level)
+    if summary.fleiss_kappa is None and summary.krippendorff_alpha is None:
+        raise StatsError("; ".join(f"{k}: {v}" for k, v in summary.notes.items()))
+    doc = summary.to_dict()
     return {
-        **values,
+        **doc,
         "n_items": len(table.items),
+        "n_items_used": summary.n_items,
         "n_raters": len(table.raters),
-        "level": level,
         "layout": table.layout,
-        "notes": notes,
     }
 
 
-def mos_report(path: Path, normalise: bool) -> dict:
-    """The JSON document of `arena mos`."""
+def mos_report(path: Path, normalise: bool, scale: tuple[float, float] | None = (1.0, 5.0)) -> dict:
+    """The JSON document of `arena mos`; intervals of raw scores are clipped to `scale`."""
     data = read_mos(path)
     result = mean_opinion_scores(
-        data.models, data.items, data.raters, data.scores, normalise=normalise
+        data.models, data.items, data.raters, data.scores, normalise=normalise, bounds=scale
     )
     try:
         alpha: float | None = krippendorff_alpha(data.matrix, level="interval")
@@ -192,6 +220,7 @@ def mos_report(path: Path, normalise: bool) -> dict:
         "raters": payload["raters"],
         "normalised": normalise,
         "normalisation": payload["normalisation"],
+        "scale": None if scale is None else list(scale),
         "notes": {} if note is None else {"krippendorff_alpha_interval": note},
     }
 
@@ -236,7 +265,11 @@ def register(app: typer.Typer) -> None:
         for column in ("rank", "model", "BT", "95% CI", "Elo", "votes", "win rate"):
             table.add_column(column, justify="left" if column == "model" else "right")
         for name, m in report["models"].items():
-            ci = "-" if m["ci_low"] is None else f"{m['ci_low']:.1f} to {m['ci_high']:.1f}"
+            ci = (
+                "-"
+                if m["ci_low"] is None and m["ci_high"] is None and not m["unbounded"]
+                else f"{_bound(m['ci_low'], '-inf')} to {_bound(m['ci_high'], '+inf')}"
+            )
             table.add_row(
                 str(m["rank"] or "-"),
                 name,
@@ -254,6 +287,11 @@ def register(app: typer.Typer) -> None:
                 f"left share of decisive votes {pos['left_share']:.3f} (95% CI {pos['ci_low']:.3f} to {pos['ci_high']:.3f}){flag}"
             )
         notes += [f"warning: {w}" for w in report["warnings"]]
+        notes += [
+            f"separation: {name}: {m['separation']}"
+            for name, m in report["models"].items()
+            if m["separation"]
+        ]
         _emit(report, fmt, table, notes)
 
     @app.command()
@@ -284,7 +322,12 @@ def register(app: typer.Typer) -> None:
         table.add_row(
             f"Krippendorff's alpha ({report['level']})", _fmt(report["krippendorff_alpha"], 4)
         )
-        _emit(report, fmt, table, [f"{k}: {v}" for k, v in report["notes"].items()])
+        table.add_row("raw agreement", _fmt(report["percent_agreement"], 4))
+        notes = [
+            f"{report['n_items_used']} items with two or more ratings, "
+            f"{report['n_ratings']} ratings by {report['n_raters']} raters"
+        ]
+        _emit(report, fmt, table, notes + [f"{k}: {v}" for k, v in report["notes"].items()])
 
     @app.command()
     def mos(
@@ -297,13 +340,22 @@ def register(app: typer.Typer) -> None:
         normalise: Annotated[
             bool, typer.Option("--normalise", help="per-rater z-scores, shown on the raw scale")
         ] = False,
+        scale: Annotated[
+            str,
+            typer.Option(
+                "--scale", help="LOW,HIGH of the rating scale: intervals are clipped to it; none"
+            ),
+        ] = "1,5",
         fmt: Annotated[
             OutputFormat, typer.Option("--format", help="json or table")
         ] = OutputFormat.json,
     ) -> None:
-        """Mean opinion score per model with t 95% CIs, and Krippendorff's alpha (interval)."""
+        """Mean opinion score per model with t 95% CIs, and Krippendorff's alpha (interval).
+
+        Reads the wide layout or a Gallery Arena votes export (item_id, model, rater, rating)."""
+        bounds = _parse_scale(scale)
         try:
-            report = mos_report(ratings_file, normalise)
+            report = mos_report(ratings_file, normalise, bounds)
         except StatsError as exc:
             _fail(f"{ratings_file}: {exc}")
         table = Table(title="Mean opinion scores" + (" (rater-normalised)" if normalise else ""))

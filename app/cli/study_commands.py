@@ -42,6 +42,12 @@ def register(app: typer.Typer) -> None:
         max_tasks: int | None = typer.Option(
             None, "--max-tasks", help="cap on tasks per annotator"
         ),
+        reference_set: str | None = typer.Option(
+            None, "--reference-set", help="real images for the clean side of attention checks"
+        ),
+        max_vote_share: float = typer.Option(
+            0.2, "--max-vote-share", help="largest share of the planned votes one annotator casts"
+        ),
         open_now: bool = typer.Option(False, "--open", help="open the study for votes at once"),
     ) -> None:
         """Create a study (draft unless --open) and print it as JSON."""
@@ -60,6 +66,8 @@ def register(app: typer.Typer) -> None:
                 attention_check_rate=check_rate,
                 pair_policy=policy,
                 max_tasks_per_annotator=max_tasks,
+                reference_set=reference_set,
+                max_vote_share=max_vote_share,
             )
         except ValidationError as exc:
             fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
@@ -159,21 +167,95 @@ def register(app: typer.Typer) -> None:
             for annotator, url in created:
                 typer.echo(f"{annotator.handle}\t{url}")
 
+    annotators = typer.Typer(
+        help="Annotators of a study and their exclusion (the rule, and your overrides).",
+        no_args_is_help=True,
+    )
+    app.add_typer(annotators, name="annotators")
+
+    @annotators.command("list")
+    def annotators_list(
+        study: str = typer.Option(..., "--study", help="study name or id"),
+    ) -> None:
+        """One JSON line per annotator: excluded or not, why, overrides and quality figures."""
+        from app.services.exclusions import annotator_report
+        from app.services.studies import get_study
+
+        with session_scope(Settings()) as session:
+            try:
+                rows = annotator_report(session, get_study(session, study))
+            except ArenaError as exc:
+                fail(exc.message)
+        for row in rows:
+            typer.echo(json.dumps(row, default=str))
+
+    def _override(study: str, handle: str, action: str, note: str | None) -> None:
+        from app.services.exclusions import exclusion_statuses, set_override
+        from app.services.studies import get_study
+
+        with session_scope(Settings()) as session:
+            try:
+                row = get_study(session, study)
+                set_override(session, row, handle, action, note)
+                state = exclusion_statuses(session, row)[1].get(handle)
+                session.commit()
+            except ArenaError as exc:
+                session.rollback()
+                fail(exc.message)
+        excluded = bool(state and state.excluded)
+        typer.echo(
+            f"{handle} in {row.name!r}: {'excluded' if excluded else 'counted'}"
+            + (f" ({'; '.join(state.reasons)})" if excluded else "")
+        )
+
+    @annotators.command("exclude")
+    def annotators_exclude(
+        handle: str = typer.Argument(..., help="annotator handle"),
+        study: str = typer.Option(..., "--study", help="study name or id"),
+        note: str | None = typer.Option(None, "--note", help="why (shown with the exclusion)"),
+    ) -> None:
+        """Exclude an annotator from every figure, whatever the rule says."""
+        _override(study, handle, "exclude", note)
+
+    @annotators.command("reinstate")
+    def annotators_reinstate(
+        handle: str = typer.Argument(..., help="annotator handle"),
+        study: str = typer.Option(..., "--study", help="study name or id"),
+        note: str | None = typer.Option(None, "--note", help="why (kept with the override)"),
+    ) -> None:
+        """Count an annotator although the rule would exclude them."""
+        _override(study, handle, "reinstate", note)
+
+    @annotators.command("clear")
+    def annotators_clear(
+        handle: str = typer.Argument(..., help="annotator handle"),
+        study: str = typer.Option(..., "--study", help="study name or id"),
+    ) -> None:
+        """Drop your override: the rule decides again."""
+        _override(study, handle, "clear", None)
+
     @votes.command("export")
     def votes_export(
         study: str = typer.Option(..., "--study", help="study name or id"),
         fmt: str = typer.Option("csv", "--format", help="csv or jsonl"),
+        exclusions: str = typer.Option(
+            "on", "--exclusions", help="on: leave out excluded annotators' votes; off: keep all"
+        ),
         output: Annotated[
             Path | None, typer.Option("--output", "-o", help="file (default: stdout)")
         ] = None,
     ) -> None:
         """Votes in the Chatbot Arena layout (model_a = left, model_b = right, winner)."""
         from app.services.studies import get_study
-        from app.services.votes import export_votes
+        from app.services.vote_export import export_votes
 
+        if exclusions not in ("on", "off"):
+            fail(f"--exclusions must be on or off; got {exclusions!r}")
         with session_scope(Settings()) as session:
             try:
-                text = export_votes(session, get_study(session, study), fmt)
+                text = export_votes(
+                    session, get_study(session, study), fmt, exclusions=exclusions == "on"
+                )
             except ArenaError as exc:
                 fail(exc.message)
         if output is None:

@@ -258,6 +258,8 @@ def seed_studies(settings: Settings, sizes: DemoSizes) -> list[DemoStudy]:
                 generators=list(ARTISTS),
                 raters_per_item=sizes.simulated_raters + 2,
                 attention_check_rate=0.1,
+                # Attention checks put a real photograph against its degraded copy.
+                reference_set="gallery-photographs",
                 is_public=True,
                 instructions=(
                     "The tiny art gallery: 'artists' made these images from real "

@@ -30,6 +30,7 @@ TRUE_QUALITY = {
     "artist-d-cfg7": 0.3,
 }
 DEGRADED_QUALITY = -4.0
+REAL_QUALITY = 1.5  # a real photograph (the clean side of an attention check)
 LEFT_BIAS = 0.15  # a small, realistic pull towards the left image
 TIE_BAND = 0.35  # perceived differences smaller than this are called a tie
 
@@ -49,8 +50,10 @@ def default_raters(count: int) -> list[Rater]:
 
 
 def _quality(session: Session, generator_id: int | None, degraded: bool) -> float:
-    if degraded or generator_id is None:
+    if degraded:
         return DEGRADED_QUALITY
+    if generator_id is None:
+        return REAL_QUALITY
     return TRUE_QUALITY.get(session.get(Generator, generator_id).name, 0.0)
 
 

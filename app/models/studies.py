@@ -53,6 +53,8 @@ class Study(Base):
             "attention_check_rate >= 0 AND attention_check_rate <= 1",
             name="study_check_rate_unit",
         ),
+        CheckConstraint("min_attention_checks >= 1", name="study_min_checks_positive"),
+        CheckConstraint("max_vote_share > 0 AND max_vote_share <= 1", name="study_vote_share_unit"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -75,6 +77,16 @@ class Study(Base):
     display_width: Mapped[int | None] = mapped_column(Integer)
     display_height: Mapped[int | None] = mapped_column(Integer)
     prompt_set_id: Mapped[int | None] = mapped_column(ForeignKey("prompt_sets.id"))
+    # Real images for the clean side of degraded attention checks (optional).
+    reference_set_id: Mapped[int | None] = mapped_column(ForeignKey("reference_sets.id"))
+    # The exclusion rule (see app.stats.agreement.ExclusionRule); None disables a criterion.
+    min_attention_checks: Mapped[int] = mapped_column(Integer, default=5)
+    min_attention_accuracy: Mapped[float | None] = mapped_column(Float, default=0.8)
+    min_repeat_consistency: Mapped[float | None] = mapped_column(Float, default=0.5)
+    min_loo_agreement: Mapped[float | None] = mapped_column(Float, default=0.35)
+    min_median_response_s: Mapped[float | None] = mapped_column(Float, default=1.0)
+    # No annotator may cast more than this share of the study's planned votes.
+    max_vote_share: Mapped[float] = mapped_column(Float, default=0.2)
     created_at: Mapped[datetime] = created_column()
 
     generators: Mapped[list[Generator]] = relationship(
@@ -86,13 +98,22 @@ class Annotator(Base):
     """One invited person (or simulated rater) in one study, known only by an opaque handle."""
 
     __tablename__ = "annotators"
+    __table_args__ = (
+        CheckConstraint(
+            "exclusion_override IS NULL OR exclusion_override IN ('exclude', 'reinstate')",
+            name="annotator_override_known",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
     handle: Mapped[str] = mapped_column(String(40), unique=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     is_simulated: Mapped[bool] = mapped_column(Boolean, default=False)
-    excluded: Mapped[bool] = mapped_column(Boolean, default=False)
+    # An administrator's decision over the automatic rule: "exclude", "reinstate" or None (rule).
+    exclusion_override: Mapped[str | None] = mapped_column(String(10))
+    exclusion_note: Mapped[str | None] = mapped_column(Text)
+    exclusion_set_at: Mapped[datetime | None] = mapped_column()
     consented_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = created_column()
 

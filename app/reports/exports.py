@@ -22,7 +22,7 @@ from app.metrics.frechet import gaussian_stats
 from app.models import FeatureFile, Image, ReferenceSet, Study
 from app.services.leaderboard import Leaderboard, flat_row
 from app.services.leaderboard_metrics import metric_results_table
-from app.services.votes import export_votes
+from app.services.vote_export import export_votes
 
 WHAT = ("votes", "leaderboard", "metrics")
 FORMATS = {
@@ -118,12 +118,16 @@ def export_study(
     what: str,
     fmt: str,
     leaderboard: Leaderboard | None = None,
+    *,
+    exclusions: bool = True,
 ) -> Export:
-    """One export of a study; `leaderboard` is the (cached) leaderboard for what=leaderboard."""
+    """One export of a study; `leaderboard` is the (cached) leaderboard for what=leaderboard;
+    `exclusions` leaves excluded annotators' votes out of the votes export (as the board does)."""
     check_request(what, fmt)
     stem = f"{study.name}-{what}".replace("/", "_").replace(" ", "_")
     if what == "votes":
-        content = export_votes(session, study, fmt)
+        stem += "" if exclusions else "-all"
+        content = export_votes(session, study, fmt, exclusions=exclusions)
     elif what == "metrics":
         content = export_metrics(session, study, fmt)
     else:

@@ -80,6 +80,16 @@ def places_for(spread: float | None, quantity: str) -> int:
     return int(min(max(-math.floor(math.log10(spread)), 0), _MAX_PLACES))
 
 
+def bt_interval(human: dict[str, Any]) -> str:
+    """A Bradley-Terry interval, with -inf / +inf where separation leaves a side unbounded."""
+    unbounded = human.get("bt_ci_unbounded")
+    if not unbounded:
+        return interval(human.get("bt_ci_low"), human.get("bt_ci_high"), "bt")
+    low = "−∞" if unbounded in ("low", "both") else number(human.get("bt_ci_low"), "bt")
+    high = "+∞" if unbounded in ("high", "both") else number(human.get("bt_ci_high"), "bt")
+    return f"[{low}, {high}]"
+
+
 def metric_value(cell: dict[str, Any]) -> str:
     """A metric cell's number with the digits its uncertainty justifies, its interval (KID as
     mean ± std, or "no spread" when none could be estimated) and its preprocessing mode; or its

@@ -41,22 +41,46 @@ def ratings_with_ci(
     *,
     xlabel: str = "Bradley–Terry rating (Elo scale)",
 ) -> str:
-    """Horizontal dot-and-whisker plot, best at the top."""
-    ratings, ci_low, ci_high = (np.asarray(a, dtype=float) for a in (ratings, ci_low, ci_high))
+    """Horizontal dot-and-whisker plot, best at the top.
+
+    A missing bound (None or NaN: an unbounded interval, e.g. separated Bradley-Terry data) is
+    drawn as an arrow to the edge of the plot. Whiskers never go negative: a bound that rounding
+    left a hair inside its estimate (a rate of exactly 0 or 1) is drawn at the estimate."""
+    ratings, ci_low, ci_high = (
+        np.array([np.nan if v is None else v for v in a], dtype=float)
+        for a in (ratings, ci_low, ci_high)
+    )
     order = np.argsort(ratings)
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(names) + 1))
     y = np.arange(len(names))
+    finite = np.concatenate([v[np.isfinite(v)] for v in (ratings, ci_low, ci_high)])
+    span = float(np.ptp(finite)) if finite.size > 1 else 1.0
+    edge_low = float(finite.min()) - 0.15 * (span or 1.0)
+    edge_high = float(finite.max()) + 0.15 * (span or 1.0)
+    open_low, open_high = ~np.isfinite(ci_low), ~np.isfinite(ci_high)
+    low = np.where(open_low, edge_low, ci_low)
+    high = np.where(open_high, edge_high, ci_high)
     ax.errorbar(
         ratings[order],
         y,
-        xerr=[ratings[order] - ci_low[order], ci_high[order] - ratings[order]],
+        xerr=[
+            np.maximum(ratings[order] - low[order], 0.0),
+            np.maximum(high[order] - ratings[order], 0.0),
+        ],
         fmt="o",
         color="#1f4e79",
         ecolor="#7fa7d1",
         capsize=3,
     )
+    rank = np.empty(len(names), dtype=int)
+    rank[order] = y
+    if open_low.any():
+        ax.plot(low[open_low], rank[open_low], "<", color="#7fa7d1")
+    if open_high.any():
+        ax.plot(high[open_high], rank[open_high], ">", color="#7fa7d1")
     ax.set_yticks(y, [names[i] for i in order])
-    ax.set_xlabel(xlabel + " with 95% CI")
+    unbounded = " (arrow: no finite bound)" if (open_low | open_high).any() else ""
+    ax.set_xlabel(xlabel + " with 95% CI" + unbounded)
     ax.grid(axis="x", alpha=0.3)
     return _svg(fig)
 

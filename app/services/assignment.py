@@ -8,12 +8,17 @@ its savepoint and the choice is made again. An expired, unanswered assignment re
 (item_key and slot set to NULL) with a conditional UPDATE that a concurrent vote on the same
 row serialises against (see votes.submit_vote), so a slot is never both released and answered.
 
-Attention checks hold no slot: a degraded copy against its clean source, or an answered pair
-shown again with the sides swapped.
+Attention checks hold no slot: a degraded copy against its clean source, or an answered item
+shown again (a pair with the sides swapped). The clean source is a real image of the study's
+reference set when it has one, otherwise an image the study's own votes rank well, so that only
+inattention makes the degraded copy look better (see leaderboard_human.check_outcome).
+
+No annotator casts more than `max_vote_share` of the study's planned votes (items x raters).
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,7 +30,16 @@ from sqlalchemy.orm import Session
 
 from app.errors import Conflict
 from app.media import MediaStore
-from app.models import Annotator, AnnotatorSession, Assignment, Prompt, Study, Vote, utcnow
+from app.models import (
+    Annotator,
+    AnnotatorSession,
+    Assignment,
+    Image,
+    Prompt,
+    Study,
+    Vote,
+    utcnow,
+)
 from app.services import pair_policy
 from app.services.checks import check_image_for
 from app.services.studies import Item, study_images, study_items
@@ -33,6 +47,7 @@ from app.services.task_images import issue_token, revoke_tokens, side_variant
 
 DEFAULT_TTL_SECONDS = 600
 MAX_RESERVATION_ATTEMPTS = 25
+REPEAT_SHARE = 1 / 3  # of attention checks, when the annotator has an item to repeat
 MIRRORED = {"left": "right", "right": "left", "tie": "tie", "both_bad": "both_bad"}
 
 
@@ -106,6 +121,15 @@ def _answered_counts(session: Session, annotator: Annotator) -> tuple[int, int]:
     return total, real
 
 
+def task_cap(study: Study, n_items: int) -> int:
+    """The most real items one annotator may answer: `max_tasks_per_annotator` and the vote-share
+    cap, max_vote_share x items x raters_per_item (rounded up, at least one)."""
+    share_cap = max(1, math.ceil(study.max_vote_share * n_items * study.raters_per_item - 1e-9))
+    if study.max_tasks_per_annotator is not None:
+        return min(study.max_tasks_per_annotator, share_cap)
+    return share_cap
+
+
 def progress(
     session: Session, annotator: Annotator, *, now: datetime | None = None
 ) -> tuple[int, int]:
@@ -115,8 +139,7 @@ def progress(
     answered, answered_real = _answered_counts(session, annotator)
     state = _open_items(session, study, annotator, now)
     remaining = len(state.available) + state.held
-    if study.max_tasks_per_annotator is not None:
-        remaining = min(remaining, max(0, study.max_tasks_per_annotator - answered_real))
+    remaining = min(remaining, max(0, task_cap(study, len(state.items)) - answered_real))
     return answered, answered + remaining
 
 
@@ -156,8 +179,7 @@ def next_assignment(
     for _attempt in range(MAX_RESERVATION_ATTEMPTS):
         state = _open_items(session, study, annotator, now)
         _answered, answered_real = _answered_counts(session, annotator)
-        cap = study.max_tasks_per_annotator
-        if not state.available or (cap is not None and answered_real >= cap):
+        if not state.available or answered_real >= task_cap(study, len(state.items)):
             return None
         if answered_real > 0 and rng.random() < study.attention_check_rate:
             check = _attention_check(session, study, annotator, state, rng, now, expires)
@@ -217,7 +239,8 @@ def _reserve(
         expires_at=expires,
     )
     if study.kind == "pairwise":
-        sides = [(item.image_a, item.gen_a), (item.image_b, item.gen_b)]
+        image_a, image_b = _least_shown(session, study, item, rng)
+        sides = [(image_a, item.gen_a), (image_b, item.gen_b)]
         if rng.random() < 0.5:  # sides drawn server-side, per assignment
             sides.reverse()
         (assignment.image_left_id, assignment.generator_left_id) = sides[0]
@@ -234,6 +257,87 @@ def _reserve(
     return assignment
 
 
+def _least_shown(
+    session: Session, study: Study, item: Item, rng: np.random.Generator
+) -> tuple[int, int]:
+    """One image of each generator for the item's prompt: the one shown least often so far in
+    this study's pairs (ties drawn at random), so a generator's images are used evenly."""
+    if len(item.images_a) <= 1 and len(item.images_b) <= 1:
+        return item.image_a, item.image_b
+    shown: Counter = Counter()
+    for left, right in session.execute(
+        select(Assignment.image_left_id, Assignment.image_right_id).where(
+            Assignment.study_id == study.id,
+            Assignment.prompt_id == item.prompt_id,
+            Assignment.check_kind.is_(None),
+        )
+    ):
+        shown[left] += 1
+        shown[right] += 1
+
+    def pick(images: tuple[int, ...], fallback: int) -> int:
+        if len(images) <= 1:
+            return fallback
+        fewest = min(shown[i] for i in images)
+        options = [i for i in images if shown[i] == fewest]
+        return options[int(rng.integers(len(options)))]
+
+    return pick(item.images_a, item.image_a), pick(item.images_b, item.image_b)
+
+
+def _check_source(
+    session: Session, study: Study, rng: np.random.Generator
+) -> tuple[int, int | None, int | None] | None:
+    """(image, generator, prompt) whose degraded copy makes a check: a reference image when the
+    study has a reference set, else one of the images the study's votes rank best."""
+    if study.reference_set_id is not None:
+        ids = session.execute(
+            select(Image.id, Image.prompt_id).where(
+                Image.reference_set_id == study.reference_set_id
+            )
+        ).all()
+        if ids:
+            image_id, prompt_id = ids[int(rng.integers(len(ids)))]
+            return image_id, None, prompt_id
+    pool = [row for row in study_images(session, study) if study.kind != "pairwise" or row[2]]
+    if not pool:
+        return None
+    score = _image_scores(session, study)
+    # The top quarter by a smoothed score (unvoted images sit at the prior and tie).
+    ranked = sorted(pool, key=lambda row: -score.get(row[0], 0.5))
+    cut = score.get(ranked[max(0, len(ranked) // 4 - 1)][0], 0.5)
+    best = [row for row in ranked if score.get(row[0], 0.5) >= cut]
+    return best[int(rng.integers(len(best)))]
+
+
+def _image_scores(session: Session, study: Study) -> dict[int, float]:
+    """Per image, a 0-1 score from the study's votes on real items, smoothed towards 0.5:
+    (wins + 1) / (shown + 2) for pairwise, (mean rating - 1) / 4 and 1 - flag rate otherwise,
+    each shrunk by one pseudo-vote."""
+    votes = (
+        select(Assignment, Vote)
+        .join(Vote, Vote.assignment_id == Assignment.id)
+        .where(Assignment.study_id == study.id, Assignment.check_kind.is_(None))
+    )
+    hits: Counter = Counter()
+    shown: Counter = Counter()
+    for assignment, vote in session.execute(votes):
+        if study.kind == "pairwise":
+            for side, image in (
+                ("left", assignment.image_left_id),
+                ("right", assignment.image_right_id),
+            ):
+                shown[image] += 1
+                hits[image] += 1.0 if vote.choice == side else 0.5 if vote.choice == "tie" else 0.0
+        elif study.kind == "rating" and vote.rating is not None:
+            shown[assignment.image_id] += 1
+            hits[assignment.image_id] += (vote.rating - 1) / 4
+        elif vote.flags is not None:
+            shown[assignment.image_id] += 1
+            hits[assignment.image_id] += 0.0 if vote.flags else 1.0
+    return {image: (hits[image] + 1) / (n + 2) for image, n in shown.items()}
+
+
 def _attention_check(
     session: Session,
     study: Study,
@@ -243,28 +347,25 @@ def _attention_check(
     now: datetime,
     expires: datetime,
 ) -> Assignment | None:
-    kinds = ["degraded"]
-    repeatable = []
-    if study.kind == "pairwise":
-        repeated = select(Assignment.repeat_of_id).where(
-            Assignment.annotator_id == annotator.id,
-            Assignment.repeat_of_id.is_not(None),
-        )
-        repeatable = list(
-            session.execute(
-                select(Assignment, Vote.choice)
-                .join(Vote, Vote.assignment_id == Assignment.id)
-                .where(
-                    Assignment.annotator_id == annotator.id,
-                    Assignment.check_kind.is_(None),
-                    Assignment.id.not_in(repeated),
-                )
-                .order_by(Assignment.id)
-            ).all()
-        )
-        if repeatable:
-            kinds.append("repeat")
-    kind = kinds[int(rng.integers(len(kinds)))]
+    repeated = select(Assignment.repeat_of_id).where(
+        Assignment.annotator_id == annotator.id,
+        Assignment.repeat_of_id.is_not(None),
+    )
+    repeatable = list(
+        session.execute(
+            select(Assignment, Vote.choice)
+            .join(Vote, Vote.assignment_id == Assignment.id)
+            .where(
+                Assignment.annotator_id == annotator.id,
+                Assignment.check_kind.is_(None),
+                Assignment.id.not_in(repeated),
+            )
+            .order_by(Assignment.id)
+        ).all()
+    )
+    # Two degraded checks per repeat: a degraded copy tells attention from inattention; a repeat
+    # of a close pair is answered differently by honest people too (it measures consistency).
+    kind = "repeat" if repeatable and rng.random() < REPEAT_SHARE else "degraded"
     check = Assignment(
         study_id=study.id,
         annotator_id=annotator.id,
@@ -276,25 +377,28 @@ def _attention_check(
         original, choice = repeatable[int(rng.integers(len(repeatable)))]
         check.repeat_of_id = original.id
         check.prompt_id = original.prompt_id
-        check.image_left_id, check.image_right_id = (
-            original.image_right_id,
-            original.image_left_id,
-        )
-        check.generator_left_id = original.generator_right_id
-        check.generator_right_id = original.generator_left_id
-        check.expected_choice = MIRRORED[choice]
+        if study.kind == "pairwise":
+            check.image_left_id, check.image_right_id = (
+                original.image_right_id,
+                original.image_left_id,
+            )
+            check.generator_left_id = original.generator_right_id
+            check.generator_right_id = original.generator_left_id
+            check.expected_choice = MIRRORED[choice]
+        else:
+            check.image_id, check.generator_id = original.image_id, original.generator_id
     else:
-        pool = [row for row in study_images(session, study) if study.kind != "pairwise" or row[2]]
-        if not pool:
+        source = _check_source(session, study, rng)
+        if source is None:
             return None
-        image_id, generator_id, prompt_id = pool[int(rng.integers(len(pool)))]
+        image_id, generator_id, prompt_id = source
         check.check_image_id = check_image_for(session, image_id).id
         check.prompt_id = prompt_id
         if study.kind == "pairwise":
             degraded = "left" if rng.random() < 0.5 else "right"
             check.degraded_side = degraded
             check.image_left_id = check.image_right_id = image_id
-            # The degraded side names no generator: it is nobody's output.
+            # The degraded side names no generator: it is nobody's output (nor is a real image).
             if degraded == "left":
                 check.generator_right_id = generator_id
             else:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
-from sqlalchemy import Integer, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from app import __version__
@@ -26,8 +26,10 @@ from app.models import (
     Annotator,
     Assignment,
     Generator,
+    Image,
     Job,
     MetricResult,
+    Prompt,
     ReferenceSet,
     Study,
     Vote,
@@ -51,6 +53,7 @@ from app.services.leaderboard_metrics import (
     sampling_settings,
 )
 from app.services.leaderboard_sweep import quality_diversity_families
+from app.stats import ExclusionRule
 from app.stats.correlation import rank_agreement
 
 # Every row carries every human field (null when the study kind or the data has none), so the
@@ -59,6 +62,8 @@ HUMAN_FIELDS = {
     "bt": None,
     "bt_ci_low": None,
     "bt_ci_high": None,
+    "bt_ci_unbounded": None,
+    "separation": None,
     "rank": None,
     "rank_worst": None,
     "elo": None,
@@ -66,6 +71,9 @@ HUMAN_FIELDS = {
     "votes": 0,
     "wins": None,
     "ties": None,
+    "tie_rate": None,
+    "both_bad": None,
+    "both_bad_rate": None,
     "beats": [],
     "mos": None,
     "mos_sd": None,
@@ -169,10 +177,15 @@ def flat_row(row: dict[str, Any], flag_options: list[str]) -> dict[str, Any]:
         "bt",
         "bt_ci_low",
         "bt_ci_high",
+        "bt_ci_unbounded",
         "rank",
         "rank_worst",
         "elo",
         "win_rate",
+        "ties",
+        "tie_rate",
+        "both_bad",
+        "both_bad_rate",
     ):
         out[key] = human.get(key)
     out["votes"] = human.get("votes", 0)
@@ -208,9 +221,36 @@ def flat_row(row: dict[str, Any], flag_options: list[str]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- loading
 
 
+def exclusion_rule(study: Study) -> ExclusionRule:
+    """The study's own thresholds (set when it was created; see app.stats.ExclusionRule)."""
+    return ExclusionRule(
+        min_loo_agreement=study.min_loo_agreement,
+        min_attention_accuracy=study.min_attention_accuracy,
+        min_median_response_s=study.min_median_response_s,
+        min_attention_checks=study.min_attention_checks,
+        min_repeat_consistency=study.min_repeat_consistency,
+    )
+
+
+def load_annotators(session: Session, study: Study) -> dict[str, AnnotatorInfo]:
+    return {
+        handle: AnnotatorInfo(handle, bool(simulated), override, note)
+        for handle, simulated, override, note in session.execute(
+            select(
+                Annotator.handle,
+                Annotator.is_simulated,
+                Annotator.exclusion_override,
+                Annotator.exclusion_note,
+            ).where(Annotator.study_id == study.id)
+        )
+    }
+
+
 def load_vote_log(session: Session, study: Study) -> tuple[VoteLog, dict[str, AnnotatorInfo]]:
     """The study's votes in time order with their assignments' sides, as plain columns."""
     left, right, single = aliased(Generator), aliased(Generator), aliased(Generator)
+    # The source of a degraded check's copy: a real reference image or a generator's.
+    source = aliased(Image)
     query = (
         select(
             Vote.id,
@@ -230,9 +270,17 @@ def load_vote_log(session: Session, study: Study) -> tuple[VoteLog, dict[str, An
             Vote.rating,
             Vote.flags,
             Vote.server_ms,
+            Prompt.external_id,
+            source.reference_set_id.is_not(None),
         )
         .join(Assignment, Assignment.id == Vote.assignment_id)
         .join(Annotator, Annotator.id == Vote.annotator_id)
+        .outerjoin(Prompt, Prompt.id == Assignment.prompt_id)
+        .outerjoin(
+            source,
+            (Assignment.check_kind == "degraded")
+            & (source.id == func.coalesce(Assignment.image_left_id, Assignment.image_id)),
+        )
         .outerjoin(left, left.id == Assignment.generator_left_id)
         .outerjoin(right, right.id == Assignment.generator_right_id)
         .outerjoin(single, single.id == Assignment.generator_id)
@@ -258,21 +306,16 @@ def load_vote_log(session: Session, study: Study) -> tuple[VoteLog, dict[str, An
         log.rating,
         log.flags,
         log.server_ms,
+        log.prompt_ref,
+        log.clean_reference,
     )
     # Core rows, not ORM objects: 100,000 votes load in a fraction of a second this way.
     result = session.execute(query)
     for row in result:
         for column, value in zip(columns, row, strict=True):
             column.append(value)
-    annotators = {
-        handle: AnnotatorInfo(handle, bool(simulated), bool(excluded))
-        for handle, simulated, excluded in session.execute(
-            select(Annotator.handle, Annotator.is_simulated, Annotator.excluded).where(
-                Annotator.study_id == study.id
-            )
-        )
-    }
-    return log, annotators
+    log.clean_reference[:] = [bool(v) for v in log.clean_reference]
+    return log, load_annotators(session, study)
 
 
 def fingerprint(session: Session, study: Study, generator_ids: list[int]) -> str:
@@ -283,7 +326,8 @@ def fingerprint(session: Session, study: Study, generator_ids: list[int]) -> str
     annotators = session.execute(
         select(
             func.count(Annotator.id),
-            func.sum(Annotator.excluded.cast(Integer)),
+            func.count(Annotator.exclusion_override),
+            func.max(Annotator.exclusion_set_at),
             func.max(Annotator.id),
         ).where(Annotator.study_id == study.id)
     ).one()
@@ -298,6 +342,7 @@ def fingerprint(session: Session, study: Study, generator_ids: list[int]) -> str
         study.attention_check_rate,
         study.pair_policy,
         tuple(study.flag_options or []),
+        tuple(exclusion_rule(study).to_dict().items()),
         tuple(generator_ids),
         # Names and sampling settings are shown beside every score.
         tuple((g.id, g.name, tuple(sampling_settings(g).items())) for g in study.generators),
@@ -394,8 +439,8 @@ def build_leaderboard(
         [g.name for g in generators],
         annotators,
         apply_exclusions=options.apply_exclusions,
+        rule=exclusion_rule(study),
         flag_options=list(study.flag_options or []),
-        raters_per_item=study.raters_per_item,
         rounds=options.rounds,
         seed=options.seed,
     )
@@ -443,6 +488,8 @@ def build_leaderboard(
             "attention_check_rate": study.attention_check_rate,
             "pair_policy": study.pair_policy,
             "flag_options": list(study.flag_options or []),
+            "max_vote_share": study.max_vote_share,
+            "reference_set_id": study.reference_set_id,
         },
         options={
             "apply_exclusions": options.apply_exclusions,

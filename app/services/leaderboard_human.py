@@ -20,19 +20,17 @@ from typing import Any
 import numpy as np
 
 from app.stats import (
+    AgreementSummary,
     ExclusionRule,
     PositionBias,
-    StatsError,
     annotator_quality,
     battles_from_records,
     bootstrap_bradley_terry,
-    category_counts,
     exclude_annotators,
-    fleiss_kappa,
-    krippendorff_alpha,
     mean_opinion_scores,
     online_elo,
     position_bias,
+    study_agreement,
     wilson_interval,
     win_tables,
 )
@@ -41,6 +39,9 @@ BOOTSTRAP_ROUNDS = 1000
 SEED = 0
 MIRROR = {"left": "right", "right": "left", "tie": "tie", "both_bad": "both_bad"}
 MANUAL_REASON = "excluded by an administrator"
+REINSTATED = "reinstated by an administrator"
+# Scores of a rating study: MOS intervals are clipped to this scale.
+RATING_SCALE = (1.0, 5.0)
 
 
 @dataclass
@@ -65,6 +66,10 @@ class VoteLog:
     rating: list[int | None] = field(default_factory=list)
     flags: list[list[str] | None] = field(default_factory=list)
     server_ms: list[int | None] = field(default_factory=list)
+    # What exports need besides the numbers (optional for callers that build logs by hand).
+    prompt_ref: list[str | None] = field(default_factory=list)  # the prompt's external id
+    # Degraded checks: whether the clean side is a real reference image (not a generator's).
+    clean_reference: list[bool] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.vote_id)
@@ -74,7 +79,34 @@ class VoteLog:
 class AnnotatorInfo:
     handle: str
     is_simulated: bool = False
-    excluded: bool = False  # set by an administrator
+    override: str | None = None  # an administrator's "exclude" or "reinstate"
+    note: str | None = None
+
+    @property
+    def excluded(self) -> bool:
+        """Excluded by an administrator (whatever the rule says)."""
+        return self.override == "exclude"
+
+
+@dataclass(frozen=True)
+class ExclusionStatus:
+    """One annotator's exclusion: the rule's reasons, an administrator's override, the outcome."""
+
+    handle: str
+    excluded: bool
+    reasons: tuple[str, ...]  # why excluded (empty when not excluded)
+    automatic_reasons: tuple[str, ...]  # what the rule says, whatever the override
+    override: str | None
+    note: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "excluded": self.excluded,
+            "excluded_reasons": list(self.reasons),
+            "automatic_reasons": list(self.automatic_reasons),
+            "override": self.override,
+            "override_note": self.note,
+        }
 
 
 @dataclass
@@ -115,44 +147,83 @@ def _winner_image(log: VoteLog, k: int) -> Hashable:
     return choice
 
 
+def judgement(
+    kind: str,
+    *,
+    prompt: str | None,
+    left: str | None,
+    right: str | None,
+    choice: str | None,
+    image: Hashable,
+    rating: int | None,
+    flags: list[str] | None,
+) -> tuple[str, Hashable]:
+    """(item, label) of a vote on a real item, free of sides, as agreement statistics and the
+    votes export both use it: pairwise items are (prompt, generator pair) and labels name the
+    generator that won (or tie / both_bad); rating items are images labelled with the score;
+    flag items are images labelled "flagged" or "none" (a set of modes rarely matches exactly)."""
+    if kind == "pairwise":
+        a, b = sorted((left or "", right or ""))
+        label = left if choice == "left" else right if choice == "right" else choice
+        return f"{prompt}|{a}|{b}", label
+    if kind == "rating":
+        return str(image), rating
+    return str(image), "flagged" if flags else "none"
+
+
 def _agreement_label(log: VoteLog, k: int) -> tuple[Hashable, Hashable]:
-    """(item, label) of a non-check vote, independent of which side each image was shown on."""
-    if log.kind == "pairwise":
-        a, b = log.left_image[k], log.right_image[k]
-        first, second = (a, b) if (a or 0) <= (b or 0) else (b, a)
-        choice = log.choice[k]
-        if choice in ("left", "right"):
-            label = "first" if _winner_image(log, k) == first else "second"
-        else:
-            label = choice
-        return (first, second), label
-    if log.kind == "rating":
-        return log.image[k], log.rating[k]
-    # Flag studies: did the annotator see any failure at all (a set of modes rarely matches exactly).
-    return log.image[k], "flagged" if log.flags[k] else "none"
+    prompt = log.prompt_ref[k] if log.prompt_ref else None
+    return judgement(
+        log.kind,
+        prompt=prompt,
+        left=log.left[k],
+        right=log.right[k],
+        choice=log.choice[k],
+        image=log.image[k],
+        rating=log.rating[k],
+        flags=log.flags[k],
+    )
 
 
-def _check_outcome(log: VoteLog, k: int, by_assignment: dict[int, int]) -> bool | None:
-    """Whether an attention-check vote was answered as expected (None: nothing to compare)."""
-    expected = log.expected[k]
+def check_outcome(log: VoteLog, k: int, by_assignment: dict[int, int]) -> bool | None:
+    """Whether an attention-check vote was answered attentively (None: inconclusive).
+
+    Degraded pairwise check: the clean side must win; choosing the degraded copy fails; "tie" or
+    "both bad" fails only when the clean side is a real reference image, since a generated
+    image can honestly look bad too. Repeats (sides swapped for pairwise): the same image must
+    win (a tie or "both bad" on either showing is inconclusive); a rating within one point; a
+    flag answer flagged-or-not as before. Degraded rating check: 1-2 passes, 4-5 fails, 3 is
+    inconclusive; degraded flag check: any flag passes.
+    """
     degraded = log.check_kind[k] == "degraded"
+    reference = bool(log.clean_reference[k]) if log.clean_reference else False
     original = by_assignment.get(log.repeat_of[k]) if log.repeat_of[k] is not None else None
     if log.kind == "pairwise":
-        if expected is not None:
-            return log.choice[k] == expected
+        choice = log.choice[k]
+        if degraded:
+            expected = log.expected[k]
+            if expected is None:
+                return None
+            if choice == expected:
+                return True
+            if choice in ("left", "right") or reference:
+                return False
+            return None
         if original is None:
             return None
-        # Consistency: the same image (or the same kind of tie) chosen again, whatever the sides.
+        if choice not in ("left", "right") or log.choice[original] not in ("left", "right"):
+            return None
         return _winner_image(log, k) == _winner_image(log, original)
     if log.kind == "rating":
+        rating = log.rating[k]
         if degraded:
-            # A heavily degraded copy of a pool image deserves one of the two lowest scores.
-            return log.rating[k] is not None and log.rating[k] <= 2
-        if original is None or log.rating[k] is None or log.rating[original] is None:
+            if rating is None or rating == 3:
+                return None
+            return rating <= 2
+        if original is None or rating is None or log.rating[original] is None:
             return None
-        return abs(log.rating[k] - log.rating[original]) <= 1
+        return abs(rating - log.rating[original]) <= 1
     if degraded:
-        # A heavily degraded image shows at least one failure (artifacts, at the very least).
         return bool(log.flags[k])
     if original is None:
         return None
@@ -169,104 +240,86 @@ def default_rule(kind: str) -> ExclusionRule:
 
 def annotator_figures(
     log: VoteLog, annotators: dict[str, AnnotatorInfo], rule: ExclusionRule
-) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
-    """Quality figures of every annotator (on all their votes) and who the rule would drop."""
+) -> tuple[dict[str, dict[str, Any]], dict[str, ExclusionStatus]]:
+    """Quality figures of every annotator (on all their votes) and their exclusion status: the
+    rule's verdict, overridden by an administrator's exclude or reinstate. This is the one place
+    that decides who is excluded; the leaderboard, /annotators and every export read it."""
     by_assignment = {a: k for k, a in enumerate(log.assignment)}
     items, raters, labels, times = [], [], [], []
     gold: dict[Hashable, Hashable] = {}
+    repeats: set[Hashable] = set()
+    inconclusive: Counter = Counter()
+    real_votes: Counter = Counter()
     for k in range(len(log)):
         if log.check_kind[k] is None:
             item, label = _agreement_label(log, k)
+            real_votes[log.annotator[k]] += 1
         else:
-            outcome = _check_outcome(log, k, by_assignment)
+            outcome = check_outcome(log, k, by_assignment)
             if outcome is None:
+                inconclusive[log.annotator[k]] += 1
                 continue
             item = ("check", log.assignment[k])
             label, gold[item] = outcome, True
+            if log.check_kind[k] == "repeat":
+                repeats.add(item)
         items.append(item)
         raters.append(log.annotator[k])
         labels.append(label)
         times.append((log.server_ms[k] or 0) / 1000.0 if log.server_ms[k] is not None else math.nan)
     figures: dict[str, dict[str, Any]] = {}
-    excluded: dict[str, list[str]] = {}
+    automatic: dict[str, tuple[str, ...]] = {}
+    total_real = sum(real_votes.values())
     if items:
-        # Response times are all present for server-measured votes; NaN medians become None.
-        quality = annotator_quality(items, raters, labels, gold=gold or None, response_s=times)
-        dropped = exclude_annotators(quality, rule)
+        quality = annotator_quality(
+            items, raters, labels, gold=gold or None, response_s=times, repeat_items=repeats
+        )
+        automatic = dict(exclude_annotators(quality, rule).excluded)
         for handle, q in quality.items():
             figures[handle] = {
                 **q.to_dict(),
                 "median_response_s": _none_if_nan(q.median_response_s),
+                "attention_inconclusive": inconclusive[handle],
+                "vote_share": real_votes[handle] / total_real if total_real else None,
             }
-        excluded = {h: list(why) for h, why in dropped.excluded.items()}
-    for handle, info in annotators.items():
-        if info.excluded:
-            excluded.setdefault(handle, []).insert(0, MANUAL_REASON)
-    return figures, excluded
+    status: dict[str, ExclusionStatus] = {}
+    for handle in sorted(set(annotators) | set(figures) | set(inconclusive), key=str):
+        info = annotators.get(handle, AnnotatorInfo(handle))
+        auto = tuple(automatic.get(handle, ()))
+        if info.override == "exclude":
+            reasons = (MANUAL_REASON + (f": {info.note}" if info.note else ""), *auto)
+        elif info.override == "reinstate":
+            reasons = ()
+        else:
+            reasons = auto
+        status[handle] = ExclusionStatus(
+            handle, bool(reasons), reasons, auto, info.override, info.note
+        )
+    return figures, status
 
 
-def _agreement_matrix(log: VoteLog, keep: list[int]) -> tuple[np.ndarray, list]:
-    """items x rating-slots codes (NaN = missing): alpha and kappa only look within items."""
-    per_item: dict[Hashable, list[Hashable]] = defaultdict(list)
+def agreement_statistics(log: VoteLog, keep: list[int]) -> dict[str, Any]:
+    """Fleiss' kappa (generalised to unequal raters per item), Krippendorff's alpha and raw
+    agreement over every real item with at least two ratings, with the sample each used."""
+    items, raters, labels = [], [], []
     for k in keep:
         if log.check_kind[k] is not None:
             continue
         item, label = _agreement_label(log, k)
-        per_item[item].append(label)
-    if not per_item:
-        return np.zeros((0, 0)), []
-    categories = sorted({lab for labels in per_item.values() for lab in labels}, key=str)
-    if log.kind == "rating":
-        categories = sorted(categories)
-    code = {c: float(c) if log.kind == "rating" else float(i) for i, c in enumerate(categories)}
-    width = max(len(v) for v in per_item.values())
-    matrix = np.full((len(per_item), width), np.nan)
-    for row, labels in enumerate(per_item.values()):
-        matrix[row, : len(labels)] = [code[lab] for lab in labels]
-    return matrix, categories
-
-
-def agreement_statistics(
-    log: VoteLog, keep: list[int], raters_per_item: int | None
-) -> dict[str, Any]:
-    """Fleiss' kappa (items with the modal number of ratings) and Krippendorff's alpha (all)."""
-    matrix, _categories = _agreement_matrix(log, keep)
+        items.append(item)
+        raters.append(log.annotator[k])
+        labels.append(label)
     level = "ordinal" if log.kind == "rating" else "nominal"
-    out: dict[str, Any] = {
-        "fleiss_kappa": None,
-        "fleiss_items": 0,
-        "fleiss_raters_per_item": None,
-        "krippendorff_alpha": None,
-        "krippendorff_level": level,
-        "n_items": int(matrix.shape[0]),
-        "n_items_multi": int(((~np.isnan(matrix)).sum(axis=1) >= 2).sum()) if matrix.size else 0,
-        "notes": {},
-    }
-    if matrix.size == 0:
-        out["notes"]["krippendorff_alpha"] = "no votes yet"
-        out["notes"]["fleiss_kappa"] = "no votes yet"
-        return out
-    try:
-        out["krippendorff_alpha"] = krippendorff_alpha(matrix, level=level)
-    except StatsError as exc:
-        out["notes"]["krippendorff_alpha"] = str(exc)
-    counts = (~np.isnan(matrix)).sum(axis=1)
-    multi = counts[counts >= 2]
-    if multi.size == 0:
-        out["notes"]["fleiss_kappa"] = "no item has two or more ratings yet"
-        return out
-    # Fleiss needs equal ratings per item: use the study's target if items reached it, else the
-    # most common count, and say how many items that covers.
-    target = raters_per_item if raters_per_item and (counts == raters_per_item).any() else None
-    if target is None:
-        target = Counter(multi.tolist()).most_common(1)[0][0]
-    rows = matrix[counts == target][:, :target]
-    out["fleiss_items"] = int(rows.shape[0])
-    out["fleiss_raters_per_item"] = int(target)
-    try:
-        out["fleiss_kappa"] = fleiss_kappa(category_counts(rows))
-    except StatsError as exc:
-        out["notes"]["fleiss_kappa"] = str(exc)
+    summary: AgreementSummary = study_agreement(items, raters, labels, level=level)
+    out = summary.to_dict()
+    out["krippendorff_level"] = out.pop("level")
+    out["labels"] = (
+        "the generator that won (or tie / both bad), whatever side it was shown on"
+        if log.kind == "pairwise"
+        else "the score"
+        if log.kind == "rating"
+        else "flagged or not"
+    )
     return out
 
 
@@ -288,18 +341,42 @@ def _pairwise(log: VoteLog, keep: list[int], generators: list[str], rounds: int,
     tables = win_tables(battles, boot.ratings)
     votes = tables.votes.sum(axis=1)
     win_rate = tables.decisive_win_rate
+    ties: Counter = Counter()
+    both_bad: Counter = Counter()
+    for k in rows:
+        if log.choice[k] in ("tie", "both_bad"):
+            counter = ties if log.choice[k] == "tie" else both_bad
+            counter[log.left[k]] += 1
+            counter[log.right[k]] += 1
+    separation = boot.separation_notes()
     for i, name in enumerate(names):
+        n = int(votes[i])
+        low, high = float(boot.ci_low[i]), float(boot.ci_high[i])
         per[name] = {
             "bt": float(boot.ratings[i]),
-            "bt_ci_low": float(boot.ci_low[i]),
-            "bt_ci_high": float(boot.ci_high[i]),
+            # An unbounded side is null here and named in bt_ci_unbounded (JSON has no infinity).
+            "bt_ci_low": low if math.isfinite(low) else None,
+            "bt_ci_high": high if math.isfinite(high) else None,
+            "bt_ci_unbounded": (
+                "both"
+                if not math.isfinite(low) and not math.isfinite(high)
+                else "low"
+                if not math.isfinite(low)
+                else "high"
+                if not math.isfinite(high)
+                else None
+            ),
+            "separation": separation.get(name),
             "rank": int(boot.rank[i]),
             "rank_worst": int(boot.rank_worst[i]),
             "elo": float(elo.ratings[i]),
             "win_rate": _none_if_nan(win_rate[i]),
             "votes": int(votes[i]),
             "wins": int(tables.wins[i].sum()),
-            "ties": int(tables.ties[i].sum()),
+            "ties": ties[name],
+            "tie_rate": ties[name] / n if n else None,
+            "both_bad": both_bad[name],
+            "both_bad_rate": both_bad[name] / n if n else None,
             "beats": [names[j] for j in np.flatnonzero(boot.beats[i])],
         }
     warnings += list(boot.warnings)
@@ -328,6 +405,7 @@ def _rating(log: VoteLog, keep: list[int], generators: list[str]):
         [log.image[k] for k in rows],
         [log.annotator[k] for k in rows],
         [log.rating[k] for k in rows],
+        bounds=RATING_SCALE,
     )
     for k in rows:
         scores.setdefault(log.generator[k], []).append(int(log.rating[k]))
@@ -386,24 +464,33 @@ def summarise_votes(
     apply_exclusions: bool = True,
     rule: ExclusionRule | None = None,
     flag_options: list[str] | None = None,
-    raters_per_item: int | None = None,
     rounds: int = BOOTSTRAP_ROUNDS,
     seed: int = SEED,
 ) -> HumanSummary:
     """Ratings, agreement and annotator quality of one study, with or without exclusions."""
     rule = rule or default_rule(log.kind)
-    figures, excluded = annotator_figures(log, annotators, rule)
+    figures, status = annotator_figures(log, annotators, rule)
+    excluded = {h: list(s.reasons) for h, s in status.items() if s.excluded}
     dropped = set(excluded) if apply_exclusions else set()
     keep = [k for k in range(len(log)) if log.annotator[k] not in dropped]
     ratings_rows = [k for k in keep if log.check_kind[k] is None]
     checks = [k for k in keep if log.check_kind[k] is not None]
     by_assignment = {a: k for k, a in enumerate(log.assignment)}
-    outcomes = [_check_outcome(log, k, by_assignment) for k in checks]
-    scored = [o for o in outcomes if o is not None]
+    outcomes = [check_outcome(log, k, by_assignment) for k in checks]
+    scored = [
+        o for o, k in zip(outcomes, checks) if o is not None and log.check_kind[k] != "repeat"
+    ]
+    repeats = [
+        o for o, k in zip(outcomes, checks) if o is not None and log.check_kind[k] == "repeat"
+    ]
     attention = {
         "accuracy": (sum(scored) / len(scored)) if scored else None,
         "correct": int(sum(scored)),
         "n": len(scored),
+        "inconclusive": sum(1 for o in outcomes if o is None),
+        "repeat_consistency": (sum(repeats) / len(repeats)) if repeats else None,
+        "repeat_consistent": int(sum(repeats)),
+        "n_repeat": len(repeats),
         "by_kind": dict(Counter(log.check_kind[k] for k in checks)),
     }
     if scored:
@@ -425,7 +512,7 @@ def summarise_votes(
         per, score = _flags(log, ratings_rows, generators, list(flag_options or []))
         label = "share of images with no failure flagged"
 
-    agreement = agreement_statistics(log, ratings_rows, raters_per_item)
+    agreement = agreement_statistics(log, ratings_rows)
     agreement["position_bias"] = position
     agreement["attention_checks"] = attention
     agreement["exclusions_applied"] = apply_exclusions
@@ -435,18 +522,23 @@ def summarise_votes(
             "handle": h,
             "reasons": excluded[h],
             "is_simulated": annotators.get(h, AnnotatorInfo(h)).is_simulated,
+            "override": status[h].override,
         }
         for h in sorted(excluded)
     ]
+    agreement["reinstated"] = [
+        {"handle": h, "automatic_reasons": list(st.automatic_reasons), "note": st.note}
+        for h, st in sorted(status.items())
+        if st.override == "reinstate"
+    ]
     people = []
-    for handle in sorted(set(annotators) | set(figures)):
+    for handle in sorted(status):
         info = annotators.get(handle, AnnotatorInfo(handle))
         people.append(
             {
                 "handle": handle,
                 "is_simulated": info.is_simulated,
-                "excluded": handle in excluded,
-                "excluded_reasons": excluded.get(handle, []),
+                **status[handle].to_dict(),
                 **figures.get(handle, {"n_votes": 0}),
             }
         )

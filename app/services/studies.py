@@ -20,6 +20,7 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.models import DEFAULT_FLAG_OPTIONS, Generator, Image, Prompt, Study, Vote
 from app.services.generators import get_generator
 from app.services.prompts import get_prompt_set
+from app.services.reference_sets import get_reference_set
 from app.validation import MAX_ID, CleanModel, is_row_id
 
 DEFAULT_QUESTIONS = {
@@ -68,6 +69,31 @@ class StudyFields(CleanModel):
         le=4096,
         description="longest side (px) of the one box every served image is fitted into",
     )
+    reference_set: str | int | None = Field(
+        default=None,
+        description="real images for the clean side of attention checks (name or id); without "
+        "one, checks use images the study's own votes rank well",
+    )
+    min_attention_checks: int = Field(
+        default=5, ge=1, description="checks of a kind an annotator answers before they count"
+    )
+    min_attention_accuracy: float | None = Field(default=0.8, ge=0, le=1)
+    min_repeat_consistency: float | None = Field(default=0.5, ge=0, le=1)
+    min_loo_agreement: float | None = Field(
+        default=0.35,
+        ge=0,
+        le=1,
+        description="default 0.35 (chance on a 4-way answer is about 0.25); none for rating "
+        "studies",
+    )
+    min_median_response_s: float | None = Field(default=1.0, ge=0)
+    max_vote_share: float = Field(
+        default=0.2,
+        gt=0,
+        le=1,
+        description="largest share of the study's planned votes (items x raters) one annotator "
+        "may cast",
+    )
 
     @field_validator("flag_options")
     @classmethod
@@ -103,6 +129,25 @@ class StudyUpdate(CleanModel):
     is_public: bool | None = None
     max_tasks_per_annotator: int | None = Field(default=None, ge=1, le=MAX_ID)
     display_size: int | None = Field(default=None, ge=64, le=4096)
+    reference_set: str | int | None = None
+    min_attention_checks: int | None = Field(default=None, ge=1)
+    min_attention_accuracy: float | None = Field(default=None, ge=0, le=1)
+    min_repeat_consistency: float | None = Field(default=None, ge=0, le=1)
+    min_loo_agreement: float | None = Field(default=None, ge=0, le=1)
+    min_median_response_s: float | None = Field(default=None, ge=0)
+    max_vote_share: float | None = Field(default=None, gt=0, le=1)
+
+
+# Analysis settings: they change who is excluded and how many votes one person may cast, never
+# what was asked, so they may change while a study is open.
+RULE_FIELDS = (
+    "min_attention_checks",
+    "min_attention_accuracy",
+    "min_repeat_consistency",
+    "min_loo_agreement",
+    "min_median_response_s",
+    "max_vote_share",
+)
 
 
 def _resolve_generators(session: Session, refs: list[str | int], kind: str) -> list[Generator]:
@@ -119,6 +164,12 @@ def create_study(session: Session, body: StudyCreate) -> Study:
         raise Conflict(f"a study named {body.name!r} already exists")
     generators = _resolve_generators(session, body.generators, body.kind)
     prompt_set = get_prompt_set(session, body.prompt_set) if body.prompt_set is not None else None
+    reference = (
+        get_reference_set(session, body.reference_set) if body.reference_set is not None else None
+    )
+    loo = body.min_loo_agreement
+    if body.kind == "rating" and "min_loo_agreement" not in body.model_fields_set:
+        loo = None  # exact agreement on a 1-5 score is not expected of honest raters
     study = Study(
         name=body.name,
         kind=body.kind,
@@ -132,6 +183,13 @@ def create_study(session: Session, body: StudyCreate) -> Study:
         max_tasks_per_annotator=body.max_tasks_per_annotator,
         display_size=body.display_size,
         prompt_set_id=prompt_set.id if prompt_set else None,
+        reference_set_id=reference.id if reference else None,
+        min_attention_checks=body.min_attention_checks,
+        min_attention_accuracy=body.min_attention_accuracy,
+        min_repeat_consistency=body.min_repeat_consistency,
+        min_loo_agreement=loo,
+        min_median_response_s=body.min_median_response_s,
+        max_vote_share=body.max_vote_share,
         status="draft",
         generators=generators,
     )
@@ -173,7 +231,13 @@ def update_study(session: Session, study: Study, body: StudyUpdate) -> Study:
     changes = body.model_dump(exclude_unset=True)
     if study.status != "draft":
         # Once votes may exist, changing what was asked would mix answers to different questions.
-        allowed = {"is_public", "max_tasks_per_annotator", "instructions"}
+        allowed = {
+            "is_public",
+            "max_tasks_per_annotator",
+            "instructions",
+            "reference_set",
+            *RULE_FIELDS,
+        }
         refused = sorted(set(changes) - allowed)
         if refused:
             raise Conflict(
@@ -182,6 +246,11 @@ def update_study(session: Session, study: Study, body: StudyUpdate) -> Study:
             )
     if "flag_options" in changes:
         changes["flag_options"] = StudyFields(flag_options=changes["flag_options"]).flag_options
+    if "reference_set" in changes:
+        ref = changes.pop("reference_set")
+        changes["reference_set_id"] = (
+            get_reference_set(session, ref).id if ref is not None else None
+        )
     for key, value in changes.items():
         if value is None and key in {
             "question",
@@ -191,6 +260,8 @@ def update_study(session: Session, study: Study, body: StudyUpdate) -> Study:
             "pair_policy",
             "is_public",
             "display_size",
+            "min_attention_checks",
+            "max_vote_share",
         }:
             raise InvalidInput(f"{key} cannot be null")
         setattr(study, key, value)
@@ -226,7 +297,12 @@ def close_study(session: Session, study: Study) -> Study:
 
 @dataclass(frozen=True)
 class Item:
-    """One thing to be judged. For pairwise, gen_a < gen_b by generator id (sides come later)."""
+    """One thing to be judged. For pairwise, gen_a < gen_b by generator id (sides come later).
+
+    A pairwise item is (prompt, generator pair); `images_a` and `images_b` hold every image each
+    generator has for the prompt, and each assignment shows the least-shown one of each (see
+    assignment._reserve), so every uploaded image is judged and they are judged equally often.
+    image_a and image_b are the first of each, for callers that need one."""
 
     key: str
     prompt_id: int | None
@@ -234,6 +310,8 @@ class Item:
     gen_a: int
     image_b: int | None = None
     gen_b: int | None = None
+    images_a: tuple[int, ...] = ()
+    images_b: tuple[int, ...] = ()
 
 
 def study_images(session: Session, study: Study) -> list[tuple[int, int, int | None]]:
@@ -283,7 +361,7 @@ def _pool_fingerprint(session: Session, study: Study) -> tuple:
 
 
 def study_items(session: Session, study: Study) -> dict[str, Item]:
-    """Every item of the study by key. One image per (generator, prompt): the first uploaded.
+    """Every item of the study by key (see Item).
 
     The returned mapping is shared between callers (cached): read it, never change it."""
     key = _pool_fingerprint(session, study)
@@ -304,15 +382,16 @@ def _build_items(session: Session, study: Study) -> dict[str, Item]:
     images = study_images(session, study)
     if study.kind != "pairwise":
         return {f"i{img}": Item(f"i{img}", prompt, img, gen) for img, gen, prompt in images}
-    by_prompt: dict[int, dict[int, int]] = {}
+    by_prompt: dict[int, dict[int, list[int]]] = {}
     for img, gen, prompt in images:
         if prompt is not None:
-            by_prompt.setdefault(prompt, {}).setdefault(gen, img)
+            by_prompt.setdefault(prompt, {}).setdefault(gen, []).append(img)
     items: dict[str, Item] = {}
     for prompt, per_gen in by_prompt.items():
         gens = sorted(per_gen)
         for a_index, gen_a in enumerate(gens):
             for gen_b in gens[a_index + 1 :]:
                 key = f"p{prompt}:{gen_a}:{gen_b}"
-                items[key] = Item(key, prompt, per_gen[gen_a], gen_a, per_gen[gen_b], gen_b)
+                a, b = tuple(per_gen[gen_a]), tuple(per_gen[gen_b])
+                items[key] = Item(key, prompt, a[0], gen_a, b[0], gen_b, a, b)
     return items

@@ -6,17 +6,13 @@ durable. A repeated submission with the same answer returns the stored vote and 
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from app.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
-from app.models import Annotator, Assignment, Generator, Prompt, Study, Vote, utcnow
+from app.models import Annotator, Assignment, Study, Vote, utcnow
 
 CHOICES = ("left", "right", "tie", "both_bad")
 # Chatbot Arena (FastChat) battle layout: model_a is the left image's generator.
@@ -26,25 +22,6 @@ WINNER = {
     "tie": "tie",
     "both_bad": "tie (bothbad)",
 }
-EXPORT_COLUMNS = [
-    "model_a",
-    "model_b",
-    "winner",
-    "choice",
-    "rating",
-    "flags",
-    "annotator",
-    "annotator_excluded",
-    "study",
-    "prompt",
-    "prompt_id",
-    "check_kind",
-    "expected_choice",
-    "server_ms",
-    "client_ms",
-    "created_at",
-    "assignment",
-]
 
 
 def _normalise(
@@ -157,58 +134,3 @@ def submit_vote(
     session.add(vote)
     session.flush()
     return vote
-
-
-def export_rows(session: Session, study: Study) -> list[dict[str, Any]]:
-    """One dict per vote in time order, Chatbot Arena columns first."""
-    left, right, single = aliased(Generator), aliased(Generator), aliased(Generator)
-    rows = session.execute(
-        select(Vote, Assignment, Annotator, Prompt, left.name, right.name, single.name)
-        .join(Assignment, Assignment.id == Vote.assignment_id)
-        .join(Annotator, Annotator.id == Vote.annotator_id)
-        .outerjoin(Prompt, Prompt.id == Assignment.prompt_id)
-        .outerjoin(left, left.id == Assignment.generator_left_id)
-        .outerjoin(right, right.id == Assignment.generator_right_id)
-        .outerjoin(single, single.id == Assignment.generator_id)
-        .where(Vote.study_id == study.id)
-        .order_by(Vote.created_at, Vote.id)
-    ).all()
-    out = []
-    for vote, assignment, annotator, prompt, left_name, right_name, single_name in rows:
-        out.append(
-            {
-                "model_a": left_name if study.kind == "pairwise" else single_name,
-                "model_b": right_name if study.kind == "pairwise" else None,
-                "winner": vote.winner,
-                "choice": vote.choice,
-                "rating": vote.rating,
-                "flags": vote.flags,
-                "annotator": annotator.handle,
-                "annotator_excluded": annotator.excluded,
-                "study": study.name,
-                "prompt": prompt.text if prompt else None,
-                "prompt_id": prompt.external_id if prompt else None,
-                "check_kind": assignment.check_kind,
-                "expected_choice": assignment.expected_choice,
-                "server_ms": vote.server_ms,
-                "client_ms": vote.client_ms,
-                "created_at": vote.created_at.isoformat(),
-                "assignment": assignment.public_id,
-            }
-        )
-    return out
-
-
-def export_votes(session: Session, study: Study, fmt: str = "csv") -> str:
-    rows = export_rows(session, study)
-    if fmt == "jsonl":
-        return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    if fmt != "csv":
-        raise InvalidInput(f"format must be csv or jsonl; got {fmt!r}")
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        flags = row["flags"]
-        writer.writerow({**row, "flags": "" if flags is None else "|".join(flags)})
-    return buffer.getvalue()

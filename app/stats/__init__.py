@@ -4,6 +4,7 @@ No web, database or torch imports here; the import-linter contracts in pyproject
 """
 
 from app.stats.agreement import (
+    AgreementSummary,
     AnnotatorQuality,
     ExclusionRule,
     Exclusions,
@@ -13,8 +14,10 @@ from app.stats.agreement import (
     exclude_annotators,
     fleiss_kappa,
     fleiss_kappa_from_ratings,
+    fleiss_kappa_generalised,
     krippendorff_alpha,
     leave_one_out_agreement,
+    study_agreement,
 )
 from app.stats.battles import (
     Battles,
@@ -55,6 +58,7 @@ from app.stats.position import PositionBias, position_bias, wilson_interval
 from app.stats.win_tables import WinTables, predicted_win_rate, win_tables
 
 __all__ = [
+    "AgreementSummary",
     "AnnotatorQuality",
     "Battles",
     "BootstrapResult",
@@ -85,6 +89,7 @@ __all__ = [
     "fit_bradley_terry",
     "fleiss_kappa",
     "fleiss_kappa_from_ratings",
+    "fleiss_kappa_generalised",
     "krippendorff_alpha",
     "leave_one_out_agreement",
     "mean_opinion_scores",
@@ -95,6 +100,7 @@ __all__ = [
     "position_bias",
     "predicted_win_rate",
     "rank_from_intervals",
+    "study_agreement",
     "t_interval",
     "unique_outcomes",
     "wilson_interval",

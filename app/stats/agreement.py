@@ -20,9 +20,13 @@ import krippendorff
 import numpy as np
 
 from app.stats.exceptions import DegenerateDataError, StatsError
+from app.stats.position import wilson_interval
 
 PAIRWISE_LABELS = ("left", "right", "tie", "both_bad")
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
+CI_LEVEL = 0.95
+# Above this share of one answer, kappa and alpha understate agreement (the kappa paradox).
+PREVALENCE_NOTE_SHARE = 0.8
 
 
 def _missing(value) -> bool:
@@ -140,7 +144,11 @@ def krippendorff_alpha(
 
 @dataclass(frozen=True)
 class AnnotatorQuality:
-    """One annotator: votes, agreement with the others' majority, attention checks, speed."""
+    """One annotator: votes, agreement with the others' majority, attention checks, speed.
+
+    Every share comes with the upper end of its 95% Wilson interval (`*_upper`): the exclusion
+    rule drops an annotator only when even that optimistic bound is below its threshold.
+    """
 
     rater: str
     n_votes: int
@@ -149,16 +157,32 @@ class AnnotatorQuality:
     attention_accuracy: float | None
     n_attention: int
     median_response_s: float | None
+    loo_upper: float | None = None
+    attention_correct: int = 0
+    attention_upper: float | None = None
+    repeat_consistency: float | None = None
+    n_repeat: int = 0
+    repeat_upper: float | None = None
 
     def to_dict(self) -> dict:
         return {
             "n_votes": self.n_votes,
             "loo_agreement": self.loo_agreement,
             "n_loo": self.n_loo,
+            "loo_upper": self.loo_upper,
             "attention_accuracy": self.attention_accuracy,
+            "attention_correct": self.attention_correct,
             "n_attention": self.n_attention,
+            "attention_upper": self.attention_upper,
+            "repeat_consistency": self.repeat_consistency,
+            "n_repeat": self.n_repeat,
+            "repeat_upper": self.repeat_upper,
             "median_response_s": self.median_response_s,
         }
+
+
+def _upper(hits: int, n: int, level: float = CI_LEVEL) -> float | None:
+    return wilson_interval(hits, n, level)[1] if n else None
 
 
 def leave_one_out_agreement(
@@ -201,49 +225,82 @@ def annotator_quality(
     *,
     gold: Mapping[Hashable, Hashable] | None = None,
     response_s: Sequence[float] | None = None,
+    repeat_items: set | frozenset | None = None,
 ) -> dict[str, AnnotatorQuality]:
     """Quality figures per annotator from long-format votes; `gold` maps attention-check items to
-    their known answer; `response_s` gives each vote's response time in seconds."""
+    their known answer; `response_s` gives each vote's response time in seconds. Gold items in
+    `repeat_items` (repeats of an earlier answer) count as consistency, not as attention."""
     n = len(items)
     if len(raters) != n or len(labels) != n or (response_s is not None and len(response_s) != n):
         raise StatsError("items, raters, labels (and response_s) must have the same length")
-    loo = leave_one_out_agreement(items, raters, labels)
+    repeats = repeat_items or set()
+    gold = gold or {}
+    # Leave-one-out agreement compares judgements of real items only, never check answers.
+    real = [k for k in range(n) if items[k] not in gold]
+    loo = leave_one_out_agreement(
+        [items[k] for k in real], [raters[k] for k in real], [labels[k] for k in real]
+    )
     by_rater: dict[Hashable, list[int]] = {}
     for k, rater in enumerate(raters):
         by_rater.setdefault(rater, []).append(k)
     result = {}
     for rater, idx in by_rater.items():
-        checks = [labels[k] == gold[items[k]] for k in idx if items[k] in gold] if gold else []
+        checks = [labels[k] == gold[items[k]] for k in idx if items[k] in gold]
+        kinds = [items[k] in repeats for k in idx if items[k] in gold]
+        attention = [ok for ok, is_repeat in zip(checks, kinds) if not is_repeat]
+        consistent = [ok for ok, is_repeat in zip(checks, kinds) if is_repeat]
         times = [float(response_s[k]) for k in idx] if response_s is not None else []
-        agreement, n_loo = loo[rater]
+        times = [t for t in times if not math.isnan(t)]
+        agreement, n_loo = loo.get(rater, (None, 0))
+        hits = round(agreement * n_loo) if agreement is not None else 0
         result[rater] = AnnotatorQuality(
             rater=str(rater),
             n_votes=len(idx),
             loo_agreement=agreement,
             n_loo=n_loo,
-            attention_accuracy=(sum(checks) / len(checks)) if checks else None,
-            n_attention=len(checks),
+            attention_accuracy=(sum(attention) / len(attention)) if attention else None,
+            n_attention=len(attention),
             median_response_s=float(np.median(times)) if times else None,
+            loo_upper=_upper(hits, n_loo),
+            attention_correct=int(sum(attention)),
+            attention_upper=_upper(int(sum(attention)), len(attention)),
+            repeat_consistency=(sum(consistent) / len(consistent)) if consistent else None,
+            n_repeat=len(consistent),
+            repeat_upper=_upper(int(sum(consistent)), len(consistent)),
         )
     return result
 
 
 @dataclass(frozen=True)
 class ExclusionRule:
-    """Thresholds below which an annotator is dropped; None disables a criterion."""
+    """Thresholds below which an annotator is dropped; None disables a criterion.
 
-    min_loo_agreement: float | None = 0.5
+    Shares are judged by the upper end of their 95% Wilson interval, not the point estimate: an
+    annotator is dropped only when the data make it unlikely (one-sided 2.5%) that their true
+    share reaches the threshold, i.e. when the lower confidence bound of their failure rate
+    exceeds 1 - threshold. A share counts only once it rests on enough answers
+    (`min_attention_checks` checks of a kind, `min_loo_items` comparable items).
+    """
+
+    min_loo_agreement: float | None = 0.35
     min_attention_accuracy: float | None = 0.8
     min_median_response_s: float | None = 1.0
     # Too few comparable items say nothing about an annotator: the agreement rule needs this many.
     min_loo_items: int = 10
+    min_attention_checks: int = 5
+    # Repeats of a close pair are answered differently by honest people; chance is the bar.
+    min_repeat_consistency: float | None = 0.5
 
     def to_dict(self) -> dict:
         return {
             "min_loo_agreement": self.min_loo_agreement,
             "min_attention_accuracy": self.min_attention_accuracy,
+            "min_repeat_consistency": self.min_repeat_consistency,
             "min_median_response_s": self.min_median_response_s,
             "min_loo_items": self.min_loo_items,
+            "min_attention_checks": self.min_attention_checks,
+            "level": CI_LEVEL,
+            "bound": "upper end of the 95% Wilson interval must reach the threshold",
         }
 
 
@@ -264,30 +321,45 @@ class Exclusions:
 def exclude_annotators(
     quality: Mapping[str, AnnotatorQuality], rule: ExclusionRule = ExclusionRule()
 ) -> Exclusions:
-    """Apply the thresholds of `rule` to per-annotator quality figures."""
+    """Apply the thresholds of `rule` to per-annotator quality figures (see ExclusionRule)."""
     excluded: dict[str, tuple[str, ...]] = {}
     for rater, q in quality.items():
         reasons = []
         if (
             rule.min_loo_agreement is not None
-            and q.loo_agreement is not None
+            and q.loo_upper is not None
             and q.n_loo >= rule.min_loo_items
-            and q.loo_agreement < rule.min_loo_agreement
+            and q.loo_upper < rule.min_loo_agreement
         ):
             reasons.append(
-                f"agreement with the others' majority {q.loo_agreement:.2f} < {rule.min_loo_agreement}"
+                f"agreement with the others' majority {q.loo_agreement:.2f} over {q.n_loo} items "
+                f"(95% upper bound {q.loo_upper:.2f}) < {rule.min_loo_agreement}"
             )
         if (
             rule.min_attention_accuracy is not None
-            and q.attention_accuracy is not None
-            and q.attention_accuracy < rule.min_attention_accuracy
+            and q.attention_upper is not None
+            and q.n_attention >= rule.min_attention_checks
+            and q.attention_upper < rule.min_attention_accuracy
         ):
             reasons.append(
-                f"attention-check accuracy {q.attention_accuracy:.2f} < {rule.min_attention_accuracy}"
+                f"attention-check accuracy {q.attention_correct}/{q.n_attention} "
+                f"(95% upper bound {q.attention_upper:.2f}) < {rule.min_attention_accuracy}"
+            )
+        if (
+            rule.min_repeat_consistency is not None
+            and q.repeat_upper is not None
+            and q.n_repeat >= rule.min_attention_checks
+            and q.repeat_upper < rule.min_repeat_consistency
+        ):
+            consistent = round(q.repeat_consistency * q.n_repeat)
+            reasons.append(
+                f"repeated items answered consistently {consistent}/{q.n_repeat} "
+                f"(95% upper bound {q.repeat_upper:.2f}) < {rule.min_repeat_consistency}"
             )
         if (
             rule.min_median_response_s is not None
             and q.median_response_s is not None
+            and q.n_votes >= rule.min_attention_checks
             and q.median_response_s < rule.min_median_response_s
         ):
             reasons.append(
@@ -296,3 +368,138 @@ def exclude_annotators(
         if reasons:
             excluded[rater] = tuple(reasons)
     return Exclusions(excluded, rule)
+
+
+# ----------------------------------------------------------------------------- study agreement
+
+
+@dataclass(frozen=True)
+class AgreementSummary:
+    """Agreement of one study's judgements, with the sample each statistic used.
+
+    `fleiss_kappa` is Fleiss' kappa generalised to a varying number of ratings per item (Gwet
+    2014, Handbook of Inter-Rater Reliability, ch. 2; identical to Fleiss 1971 when every item
+    has the same number), over every item with at least two ratings; `percent_agreement` is the
+    observed agreement of that formula (the share of agreeing rating pairs within an item,
+    averaged over items). Krippendorff's alpha uses the same items (single ratings are not
+    pairable).
+    """
+
+    fleiss_kappa: float | None
+    krippendorff_alpha: float | None
+    percent_agreement: float | None
+    level: str
+    n_items: int  # items with at least two ratings: what every statistic here used
+    n_items_total: int
+    n_ratings: int  # ratings on those items
+    n_raters: int  # distinct raters among those ratings
+    raters_per_item: tuple[int, int] | None  # (min, max) ratings per used item
+    top_category: str | None
+    top_share: float | None
+    notes: dict[str, str]
+
+    def to_dict(self) -> dict:
+        return {
+            "fleiss_kappa": self.fleiss_kappa,
+            "krippendorff_alpha": self.krippendorff_alpha,
+            "percent_agreement": self.percent_agreement,
+            "level": self.level,
+            "n_items": self.n_items,
+            "n_items_total": self.n_items_total,
+            "n_ratings": self.n_ratings,
+            "n_raters": self.n_raters,
+            "raters_per_item": list(self.raters_per_item) if self.raters_per_item else None,
+            "top_category": self.top_category,
+            "top_share": self.top_share,
+            "notes": dict(self.notes),
+        }
+
+
+def fleiss_kappa_generalised(codes: np.ndarray) -> tuple[float, float]:
+    """(kappa, observed agreement) of an items x slots code matrix (NaN = missing), over items
+    with at least two ratings: p_o = mean_i sum_k r_ik (r_ik - 1) / (r_i (r_i - 1)),
+    p_e = sum_k pi_k^2 with pi_k = mean_i r_ik / r_i (Gwet 2014, eq. 2.8)."""
+    codes = np.asarray(codes, dtype=np.float64)
+    counts_per_item = (~np.isnan(codes)).sum(axis=1)
+    rows = codes[counts_per_item >= 2]
+    if rows.shape[0] == 0:
+        raise DegenerateDataError("Fleiss' kappa needs an item with at least two ratings")
+    table = category_counts(rows)
+    r = table.sum(axis=1)
+    p_o = float(((table * (table - 1)).sum(axis=1) / (r * (r - 1))).mean())
+    pi = (table / r[:, None]).mean(axis=0)
+    p_e = float((pi * pi).sum())
+    if p_e >= 1.0 - 1e-15:
+        raise DegenerateDataError("Fleiss' kappa is 0/0: every rating is in the same category")
+    return float((p_o - p_e) / (1.0 - p_e)), p_o
+
+
+def study_agreement(
+    items: Sequence[Hashable],
+    raters: Sequence[Hashable],
+    labels: Sequence[Hashable],
+    level: str = "nominal",
+) -> AgreementSummary:
+    """Fleiss' kappa, Krippendorff's alpha and raw agreement of long-format judgements (one row
+    per rating). The leaderboard and `arena agreement` both call this on the same rows."""
+    if level not in LEVELS:
+        raise StatsError(f"level must be one of {LEVELS}")
+    per_item: dict[Hashable, dict[Hashable, Hashable]] = {}
+    for item, rater, label in zip(items, raters, labels, strict=True):
+        if _missing(label):
+            continue
+        per_item.setdefault(item, {})[rater] = label
+    notes: dict[str, str] = {}
+    used = {i: v for i, v in per_item.items() if len(v) >= 2}
+    empty = AgreementSummary(
+        None, None, None, level, 0, len(per_item), 0, 0, None, None, None, notes
+    )
+    if not used:
+        reason = "no votes yet" if not per_item else "no item has two or more ratings yet"
+        notes.update(fleiss_kappa=reason, krippendorff_alpha=reason, percent_agreement=reason)
+        return empty
+    rater_names = sorted({r for v in used.values() for r in v}, key=str)
+    column = {r: k for k, r in enumerate(rater_names)}
+    present = [lab for v in used.values() for lab in v.values()]
+    order = _label_order(set(present), None)
+    numeric = all(isinstance(v, (int, float, np.integer, np.floating)) for v in order)
+    code = {c: (float(c) if numeric else float(k)) for k, c in enumerate(order)}
+    matrix = np.full((len(used), len(rater_names)), np.nan)
+    for row, votes in enumerate(used.values()):
+        for rater, label in votes.items():
+            matrix[row, column[rater]] = code[label]
+    kappa = alpha = p_o = None
+    try:
+        kappa, p_o = fleiss_kappa_generalised(matrix)
+    except StatsError as exc:
+        notes["fleiss_kappa"] = str(exc)
+        # Every rating in one category: perfect observed agreement, kappa undefined.
+        p_o = 1.0 if len(order) == 1 else None
+    try:
+        alpha = krippendorff_alpha(matrix, level=level)
+    except StatsError as exc:
+        notes["krippendorff_alpha"] = str(exc)
+    counts = Counter(present)
+    top, top_n = counts.most_common(1)[0]
+    share = top_n / len(present)
+    if share >= PREVALENCE_NOTE_SHARE and len(order) > 1:
+        notes["prevalence"] = (
+            f"{share:.0%} of the ratings are {top!r}: with one answer this prevalent, kappa and "
+            "alpha can be low although raters mostly agree (the kappa paradox, Feinstein & "
+            "Cicchetti 1990); read them beside the raw agreement"
+        )
+    sizes = [len(v) for v in used.values()]
+    return AgreementSummary(
+        kappa,
+        alpha,
+        p_o,
+        level,
+        len(used),
+        len(per_item),
+        len(present),
+        len(rater_names),
+        (min(sizes), max(sizes)),
+        str(top),
+        share,
+        notes,
+    )

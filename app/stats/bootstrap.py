@@ -44,6 +44,15 @@ from app.stats.bradley_terry import (
 )
 from app.stats.elo import ELO_BASE, ELO_INITIAL, ELO_SCALE
 from app.stats.exceptions import StatsError
+from app.stats.separation import (
+    DOWN,
+    EITHER,
+    UP,
+    Separation,
+    separated_rounds,
+    separation,
+    unbounded_bounds,
+)
 
 BOOTSTRAP_ROUNDS = 1000
 CI_LEVEL = 0.95
@@ -74,6 +83,38 @@ class BootstrapResult:
     n_votes: int
     converged_rounds: int
     warnings: tuple[str, ...]
+    # Separation (app.stats.separation): the point data's, and bounds that are infinite because
+    # more than (1 - level) / 2 of the rounds had no finite maximum-likelihood rating.
+    separation: Separation | None = None
+    unbounded_low: np.ndarray | None = None
+    unbounded_high: np.ndarray | None = None
+    separated_rounds: int = 0
+
+    def separation_notes(self) -> dict[str, str]:
+        """Per separated generator, what the data show and which bound is not finite."""
+        notes: dict[str, str] = {}
+        sep = self.separation
+        for k, name in enumerate(self.generators):
+            parts = []
+            if sep is not None and sep.direction[k] != 0:
+                lost = [self.generators[x] for x in sep.never_lost_to[k]]
+                beat = [self.generators[x] for x in sep.never_beat[k]]
+                if sep.direction[k] in (UP, EITHER) and lost:
+                    parts.append(f"never lost a vote to {', '.join(lost)}")
+                if sep.direction[k] in (DOWN, EITHER) and beat:
+                    parts.append(f"never won or tied a vote against {', '.join(beat)}")
+            low = self.unbounded_low is not None and bool(self.unbounded_low[k])
+            high = self.unbounded_high is not None and bool(self.unbounded_high[k])
+            if low or high:
+                side = "both bounds" if low and high else "upper bound" if high else "lower bound"
+                parts.append(
+                    f"no finite {side} of the {self.level:.0%} interval: in "
+                    f"{self.separated_rounds} of {self.rounds} bootstrap rounds the data were "
+                    "separated, so the fitted value there only shows where the optimiser stopped"
+                )
+            if parts:
+                notes[str(name)] = "; ".join(parts)
+        return notes
 
     def index(self, name: str) -> int:
         return self.generators.index(name)
@@ -106,6 +147,17 @@ class BootstrapResult:
             else {"generator": self.anchor[0], "value": self.anchor[1]},
             "n_votes": self.n_votes,
             "converged_rounds": self.converged_rounds,
+            "separated_rounds": self.separated_rounds,
+            "unbounded": {
+                g: {"low": bool(lo), "high": bool(hi)}
+                for g, lo, hi in zip(
+                    self.generators,
+                    self.unbounded_low if self.unbounded_low is not None else [],
+                    self.unbounded_high if self.unbounded_high is not None else [],
+                )
+                if lo or hi
+            },
+            "separation": self.separation_notes(),
             "warnings": list(self.warnings),
         }
 
@@ -183,6 +235,11 @@ def bootstrap_bradley_terry_counts(
     n_votes = int(unique.count.sum())
     generator = rng if rng is not None else np.random.default_rng(seed)
 
+    table = point.pairs
+    point_separation = (
+        separation(k, table.i, table.j, table.score_i, table.votes, anchor_index) if k else None
+    )
+    directions = np.zeros((rounds, k), dtype=np.int64)
     if n_votes == 0 or k == 0:
         theta = np.broadcast_to(point.theta, (rounds, k)).copy()
         converged = rounds
@@ -196,6 +253,7 @@ def bootstrap_bradley_terry_counts(
         theta, converged = _solve_rounds(
             table.i, table.j, score, votes, point.theta, math.log(base), ridge, tol, max_iter
         )
+        directions = separated_rounds(k, table.i, table.j, score, votes, anchor_index)
 
     samples = scale * theta + initial
     ratings = point.ratings
@@ -207,8 +265,23 @@ def bootstrap_bradley_terry_counts(
     ci_low, median, ci_high = (
         np.quantile(samples, [q, 0.5, 1.0 - q], axis=0) if k else (np.zeros(0),) * 3
     )
+    unbounded_low, unbounded_high = unbounded_bounds(directions, level)
+    ci_low = np.where(unbounded_low, -np.inf, ci_low)
+    ci_high = np.where(unbounded_high, np.inf, ci_high)
     rank, rank_worst = rank_from_intervals(ci_low, ci_high, point.components)
     warnings = list(graph_warnings(generators, point.components, n_votes))
+    n_separated = int(np.any(directions != 0, axis=1).sum()) if k else 0
+    if point_separation is not None and point_separation.separated:
+        warnings.append(
+            "perfect separation: some generators never lost (or never won) a vote against "
+            "others, so their Bradley-Terry ratings have no finite maximum-likelihood value; "
+            "the affected intervals are shown as unbounded"
+        )
+    elif unbounded_low.any() or unbounded_high.any():
+        warnings.append(
+            f"near separation: {n_separated} of {rounds} bootstrap rounds had no finite "
+            "maximum-likelihood ratings; the affected interval bounds are shown as unbounded"
+        )
     if converged < rounds:
         warnings.append(
             f"{rounds - converged} of {rounds} bootstrap rounds did not converge in {max_iter} Newton steps"
@@ -234,6 +307,10 @@ def bootstrap_bradley_terry_counts(
         n_votes=n_votes,
         converged_rounds=converged,
         warnings=tuple(warnings),
+        separation=point_separation,
+        unbounded_low=unbounded_low,
+        unbounded_high=unbounded_high,
+        separated_rounds=n_separated,
     )
 
 

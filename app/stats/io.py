@@ -8,7 +8,11 @@ Layouts:
   ratings  wide: item_id, rater1..raterN (every column whose name starts with "rater"; other
            columns, e.g. true_label, are ignored; an empty cell is a missing rating)
            or long: item_id, rater, label.
-  mos      item_id, model, rater1..raterN with numeric scores (empty cell = missing).
+  mos      wide: item_id, model, rater1..raterN with numeric scores (empty cell = missing)
+           or long: item_id, model, rater, rating (or score).
+
+Gallery Arena's own votes export is read as it is: it has the long columns, and a `check_kind`
+column whose non-empty rows (attention checks, never part of the figures) are skipped.
 """
 
 from __future__ import annotations
@@ -79,6 +83,11 @@ def _require(header: list[str], columns: tuple[str, ...]) -> dict[str, int]:
     return {c: header.index(c) for c in columns}
 
 
+def _is_check(header: list[str], row: list[str]) -> bool:
+    """An attention-check row of a Gallery Arena votes export."""
+    return "check_kind" in header and bool(row[header.index("check_kind")])
+
+
 def read_battles(source: Source) -> Battles:
     """Chatbot Arena battle log -> Battles (generators in order of first appearance)."""
     with _open(source) as handle:
@@ -88,9 +97,16 @@ def read_battles(source: Source) -> Battles:
         model_b: list[str] = []
         winner: list[str] = []
         for line, row in _rows(reader, len(header)):
+            if _is_check(header, row):
+                continue
             a, b, w = row[col["model_a"]], row[col["model_b"]], row[col["winner"]]
             if not a or not b:
-                raise InputFormatError("empty model name", line=line)
+                hint = (
+                    " (a rating or flag study's votes hold no battles: use `arena mos`)"
+                    if a and not b and "rating" in header
+                    else ""
+                )
+                raise InputFormatError(f"empty model name{hint}", line=line)
             if w not in WINNER_LABELS:
                 raise InputFormatError(
                     f"unknown winner {w!r}; expected one of {', '.join(WINNER_LABELS)}", line=line
@@ -145,6 +161,8 @@ def read_ratings(source: Source) -> RatingsTable:
             cells: dict[str, dict[str, str]] = {}
             raters: dict[str, None] = {}
             for line, row in _rows(reader, len(header)):
+                if _is_check(header, row):
+                    continue
                 item, rater, label = row[item_col], row[rater_col], row[label_col]
                 if not item or not rater:
                     raise InputFormatError("empty item_id or rater", line=line)
@@ -193,15 +211,48 @@ class MOSRatings:
     matrix: tuple[tuple[float | None, ...], ...]  # items x raters, None = missing
 
 
+def _read_mos_long(reader: csv.reader, header: list[str], score_column: str) -> MOSRatings:
+    col = _require(header, ("item_id", "model", "rater", score_column))
+    models, items, raters, scores = [], [], [], []
+    cells: dict[str, dict[str, float]] = {}
+    seen: dict[tuple[str, str], int] = {}
+    for line, row in _rows(reader, len(header)):
+        if _is_check(header, row):
+            continue
+        item, model, rater = row[col["item_id"]], row[col["model"]], row[col["rater"]]
+        if not item or not model or not rater:
+            raise InputFormatError("empty item_id, model or rater", line=line)
+        if (item, rater) in seen:
+            raise InputFormatError(f"rater {rater!r} rated item {item!r} twice", line=line)
+        seen[(item, rater)] = line
+        if not row[col[score_column]]:
+            continue
+        value = _number(row[col[score_column]], line, f"{score_column} of {rater}")
+        models.append(model)
+        items.append(item)
+        raters.append(rater)
+        scores.append(value)
+        cells.setdefault(item, {})[rater] = value
+    if not scores:
+        raise InputFormatError("no scores after the header", line=2)
+    names = tuple(dict.fromkeys(raters))
+    matrix = tuple(tuple(cells[i].get(r) for r in names) for i in cells)
+    return MOSRatings(tuple(models), tuple(items), tuple(raters), tuple(scores), names, matrix)
+
+
 def read_mos(source: Source) -> MOSRatings:
-    """MOS input: item_id, model, rater1..raterN with numeric scores."""
+    """MOS input: item_id, model, rater1..raterN (wide) or item_id, model, rater, rating (long)."""
     with _open(source) as handle:
         reader, header = _reader(handle)
+        if "rater" in header and ("rating" in header or "score" in header):
+            return _read_mos_long(reader, header, "rating" if "rating" in header else "score")
         col = _require(header, ("item_id", "model"))
         rater_cols = [k for k, h in enumerate(header) if h.lower().startswith("rater")]
         if not rater_cols:
             raise InputFormatError(
-                "no rater columns: expected item_id, model, rater1..raterN", line=1
+                "no rater columns: expected item_id, model, rater1..raterN "
+                "or item_id, model, rater, rating",
+                line=1,
             )
         names = tuple(header[k] for k in rater_cols)
         models, items, raters, scores, matrix, seen = [], [], [], [], [], set()

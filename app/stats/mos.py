@@ -9,7 +9,10 @@ crowdsourced MOS): z = (x - mean_rater) / sd_rater, then mapped back to the rati
 display as  x' = grand_mean + grand_sd * z,  where grand_mean and grand_sd (ddof=1) are those of
 all raw ratings pooled. The map is affine, so rankings, ratios of differences and CIs carry over;
 it keeps the overall centre and spread of the raw 1-5 scores, so normalised MOS read like raw
-MOS. Values are not clipped and can fall slightly outside 1-5.
+MOS. Normalised values are not clipped and can fall slightly outside 1-5.
+
+`bounds=(low, high)` (the rating scale, e.g. (1, 5)) clips the intervals of raw scores to the
+scale: a t interval around a mean of 4.9 would otherwise claim values above 5 are plausible.
 """
 
 from __future__ import annotations
@@ -117,6 +120,10 @@ def normalise_per_rater(raters: Sequence[str], scores) -> np.ndarray:
     return out
 
 
+def _clip(value: float | None, bounds: tuple[float, float]) -> float | None:
+    return None if value is None else float(min(max(value, bounds[0]), bounds[1]))
+
+
 def mean_opinion_scores(
     models: Sequence[str],
     items: Sequence[str],
@@ -125,8 +132,10 @@ def mean_opinion_scores(
     *,
     normalise: bool = False,
     level: float = 0.95,
+    bounds: tuple[float, float] | None = None,
 ) -> MOSResult:
-    """MOS per generator from long-format ratings (one entry per rating)."""
+    """MOS per generator from long-format ratings (one entry per rating); `bounds` clips the
+    intervals to the rating scale (raw scores only; see module docstring)."""
     x = np.asarray(scores, dtype=np.float64)
     n = x.size
     if not (len(models) == len(items) == len(raters) == n):
@@ -135,6 +144,8 @@ def mean_opinion_scores(
         raise DegenerateDataError("no ratings")
     if not np.all(np.isfinite(x)):
         raise StatsError("scores must be finite numbers")
+    if bounds is not None and (x.min() < bounds[0] or x.max() > bounds[1]):
+        raise StatsError(f"scores must lie on the scale {bounds[0]:g} to {bounds[1]:g}")
     m = np.asarray(models, dtype=object)
     it = np.asarray(items, dtype=object)
     r = np.asarray(raters, dtype=object)
@@ -160,6 +171,9 @@ def mean_opinion_scores(
         )
         low, high = t_interval(values, level)
         ilow, ihigh = t_interval(item_means, level)
+        if bounds is not None and not normalise:
+            low, high = _clip(low, bounds), _clip(high, bounds)
+            ilow, ihigh = _clip(ilow, bounds), _clip(ihigh, bounds)
         summaries[model] = MOSSummary(
             mean=float(values.mean()),
             sd=float(values.std(ddof=1)) if values.size > 1 else None,

@@ -47,7 +47,11 @@ def wilson_interval(successes: int, trials: int, level: float = 0.95) -> tuple[f
     denom = 1.0 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denom
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At 0 or n successes the bound is exactly 0 or 1; rounding would leave 1 - 2e-16 above a
+    # rate of 1 (an interval that excludes its own estimate, and a negative error bar).
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == trials else min(1.0, centre + half)
+    return low, high
 
 
 def position_bias(battles: Battles, *, level: float = 0.95) -> PositionBias:

@@ -5,6 +5,7 @@
 /studies/{public_id}/leaderboard/plots/N.svg  one figure (ratings, win-rate, precision-recall, mos, flags)
 /studies/{public_id}/leaderboard/samples/G.svg  a grid of generator G's images in this study
 /studies/{public_id}/leaderboard/export     the exports (what=votes|leaderboard|metrics, format=)
+/studies/{public_id}/leaderboard/annotators/H/exclusion  (POST) exclude or reinstate annotator H
 /login, /logout                             researcher sign-in with an admin API key
 
 Researchers (signed in, or with a Bearer key) read every study. Anyone else reads a public
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from app.api.leaderboard import cached_leaderboard, export_response, options_from
 from app.db import SessionDep
-from app.errors import ArenaError, NotFound, Unauthorized
+from app.errors import ArenaError, Forbidden, NotFound, Unauthorized
 from app.models import Study
 from app.reports import figures
 from app.reports import format as fmt
@@ -35,6 +36,7 @@ from app.services.api_keys import (
     end_researcher_session,
     start_researcher_session,
 )
+from app.services.exclusions import set_override
 from app.services.leaderboard import Leaderboard
 from app.services.leaderboard_metrics import LOWER_IS_BETTER, METRIC_LABELS, METRICS
 from app.services.public_results import images_open_studies_serve, public_leaderboard
@@ -45,6 +47,7 @@ from app.web.researcher_session import (
     COOKIE_NAME,
     LOGIN_NONCE_COOKIE,
     ensure_can_read,
+    ensure_researcher,
     researcher,
     safe_next,
     sessions,
@@ -96,6 +99,7 @@ def _columns(lb: Leaderboard) -> list[dict[str, Any]]:
             {"key": "rank", "label": "rank range", "dir": "asc", "group": "human"},
             {"key": "elo", "label": "Elo", "dir": "desc", "group": "human"},
             {"key": "win_rate", "label": "win rate", "dir": "desc", "group": "human"},
+            {"key": "ties", "label": "tie / both bad", "dir": "asc", "group": "human"},
         ]
     if kind == "rating":
         cols.append({"key": "mos", "label": "MOS [95% CI]", "dir": "desc", "group": "human"})
@@ -128,6 +132,8 @@ def _sort_value(row: dict[str, Any], key: str) -> Any:
     if key in METRICS:
         cell = row["metrics"][key]
         return cell["value"] if cell["state"] == "ok" else None
+    if key == "ties":
+        return human.get("tie_rate")
     return human.get(key)
 
 
@@ -375,6 +381,34 @@ def export(
     return export_response(
         request, session, study, what, format, exclusions, reference_set, public=public
     )
+
+
+@router.post("/studies/{public_id}/leaderboard/annotators/{handle}/exclusion")
+def set_exclusion(
+    public_id: str,
+    handle: str,
+    request: Request,
+    session: SessionDep,
+    action: str = Form(""),
+    csrf_token: str = Form(""),
+    back: str = Form(""),
+) -> Response:
+    """A signed-in researcher excludes or reinstates an annotator (or lets the rule decide)."""
+    try:
+        study = _study_for_reader(request, session, public_id)
+        ensure_researcher(request, session)
+        parsed = sessions(request).read(request.cookies.get(COOKIE_NAME))
+        if parsed is None or not sessions(request).same(
+            sessions(request).csrf_token(parsed), csrf_token
+        ):
+            raise Forbidden("stale form: reload the leaderboard and try again")
+        set_override(session, study, handle, action)
+        session.commit()
+    except ArenaError as exc:
+        return _error_page(request, exc)
+    query = back if back and "\n" not in back and not back.startswith(("/", "http")) else ""
+    target = f"/studies/{study.public_id}/leaderboard" + (f"?{query}" if query else "")
+    return RedirectResponse(safe_next(target), status_code=303)
 
 
 # ----------------------------------------------------------------------------- sign-in

@@ -56,7 +56,11 @@ def test_ratings_json(cli, fixtures, ratings_ref):
         assert m["elo"] == pytest.approx(ratings_ref["online_elo"][name], abs=1e-9)
         assert m["ci_low"] < m["bt"] < m["ci_high"]
         assert m["votes"] == ratings_ref["num_battles_per_model"][name]
-        assert set(m) == {"bt", "ci_low", "ci_high", "rank", "elo", "votes", "win_rate"}
+        assert set(m) == {
+            *("bt", "ci_low", "ci_high", "rank", "elo", "votes", "win_rate"),
+            *("unbounded", "separation"),
+        }
+        assert m["unbounded"] is None and m["separation"] is None
     assert doc["position"]["left_share"] == pytest.approx(
         ratings_ref["position"]["model_a(left)_win_share_of_decisive"]
     )
@@ -108,7 +112,9 @@ def test_agreement_wide_long_and_levels(cli, fixtures, tmp_path):
     assert doc["krippendorff_alpha"] == pytest.approx(ref["krippendorff_alpha_nominal"], abs=1e-12)
     assert (doc["n_items"], doc["n_raters"], doc["level"]) == (200, 3, "nominal")
     missing = json.loads(run(cli, "agreement", fixtures / "agreement_ratings_missing.csv").stdout)
-    assert missing["fleiss_kappa"] is None and "fleiss_kappa" in missing["notes"]
+    # Fleiss' kappa generalised to unequal raters per item (Gwet 2014) over items with >= 2.
+    assert missing["fleiss_kappa"] is not None and missing["n_items_used"] <= missing["n_items"]
+    assert 0 < missing["percent_agreement"] < 1
     assert missing["krippendorff_alpha"] == pytest.approx(
         ref["missing_variant"]["krippendorff_alpha_nominal"], abs=1e-12
     )

@@ -20,7 +20,8 @@ from app.services.assignment import next_assignment, progress, task_view
 from app.services.invites import create_invites
 from app.services.pair_policy import choose_pair, vote_tables
 from app.services.task_images import side_variant
-from app.services.votes import export_rows, submit_vote
+from app.services.vote_export import export_rows
+from app.services.votes import submit_vote
 from tests.support.humaneval import seed_study
 
 
@@ -178,7 +179,7 @@ def test_sides_are_randomised_and_winner_follows_the_stored_sides(factory):
         assert sum(lefts.values()) == 40 and min(lefts.values()) >= 10
         names = {g.id: g.name for g in study.generators}
         for row, vote in zip(
-            export_rows(session, study),
+            export_rows(session, study, exclusions=False),
             session.scalars(select(Vote).order_by(Vote.created_at, Vote.id)),
             strict=True,
         ):

@@ -92,7 +92,7 @@ def test_ratings_leave_out_checks_and_excluded_annotators():
     summary = summarise_votes(log, list(STRENGTH), people, rounds=200, seed=3)
     assert [e["handle"] for e in summary.agreement["excluded"]] == ["lazy"]
     reasons = " ".join(summary.agreement["excluded"][0]["reasons"])
-    assert "attention-check accuracy 0.00" in reasons and "median response time" in reasons
+    assert "attention-check accuracy 0/5" in reasons and "median response time" in reasons
     assert summary.agreement["excluded"][0]["is_simulated"] is True
     # Exactly the careful raters' non-check votes, fed straight into the bootstrap, give the same numbers.
     keep = [k for k in range(len(log)) if log.annotator[k] != "lazy" and log.check_kind[k] is None]
@@ -113,7 +113,8 @@ def test_ratings_leave_out_checks_and_excluded_annotators():
     best = max(summary.human_score, key=summary.human_score.get)
     assert best == "alpha"
     assert summary.agreement["krippendorff_alpha"] is not None
-    assert summary.agreement["fleiss_raters_per_item"] == 3
+    assert summary.agreement["raters_per_item"] == [3, 3]
+    assert summary.agreement["n_raters"] == 3 and summary.agreement["percent_agreement"] > 0.5
 
 
 def test_without_exclusions_everyone_counts_and_position_bias_shows():
@@ -133,7 +134,7 @@ def test_without_exclusions_everyone_counts_and_position_bias_shows():
 
 def test_manual_exclusion_is_applied_and_named():
     log, people = pairwise_log()
-    people["r1"].excluded = True
+    people["r1"].override = "exclude"
     summary = summarise_votes(log, list(STRENGTH), people, rounds=50)
     excluded = {e["handle"]: e["reasons"] for e in summary.agreement["excluded"]}
     assert excluded["r1"] == ["excluded by an administrator"]
@@ -190,7 +191,7 @@ def test_repeat_check_without_expected_answer_tests_consistency():
     )
     summary = summarise_votes(log, ["a", "b"], {}, apply_exclusions=False, rounds=20)
     checks = summary.agreement["attention_checks"]
-    assert checks["n"] == 2 and checks["correct"] == 1
+    assert checks["n_repeat"] == 2 and checks["repeat_consistent"] == 1 and checks["n"] == 0
     assert summary.n_votes_used == 2
 
 
@@ -236,3 +237,54 @@ def test_flag_study_rates_with_wilson_intervals():
     assert a["artifacts"]["rate"] == 0.0 and a["any"]["count"] == 5
     assert a["anatomy"]["ci_low"] < 0.25 < a["anatomy"]["ci_high"]
     assert summary.human_score == {"a": 0.75, "b": 0.5}
+
+
+def _degraded(log, rater, choice, *, reference):
+    _append(
+        log,
+        annotator=rater,
+        check_kind="degraded",
+        expected="right",
+        choice=choice,
+        right="alpha" if not reference else None,
+        left_image=7,
+        right_image=7,
+    )
+    log.clean_reference.extend([False] * (len(log) - 1 - len(log.clean_reference)))
+    log.clean_reference.append(reference)
+
+
+def test_tie_or_both_bad_against_a_degraded_copy_fails_only_when_the_clean_side_is_real():
+    from app.services.leaderboard_human import check_outcome
+
+    log = VoteLog(kind="pairwise")
+    for choice in ("right", "left", "tie", "both_bad"):
+        _degraded(log, "r", choice, reference=False)
+    for choice in ("right", "left", "tie", "both_bad"):
+        _degraded(log, "r", choice, reference=True)
+    outcomes = [check_outcome(log, k, {}) for k in range(len(log))]
+    # A generated image can honestly look bad: inconclusive; a real photograph cannot.
+    assert outcomes == [True, False, None, None, True, False, False, False]
+    summary = summarise_votes(log, ["alpha"], {}, apply_exclusions=False, rounds=10)
+    checks = summary.agreement["attention_checks"]
+    assert (checks["correct"], checks["n"], checks["inconclusive"]) == (2, 6, 2)
+
+
+def test_exclusion_needs_enough_checks_and_a_confident_shortfall():
+    from app.stats import ExclusionRule
+
+    log = VoteLog(kind="pairwise")
+    # Four failed checks of five would exclude on a point estimate; the bound needs five checks.
+    for choice in ("left", "left", "left", "left"):
+        _degraded(log, "few", choice, reference=True)
+    # One slip in six: accuracy 0.83, and even 4 of 6 (0.67) has an upper bound above 0.8.
+    for choice in ("right", "right", "left", "right", "left", "right"):
+        _degraded(log, "unlucky", choice, reference=True)
+    for choice in ("left", "right", "left", "left", "tie", "left", "both_bad", "left"):
+        _degraded(log, "careless", choice, reference=True)
+    summary = summarise_votes(log, ["alpha"], {}, rule=ExclusionRule(), rounds=10)
+    excluded = {e["handle"] for e in summary.agreement["excluded"]}
+    assert excluded == {"careless"}
+    careless = next(a for a in summary.annotators if a["handle"] == "careless")
+    assert careless["attention_correct"] == 1 and careless["n_attention"] == 8
+    assert careless["attention_upper"] < 0.8

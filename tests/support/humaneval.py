@@ -59,7 +59,8 @@ def seed_study(
         kind=kind,
         generators=[g.name for g in gens],
         prompt_set=prompt_set.name,
-        **{"attention_check_rate": 0.0, **fields},
+        # A handful of test annotators answer everything: no vote-share cap unless asked.
+        **{"attention_check_rate": 0.0, "max_vote_share": 1.0, **fields},
     )
     study = create_study(session, body)
     open_study(session, study)

@@ -270,6 +270,7 @@ def seed_leaderboard_study(
             prompt_set=prompt_set.name,
             attention_check_rate=attention_check_rate,
             is_public=public,
+            max_vote_share=1.0,
         ),
     )
     open_study(session, study)

@@ -73,6 +73,8 @@ def make_study(arena, kind="pairwise", name=None, **fields) -> dict:
         "generators": list(GENERATORS),
         "prompt_set": PROMPTS["name"],
         "attention_check_rate": 0.0,
+        # A handful of test annotators answer everything: no vote-share cap here.
+        "max_vote_share": 1.0,
         **fields,
     }
     response = arena.client.post("/api/studies", json=body, headers=arena.headers)

@@ -168,15 +168,27 @@ def test_page_json_exports_and_report_show_identical_numbers(seeded, tmp_path, m
             assert float(record["value"]) == rows[record["generator"]]["metrics"]["fid"]["value"]
             assert record["warnings"].startswith('["FID on 5 generated images')
 
-    # Votes in the Chatbot Arena layout: every vote, attention checks marked.
+    # Votes in the Chatbot Arena layout: with exclusions off every vote, attention checks marked;
+    # with exclusions on (the default, as the board) without the excluded annotators' votes.
     votes = client.get(
         f"/studies/{info['public_id']}/leaderboard/export",
-        params={"what": "votes", "format": "csv"},
+        params={"what": "votes", "format": "csv", "exclusions": "off"},
     )
     records = list(csv.DictReader(io.StringIO(votes.text)))
     assert len(records) == data["votes"]["total"]
     assert {"model_a", "model_b", "winner"} <= set(records[0])
     assert sum(1 for r in records if r["check_kind"]) == data["votes"]["attention_checks"]
+    excluded = {e["handle"] for e in data["agreement"]["excluded"]}
+    assert excluded and {r["annotator"] for r in records if r["annotator_excluded"] == "true"} == (
+        excluded
+    )
+    kept = client.get(
+        f"/studies/{info['public_id']}/leaderboard/export",
+        params={"what": "votes", "format": "csv"},
+    )
+    kept_records = list(csv.DictReader(io.StringIO(kept.text)))
+    assert kept.text != votes.text and not {r["annotator"] for r in kept_records} & excluded
+    assert sum(1 for r in kept_records if not r["check_kind"]) == data["votes"]["used_for_ratings"]
 
     # The report, written by the CLI from a fresh computation, prints the same numbers.
     monkeypatch.setenv("ARENA_DATABASE_URL", arena.settings.database_url)
@@ -232,7 +244,10 @@ def test_cli_export_writes_each_kind_and_refuses_bad_input(seeded, tmp_path, mon
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["rows"] == api["rows"]
     out = tmp_path / "votes.jsonl"
-    result = runner.invoke(cli, ["export", info["public_id"], "--what", "votes", "--out", str(out)])
+    result = runner.invoke(
+        cli,
+        ["export", info["public_id"], "--what", "votes", "--out", str(out), "--exclusions", "off"],
+    )
     assert result.exit_code == 0, result.output
     lines = out.read_text().splitlines()
     assert len(lines) == api["votes"]["total"]
