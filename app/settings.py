@@ -5,13 +5,18 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ARENA_", env_file=".env", extra="ignore")
+    # env_ignore_empty: `ARENA_X=""` (as docker-compose writes an unset knob) means unset, not
+    # an empty string or Path(".").
+    model_config = SettingsConfigDict(
+        env_prefix="ARENA_", env_file=".env", extra="ignore", env_ignore_empty=True
+    )
 
     # Embedded default: an SQLite file in the working directory, so `arena demo` needs nothing.
     database_url: str = "sqlite:///./arena.db"
@@ -51,6 +56,17 @@ class Settings(BaseSettings):
     # IPs or CIDRs, "*" for any). Empty: none, the TCP peer is the client (rate limits per
     # address cannot be dodged with a made-up header).
     trusted_proxies: str = ""
+
+    # Running several processes: Redis (optional) shares rate limits and cache invalidations
+    # between them; without it each process counts its own requests (see README).
+    redis_url: str | None = None
+    # Lifecycles: invite links and annotator sessions expire; None keeps an invite open forever.
+    invite_ttl_days: float | None = 30.0
+    invite_max_uses: int | None = None
+    annotator_session_hours: float = 7 * 24.0
+    # Logs: "text" for people, "json" (one object per line, with the request id) for collectors.
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
 
     @field_validator("database_url")
     @classmethod
