@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from app.api.deps import AdminDep, SettingsDep, StoreDep
 from app.api.schemas import BatchOut, GeneratorCreate, GeneratorOut, GeneratorUpdate, ImageOut
@@ -34,6 +34,13 @@ def list_generators(session: SessionDep, _: AdminDep) -> list[GeneratorOut]:
 @router.get("/{ref}", response_model=GeneratorOut)
 def get_generator(ref: str, session: SessionDep, _: AdminDep) -> GeneratorOut:
     return _out(service.get_generator(session, ref), service.image_counts(session))
+
+
+@router.delete("/{ref}", status_code=204)
+def delete_generator(ref: str, session: SessionDep, _: AdminDep) -> Response:
+    """Delete an unused generator; 409 says what still uses it."""
+    service.delete_generator(session, service.get_generator(session, ref))
+    return Response(status_code=204)
 
 
 @router.patch("/{ref}", response_model=GeneratorOut)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from app.api.deps import AdminDep, SettingsDep, StoreDep
 from app.api.generators import image_out
@@ -28,6 +28,13 @@ def list_reference_sets(session: SessionDep, _: AdminDep):
 @router.get("/{ref}", response_model=ReferenceSetOut)
 def get_reference_set(ref: str, session: SessionDep, _: AdminDep):
     return service.get_reference_set(session, ref)
+
+
+@router.delete("/{ref}", status_code=204)
+def delete_reference_set(ref: str, session: SessionDep, _: AdminDep) -> Response:
+    """Delete an unused reference set; 409 says what still uses it."""
+    service.delete_reference_set(session, service.get_reference_set(session, ref))
+    return Response(status_code=204)
 
 
 @router.post(

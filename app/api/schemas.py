@@ -148,3 +148,15 @@ class ApiKeyCreated(BaseModel):
     id: int
     name: str
     key: str = Field(description="shown once; only its SHA-256 is stored")
+
+
+class ApiKeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    prefix: str = Field(description="the key's first characters, to recognise it")
+    role: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None

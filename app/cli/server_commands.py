@@ -79,6 +79,31 @@ def register(app: typer.Typer) -> None:
             session.commit()
         typer.echo(key)
 
+    @keys.command("list")
+    def keys_list() -> None:
+        """One JSON line per key: id, name, prefix, last use, revoked (never the key)."""
+        from app.services.api_keys import list_api_keys
+
+        with session_scope(Settings()) as session:
+            for row in list_api_keys(session):
+                typer.echo(json.dumps(_key_json(row)))
+
+    @keys.command("revoke")
+    def keys_revoke(
+        key_id: int = typer.Argument(..., help="key id (see `arena keys list`)"),
+    ) -> None:
+        """Revoke a key at once (the last active key is kept)."""
+        from app.services.api_keys import revoke_api_key
+
+        with session_scope(Settings()) as session:
+            try:
+                row = revoke_api_key(session, key_id)
+                session.commit()
+            except ArenaError as exc:
+                session.rollback()
+                fail(exc.message)
+            typer.echo(json.dumps(_key_json(row)))
+
     @app.command("import")
     def import_folder(
         directory: Path = typer.Argument(
@@ -133,6 +158,22 @@ def register(app: typer.Typer) -> None:
         typer.echo(
             json.dumps({"batch_id": batch.id, "images": batch.n_images, "jobs_enqueued": len(jobs)})
         )
+
+
+def _stamp(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _key_json(row) -> dict:
+    stamp = _stamp
+    return {
+        "id": row.id,
+        "name": row.name,
+        "prefix": row.prefix,
+        "created_at": stamp(row.created_at),
+        "last_used_at": stamp(row.last_used_at),
+        "revoked_at": stamp(row.revoked_at),
+    }
 
 
 def _path_reader(path: Path):

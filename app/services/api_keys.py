@@ -6,12 +6,12 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.errors import Forbidden
+from app.errors import Conflict, Forbidden, NotFound
 from app.models import ApiKey, utcnow
 
 KEY_PREFIX = "arena_"
@@ -74,3 +74,29 @@ def record_use(session: Session, row: ApiKey) -> None:
                 conn.exec_driver_sql(f"PRAGMA busy_timeout={int(busy)}")
     # This request's session sees the use without marking the row dirty (so it never writes it).
     set_committed_value(row, "last_used_at", now)
+
+
+def list_api_keys(session: Session) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
+def revoke_api_key(session: Session, key_id: int) -> ApiKey:
+    """Revoke at once: every request looks its key up, so the next one with it is refused.
+
+    The last active key is kept: revoking it would leave the API with no way in but the CLI.
+    """
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        raise NotFound(f"no API key {key_id}; list them with GET /api/keys or `arena keys list`")
+    if row.revoked_at is not None:
+        return row
+    active = session.scalar(
+        select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))
+    )
+    if active <= 1:
+        raise Conflict(
+            f"key {key_id} ({row.name!r}) is the last active key; create another before revoking it"
+        )
+    row.revoked_at = utcnow()
+    session.flush()
+    return row

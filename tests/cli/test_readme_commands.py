@@ -49,7 +49,7 @@ def _commands(snippet: str) -> list[tuple[list[str], list[str]]]:
     options = sorted(options)
     paths: list[list[str]] = [[]]
     for word in words:
-        paths = [path + [alt] for path in paths for alt in word.split("|")]
+        paths = [[*path, alt] for path in paths for alt in word.split("|")]
     return [(path, options) for path in paths]
 
 
