@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGuard, max_request_bytes=settings.max_request_bytes)
 
     from app.api import generators, jobs, keys, leaderboard, prompt_sets, reference_sets, studies
+    from app.api import invites as invite_routes
     from app.web import annotate, media
     from app.web import leaderboard as leaderboard_pages
 
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jobs.router,
         keys.router,
         studies.router,
+        invite_routes.router,
         media.router,
         annotate.router,
         leaderboard.router,

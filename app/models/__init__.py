@@ -3,7 +3,7 @@
 from app.models.base import Base, JsonType, UTCDateTime, new_public_id, utcnow
 from app.models.catalog import Batch, Generator, Image, Prompt, PromptSet, ReferenceSet
 from app.models.features import Feature, FeatureFile, MetricResult
-from app.models.ops import ApiKey, Job, LeaderboardSnapshot
+from app.models.ops import ApiKey, Job, LeaderboardSnapshot, RateLimitCounter
 from app.models.studies import (
     DEFAULT_FLAG_OPTIONS,
     Annotator,
@@ -32,6 +32,7 @@ __all__ = [
     "MetricResult",
     "Prompt",
     "PromptSet",
+    "RateLimitCounter",
     "ReferenceSet",
     "Study",
     "UTCDateTime",

@@ -49,7 +49,10 @@ def _settings(request: Request) -> Settings:
 def _sessions(request: Request) -> AnnotatorSessions:
     state = request.app.state
     if getattr(state, "annotator_sessions", None) is None:
-        state.annotator_sessions = AnnotatorSessions(state.settings.resolved_secret_key)
+        state.annotator_sessions = AnnotatorSessions(
+            state.settings.resolved_secret_key,
+            max_age_seconds=state.settings.annotator_session_hours * 3600,
+        )
     return state.annotator_sessions
 
 
@@ -147,7 +150,7 @@ def open_invite(token: str, request: Request, session: SessionDep) -> Response:
         samesite="lax",
         secure=settings.base_url.startswith("https://"),
         path=f"/study/{study_id}",
-        max_age=30 * 24 * 3600,
+        max_age=int(settings.annotator_session_hours * 3600),
     )
     return response
 
