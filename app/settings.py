@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     feature_dir: Path | None = None
 
     # Human evaluation: how long an issued task stays reserved, and request rate limits (per
-    # minute, per server process) on the vote path and on opening invite links.
+    # minute) on the vote path and on opening invite links.
     assignment_ttl_seconds: int = 600
     vote_rate_per_annotator: int = 120
     vote_rate_per_ip: int = 1200
@@ -58,8 +58,12 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
 
     # Running several processes: Redis (optional) shares rate limits and cache invalidations
-    # between them; without it each process counts its own requests (see README).
+    # between them; without it they share rate limits through the database (see README).
     redis_url: str | None = None
+    redis_prefix: str = "arena"
+    # Where rate-limit counters live. auto: Redis when ARENA_REDIS_URL is set, else this process's
+    # memory (`arena serve --workers N` switches it to the database, shared by the processes).
+    rate_limit_storage: Literal["auto", "memory", "database", "redis"] = "auto"
     # Lifecycles: invite links and annotator sessions expire; None keeps an invite open forever.
     invite_ttl_days: float | None = 30.0
     invite_max_uses: int | None = None
@@ -67,6 +71,8 @@ class Settings(BaseSettings):
     # Logs: "text" for people, "json" (one object per line, with the request id) for collectors.
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
+    # prometheus_client's multiprocess folder, for `arena serve --workers N` (emptied at start).
+    metrics_multiproc_dir: Path | None = None
 
     @field_validator("database_url")
     @classmethod

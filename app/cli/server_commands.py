@@ -41,18 +41,39 @@ def register(app: typer.Typer) -> None:
         """Serve the web app and JSON API with uvicorn (run `arena migrate` first).
 
         X-Forwarded-For is believed only from ARENA_TRUSTED_PROXIES (default: nobody).
+        With several workers and no ARENA_REDIS_URL, rate limits are counted in the database;
+        with ARENA_METRICS_MULTIPROC_DIR, /metrics adds up every worker's counters.
         """
+        import os
+        import shutil
+
         import uvicorn
 
         from app.web.client_address import uvicorn_options
 
+        settings = Settings()
+        # The worker processes read their settings (and prometheus_client its folder) from the
+        # environment they inherit.
+        if settings.metrics_multiproc_dir:
+            shutil.rmtree(settings.metrics_multiproc_dir, ignore_errors=True)
+            settings.metrics_multiproc_dir.mkdir(parents=True)
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.metrics_multiproc_dir)
+        if workers > 1:
+            if settings.rate_limit_storage == "auto" and not settings.redis_url:
+                os.environ["ARENA_RATE_LIMIT_STORAGE"] = "database"
+            if not settings.metrics_multiproc_dir:
+                console.print(
+                    "[yellow]note:[/yellow] /metrics counters are per worker process; set "
+                    "ARENA_METRICS_MULTIPROC_DIR to add them up"
+                )
         uvicorn.run(
             "app.main:create_app",
             factory=True,
             host=host,
             port=port,
             workers=workers,
-            **uvicorn_options(Settings()),
+            **uvicorn_options(settings),
+            access_log=settings.log_format != "json",
         )
 
     @app.command()

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from app.db import SessionDep
 from app.errors import ArenaError, Forbidden, InvalidInput
 from app.models import Annotator, Study
+from app.observability import TASKS_SERVED, VOTES
 from app.services.assignment import next_assignment, progress, task_view
 from app.services.invites import annotator_for_token, annotator_in_study, record_consent
 from app.services.studies import get_study_by_public_id
@@ -115,6 +116,8 @@ def _task_context(request: Request, session, study: Study, annotator: Annotator,
         session, annotator, ttl_seconds=_settings(request).assignment_ttl_seconds
     )
     answered, target = progress(session, annotator)
+    if assignment is not None:
+        TASKS_SERVED.labels(study.kind).inc()
     return {
         "study_id": study.public_id,
         "question": study.question,
@@ -256,6 +259,8 @@ def vote(
         )
         # Durable before anything is sent back: an acknowledged vote survives a crash.
         session.commit()
+        VOTES.labels(study.kind).inc()
+        request.app.state.invalidations.bump(f"leaderboard:{study.id}")
         if not _is_htmx(request):
             return RedirectResponse(f"/study/{study.public_id}", status_code=303)
         context = _task_context(request, session, study, annotator, csrf)
