@@ -5,10 +5,15 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 
 class Settings(BaseSettings):
@@ -112,3 +117,36 @@ class Settings(BaseSettings):
 
 def get_settings() -> Settings:
     return Settings()
+
+
+DEFAULT_CLIENT_CONFIG = Path("~/.config/gallery-arena/client.toml")
+
+
+class ClientSettings(BaseSettings):
+    """What `arena push` and `arena jobs --server` need to reach a server: flags first, then
+    ARENA_SERVER_URL / ARENA_API_KEY, then the config file (TOML: server_url, api_key)."""
+
+    model_config = SettingsConfigDict(env_prefix="ARENA_", extra="ignore", env_ignore_empty=True)
+    config_path: ClassVar[Path] = DEFAULT_CLIENT_CONFIG
+
+    server_url: str | None = None
+    api_key: str | None = Field(default=None, repr=False)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=cls.config_path.expanduser())
+        return (init_settings, env_settings, toml)
+
+
+def client_settings(config_file: Path | None = None, **given: str | None) -> ClientSettings:
+    """Client settings with `given` (command-line flags) first and `config_file` last."""
+    path = config_file or DEFAULT_CLIENT_CONFIG
+    loaded = type("ClientSettingsFromFile", (ClientSettings,), {"config_path": path})
+    return loaded(**{k: v for k, v in given.items() if v})

@@ -6,11 +6,18 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.api.deps import AdminDep, SettingsDep, StoreDep
 from app.api.generators import image_out
-from app.api.schemas import BatchOut, ImageOut, ReferenceSetCreate, ReferenceSetOut
+from app.api.schemas import (
+    BatchOut,
+    ImageOut,
+    KnownImagesOut,
+    KnownImagesQuery,
+    ReferenceSetCreate,
+    ReferenceSetOut,
+)
 from app.api.upload_form import BATCH_FORM_DOC, BatchFormDep, store_uploaded_batch
 from app.db import SessionDep
 from app.services import reference_sets as service
-from app.services.images import list_images
+from app.services.images import known_hashes, list_images
 
 router = APIRouter(prefix="/api/reference-sets", tags=["reference sets"])
 
@@ -66,3 +73,13 @@ def reference_images(
     reference_set = service.get_reference_set(session, ref)
     images = list_images(session, reference_set_id=reference_set.id, limit=limit, offset=offset)
     return [image_out(request, image) for image in images]
+
+
+@router.post("/{ref}/images/known", response_model=KnownImagesOut)
+def known_images(
+    ref: str, body: KnownImagesQuery, session: SessionDep, _: AdminDep
+) -> KnownImagesOut:
+    """Which of these file hashes are already stored here (`arena push` skips them: resume)."""
+    owner = service.get_reference_set(session, ref)
+    known = known_hashes(session, body.sha256, reference_set_id=owner.id)
+    return KnownImagesOut(known=sorted(known))

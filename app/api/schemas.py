@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.validation import MAX_ID, CleanJson, CleanModel, CleanText
+
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 class GeneratorFields(CleanModel):
@@ -160,3 +163,22 @@ class ApiKeyOut(BaseModel):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+
+
+class KnownImagesQuery(CleanModel):
+    sha256: list[str] = Field(
+        max_length=10_000,
+        description="SHA-256 hex digests of image files (the file bytes as uploaded)",
+    )
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex_digests(cls, values: list[str]) -> list[str]:
+        bad = [v for v in values if not _SHA256.fullmatch(v)]
+        if bad:
+            raise ValueError(f"not SHA-256 hex digests: {bad[:5]}")
+        return [v.lower() for v in values]
+
+
+class KnownImagesOut(BaseModel):
+    known: list[str] = Field(description="the given digests this owner already holds")

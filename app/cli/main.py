@@ -38,6 +38,9 @@ def _register() -> None:
     from app.cli import media_commands
 
     media_commands.register(app)
+    from app.cli import client_commands
+
+    client_commands.register(app)
 
 
 _register()
