@@ -41,6 +41,9 @@ def _register() -> None:
     from app.cli import client_commands
 
     client_commands.register(app)
+    from app.cli import bundle_commands
+
+    bundle_commands.register(app)
 
 
 _register()
