@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 
+import numpy as np
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from app.cli.main import app as cli
 from app.db import make_engine, make_session_factory
 from app.media import MediaStore
 from app.migrate import upgrade
-from app.models import Job
+from app.models import Image, Job
 from app.services.bundles import export_bundle, import_bundle
+from app.services.features import store_features
 from app.services.leaderboard import LeaderboardOptions, build_leaderboard
 from app.services.studies import get_study
 from app.settings import Settings
@@ -98,9 +101,24 @@ def test_the_manifest_lists_every_file_with_its_checksum(settings, tmp_path):
     factory = make_session_factory(engine)
     with factory() as session:
         seeded = seed_leaderboard_study(session, MediaStore(settings.media_dir))
+        reference = seeded.reference_set
+        shas = list(
+            session.scalars(
+                select(Image.sha256)
+                .where(Image.reference_set_id == reference.id)
+                .order_by(Image.id)
+            )
+        )
+        features = np.random.default_rng(4).normal(size=(len(shas), 8)).astype(np.float32)
+        store_features(session, settings.features_path, "inception-fid:test", shas, features)
         session.commit()
-        manifest = export_bundle(session, seeded.study, tmp_path / "b.zip")
+        manifest = export_bundle(
+            session, seeded.study, tmp_path / "b.zip", features_root=settings.features_path
+        )
     with zipfile.ZipFile(tmp_path / "b.zip") as archive:
+        stats = np.load(io.BytesIO(archive.read(f"reference/{reference.name}.npz")))
+        np.testing.assert_allclose(stats["mu"], features.astype(np.float64).mean(axis=0))
+        assert int(stats["n"]) == len(shas)
         names = set(archive.namelist())
         votes_csv = archive.read("votes.csv").decode()
         votes = [json.loads(line) for line in archive.read("votes.jsonl").decode().splitlines()]
