@@ -6,12 +6,12 @@ import json
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
 from app.cli.main import app as cli
 from app.client import ArenaClient, ClientError, push_folder
-from app.models import Batch, Image
+from app.models import Batch, Image, Job
 from tests.support.imagefactory import jpeg_bytes, png_bytes
 from tests.support.served import serve_app
 
@@ -208,3 +208,27 @@ def test_known_hashes_route(arena):
         "/api/generators/g/images/known", json={"sha256": ["xyz"]}, headers=arena.headers
     )
     assert bad.status_code == 422
+
+
+def test_jobs_follow_refreshes_until_the_queue_is_empty(served, folder, monkeypatch):
+    arena, url = served
+    _setup(arena)
+    with arena.session_factory() as session:
+        from app.services.jobs import enqueue
+
+        enqueue(session, "extract_features", {"image_ids": []}, dedupe_key="follow-test")
+        session.commit()
+    reads = []
+
+    def pause(_seconds: float) -> None:
+        # A worker finishes the job between two reads.
+        reads.append(1)
+        with arena.session_factory() as session:
+            session.execute(update(Job).values(status="done"))
+            session.commit()
+
+    monkeypatch.setattr("app.cli.worker_commands.time.sleep", pause)
+    monkeypatch.setenv("ARENA_API_KEY", _key(arena))
+    result = runner.invoke(cli, ["jobs", "--server", url, "--follow", "--interval", "0.1"])
+    assert result.exit_code == 0, result.output
+    assert reads == [1] and "done" in result.output
