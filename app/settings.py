@@ -18,9 +18,13 @@ from pydantic_settings import (
 
 class Settings(BaseSettings):
     # env_ignore_empty: `ARENA_X=""` (as docker-compose writes an unset knob) means unset, not
-    # an empty string or Path(".").
+    # an empty string or Path("."); `ARENA_X=none` sets an optional knob to None (no limit).
     model_config = SettingsConfigDict(
-        env_prefix="ARENA_", env_file=".env", extra="ignore", env_ignore_empty=True
+        env_prefix="ARENA_",
+        env_file=".env",
+        extra="ignore",
+        env_ignore_empty=True,
+        env_parse_none_str="none",
     )
 
     # Embedded default: an SQLite file in the working directory, so `arena demo` needs nothing.

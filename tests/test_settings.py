@@ -51,3 +51,10 @@ def test_empty_environment_values_mean_unset(monkeypatch):
     assert settings.inception_classifier_weights is None
     assert settings.redis_url is None
     assert settings.max_file_bytes == 50 * 1024 * 1024
+
+
+def test_none_turns_an_optional_limit_off(monkeypatch):
+    monkeypatch.setenv("ARENA_INVITE_TTL_DAYS", "none")
+    monkeypatch.setenv("ARENA_INVITE_MAX_USES", "3")
+    settings = Settings(_env_file=None)
+    assert settings.invite_ttl_days is None and settings.invite_max_uses == 3
