@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
@@ -103,14 +105,19 @@ def test_readyz_without_a_database(tmp_path):
     assert response.status_code == 503 and response.json()["database"].startswith("unreachable")
 
 
-def test_json_logs_carry_the_request_id(settings, capsys):
+def test_json_logs_carry_the_request_id(settings):
     app = create_app(settings.model_copy(update={"log_format": "json"}))
+    # The handler create_app installed writes to stderr; read what it writes, whatever the
+    # test runner does with stderr.
+    (handler,) = [h for h in logging.getLogger("app").handlers if h.get_name() == "arena"]
+    written = io.StringIO()
+    handler.setStream(written)
     with TestClient(app) as client:
         given = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
         made = client.get("/healthz", headers={"X-Request-ID": "not ok!"})
     assert given.headers["x-request-id"] == "abc-123"
     assert len(made.headers["x-request-id"]) == 32  # an ill-formed id is replaced
-    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    lines = [json.loads(line) for line in written.getvalue().splitlines() if line]
     access = [line for line in lines if line["logger"] == "app.access"]
     assert [line["request_id"] for line in access] == ["abc-123", made.headers["x-request-id"]]
     assert access[0]["route"] == "/healthz" and access[0]["status"] == 200
