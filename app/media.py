@@ -101,16 +101,6 @@ class MediaStore:
             self.attach(session, staged)
         return staged.new
 
-    def put_served(self, session: Session | None, sha256: str, served: bytes) -> bool:
-        """Store only the served copy (a study bundle carries no originals)."""
-        path = self.served_path(sha256)
-        if path.exists():
-            return False
-        _atomic_write(path, served)
-        if session is not None:
-            session.info.setdefault(_NEW_FILES, []).append(path)
-        return True
-
     def read_served(self, sha256: str) -> bytes:
         return self.served_path(sha256).read_bytes()
 

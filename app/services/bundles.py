@@ -658,9 +658,9 @@ def import_bundle(session: Session, path: Path, store: MediaStore | None = None)
     if store is not None:
         for name in sorted(bundle.names):
             if name.startswith("images/") and name.endswith(".png"):
-                store.put_served(
-                    session, name[len("images/") : -len(".png")], bundle.archive.read(name)
-                )
+                # Only the served copy travels; it is linked into place when the import commits.
+                sha = name[len("images/") : -len(".png")]
+                store.put_bytes(session, store.served_path(sha), bundle.archive.read(name))
     session.flush()
     return study
 
