@@ -660,6 +660,8 @@ def import_bundle(session: Session, path: Path, store: MediaStore | None = None)
             if name.startswith("images/") and name.endswith(".png"):
                 # Only the served copy travels; it is linked into place when the import commits.
                 sha = name[len("images/") : -len(".png")]
+                if not re.fullmatch(r"[0-9a-f]{64}", sha):
+                    raise InvalidInput(f"{name} is not named by a sha256: not a bundle image")
                 store.put_bytes(session, store.served_path(sha), bundle.archive.read(name))
     session.flush()
     return study
