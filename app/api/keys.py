@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import AdminDep
+from app.api.deps import AdminDep, IdPath
 from app.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from app.db import SessionDep
 from app.services.api_keys import create_api_key, list_api_keys, revoke_api_key
@@ -26,6 +26,6 @@ def list_keys(session: SessionDep, _: AdminDep):
 
 
 @router.delete("/{key_id}", response_model=ApiKeyOut)
-def revoke_key(key_id: int, session: SessionDep, _: AdminDep):
-    """Revoke a key; requests with it are refused from the next one on."""
-    return revoke_api_key(session, key_id)
+def revoke_key(key_id: IdPath, session: SessionDep, admin: AdminDep):
+    """Revoke a key; requests with it are refused from the next one on (not the key in use)."""
+    return revoke_api_key(session, key_id, used_by=admin)

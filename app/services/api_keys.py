@@ -80,14 +80,20 @@ def list_api_keys(session: Session) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
 
 
-def revoke_api_key(session: Session, key_id: int) -> ApiKey:
+def revoke_api_key(session: Session, key_id: int, *, used_by: ApiKey | None = None) -> ApiKey:
     """Revoke at once: every request looks its key up, so the next one with it is refused.
 
-    The last active key is kept: revoking it would leave the API with no way in but the CLI.
+    The last active key is kept, and so is the key making the request (`used_by`): either would
+    leave the caller with no way in but the CLI.
     """
     row = session.get(ApiKey, key_id)
     if row is None:
         raise NotFound(f"no API key {key_id}; list them with GET /api/keys or `arena keys list`")
+    if used_by is not None and used_by.id == row.id and row.revoked_at is None:
+        raise Conflict(
+            f"key {key_id} is the key this request uses; revoke it with another key "
+            "(or `arena keys revoke`)"
+        )
     if row.revoked_at is not None:
         return row
     active = session.scalar(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from app.cli.main import app as cli
+from app.errors import Conflict
 
 
 def _new_key(arena, name: str) -> tuple[int, dict[str, str]]:
@@ -37,11 +39,19 @@ def test_a_revoked_key_stops_working_at_once(arena):
     assert arena.client.delete(f"/api/keys/{key_id}", headers=arena.headers).status_code == 200
 
 
-def test_the_last_active_key_is_kept(arena):
+def test_the_last_active_key_and_the_key_in_use_are_kept(arena):
     (only,) = arena.client.get("/api/keys", headers=arena.headers).json()
     refused = arena.client.delete(f"/api/keys/{only['id']}", headers=arena.headers)
-    assert refused.status_code == 409 and "last active key" in refused.json()["detail"]
-    assert arena.client.delete("/api/keys/999", headers=arena.headers).status_code == 404
+    assert refused.status_code == 409 and "this request uses" in refused.json()["detail"]
+    _key_id, laptop = _new_key(arena, "laptop")
+    # With another key the first one can go, but not the last one left.
+    assert arena.client.delete(f"/api/keys/{only['id']}", headers=laptop).status_code == 200
+    with arena.session_factory() as session:
+        from app.services.api_keys import revoke_api_key
+
+        with pytest.raises(Conflict, match="last active key"):
+            revoke_api_key(session, _key_id)
+    assert arena.client.delete("/api/keys/999", headers=laptop).status_code == 404
 
 
 def test_cli_lists_and_revokes(arena, monkeypatch):
