@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from app import __version__
@@ -33,11 +34,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = make_session_factory(app.state.engine)
     app.state.media = MediaStore(settings.media_dir)
 
+    from app import observability
+
+    observability.configure_logging(settings)
+    app.add_middleware(observability.RequestContextMiddleware)
+
+    from app.shared_state import Invalidations, rate_limit_storage
+    from app.web.ratelimit import RateLimiter
+
+    app.state.rate_limiter = RateLimiter(rate_limit_storage(settings, app.state.engine))
+    app.state.invalidations = Invalidations(settings.redis_url, settings.redis_prefix)
+
     install_error_handlers(app)
     # Outermost: oversized or control-character requests never reach a route.
     app.add_middleware(RequestGuard, max_request_bytes=settings.max_request_bytes)
 
     from app.api import generators, jobs, keys, leaderboard, prompt_sets, reference_sets, studies
+    from app.api import invites as invite_routes
     from app.web import annotate, media
     from app.web import leaderboard as leaderboard_pages
 
@@ -48,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jobs.router,
         keys.router,
         studies.router,
+        invite_routes.router,
         media.router,
         annotate.router,
         leaderboard.router,
@@ -61,5 +75,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        """Ready to serve: the database answers and its schema is at the migrations' head."""
+        ready, checks = observability.readiness(app.state.engine)
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", **checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus exposition format (scrape it from the operator's network only)."""
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        body = observability.metrics_text(settings, app.state.session_factory)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app

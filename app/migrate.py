@@ -20,6 +20,15 @@ def alembic_config(settings: Settings) -> Config:
     return config
 
 
+def head_revisions() -> tuple[str, ...]:
+    """The revisions `arena migrate` brings a database to."""
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return tuple(ScriptDirectory.from_config(config).get_heads())
+
+
 def upgrade(settings: Settings, revision: str = "heads") -> None:
     command.upgrade(alembic_config(settings), revision)
 

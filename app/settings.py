@@ -5,14 +5,27 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ARENA_", env_file=".env", extra="ignore")
+    # env_ignore_empty: `ARENA_X=""` (as docker-compose writes an unset knob) means unset, not
+    # an empty string or Path("."); `ARENA_X=none` sets an optional knob to None (no limit).
+    model_config = SettingsConfigDict(
+        env_prefix="ARENA_",
+        env_file=".env",
+        extra="ignore",
+        env_ignore_empty=True,
+        env_parse_none_str="none",
+    )
 
     # Embedded default: an SQLite file in the working directory, so `arena demo` needs nothing.
     database_url: str = "sqlite:///./arena.db"
@@ -54,7 +67,7 @@ class Settings(BaseSettings):
     dinov2_weights: Path | None = None
 
     # Human evaluation: how long an issued task stays reserved, and request rate limits (per
-    # minute, per server process) on the vote path and on opening invite links.
+    # minute) on the vote path and on opening invite links.
     assignment_ttl_seconds: int = 600
     vote_rate_per_annotator: int = 120
     vote_rate_per_ip: int = 1200
@@ -63,6 +76,23 @@ class Settings(BaseSettings):
     # IPs or CIDRs, "*" for any). Empty: none, the TCP peer is the client (rate limits per
     # address cannot be dodged with a made-up header).
     trusted_proxies: str = ""
+
+    # Running several processes: Redis (optional) shares rate limits and cache invalidations
+    # between them; without it they share rate limits through the database (see README).
+    redis_url: str | None = None
+    redis_prefix: str = "arena"
+    # Where rate-limit counters live. auto: Redis when ARENA_REDIS_URL is set, else this process's
+    # memory (`arena serve --workers N` switches it to the database, shared by the processes).
+    rate_limit_storage: Literal["auto", "memory", "database", "redis"] = "auto"
+    # Lifecycles: invite links and annotator sessions expire; None keeps an invite open forever.
+    invite_ttl_days: float | None = 30.0
+    invite_max_uses: int | None = None
+    annotator_session_hours: float = 7 * 24.0
+    # Logs: "text" for people, "json" (one object per line, with the request id) for collectors.
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    # prometheus_client's multiprocess folder, for `arena serve --workers N` (emptied at start).
+    metrics_multiproc_dir: Path | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -102,3 +132,36 @@ class Settings(BaseSettings):
 
 def get_settings() -> Settings:
     return Settings()
+
+
+DEFAULT_CLIENT_CONFIG = Path("~/.config/gallery-arena/client.toml")
+
+
+class ClientSettings(BaseSettings):
+    """What `arena push` and `arena jobs --server` need to reach a server: flags first, then
+    ARENA_SERVER_URL / ARENA_API_KEY, then the config file (TOML: server_url, api_key)."""
+
+    model_config = SettingsConfigDict(env_prefix="ARENA_", extra="ignore", env_ignore_empty=True)
+    config_path: ClassVar[Path] = DEFAULT_CLIENT_CONFIG
+
+    server_url: str | None = None
+    api_key: str | None = Field(default=None, repr=False)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=cls.config_path.expanduser())
+        return (init_settings, env_settings, toml)
+
+
+def client_settings(config_file: Path | None = None, **given: str | None) -> ClientSettings:
+    """Client settings with `given` (command-line flags) first and `config_file` last."""
+    path = config_file or DEFAULT_CLIENT_CONFIG
+    loaded = type("ClientSettingsFromFile", (ClientSettings,), {"config_path": path})
+    return loaded(**{k: v for k, v in given.items() if v})

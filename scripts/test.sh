@@ -17,6 +17,13 @@ createdb -h 127.0.0.1 -U postgres "$db"
 trap 'dropdb -h 127.0.0.1 -U postgres --if-exists --force "$db" || true' EXIT
 export ARENA_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:5432/$db"
 
+# Redis backs the shared rate limits in tests/test_shared_state.py.
+if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
+  command -v redis-server >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null
+  redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save '' >/dev/null
+  for _ in $(seq 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 0.5; done
+fi
+
 if [ ! -x /usr/lib/chromium/chromium ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
 fi

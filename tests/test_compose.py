@@ -24,6 +24,8 @@ def test_services_and_healthchecks():
     assert "arena migrate" in compose["services"]["web"]["command"]
     assert compose["services"]["worker"]["command"].startswith("arena worker")
     assert compose["services"]["web"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    # Healthy means ready: the database answers and the schema is at head (/readyz).
+    assert "/readyz" in " ".join(compose["services"]["web"]["healthcheck"]["test"])
 
 
 def test_environment_names_real_settings():

@@ -40,3 +40,21 @@ def test_secret_key_is_generated_once_and_persisted(tmp_path):
 def test_explicit_secret_wins(tmp_path):
     settings = Settings(secret_key="given", secret_key_file=tmp_path / "s", _env_file=None)
     assert settings.resolved_secret_key == "given" and not (tmp_path / "s").exists()
+
+
+def test_empty_environment_values_mean_unset(monkeypatch):
+    # docker-compose.yml writes ARENA_INCEPTION_CLASSIFIER_WEIGHTS: "" for "not configured".
+    monkeypatch.setenv("ARENA_INCEPTION_CLASSIFIER_WEIGHTS", "")
+    monkeypatch.setenv("ARENA_REDIS_URL", "")
+    monkeypatch.setenv("ARENA_MAX_FILE_BYTES", "")
+    settings = Settings(_env_file=None)
+    assert settings.inception_classifier_weights is None
+    assert settings.redis_url is None
+    assert settings.max_file_bytes == 50 * 1024 * 1024
+
+
+def test_none_turns_an_optional_limit_off(monkeypatch):
+    monkeypatch.setenv("ARENA_INVITE_TTL_DAYS", "none")
+    monkeypatch.setenv("ARENA_INVITE_MAX_USES", "3")
+    settings = Settings(_env_file=None)
+    assert settings.invite_ttl_days is None and settings.invite_max_uses == 3

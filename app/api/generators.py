@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from app.api.deps import AdminDep, SettingsDep, StoreDep
-from app.api.schemas import BatchOut, GeneratorCreate, GeneratorOut, GeneratorUpdate, ImageOut
+from app.api.schemas import (
+    BatchOut,
+    GeneratorCreate,
+    GeneratorOut,
+    GeneratorUpdate,
+    ImageOut,
+    KnownImagesOut,
+    KnownImagesQuery,
+)
 from app.api.upload_form import BATCH_FORM_DOC, BatchFormDep, store_uploaded_batch
 from app.db import SessionDep
 from app.services import generators as service
-from app.services.images import list_images
+from app.services.images import known_hashes, list_images
 
 router = APIRouter(prefix="/api/generators", tags=["generators"])
 
@@ -34,6 +42,13 @@ def list_generators(session: SessionDep, _: AdminDep) -> list[GeneratorOut]:
 @router.get("/{ref}", response_model=GeneratorOut)
 def get_generator(ref: str, session: SessionDep, _: AdminDep) -> GeneratorOut:
     return _out(service.get_generator(session, ref), service.image_counts(session))
+
+
+@router.delete("/{ref}", status_code=204)
+def delete_generator(ref: str, session: SessionDep, _: AdminDep) -> Response:
+    """Delete an unused generator; 409 says what still uses it."""
+    service.delete_generator(session, service.get_generator(session, ref))
+    return Response(status_code=204)
 
 
 @router.patch("/{ref}", response_model=GeneratorOut)
@@ -82,3 +97,13 @@ def image_out(request: Request, image) -> ImageOut:
     return ImageOut.model_validate(image).model_copy(
         update={"url": str(request.url_for("served_image", public_id=image.public_id))}
     )
+
+
+@router.post("/{ref}/images/known", response_model=KnownImagesOut)
+def known_images(
+    ref: str, body: KnownImagesQuery, session: SessionDep, _: AdminDep
+) -> KnownImagesOut:
+    """Which of these file hashes are already stored here (`arena push` skips them: resume)."""
+    owner = service.get_generator(session, ref)
+    known = known_hashes(session, body.sha256, generator_id=owner.id)
+    return KnownImagesOut(known=sorted(known))

@@ -1,13 +1,14 @@
-"""Admin JSON API: more admin API keys (the first one comes from `arena keys create`)."""
+"""Admin JSON API: admin API keys (the first one comes from `arena keys create`): create, list,
+revoke."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import AdminDep
-from app.api.schemas import ApiKeyCreate, ApiKeyCreated
+from app.api.deps import AdminDep, IdPath
+from app.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from app.db import SessionDep
-from app.services.api_keys import create_api_key
+from app.services.api_keys import create_api_key, list_api_keys, revoke_api_key
 
 router = APIRouter(prefix="/api/keys", tags=["keys"])
 
@@ -16,3 +17,15 @@ router = APIRouter(prefix="/api/keys", tags=["keys"])
 def create_key(body: ApiKeyCreate, session: SessionDep, _: AdminDep) -> ApiKeyCreated:
     row, key = create_api_key(session, body.name)
     return ApiKeyCreated(id=row.id, name=row.name, key=key)
+
+
+@router.get("", response_model=list[ApiKeyOut])
+def list_keys(session: SessionDep, _: AdminDep):
+    """Every key with its prefix and last use (never the key itself: only its hash is stored)."""
+    return list_api_keys(session)
+
+
+@router.delete("/{key_id}", response_model=ApiKeyOut)
+def revoke_key(key_id: IdPath, session: SessionDep, admin: AdminDep):
+    """Revoke a key; requests with it are refused from the next one on (not the key in use)."""
+    return revoke_api_key(session, key_id, used_by=admin)

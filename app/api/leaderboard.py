@@ -34,7 +34,10 @@ def leaderboard_cache(request: Request) -> LeaderboardCache:
     state = request.app.state
     if getattr(state, "leaderboard_cache", None) is None:
         # Views never wait for a recomputation once a leaderboard exists: it runs in a thread.
-        state.leaderboard_cache = LeaderboardCache(session_factory=state.session_factory)
+        state.leaderboard_cache = LeaderboardCache(
+            session_factory=state.session_factory,
+            invalidations=getattr(state, "invalidations", None),
+        )
     return state.leaderboard_cache
 
 

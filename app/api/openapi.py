@@ -87,6 +87,8 @@ def _error_codes(path: str, method: str, operation: dict[str, Any]) -> list[str]
         codes.add("404")
     if "201" in operation.get("responses", {}) and method == "post":
         codes.add("409")
+    if method == "delete":
+        codes.add("409")  # still in use, or the key making the request
     if "requestBody" in operation:
         codes.add("413")
     return sorted(codes)

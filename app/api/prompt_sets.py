@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
@@ -73,3 +73,10 @@ def list_prompt_sets(session: SessionDep, _: AdminDep):
 @router.get("/{ref}", response_model=PromptSetOut)
 def get_prompt_set(ref: str, session: SessionDep, _: AdminDep):
     return service.get_prompt_set(session, ref)
+
+
+@router.delete("/{ref}", status_code=204)
+def delete_prompt_set(ref: str, session: SessionDep, _: AdminDep) -> Response:
+    """Delete an unused prompt set; 409 says what still uses it."""
+    service.delete_prompt_set(session, service.get_prompt_set(session, ref))
+    return Response(status_code=204)

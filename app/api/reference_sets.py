@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 
 from app.api.deps import AdminDep, SettingsDep, StoreDep
 from app.api.generators import image_out
 from app.api.schemas import (
     BatchOut,
     ImageOut,
+    KnownImagesOut,
+    KnownImagesQuery,
     PreprocessingMode,
     ReferenceSetCreate,
     ReferenceSetOut,
@@ -18,7 +20,7 @@ from app.api.schemas import (
 from app.api.upload_form import BATCH_FORM_DOC, BatchFormDep, store_uploaded_batch
 from app.db import SessionDep
 from app.services import reference_sets as service
-from app.services.images import list_images
+from app.services.images import known_hashes, list_images
 
 router = APIRouter(prefix="/api/reference-sets", tags=["reference sets"])
 
@@ -67,6 +69,13 @@ def get_reference_set(ref: str, session: SessionDep, _: AdminDep):
     return service.get_reference_set(session, ref)
 
 
+@router.delete("/{ref}", status_code=204)
+def delete_reference_set(ref: str, session: SessionDep, _: AdminDep) -> Response:
+    """Delete an unused reference set; 409 says what still uses it."""
+    service.delete_reference_set(session, service.get_reference_set(session, ref))
+    return Response(status_code=204)
+
+
 @router.post(
     "/{ref}/batches", status_code=201, response_model=BatchOut, openapi_extra=BATCH_FORM_DOC
 )
@@ -96,3 +105,13 @@ def reference_images(
     reference_set = service.get_reference_set(session, ref)
     images = list_images(session, reference_set_id=reference_set.id, limit=limit, offset=offset)
     return [image_out(request, image) for image in images]
+
+
+@router.post("/{ref}/images/known", response_model=KnownImagesOut)
+def known_images(
+    ref: str, body: KnownImagesQuery, session: SessionDep, _: AdminDep
+) -> KnownImagesOut:
+    """Which of these file hashes are already stored here (`arena push` skips them: resume)."""
+    owner = service.get_reference_set(session, ref)
+    known = known_hashes(session, body.sha256, reference_set_id=owner.id)
+    return KnownImagesOut(known=sorted(known))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.validation import MAX_ID, CleanJson, CleanModel, CleanText
 
@@ -181,3 +181,32 @@ class ApiKeyCreated(BaseModel):
     id: int
     name: str
     key: str = Field(description="shown once; only its SHA-256 is stored")
+
+
+class ApiKeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    prefix: str = Field(description="the key's first characters, to recognise it")
+    role: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class KnownImagesQuery(CleanModel):
+    # The pattern is in the schema, so any client (and the API fuzz test) knows what is valid.
+    sha256: list[Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")]] = Field(
+        max_length=10_000,
+        description="SHA-256 hex digests of image files (the file bytes as uploaded)",
+    )
+
+    @field_validator("sha256")
+    @classmethod
+    def _lower_case(cls, values: list[str]) -> list[str]:
+        return [v.lower() for v in values]
+
+
+class KnownImagesOut(BaseModel):
+    known: list[str] = Field(description="the given digests this owner already holds")

@@ -55,6 +55,12 @@ class StudyOut(BaseModel):
 
 class InviteRequest(BaseModel):
     count: int = Field(ge=1, le=10_000)
+    expires_in_days: float | None = Field(
+        default=None, gt=0, description="omitted: ARENA_INVITE_TTL_DAYS; null: never expires"
+    )
+    max_uses: int | None = Field(
+        default=None, ge=1, description="openings per link; omitted: ARENA_INVITE_MAX_USES"
+    )
 
 
 class InviteOut(BaseModel):
@@ -153,7 +159,17 @@ def invite(
     _: AdminDep,
 ) -> list[InviteOut]:
     study = service.get_study(session, ref)
-    created = create_invites(session, study, body.count, settings.base_url)
+    given = body.model_fields_set
+    created = create_invites(
+        session,
+        study,
+        body.count,
+        settings.base_url,
+        expires_in_days=body.expires_in_days
+        if "expires_in_days" in given
+        else settings.invite_ttl_days,
+        max_uses=body.max_uses if "max_uses" in given else settings.invite_max_uses,
+    )
     return [InviteOut(handle=a.handle, url=url) for a, url in created]
 
 

@@ -41,6 +41,12 @@ def _register() -> None:
     from app.cli import weights_commands
 
     weights_commands.register(app)
+    from app.cli import client_commands
+
+    client_commands.register(app)
+    from app.cli import bundle_commands
+
+    bundle_commands.register(app)
 
 
 _register()

@@ -41,18 +41,39 @@ def register(app: typer.Typer) -> None:
         """Serve the web app and JSON API with uvicorn (run `arena migrate` first).
 
         X-Forwarded-For is believed only from ARENA_TRUSTED_PROXIES (default: nobody).
+        With several workers and no ARENA_REDIS_URL, rate limits are counted in the database;
+        with ARENA_METRICS_MULTIPROC_DIR, /metrics adds up every worker's counters.
         """
+        import os
+        import shutil
+
         import uvicorn
 
         from app.web.client_address import uvicorn_options
 
+        settings = Settings()
+        # The worker processes read their settings (and prometheus_client its folder) from the
+        # environment they inherit.
+        if settings.metrics_multiproc_dir:
+            shutil.rmtree(settings.metrics_multiproc_dir, ignore_errors=True)
+            settings.metrics_multiproc_dir.mkdir(parents=True)
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.metrics_multiproc_dir)
+        if workers > 1:
+            if settings.rate_limit_storage == "auto" and not settings.redis_url:
+                os.environ["ARENA_RATE_LIMIT_STORAGE"] = "database"
+            if not settings.metrics_multiproc_dir:
+                console.print(
+                    "[yellow]note:[/yellow] /metrics counters are per worker process; set "
+                    "ARENA_METRICS_MULTIPROC_DIR to add them up"
+                )
         uvicorn.run(
             "app.main:create_app",
             factory=True,
             host=host,
             port=port,
             workers=workers,
-            **uvicorn_options(Settings()),
+            **uvicorn_options(settings),
+            access_log=settings.log_format != "json",
         )
 
     @app.command()
@@ -78,6 +99,31 @@ def register(app: typer.Typer) -> None:
             _row, key = create_api_key(session, name)
             session.commit()
         typer.echo(key)
+
+    @keys.command("list")
+    def keys_list() -> None:
+        """One JSON line per key: id, name, prefix, last use, revoked (never the key)."""
+        from app.services.api_keys import list_api_keys
+
+        with session_scope(Settings()) as session:
+            for row in list_api_keys(session):
+                typer.echo(json.dumps(_key_json(row)))
+
+    @keys.command("revoke")
+    def keys_revoke(
+        key_id: int = typer.Argument(..., help="key id (see `arena keys list`)"),
+    ) -> None:
+        """Revoke a key at once (the last active key is kept)."""
+        from app.services.api_keys import revoke_api_key
+
+        with session_scope(Settings()) as session:
+            try:
+                row = revoke_api_key(session, key_id)
+                session.commit()
+            except ArenaError as exc:
+                session.rollback()
+                fail(exc.message)
+            typer.echo(json.dumps(_key_json(row)))
 
     @app.command("import")
     def import_folder(
@@ -133,6 +179,22 @@ def register(app: typer.Typer) -> None:
         typer.echo(
             json.dumps({"batch_id": batch.id, "images": batch.n_images, "jobs_enqueued": len(jobs)})
         )
+
+
+def _stamp(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _key_json(row) -> dict:
+    stamp = _stamp
+    return {
+        "id": row.id,
+        "name": row.name,
+        "prefix": row.prefix,
+        "created_at": stamp(row.created_at),
+        "last_used_at": stamp(row.last_used_at),
+        "revoked_at": stamp(row.revoked_at),
+    }
 
 
 def _path_reader(path: Path):

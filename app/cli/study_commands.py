@@ -149,16 +149,29 @@ def register(app: typer.Typer) -> None:
     def invites_create(
         study: str = typer.Option(..., "--study", help="study name or id"),
         count: int = typer.Option(1, "--count", help="how many invite links"),
+        expires_in_days: float | None = typer.Option(
+            None, "--expires-in-days", help="default: ARENA_INVITE_TTL_DAYS (30)"
+        ),
+        never_expires: bool = typer.Option(False, "--never-expires", help="links never expire"),
+        max_uses: int | None = typer.Option(
+            None, "--max-uses", help="openings per link; default: ARENA_INVITE_MAX_USES (no limit)"
+        ),
     ) -> None:
         """Create COUNT annotators and print their invite links, one per line (shown only once)."""
         from app.services.invites import create_invites
         from app.services.studies import get_study
 
         settings = Settings()
+        ttl = None if never_expires else (expires_in_days or settings.invite_ttl_days)
         with session_scope(settings) as session:
             try:
                 created = create_invites(
-                    session, get_study(session, study), count, settings.base_url
+                    session,
+                    get_study(session, study),
+                    count,
+                    settings.base_url,
+                    expires_in_days=ttl,
+                    max_uses=max_uses if max_uses is not None else settings.invite_max_uses,
                 )
                 session.commit()
             except ArenaError as exc:
@@ -166,6 +179,39 @@ def register(app: typer.Typer) -> None:
                 fail(exc.message)
             for annotator, url in created:
                 typer.echo(f"{annotator.handle}\t{url}")
+
+    @invites.command("list")
+    def invites_list(study: str = typer.Option(..., "--study", help="study name or id")) -> None:
+        """One JSON line per invite: handle, status, uses, expiry (never the link)."""
+        from app.services.invites import list_annotators
+        from app.services.studies import get_study
+
+        with session_scope(Settings()) as session:
+            try:
+                rows = list_annotators(session, get_study(session, study))
+            except ArenaError as exc:
+                fail(exc.message)
+            for annotator in rows:
+                if not annotator.is_simulated:
+                    typer.echo(json.dumps(_invite_json(annotator)))
+
+    @invites.command("revoke")
+    def invites_revoke(
+        handle: str = typer.Argument(..., help="the annotator handle (see `arena invites list`)"),
+        study: str = typer.Option(..., "--study", help="study name or id"),
+    ) -> None:
+        """Revoke an invite: the link stops opening and its sessions end at once."""
+        from app.services.invites import revoke_invite
+        from app.services.studies import get_study
+
+        with session_scope(Settings()) as session:
+            try:
+                annotator = revoke_invite(session, get_study(session, study), handle)
+                session.commit()
+            except ArenaError as exc:
+                session.rollback()
+                fail(exc.message)
+            typer.echo(json.dumps(_invite_json(annotator)))
 
     annotators = typer.Typer(
         help="Annotators of a study and their exclusion (the rule, and your overrides).",
@@ -262,3 +308,19 @@ def register(app: typer.Typer) -> None:
             typer.echo(text, nl=False)
         else:
             output.write_text(text)
+
+
+def _invite_json(annotator) -> dict:
+    from app.services.invites import invite_status
+
+    def stamp(value):
+        return value.isoformat() if value else None
+
+    return {
+        "handle": annotator.handle,
+        "status": invite_status(annotator),
+        "uses": annotator.invite_uses,
+        "max_uses": annotator.invite_max_uses,
+        "expires_at": stamp(annotator.invite_expires_at),
+        "revoked_at": stamp(annotator.invite_revoked_at),
+    }

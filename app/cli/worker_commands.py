@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
+from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 
+from app.api.schemas import JobOut
 from app.cli.server_commands import fail, session_scope
 from app.errors import ArenaError
 from app.settings import Settings
@@ -43,28 +47,46 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         status: str | None = typer.Option(None, help="queued, running, done or failed"),
         limit: int = typer.Option(30, min=1, help="newest N jobs"),
+        server: str | None = typer.Option(
+            None, "--server", help="read a remote server's queue over the API (ARENA_API_KEY)"
+        ),
+        follow: bool = typer.Option(
+            False, "--follow", help="refresh until no job is queued or running"
+        ),
+        interval: float = typer.Option(2.0, "--interval", min=0.1, help="seconds between reads"),
+        config: Path | None = typer.Option(None, "--config", help="client config file (TOML)"),
     ) -> None:
-        """List jobs with their progress (newest first)."""
+        """List jobs with their progress (newest first), here or on a remote server."""
         if ctx.invoked_subcommand is not None:
             return
-        from app.services.jobs import list_jobs
+        from app.client import ClientError
 
-        with session_scope(Settings()) as session:
-            rows = list_jobs(session, status=status, limit=limit)
-            table = Table("id", "kind", "status", "progress", "attempts", "worker", "error")
-            for job in rows:
-                progress = f"{job.progress_done}/{job.progress_total}" if job.progress_total else ""
-                error = (job.error or "").strip().splitlines()[0][:60] if job.error else ""
-                table.add_row(
-                    str(job.id),
-                    job.kind,
-                    job.status,
-                    progress,
-                    f"{job.attempts}/{job.max_attempts}",
-                    job.worker or "",
-                    error,
-                )
-        console.print(table)
+        if server is not None or config is not None:
+            from app.cli.client_commands import remote_client
+
+            client = remote_client(server, config)
+
+            def read() -> list[dict]:
+                return client.jobs(status, limit)
+        else:
+            from app.services.jobs import list_jobs
+
+            def read() -> list[dict]:
+                with session_scope(Settings()) as session:
+                    rows = list_jobs(session, status=status, limit=limit)
+                    return [JobOut.model_validate(job).model_dump() for job in rows]
+
+        try:
+            if not follow:
+                console.print(_jobs_table(read()))
+                return
+            with Live(_jobs_table(rows := read()), console=console) as live:
+                while any(job["status"] in ("queued", "running") for job in rows):
+                    time.sleep(interval)
+                    rows = read()
+                    live.update(_jobs_table(rows))
+        except ClientError as exc:
+            fail(str(exc))
 
     @jobs_app.command("retry")
     def jobs_retry(job_id: int) -> None:
@@ -78,3 +100,21 @@ def register(app: typer.Typer) -> None:
                 fail(exc.message)
             session.commit()
         console.print(f"job {job_id} queued again")
+
+
+def _jobs_table(rows: list[dict]) -> Table:
+    table = Table("id", "kind", "status", "progress", "attempts", "worker", "error")
+    for job in rows:
+        total = job["progress_total"]
+        progress = f"{job['progress_done']}/{total}" if total else ""
+        error = (job["error"] or "").strip().splitlines()[0][:60] if job["error"] else ""
+        table.add_row(
+            str(job["id"]),
+            job["kind"],
+            job["status"],
+            progress,
+            f"{job['attempts']}/{job['max_attempts']}",
+            job["worker"] or "",
+            error,
+        )
+    return table

@@ -4,7 +4,7 @@ from app.models.base import Base, JsonType, UTCDateTime, new_public_id, utcnow
 from app.models.catalog import Batch, Generator, Image, Prompt, PromptSet, ReferenceSet
 from app.models.display import ImageToken, Rendition
 from app.models.features import Feature, FeatureFile, MetricResult
-from app.models.ops import ApiKey, Job, LeaderboardSnapshot, ResearcherSession
+from app.models.ops import ApiKey, Job, LeaderboardSnapshot, RateLimitCounter, ResearcherSession
 from app.models.studies import (
     DEFAULT_FLAG_OPTIONS,
     Annotator,
@@ -36,6 +36,7 @@ __all__ = [
     "MetricResult",
     "Prompt",
     "PromptSet",
+    "RateLimitCounter",
     "ReferenceSet",
     "Rendition",
     "ResearcherSession",

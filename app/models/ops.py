@@ -101,3 +101,16 @@ class LeaderboardSnapshot(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = created_column()
+
+
+class RateLimitCounter(Base):
+    """A fixed-window request counter shared by every process behind one database.
+
+    Used for rate limits when several web processes run without Redis (ARENA_REDIS_URL).
+    """
+
+    __tablename__ = "rate_limit_counters"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime] = mapped_column()

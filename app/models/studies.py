@@ -116,6 +116,12 @@ class Annotator(Base):
     exclusion_set_at: Mapped[datetime | None] = mapped_column()
     consented_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = created_column()
+    # The invite link's lifecycle: it opens until it expires, is used up or is revoked (a revoked
+    # invite also ends the sessions it started). NULL expiry or max_uses: no such limit.
+    invite_expires_at: Mapped[datetime | None] = mapped_column()
+    invite_max_uses: Mapped[int | None] = mapped_column(Integer)
+    invite_uses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    invite_revoked_at: Mapped[datetime | None] = mapped_column()
 
     study: Mapped[Study] = relationship()
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Annotator, AnnotatorSession
+from app.models import Annotator, AnnotatorSession, utcnow
 
 
 def _hash(token: str) -> str:
@@ -28,10 +29,17 @@ def start_session(session: Session, annotator: Annotator) -> tuple[AnnotatorSess
     return row, token
 
 
-def find_session(session: Session, token: str | None) -> AnnotatorSession | None:
-    """The session behind a cookie's token, or None when it is absent or unknown."""
+def find_session(
+    session: Session, token: str | None, *, max_age: timedelta | None = None
+) -> AnnotatorSession | None:
+    """The session behind a cookie's token, or None when it is absent, unknown or older than
+    `max_age` (ARENA_ANNOTATOR_SESSION_HOURS): a session ends on the server whatever the
+    browser keeps."""
     if not token or len(token) > 200:
         return None
-    return session.scalar(
+    row = session.scalar(
         select(AnnotatorSession).where(AnnotatorSession.token_hash == _hash(token))
     )
+    if row is not None and max_age is not None and row.created_at < utcnow() - max_age:
+        return None
+    return row

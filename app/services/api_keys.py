@@ -6,12 +6,12 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.errors import Forbidden
+from app.errors import Conflict, Forbidden, NotFound
 from app.models import ApiKey, ResearcherSession, utcnow
 
 KEY_PREFIX = "arena_"
@@ -101,3 +101,35 @@ def end_researcher_session(session: Session, token: str) -> None:
     if row is not None:
         session.delete(row)
         session.flush()
+
+
+def list_api_keys(session: Session) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
+def revoke_api_key(session: Session, key_id: int, *, used_by: ApiKey | None = None) -> ApiKey:
+    """Revoke at once: every request looks its key up, so the next one with it is refused.
+
+    The last active key is kept, and so is the key making the request (`used_by`): either would
+    leave the caller with no way in but the CLI.
+    """
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        raise NotFound(f"no API key {key_id}; list them with GET /api/keys or `arena keys list`")
+    if used_by is not None and used_by.id == row.id and row.revoked_at is None:
+        raise Conflict(
+            f"key {key_id} is the key this request uses; revoke it with another key "
+            "(or `arena keys revoke`)"
+        )
+    if row.revoked_at is not None:
+        return row
+    active = session.scalar(
+        select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))
+    )
+    if active <= 1:
+        raise Conflict(
+            f"key {key_id} ({row.name!r}) is the last active key; create another before revoking it"
+        )
+    row.revoked_at = utcnow()
+    session.flush()
+    return row

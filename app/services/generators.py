@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict
-from app.models import Generator, Image
+from app.models import Batch, Generator, Image, MetricResult, Study, study_generators
 from app.services.lookup import get_by_ref
 
 
@@ -56,3 +56,31 @@ def image_counts(session: Session) -> dict[int, int]:
         .group_by(Image.generator_id)
     )
     return {gid: n for gid, n in rows}
+
+
+def delete_generator(session: Session, generator: Generator) -> None:
+    """Delete a generator nothing refers to; Conflict (409) says what still uses it."""
+    images = session.scalar(select(func.count()).where(Image.generator_id == generator.id))
+    batches = session.scalar(select(func.count()).where(Batch.generator_id == generator.id))
+    studies = list(
+        session.scalars(
+            select(Study.name)
+            .join(study_generators, study_generators.c.study_id == Study.id)
+            .where(study_generators.c.generator_id == generator.id)
+        )
+    )
+    metrics = session.scalar(select(func.count()).where(MetricResult.generator_id == generator.id))
+    uses = []
+    if images or batches:
+        uses.append(f"{images} image(s) in {batches} batch(es)")
+    if studies:
+        uses.append(f"studies {', '.join(map(repr, studies[:5]))}")
+    if metrics:
+        uses.append(f"{metrics} metric result(s)")
+    if uses:
+        raise Conflict(
+            f"generator {generator.name!r} is in use ({'; '.join(uses)}); only an unused "
+            "generator can be deleted"
+        )
+    session.delete(generator)
+    session.flush()

@@ -38,6 +38,30 @@ def referenced_shas(session: Session, shas: set[str]) -> set[str]:
     return found
 
 
+def known_hashes(
+    session: Session,
+    hashes: list[str],
+    *,
+    generator_id: int | None = None,
+    reference_set_id: int | None = None,
+) -> set[str]:
+    """Which of these content hashes the generator (or reference set) already holds.
+
+    Lets a client resume an interrupted upload: it skips what the server has.
+    """
+    owner = (
+        Image.generator_id == generator_id
+        if generator_id is not None
+        else Image.reference_set_id == reference_set_id
+    )
+    known: set[str] = set()
+    unique = sorted(set(hashes))
+    for start in range(0, len(unique), 500):  # bounded IN lists on every backend
+        chunk = unique[start : start + 500]
+        known.update(session.scalars(select(Image.sha256).where(owner, Image.sha256.in_(chunk))))
+    return known
+
+
 def served_image_bytes(session: Session, store: MediaStore, public_id: str) -> bytes:
     """The metadata-free PNG of a stored image (researchers); the same 404 for unknown ids and
     missing files."""

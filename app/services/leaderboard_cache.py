@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from app.models import Study
+from app.observability import LEADERBOARD_RECOMPUTATIONS
 from app.services.leaderboard import (
     Leaderboard,
     LeaderboardOptions,
@@ -26,6 +27,7 @@ from app.services.leaderboard import (
     fingerprint,
 )
 from app.services.leaderboard_snapshots import read_snapshot, write_snapshot
+from app.shared_state import Invalidations
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,8 @@ class _Entry:
     fingerprint: str
     checked_at: float
     refreshing: bool = False
+    # The study's invalidation version when this board was checked (see app/shared_state.py).
+    version: int = 0
 
 
 class LeaderboardCache:
@@ -58,8 +62,11 @@ class LeaderboardCache:
         debounce_seconds: float = DEBOUNCE_SECONDS,
         max_entries: int = 64,
         session_factory: Callable[[], Session] | None = None,
+        invalidations: Invalidations | None = None,
     ) -> None:
         self.debounce_seconds = debounce_seconds
+        # A vote in any process bumps the study's version: the debounce is skipped at once.
+        self.invalidations = invalidations
         self.max_entries = max_entries
         self.session_factory = session_factory
         self._entries: dict[tuple, _Entry] = {}
@@ -72,7 +79,11 @@ class LeaderboardCache:
             return self._locks.setdefault(key, threading.Lock())
 
     def _store(
-        self, key: tuple, leaderboard: Leaderboard, checked_at: float | None = None
+        self,
+        key: tuple,
+        leaderboard: Leaderboard,
+        checked_at: float | None = None,
+        version: int = 0,
     ) -> _Entry:
         with self._guard:
             if len(self._entries) >= self.max_entries and key not in self._entries:
@@ -82,6 +93,7 @@ class LeaderboardCache:
                 leaderboard,
                 leaderboard.fingerprint,
                 time.monotonic() if checked_at is None else checked_at,
+                version=version,
             )
             self._entries[key] = entry
             return entry
@@ -97,13 +109,21 @@ class LeaderboardCache:
         except Exception:
             logger.exception("storing the leaderboard snapshot of study %s failed", study_id)
 
-    def _refresh(self, key: tuple, study_id: int, options: LeaderboardOptions) -> None:
+    def _version(self, study_id: int) -> int:
+        if self.invalidations is None:
+            return 0
+        return self.invalidations.version(f"leaderboard:{study_id}")
+
+    def _refresh(
+        self, key: tuple, study_id: int, options: LeaderboardOptions, version: int = 0
+    ) -> None:
         try:
             with self.session_factory() as session:
                 study = session.get(Study, study_id)
                 if study is not None:
+                    LEADERBOARD_RECOMPUTATIONS.inc()
                     leaderboard = build_leaderboard(session, study, options)
-                    self._store(key, leaderboard)
+                    self._store(key, leaderboard, version=version)
                     self._persist(session, study_id, options, leaderboard)
                     session.commit()
                     return
@@ -125,6 +145,7 @@ class LeaderboardCache:
         options: LeaderboardOptions = LeaderboardOptions(),
     ) -> Leaderboard:
         key = (study.id, options)
+        version = self._version(study.id)
         with self._lock_for(key):
             entry = self._entries.get(key)
             if entry is None:
@@ -133,26 +154,28 @@ class LeaderboardCache:
                     # Never checked in this process: compare fingerprints now.
                     entry = self._store(key, stored, checked_at=-math.inf)
             if entry is not None:
-                if entry.refreshing or time.monotonic() - entry.checked_at < self.debounce_seconds:
+                fresh = time.monotonic() - entry.checked_at < self.debounce_seconds
+                if entry.refreshing or (fresh and entry.version == version):
                     return entry.leaderboard
                 current = fingerprint(session, study, [g.id for g in study.generators])
                 if current == entry.fingerprint:
-                    entry.checked_at = time.monotonic()
+                    entry.checked_at, entry.version = time.monotonic(), version
                     return entry.leaderboard
                 if self.session_factory is not None:
                     entry.refreshing = True
                     entry.leaderboard.updating = True
                     thread = threading.Thread(
                         target=self._refresh,
-                        args=(key, study.id, options),
+                        args=(key, study.id, options, version),
                         name=f"leaderboard-{study.id}",
                         daemon=True,
                     )
                     self._threads = [t for t in self._threads if t.is_alive()] + [thread]
                     thread.start()
                     return entry.leaderboard
+            LEADERBOARD_RECOMPUTATIONS.inc()
             leaderboard = build_leaderboard(session, study, options)
-            self._store(key, leaderboard)
+            self._store(key, leaderboard, version=version)
             self._persist(session, study.id, options, leaderboard)
             return leaderboard
 

@@ -7,11 +7,11 @@ import io
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, InvalidInput
-from app.models import Prompt, PromptSet
+from app.models import Assignment, Image, Prompt, PromptSet, Study
 from app.services.lookup import get_by_ref
 from app.validation import check_text, check_tree, csv_error
 
@@ -138,3 +138,27 @@ def resolve_prompts(
             f"the manifest names {len(missing)} prompt(s) that do not exist{where}: {shown}"
         )
     return found
+
+
+def delete_prompt_set(session: Session, prompt_set: PromptSet) -> None:
+    """Delete a prompt set nothing refers to; Conflict (409) says what still uses it."""
+    prompt_ids = select(Prompt.id).where(Prompt.prompt_set_id == prompt_set.id)
+    studies = list(session.scalars(select(Study.name).where(Study.prompt_set_id == prompt_set.id)))
+    images = session.scalar(select(func.count()).where(Image.prompt_id.in_(prompt_ids)))
+    tasks = session.scalar(select(func.count()).where(Assignment.prompt_id.in_(prompt_ids)))
+    uses = []
+    if studies:
+        uses.append(f"studies {', '.join(map(repr, studies[:5]))}")
+    if images:
+        uses.append(f"{images} image(s) answer its prompts")
+    if tasks:
+        uses.append(f"{tasks} annotator task(s)")
+    if uses:
+        raise Conflict(
+            f"prompt set {prompt_set.name!r} is in use ({'; '.join(uses)}); only an unused "
+            "prompt set can be deleted"
+        )
+    for prompt in prompt_set.prompts:
+        session.delete(prompt)
+    session.delete(prompt_set)
+    session.flush()

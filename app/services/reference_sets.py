@@ -14,13 +14,13 @@ import os
 import tempfile
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, InvalidInput, TooLarge
 from app.metrics import load_statistics
 from app.metrics.errors import StatisticsFileError
-from app.models import Generator, ReferenceSet
+from app.models import Batch, Generator, Image, MetricResult, ReferenceSet
 from app.models.catalog import PREPROCESSING_MODES
 from app.services.jobs import enqueue_metrics
 from app.services.lookup import get_by_ref
@@ -162,3 +162,23 @@ def list_reference_sets(session: Session) -> list[ReferenceSet]:
 def get_reference_set(session: Session, ref: str | int) -> ReferenceSet:
     """Look up by numeric id or by name."""
     return get_by_ref(session, ReferenceSet, ref, "reference set", "/api/reference-sets")
+
+
+def delete_reference_set(session: Session, reference_set: ReferenceSet) -> None:
+    """Delete a reference set nothing refers to; Conflict (409) says what still uses it."""
+    ref_id = reference_set.id
+    images = session.scalar(select(func.count()).where(Image.reference_set_id == ref_id))
+    batches = session.scalar(select(func.count()).where(Batch.reference_set_id == ref_id))
+    metrics = session.scalar(select(func.count()).where(MetricResult.reference_set_id == ref_id))
+    uses = []
+    if images or batches:
+        uses.append(f"{images} image(s) in {batches} batch(es)")
+    if metrics:
+        uses.append(f"{metrics} metric result(s)")
+    if uses:
+        raise Conflict(
+            f"reference set {reference_set.name!r} is in use ({'; '.join(uses)}); only an "
+            "unused reference set can be deleted"
+        )
+    session.delete(reference_set)
+    session.flush()

@@ -7,6 +7,7 @@ JavaScript (POST then 303 to the task page); with htmx the next task is swapped 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -16,6 +17,7 @@ from app.db import SessionDep
 from app.display import MEDIA_TYPE
 from app.errors import ArenaError, Forbidden, InvalidInput
 from app.models import Annotator, AnnotatorSession, Study
+from app.observability import TASKS_SERVED, VOTES
 from app.services.annotator_sessions import find_session, start_session
 from app.services.assignment import next_assignment, progress, task_view
 from app.services.invites import annotator_for_token, annotator_in_study, record_consent
@@ -95,7 +97,11 @@ def _error(request: Request, exc: ArenaError) -> HTMLResponse:
 
 def _viewer(request: Request, session, study: Study) -> AnnotatorSession:
     """The annotator session behind the cookie, refused unless it belongs to this study."""
-    viewer = find_session(session, request.cookies.get(COOKIE_NAME))
+    viewer = find_session(
+        session,
+        request.cookies.get(COOKIE_NAME),
+        max_age=timedelta(hours=_settings(request).annotator_session_hours),
+    )
     if viewer is None:
         raise Forbidden("you are not signed in to this study: open your invite link")
     annotator_in_study(session, viewer.annotator_id, study)
@@ -124,6 +130,7 @@ def _task_context(request: Request, session, study: Study, annotator: Annotator,
     task = None
     if assignment is not None:
         task = task_view(session, request.app.state.media, assignment, viewer)
+        TASKS_SERVED.labels(study.kind).inc()
     return {
         "study_id": study.public_id,
         "question": study.question,
@@ -160,7 +167,7 @@ def open_invite(token: str, request: Request, session: SessionDep) -> Response:
         samesite="lax",
         secure=settings.base_url.startswith("https://"),
         path=f"/study/{study_id}",
-        max_age=30 * 24 * 3600,
+        max_age=int(settings.annotator_session_hours * 3600),
     )
     return response
 
@@ -266,6 +273,8 @@ def vote(
         )
         # Durable before anything is sent back: an acknowledged vote survives a crash.
         session.commit()
+        VOTES.labels(study.kind).inc()
+        request.app.state.invalidations.bump(f"leaderboard:{study.id}")
         if not _is_htmx(request):
             return RedirectResponse(f"/study/{study.public_id}", status_code=303)
         context = _task_context(request, session, study, annotator, csrf)

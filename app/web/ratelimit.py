@@ -1,38 +1,49 @@
-"""In-process sliding-window rate limits (per server process; behind several workers each has one)."""
+"""Request rate limits through the `limits` library, on storage several processes can share.
+
+Memory (one process, a moving window as before), Redis (ARENA_REDIS_URL; a moving window for
+every process) or the database (several processes without Redis; fixed windows).
+"""
 
 from __future__ import annotations
 
-import threading
+import logging
+import math
 import time
-from collections import defaultdict, deque
+
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage, Storage
+from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
 from app.errors import RateLimited
 
+logger = logging.getLogger(__name__)
+
 
 class RateLimiter:
-    def __init__(self, window_seconds: float = 60.0) -> None:
+    def __init__(self, storage: Storage | None = None, window_seconds: int = 60) -> None:
         self.window = window_seconds
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
+        self.storage = storage or MemoryStorage()
+        moving = hasattr(self.storage, "acquire_entry")
+        self._limiter = (MovingWindowRateLimiter if moving else FixedWindowRateLimiter)(
+            self.storage
+        )
 
     def hit(self, key: str, limit: int, what: str) -> None:
         """Count one request for `key`; RateLimited (429) when `limit` per window is exceeded."""
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits[key]
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= limit:
-                retry = max(1, int(hits[0] + self.window - now) + 1)
-                raise RateLimited(
-                    f"too many {what}: at most {limit} per {int(self.window)} s; "
-                    f"wait {retry} s and try again",
-                    retry_after=retry,
-                )
-            hits.append(now)
-            if len(self._hits) > 100_000:
-                # Bound memory: forget keys whose windows have passed.
-                for stale in [
-                    k for k, v in self._hits.items() if not v or v[-1] <= now - self.window
-                ]:
-                    del self._hits[stale]
+        item = RateLimitItemPerSecond(limit, self.window)
+        try:
+            allowed = self._limiter.hit(item, key)
+        except Exception:  # an unreachable store must not stop annotators (logged)
+            logger.warning("rate-limit storage failed; %s not counted", key, exc_info=True)
+            return
+        if allowed:
+            return
+        try:
+            reset = self._limiter.get_window_stats(item, key).reset_time
+            retry = max(1, math.ceil(reset - time.time()))
+        except Exception:  # noqa: BLE001
+            retry = self.window
+        raise RateLimited(
+            f"too many {what}: at most {limit} per {self.window} s; wait {retry} s and try again",
+            retry_after=retry,
+        )
