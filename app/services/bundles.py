@@ -57,7 +57,7 @@ from app.models import (
     Vote,
     utcnow,
 )
-from app.services.votes import export_votes
+from app.services.vote_export import export_votes
 
 FORMAT = "gallery-arena-study-bundle"
 VERSION = 1
@@ -87,6 +87,16 @@ STUDY_FIELDS = (
     "status",
     "is_public",
     "max_tasks_per_annotator",
+    # What decides exclusions and caps, so the board there is the board here.
+    "min_attention_checks",
+    "min_attention_accuracy",
+    "min_repeat_consistency",
+    "min_loo_agreement",
+    "min_median_response_s",
+    "max_vote_share",
+    "display_size",
+    "display_width",
+    "display_height",
 )
 METRIC_FIELDS = (
     "metric",
@@ -286,7 +296,9 @@ def export_bundle(
             {
                 "handle": a.handle,
                 "is_simulated": a.is_simulated,
-                "excluded": a.excluded,
+                "exclusion_override": a.exclusion_override,
+                "exclusion_note": a.exclusion_note,
+                "exclusion_set_at": _stamp(a.exclusion_set_at),
                 "consented_at": _stamp(a.consented_at),
                 "created_at": _stamp(a.created_at),
             }
@@ -323,7 +335,8 @@ def export_bundle(
             }
             for v in votes
         ),
-        "votes.csv": export_votes(session, study, "csv").encode(),
+        # Every vote, excluded annotators included (their status is a column): re-analysable.
+        "votes.csv": export_votes(session, study, "csv", exclusions=False).encode(),
         "metric_results.json": _json(
             [
                 {
@@ -558,7 +571,7 @@ def import_bundle(session: Session, path: Path, store: MediaStore | None = None)
         checks[row["id"]] = check
 
     study = Study(
-        **{f: spec[f] for f in STUDY_FIELDS if f != "public_id"},
+        **{f: spec[f] for f in STUDY_FIELDS if f != "public_id" and f in spec},
         prompt_set_id=prompt_set.id if prompt_set else None,
         created_at=_time(spec["created_at"]),
     )
@@ -577,7 +590,9 @@ def import_bundle(session: Session, path: Path, store: MediaStore | None = None)
             handle=row["handle"],
             token_hash=hashlib.sha256(secrets.token_bytes(32)).hexdigest(),
             is_simulated=row["is_simulated"],
-            excluded=row["excluded"],
+            exclusion_override=row.get("exclusion_override"),
+            exclusion_note=row.get("exclusion_note"),
+            exclusion_set_at=_time(row.get("exclusion_set_at")),
             consented_at=_time(row["consented_at"]),
             created_at=_time(row["created_at"]),
             invite_revoked_at=utcnow(),
