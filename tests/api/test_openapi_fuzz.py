@@ -21,11 +21,13 @@ from tests.support.imagefactory import png_bytes
 pytestmark = pytest.mark.slow
 EXAMPLES_PER_OPERATION = int(os.environ.get("ARENA_TEST_FUZZ_EXAMPLES", "12"))
 # A schema can say "binary" or "string", not "a PNG that decodes" or "a CSV with the columns
-# external_id and text": random bodies that fit those schemas are rightly refused (422), so
-# schemathesis' "schema-valid data is accepted" check cannot hold on these three operations.
+# external_id and text" or "an .npz with mu and sigma": random bodies that fit those schemas are
+# rightly refused (422), so
+# schemathesis' "schema-valid data is accepted" check cannot hold on these operations.
 UNSCHEMABLE_BODIES = {
     "POST /api/generators/{ref}/batches",
     "POST /api/reference-sets/{ref}/batches",
+    "POST /api/reference-sets/statistics",
     "POST /api/prompt-sets",
 }
 
