@@ -219,6 +219,9 @@ def configure_logging(settings: Settings) -> None:
     logger.addHandler(handler)
     logger.setLevel(settings.log_level.upper())
     logger.propagate = False
+    # A logging.config call elsewhere in the process (disable_existing_loggers) may have turned
+    # these off; the app asked for its logs, so they are on.
+    logger.disabled = access_log.disabled = False
     # Text mode leaves access lines to uvicorn; JSON mode logs them here, with the request id
     # (`arena serve` then turns uvicorn's own access log off).
     access_log.setLevel(logging.INFO if settings.log_format == "json" else logging.WARNING)
