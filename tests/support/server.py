@@ -4,7 +4,6 @@ an event loop that must stay responsive, uvicorn's proxy settings, a kill -9 mid
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,12 +14,7 @@ from dataclasses import dataclass
 import httpx
 
 from app.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support.served import free_port
 
 
 def arena_env(settings: Settings, **extra: str) -> dict[str, str]:
