@@ -24,7 +24,7 @@ from app.services.features import cached_keys, load_features, store_features, te
 from app.services.jobs import EXTRACT_KIND, owner_scope
 from app.services.reference_sets import statistics_file
 from workers.extractors import ExtractorUnavailable
-from workers.jobs import ensure_features
+from workers.features import ensure_features
 from workers.runner import Deferred, JobContext
 
 DEFER_SECONDS = 5

@@ -97,7 +97,7 @@ class Worker:
         poll_seconds: float = 1.0,
         session_factory: sessionmaker[Session] | None = None,
     ) -> None:
-        from workers.jobs import HANDLERS
+        from workers.features import HANDLERS
 
         self.settings = settings
         self.device = device
