@@ -1,13 +1,8 @@
-"""Job handlers: feature extraction per chunk of images, metrics per generator, and a probe.
-
-A handler takes (context, session), writes through the session without committing, and returns
-the job's result; the runner commits it together with the job's completion.
-"""
+"""Feature handling in workers: fill the feature cache for a list of images, and the
+extraction job (one chunk of images, one extractor) that does it at upload time."""
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,9 +11,8 @@ from sqlalchemy.orm import Session
 
 from app.models import Image
 from app.services.features import cached_keys, store_features
-from app.services.jobs import EXTRACT_KIND, METRICS_KIND
+from workers.context import JobContext
 from workers.extractors import ExtractorUnavailable
-from workers.runner import JobContext
 
 EMBED_BATCH = 32
 
@@ -66,30 +60,3 @@ def extract_features(context: JobContext, session: Session) -> dict[str, Any]:
         "dimension": extractor.dimension,
         "preprocessing": extractor.preprocessing,
     }
-
-
-def compute_metrics(context: JobContext, session: Session) -> dict[str, Any]:
-    from workers.metric_job import compute_metrics as run
-
-    return run(context, session)
-
-
-def probe(context: JobContext, session: Session) -> dict[str, Any]:
-    """A no-op job to check that workers claim, heartbeat and finish (`arena jobs probe`).
-
-    Payload: seconds to hold the job (in small steps, honouring shutdown) and an optional log
-    file to which it appends "job_id worker" once it finishes.
-    """
-    seconds = float(context.job.payload.get("seconds", 0))
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        context.check_stop()
-        time.sleep(min(0.05, max(deadline - time.monotonic(), 0)))
-    log = context.job.payload.get("log")
-    if log:
-        with open(Path(log), "a") as handle:
-            handle.write(f"{context.job.id} {context.worker.name}\n")
-    return {"worker": context.worker.name, "seconds": seconds}
-
-
-HANDLERS = {EXTRACT_KIND: extract_features, METRICS_KIND: compute_metrics, "probe": probe}

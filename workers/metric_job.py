@@ -23,9 +23,9 @@ from app.models import Generator, Image, Job, MetricResult, Prompt, ReferenceSet
 from app.services.features import cached_keys, load_features, store_features, text_key
 from app.services.jobs import EXTRACT_KIND, owner_scope
 from app.services.reference_sets import statistics_file
+from workers.context import Deferred, JobContext
 from workers.extractors import ExtractorUnavailable
 from workers.features import ensure_features
-from workers.runner import Deferred, JobContext
 
 DEFER_SECONDS = 5
 PRDC_K = 5

@@ -15,8 +15,6 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,64 +23,11 @@ from app.db import make_engine, make_session_factory
 from app.media import MediaStore
 from app.models import Job
 from app.settings import Settings
-from workers import queue
+from workers import extractor_pool, queue
+from workers.context import Deferred, Handler, JobContext, ShuttingDown
+from workers.handlers import HANDLERS
 
 log = logging.getLogger("arena.worker")
-
-
-class Deferred(Exception):
-    """The job's inputs are not ready; give it back and look again after `seconds`."""
-
-    def __init__(self, reason: str, seconds: float = 10) -> None:
-        super().__init__(reason)
-        self.seconds = seconds
-
-
-class ShuttingDown(Exception):
-    """SIGTERM arrived mid-job: release the job for another worker."""
-
-
-@dataclass
-class JobContext:
-    """What a handler gets besides its session: the job, settings, progress and stop signals."""
-
-    worker: Worker
-    job: Job
-    done: int = 0
-    total: int = 0
-    lease_lost: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def settings(self) -> Settings:
-        return self.worker.settings
-
-    @property
-    def media(self) -> MediaStore:
-        return self.worker.media
-
-    def progress(self, done: int, total: int) -> None:
-        """Record progress now (one short transaction per chunk), not only at the next beat."""
-        self.done, self.total = done, total
-        self.worker.record_progress(self)
-
-    def check_stop(self) -> None:
-        """Call between units of work: leave early on shutdown or when the lease was lost."""
-        if self.lease_lost.is_set():
-            raise queue.LeaseLost(f"job {self.job.id} lease lost")
-        if self.worker.stopping.is_set():
-            raise ShuttingDown()
-
-    def extractor(self, name: str, mode: str = "clean"):
-        return self.worker.extractor(name, mode)
-
-
-Handler = Callable[[JobContext, Session], dict[str, Any]]
-
-
-# Loading a network takes seconds: keep each configuration's extractor for the process's life,
-# so the demo's and tests' successive in-process workers reuse it.
-_EXTRACTORS: dict[tuple, Any] = {}
-_EXTRACTORS_LOCK = threading.Lock()
 
 
 class Worker:
@@ -97,69 +42,22 @@ class Worker:
         poll_seconds: float = 1.0,
         session_factory: sessionmaker[Session] | None = None,
     ) -> None:
-        from workers.features import HANDLERS
-
         self.settings = settings
         self.device = device
         self.concurrency = concurrency
         self.once = once
         self.kinds = kinds
         self.poll_seconds = poll_seconds
-        self.handlers: dict[str, Handler] = HANDLERS
+        self.handlers: dict[str, Handler] = dict(HANDLERS)
         self.factory = session_factory or make_session_factory(make_engine(settings))
         self.media = MediaStore(settings.media_dir)
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stopping = threading.Event()
         self.processed = 0
 
-    # -- extractors are built once per process and shared by its threads and workers ------
     def extractor(self, name: str, mode: str = "clean"):
-        from workers.extractors import build_extractor
-        from workers.extractors.weights_cache import cached_path, weights_dir
-
-        # Only the Inception extractors have preprocessing modes and reduced precision.
-        inception = name.startswith("inception")
-        mode = mode if inception else "clean"
-        precision = self.settings.inception_precision if name == "inception-fid" else "fp32"
-        config = (
-            name,
-            mode,
-            precision,
-            self.device,
-            self.settings.inception_weights,
-            self.settings.inception_classifier_weights,
-            self.settings.clip_model,
-            self.settings.clip_pretrained,
-            self.settings.allow_network_weights,
-        )
-        # Configured files win; else what `arena weights fetch` put in the weights cache.
-        cache = weights_dir(self.settings.weights_dir)
-        classifier = self.settings.inception_classifier_weights or cached_path(
-            "inception-classifier", cache
-        )
-        clip = self.settings.clip_pretrained or cached_path(
-            f"clip:{self.settings.clip_model}", cache
-        )
-        dinov2 = self.settings.dinov2_weights or cached_path(
-            "dinov2:vit_large_patch14_dinov2.lvd142m", cache
-        )
-        config = (*config, classifier, clip, dinov2)
-        with _EXTRACTORS_LOCK:
-            if config not in _EXTRACTORS:
-                # ExtractorUnavailable propagates uncached: weights put in place later must count.
-                _EXTRACTORS[config] = build_extractor(
-                    name,
-                    device=self.device,
-                    inception_weights=self.settings.inception_weights,
-                    classifier_weights=classifier,
-                    clip_model=self.settings.clip_model,
-                    clip_pretrained=clip,
-                    allow_network=self.settings.allow_network_weights,
-                    mode=mode,
-                    precision=precision,
-                    dinov2_weights=dinov2,
-                )
-            return _EXTRACTORS[config]
+        """This worker's extractor `name` (built once per process and configuration)."""
+        return extractor_pool.extractor(self.settings, self.device, name, mode)
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> int:
@@ -197,7 +95,16 @@ class Worker:
 
     def run_job(self, job: Job) -> str:
         """Run one claimed job to an outcome: done, deferred, released, lost or failed."""
-        context = JobContext(self, job)
+        context = JobContext(
+            job=job,
+            settings=self.settings,
+            media=self.media,
+            worker_name=self.name,
+            session_factory=self.factory,
+            get_extractor=self.extractor,
+            record_progress=self.record_progress,
+            stopping=self.stopping,
+        )
         beat_stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(context, beat_stop), daemon=True)
         beat.start()

@@ -170,7 +170,7 @@ def test_job_progress_is_written_per_chunk_and_on_completion(settings):
     def chunked(context, session):
         for done in (1, 2, 3):
             context.progress(done, 3)
-            with context.worker.factory() as other:
+            with context.session_factory() as other:
                 job = other.get(Job, context.job.id)
                 seen.append((job.progress_done, job.progress_total))
         return {"chunks": 3}
