@@ -18,6 +18,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app import metrics
+from app.metrics import catalog
+from app.metrics.catalog import INCEPTION_METRICS
 from app.metrics.errors import MetricInputError
 from app.models import Generator, Image, Job, MetricResult, Prompt, ReferenceSet
 from app.services.features import cached_keys, load_features, store_features, text_key
@@ -32,8 +34,7 @@ PRDC_K = 5
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 IS_SPLITS = 10
-PRDC_NAMES = ("precision", "recall", "density", "coverage")
-INCEPTION_METRICS = {"fid", "fid_infinity", "kid", "inception_score", *PRDC_NAMES}
+PRDC_NAMES = catalog.family("prdc")
 
 
 @dataclass

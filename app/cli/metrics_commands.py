@@ -26,12 +26,13 @@ from app.metrics import (
     MetricInputError,
     MetricValue,
     MissingFeaturesError,
+    catalog,
 )
-from app.metrics.prdc import PRDC_NAMES
 
 err = Console(stderr=True)
 FAMILIES = ("fid", "fid_infinity", "kid", "prdc", "cmmd", "is")
 DEFAULT_FAMILIES = "fid,kid,prdc"
+PRDC_NAMES = catalog.family("prdc")
 
 
 class OutputFormat(StrEnum):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from app.metrics.catalog import DIGITS as METRIC_DIGITS
+
 # Decimals per quantity: enough to separate generators, no more than the CIs justify.
 DIGITS = {
     "bt": 1,
@@ -17,18 +19,7 @@ DIGITS = {
     "win_rate": 3,
     "mos": 2,
     "flag_rate": 3,
-    "fid": 2,
-    "fid_infinity": 2,
-    "fd_dinov2": 1,
-    "kid": 4,
-    "inception_score": 2,
-    "clip_score": 2,
-    "cmmd": 3,
-    "precision": 3,
-    "recall": 3,
-    "density": 3,
-    "coverage": 3,
-    "diversity": 3,
+    **METRIC_DIGITS,
     "correlation": 3,
     "kappa": 3,
     "share": 3,

@@ -20,25 +20,14 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from app.media import MediaStore
+from app.metrics.catalog import LOWER_IS_BETTER, METRIC_LABELS, pillar
 from app.reports import figures
 from app.reports import format as fmt
 from app.services.leaderboard import Leaderboard
-from app.services.leaderboard_metrics import LOWER_IS_BETTER, METRIC_LABELS
 
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates" / "reports"
-QUALITY_METRICS = (
-    "fid",
-    "fid_infinity",
-    "fd_dinov2",
-    "kid",
-    "inception_score",
-    "precision",
-    "recall",
-    "density",
-    "coverage",
-    "diversity",
-)
-ADHERENCE_METRICS = ("clip_score", "cmmd")
+QUALITY_METRICS = pillar("quality")
+ADHERENCE_METRICS = pillar("adherence")
 FORMATS = ("html", "md")
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from app import __version__
+from app.metrics.catalog import LOWER_IS_BETTER, METRIC_LABELS, METRICS
 from app.models import (
     Annotator,
     Assignment,
@@ -43,9 +44,6 @@ from app.services.leaderboard_human import (
     summarise_votes,
 )
 from app.services.leaderboard_metrics import (
-    LOWER_IS_BETTER,
-    METRIC_LABELS,
-    METRICS,
     choose_reference_set,
     image_resolutions,
     metric_cells,

@@ -18,53 +18,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app.errors import NotFound
+from app.metrics.catalog import LOWER_IS_BETTER, METRICS, REFERENCE_METRICS
 from app.models import Generator, Image, Job, MetricResult, ReferenceSet
 from app.services.jobs import EXTRACT_KIND, METRICS_KIND
 from app.validation import is_row_id
 
-METRICS = (
-    "fid",
-    "fid_infinity",
-    "fd_dinov2",
-    "kid",
-    "inception_score",
-    "clip_score",
-    "cmmd",
-    "precision",
-    "recall",
-    "density",
-    "coverage",
-    "diversity",
-)
-LOWER_IS_BETTER = frozenset({"fid", "fid_infinity", "fd_dinov2", "kid", "cmmd", "diversity"})
-METRIC_LABELS = {
-    "fid": "FID",
-    "fid_infinity": "FID∞",
-    "fd_dinov2": "FD-DINOv2",
-    "kid": "KID",
-    "inception_score": "IS",
-    "clip_score": "CLIP score",
-    "cmmd": "CMMD",
-    "precision": "precision",
-    "recall": "recall",
-    "density": "density",
-    "coverage": "coverage",
-    "diversity": "diversity",
-}
-# Metrics that compare against real images; the others do not depend on the reference set.
-REFERENCE_METRICS = frozenset(
-    {
-        "fid",
-        "fid_infinity",
-        "fd_dinov2",
-        "kid",
-        "cmmd",
-        "precision",
-        "recall",
-        "density",
-        "coverage",
-    }
-)
 PENDING = ("queued", "running")
 
 

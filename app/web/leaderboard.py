@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from app.api.leaderboard import cached_leaderboard, export_response, options_from
 from app.db import SessionDep
 from app.errors import ArenaError, Forbidden, NotFound, Unauthorized
+from app.metrics.catalog import CATALOG, LOWER_IS_BETTER, METRIC_LABELS, METRICS
 from app.models import Study
 from app.reports import figures
 from app.reports import format as fmt
@@ -38,7 +39,6 @@ from app.services.api_keys import (
 )
 from app.services.exclusions import set_override
 from app.services.leaderboard import Leaderboard
-from app.services.leaderboard_metrics import LOWER_IS_BETTER, METRIC_LABELS, METRICS
 from app.services.public_results import images_open_studies_serve, public_leaderboard
 from app.services.studies import get_study
 from app.web.client_address import client_address
@@ -108,13 +108,12 @@ def _columns(lb: Leaderboard) -> list[dict[str, Any]]:
             cols.append({"key": f"flag:{mode}", "label": mode, "dir": "asc", "group": "flags"})
         cols.append({"key": "flag:any", "label": "any flag", "dir": "asc", "group": "flags"})
     cols.append({"key": "votes", "label": "votes", "dir": "desc", "group": "human"})
-    for metric in METRICS:
-        arrow = "↓" if metric in LOWER_IS_BETTER else "↑"
+    for spec in CATALOG:
         cols.append(
             {
-                "key": metric,
-                "label": f"{METRIC_LABELS[metric]} {arrow}",
-                "dir": "asc" if metric in LOWER_IS_BETTER else "desc",
+                "key": spec.name,
+                "label": f"{spec.label} {spec.arrow}",
+                "dir": spec.direction,
                 "group": "metrics",
             }
         )
