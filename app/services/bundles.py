@@ -182,8 +182,8 @@ def export_bundle(
     include_images: bool = False,
 ) -> dict[str, Any]:
     """Write the study's bundle to `out` (atomically); returns the manifest."""
-    from app.reports.exports import reference_statistics
     from app.services.leaderboard import software_versions
+    from app.services.reference_statistics import statistics_npz
 
     if include_images and store is None:
         raise ValueError("include_images needs the media store")
@@ -356,11 +356,11 @@ def export_bundle(
     if features_root is not None:
         for reference in references:
             try:
-                stats = reference_statistics(session, features_root, reference)
+                stats = statistics_npz(session, features_root, reference)
             except ArenaError as exc:
                 notes.append(f"no statistics for reference set {reference.name!r}: {exc.message}")
                 continue
-            files[f"reference/{_safe_name(reference.name)}.npz"] = stats.content
+            files[f"reference/{_safe_name(reference.name)}.npz"] = stats
     missing_images = []
     if include_images:
         for sha in sorted({i.sha256 for i in images}):
