@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
+from app.cli.common import load_settings
 from app.cli.server_commands import fail, session_scope
 from app.errors import ArenaError
-from app.settings import Settings
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         from app.services.bundles import export_bundle
         from app.services.studies import get_study
 
-        settings = Settings()
+        settings = load_settings()
         with session_scope(settings) as session:
             try:
                 manifest = export_bundle(
@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
         from app.media import MediaStore
         from app.services.bundles import import_bundle
 
-        settings = Settings()
+        settings = load_settings()
         with session_scope(settings) as session:
             try:
                 study = import_bundle(session, path, MediaStore(settings.media_dir))

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from app.settings import Settings
+from app.cli.common import load_settings
 
 
 def register(app: typer.Typer) -> None:
@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         from app.media import MediaStore, collect_garbage
         from app.services.images import referenced_shas
 
-        settings = Settings()
+        settings = load_settings()
         store = MediaStore(settings.media_dir)
         with session_scope(settings) as session:
 

@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from app.cli.common import load_settings
 from app.errors import ArenaError
-from app.settings import Settings
 
 console = Console(stderr=True)
 
@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
         chosen = _format_for(what.value, fmt, out)
         if not out.parent.exists():
             _fail(f"--out: the folder {out.parent} does not exist")
-        with session_scope(Settings()) as session:
+        with session_scope(load_settings()) as session:
             try:
                 check_request(what.value, chosen)
                 row = get_study(session, study)
@@ -121,7 +121,7 @@ def register(app: typer.Typer) -> None:
 
         if not out.parent.exists():
             _fail(f"--out: the folder {out.parent} does not exist")
-        settings = Settings()
+        settings = load_settings()
         with session_scope(settings) as session:
             try:
                 row = get_study(session, study)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
+from app.cli.common import load_settings
 from app.errors import ArenaError
-from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 console = Console(stderr=True)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
@@ -51,7 +55,7 @@ def register(app: typer.Typer) -> None:
 
         from app.web.client_address import uvicorn_options
 
-        settings = Settings()
+        settings = load_settings()
         # The worker processes read their settings (and prometheus_client its folder) from the
         # environment they inherit.
         if settings.metrics_multiproc_dir:
@@ -84,7 +88,7 @@ def register(app: typer.Typer) -> None:
         """Bring the database schema to REVISION (default: the newest) with Alembic."""
         from app.migrate import downgrade, upgrade
 
-        settings = Settings()
+        settings = load_settings()
         (downgrade if down else upgrade)(settings, revision)
         console.print(f"database at {revision}: {settings.database_url.split('@')[-1]}")
 
@@ -95,7 +99,7 @@ def register(app: typer.Typer) -> None:
         """Create an admin API key and print it once (only its hash is stored)."""
         from app.services.api_keys import create_api_key
 
-        with session_scope(Settings()) as session:
+        with session_scope(load_settings()) as session:
             _row, key = create_api_key(session, name)
             session.commit()
         typer.echo(key)
@@ -105,7 +109,7 @@ def register(app: typer.Typer) -> None:
         """One JSON line per key: id, name, prefix, last use, revoked (never the key)."""
         from app.services.api_keys import list_api_keys
 
-        with session_scope(Settings()) as session:
+        with session_scope(load_settings()) as session:
             for row in list_api_keys(session):
                 typer.echo(json.dumps(_key_json(row)))
 
@@ -116,7 +120,7 @@ def register(app: typer.Typer) -> None:
         """Revoke a key at once (the last active key is kept)."""
         from app.services.api_keys import revoke_api_key
 
-        with session_scope(Settings()) as session:
+        with session_scope(load_settings()) as session:
             try:
                 row = revoke_api_key(session, key_id)
                 session.commit()
@@ -154,7 +158,7 @@ def register(app: typer.Typer) -> None:
             p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
         )
         files = [IncomingFile(p.relative_to(directory).as_posix(), _path_reader(p)) for p in paths]
-        settings = Settings()
+        settings = load_settings()
         with session_scope(settings) as session:
             try:
                 mapping = parse_manifest(manifest.name, manifest.read_bytes()) if manifest else None

@@ -17,19 +17,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from app.stats import (
-    StatsError,
-    bootstrap_bradley_terry,
-    bradley_terry,
-    krippendorff_alpha,
-    mean_opinion_scores,
-    online_elo,
-    position_bias,
-    study_agreement,
-    win_tables,
-)
-from app.stats.io import read_battles, read_mos, read_ratings
-
 err = Console(stderr=True)
 
 
@@ -96,6 +83,15 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 def ratings_report(path: Path, rounds: int, seed: int, anchor: tuple[str, float] | None) -> dict:
     """The JSON document of `arena ratings` (also usable by the server on an uploaded log)."""
+    from app.stats import (
+        bootstrap_bradley_terry,
+        bradley_terry,
+        online_elo,
+        position_bias,
+        win_tables,
+    )
+    from app.stats.io import read_battles
+
     battles = read_battles(path)
     elo = online_elo(battles)
     tables = win_tables(battles)
@@ -164,6 +160,9 @@ def ratings_report(path: Path, rounds: int, seed: int, anchor: tuple[str, float]
 
 def agreement_report(path: Path, level: str) -> dict:
     """The JSON document of `arena agreement` (the leaderboard's agreement panel, same function)."""
+    from app.stats import StatsError, study_agreement
+    from app.stats.io import read_ratings
+
     table = read_ratings(path)
     if level == "interval" and not table.numeric:
         raise StatsError("--level interval needs numeric labels (e.g. 1-5 scores)")
@@ -189,6 +188,9 @@ def agreement_report(path: Path, level: str) -> dict:
 
 def mos_report(path: Path, normalise: bool, scale: tuple[float, float] | None = (1.0, 5.0)) -> dict:
     """The JSON document of `arena mos`; intervals of raw scores are clipped to `scale`."""
+    from app.stats import StatsError, krippendorff_alpha, mean_opinion_scores
+    from app.stats.io import read_mos
+
     data = read_mos(path)
     result = mean_opinion_scores(
         data.models, data.items, data.raters, data.scores, normalise=normalise, bounds=scale
@@ -255,6 +257,8 @@ def register(app: typer.Typer) -> None:
         rank: 1 + the number of models whose CI lies entirely above this one's.
         """
         parsed = _parse_anchor(anchor)
+        from app.stats import StatsError
+
         try:
             report = ratings_report(battles, bootstrap, seed, parsed)
         except StatsError as exc:
@@ -311,6 +315,8 @@ def register(app: typer.Typer) -> None:
         ] = OutputFormat.json,
     ) -> None:
         """Fleiss' kappa and Krippendorff's alpha (missing ratings allowed) of a ratings file."""
+        from app.stats import StatsError
+
         try:
             report = agreement_report(ratings_file, level.value)
         except StatsError as exc:
@@ -354,6 +360,8 @@ def register(app: typer.Typer) -> None:
 
         Reads the wide layout or a Gallery Arena votes export (item_id, model, rater, rating)."""
         bounds = _parse_scale(scale)
+        from app.stats import StatsError
+
         try:
             report = mos_report(ratings_file, normalise, bounds)
         except StatsError as exc:

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
+from app.cli.common import load_settings
 from app.cli.server_commands import fail, session_scope
 from app.errors import ArenaError
-from app.settings import Settings
 
 
 def register(app: typer.Typer) -> None:
@@ -51,6 +50,8 @@ def register(app: typer.Typer) -> None:
         open_now: bool = typer.Option(False, "--open", help="open the study for votes at once"),
     ) -> None:
         """Create a study (draft unless --open) and print it as JSON."""
+        from pydantic import ValidationError
+
         from app.media import MediaStore
         from app.services.renditions import prepare_study
         from app.services.studies import StudyCreate, create_study, open_study
@@ -71,7 +72,7 @@ def register(app: typer.Typer) -> None:
             )
         except ValidationError as exc:
             fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
-        settings = Settings()
+        settings = load_settings()
         with session_scope(settings) as session:
             try:
                 study = create_study(session, body)
@@ -99,7 +100,7 @@ def register(app: typer.Typer) -> None:
         """One JSON line per study."""
         from app.services.studies import list_studies
 
-        with session_scope(Settings()) as session:
+        with session_scope(load_settings()) as session:
             for study in list_studies(session):
                 typer.echo(
                     json.dumps(
@@ -118,7 +119,7 @@ def register(app: typer.Typer) -> None:
         from app.services import studies as service
         from app.services.renditions import prepare_study
 
-        settings = Settings()
+        settings = load_settings()
         with session_scope(settings) as session:
             try:
                 study = service.get_study(session, ref)
@@ -161,7 +162,7 @@ def register(app: typer.Typer) -> None:
         from app.services.invites import create_invites
         from app.services.studies import get_study
 
-        settings = Settings()
+        settings = load_settings()
         ttl = None if never_expires else (expires_in_days or settings.invite_ttl_days)
         with session_scope(settings) as session:
             try:
@@ -186,7 +187,7 @@ def register(app: typer.Typer) -> None:
         from app.services.invites import list_annotators
         from app.services.studies import get_study
 
-        with session_scope(Settings()) as session:
+        with session_scope(load_settings()) as session:
             try:
                 rows = list_annotators(session, get_study(session, study))
             except ArenaError as exc:
@@ -204,7 +205,7 @@ def register(app: typer.Typer) -> None:
         from app.services.invites import revoke_invite
         from app.services.studies import get_study
 
-        with session_scope(Settings()) as session:
+        with session_scope(load_settings()) as session:
             try:
                 annotator = revoke_invite(session, get_study(session, study), handle)
                 session.commit()
@@ -227,7 +228,7 @@ def register(app: typer.Typer) -> None:
         from app.services.exclusions import annotator_report
         from app.services.studies import get_study
 
-        with session_scope(Settings()) as session:
+        with session_scope(load_settings()) as session:
             try:
                 rows = annotator_report(session, get_study(session, study))
             except ArenaError as exc:
@@ -239,7 +240,7 @@ def register(app: typer.Typer) -> None:
         from app.services.exclusions import exclusion_statuses, set_override
         from app.services.studies import get_study
 
-        with session_scope(Settings()) as session:
+        with session_scope(load_settings()) as session:
             try:
                 row = get_study(session, study)
                 set_override(session, row, handle, action, note)
@@ -297,7 +298,7 @@ def register(app: typer.Typer) -> None:
 
         if exclusions not in ("on", "off"):
             fail(f"--exclusions must be on or off; got {exclusions!r}")
-        with session_scope(Settings()) as session:
+        with session_scope(load_settings()) as session:
             try:
                 text = export_votes(
                     session, get_study(session, study), fmt, exclusions=exclusions == "on"

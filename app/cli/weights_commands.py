@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.cli.common import load_settings
 from app.cli.server_commands import fail
-from app.settings import Settings
 
 console = Console()
 
@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
         """Download one named set of weights into the cache, verifying its sha256."""
         from workers.extractors import weights_cache
 
-        root = weights_cache.weights_dir(Settings().weights_dir)
+        root = weights_cache.weights_dir(load_settings().weights_dir)
         try:
             path = weights_cache.fetch(name, root)
         except weights_cache.WeightsError as exc:
@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
         """Every known entry: present and verified, changed on disk, or absent."""
         from workers.extractors import weights_cache
 
-        root = weights_cache.weights_dir(Settings().weights_dir)
+        root = weights_cache.weights_dir(load_settings().weights_dir)
         table = Table("name", "state", "used for", "file / how to get it")
         for entry in weights_cache.listing(root):
             where = entry["path"] or f"arena weights fetch {entry['name']}"

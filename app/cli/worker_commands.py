@@ -11,10 +11,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from app.api.schemas import JobOut
+from app.cli.common import load_settings
 from app.cli.server_commands import fail, session_scope
 from app.errors import ArenaError
-from app.settings import Settings
 
 console = Console()
 
@@ -39,7 +38,7 @@ def register(app: typer.Typer) -> None:
         )
         if not (device == "cpu" or device.startswith("cuda")):
             fail("--device must be cpu or cuda[:N]")
-        processed = Worker(Settings(), device=device, concurrency=concurrency, once=once).run()
+        processed = Worker(load_settings(), device=device, concurrency=concurrency, once=once).run()
         console.print(f"{processed} job(s) done", style="dim")
 
     @jobs_app.callback()
@@ -69,10 +68,11 @@ def register(app: typer.Typer) -> None:
             def read() -> list[dict]:
                 return client.jobs(status, limit)
         else:
+            from app.api.schemas import JobOut
             from app.services.jobs import list_jobs
 
             def read() -> list[dict]:
-                with session_scope(Settings()) as session:
+                with session_scope(load_settings()) as session:
                     rows = list_jobs(session, status=status, limit=limit)
                     return [JobOut.model_validate(job).model_dump() for job in rows]
 
@@ -93,7 +93,7 @@ def register(app: typer.Typer) -> None:
         """Queue a failed job again with a fresh set of attempts."""
         from app.services.jobs import get_job, retry_job
 
-        with session_scope(Settings()) as session:
+        with session_scope(load_settings()) as session:
             try:
                 retry_job(session, get_job(session, job_id))
             except ArenaError as exc:

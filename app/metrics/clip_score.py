@@ -8,7 +8,6 @@ Two reductions, named because they differ when some pairs have negative cosine:
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from app.metrics._validation import as_features, check_same_dimension
 from app.metrics.errors import MetricInputError
@@ -63,6 +62,8 @@ def clip_score(
     std = float(scores.std(ddof=1)) if n > 1 else None
     ci_low = ci_high = None
     if n > 1:
+        from scipy import stats  # on first use: scipy.stats takes a second to import
+
         half = float(stats.t.ppf(0.975, n - 1)) * std / np.sqrt(n)
         ci_low, ci_high = mean - half, mean + half
     if reduction == "clamp_of_mean":

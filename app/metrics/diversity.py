@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 
 import numpy as np
-from scipy import stats
 
 from app.metrics._validation import as_features
 from app.metrics.clip_score import unit_rows
@@ -66,6 +65,8 @@ def diversity(features: object, groups: Sequence[Hashable | None]) -> MetricValu
     std = ci_low = ci_high = None
     if values.size > 1:
         std = float(values.std(ddof=1))
+        from scipy import stats  # on first use: scipy.stats takes a second to import
+
         half = float(stats.t.ppf(0.975, values.size - 1)) * std / np.sqrt(values.size)
         ci_low, ci_high = mean - half, mean + half
     warnings = []

@@ -6,30 +6,38 @@ Each function takes plain arrays and returns SVG text, deterministic for the sam
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
-matplotlib.rcParams.update(
-    {
-        "svg.hashsalt": "gallery-arena",
-        "svg.fonttype": "none",  # text stays text: searchable, small, readable by screen readers
-        "font.size": 9,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-    }
-)
+
+@functools.cache
+def _pyplot():
+    """matplotlib.pyplot on the Agg backend, configured once; imported on the first figure, not
+    with the app (it costs a second of start-up)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matplotlib.rcParams.update(
+        {
+            "svg.hashsalt": "gallery-arena",
+            "svg.fonttype": "none",  # text stays text: searchable, small, readable by screen readers
+            "font.size": 9,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+        }
+    )
+    return plt
 
 
 def _svg(fig) -> str:
     out = io.StringIO()
     fig.savefig(out, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(fig)
+    _pyplot().close(fig)
     return out.getvalue()
 
 
@@ -51,7 +59,7 @@ def ratings_with_ci(
         for a in (ratings, ci_low, ci_high)
     )
     order = np.argsort(ratings)
-    fig, ax = plt.subplots(figsize=(6, 0.35 * len(names) + 1))
+    fig, ax = _pyplot().subplots(figsize=(6, 0.35 * len(names) + 1))
     y = np.arange(len(names))
     finite = np.concatenate([v[np.isfinite(v)] for v in (ratings, ci_low, ci_high)])
     span = float(np.ptp(finite)) if finite.size > 1 else 1.0
@@ -97,7 +105,7 @@ def win_rate_heatmap(
     if annotate is None:
         annotate = len(names) <= 16
     size = 0.5 * len(names) if len(names) <= 16 else 0.22 * len(names)
-    fig, ax = plt.subplots(figsize=(size + 2.5, size + 2))
+    fig, ax = _pyplot().subplots(figsize=(size + 2.5, size + 2))
     image = ax.imshow(np.ma.masked_invalid(matrix), cmap="RdBu", vmin=0, vmax=1)
     ax.set_xticks(range(len(names)), names, rotation=45 if annotate else 90, ha="right")
     ax.set_yticks(range(len(names)), names)
@@ -121,7 +129,7 @@ def win_rate_heatmap(
 
 def precision_recall_scatter(names: Sequence[str], precision, recall) -> str:
     """Fidelity (precision) against coverage of the real distribution (recall), per generator."""
-    fig, ax = plt.subplots(figsize=(4.5, 4))
+    fig, ax = _pyplot().subplots(figsize=(4.5, 4))
     ax.scatter(recall, precision, color="#1f4e79")
     for name, r, p in zip(names, recall, precision, strict=True):
         if np.isfinite(r) and np.isfinite(p):
@@ -138,7 +146,7 @@ def mos_distribution(names: Sequence[str], scores: Sequence[Sequence[int]]) -> s
     """Stacked share of each 1–5 score per generator."""
     counts = np.array([[np.sum(np.asarray(s) == k) for k in range(1, 6)] for s in scores], float)
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(6, 0.35 * len(names) + 1))
+    fig, ax = _pyplot().subplots(figsize=(6, 0.35 * len(names) + 1))
     left = np.zeros(len(names))
     colours = ["#b2182b", "#ef8a62", "#f7f7f7", "#67a9cf", "#2166ac"]
     for k in range(5):
@@ -156,7 +164,7 @@ def mos_distribution(names: Sequence[str], scores: Sequence[Sequence[int]]) -> s
 def sample_grid(images: Sequence, *, columns: int = 6, title: str = "") -> str:
     """A grid of thumbnails (PIL images), for spotting mode collapse at a glance."""
     rows = max(1, -(-len(images) // columns))
-    fig, axes = plt.subplots(
+    fig, axes = _pyplot().subplots(
         rows, columns, figsize=(1.2 * columns, 1.2 * rows + 0.3), squeeze=False
     )
     for ax in axes.ravel():
@@ -171,7 +179,7 @@ def sample_grid(images: Sequence, *, columns: int = 6, title: str = "") -> str:
 def quality_diversity_sweep(families: Sequence[dict], panels: Sequence[tuple[str, str]]) -> str:
     """One row per generator family, one panel per metric: the value at each setting of the
     swept sampling setting, with 95% interval bars; a panel without numbers says why."""
-    fig, axes = plt.subplots(
+    fig, axes = _pyplot().subplots(
         len(families),
         len(panels),
         figsize=(2.1 * len(panels), 2.2 * len(families) + 0.4),

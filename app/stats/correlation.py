@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
 
 # Below this many generators a rank correlation cannot distinguish agreement from chance.
 MIN_GENERATORS = 5
@@ -55,6 +54,8 @@ def _bootstrap_correlations(
     untied on each side) compute, vectorised over resamples: calling scipy once per resample
     cost ~0.4 s per metric for 1000 rounds, which made every leaderboard recomputation slow.
     """
+    from scipy import stats  # on first use: scipy.stats takes a second to import
+
     h_all, v_all = human[draws], values[draws]
     keep = (np.ptp(h_all, axis=1) > 0) & (np.ptp(v_all, axis=1) > 0)
     h_all, v_all, draws = h_all[keep], v_all[keep], draws[keep]
@@ -114,6 +115,8 @@ def rank_agreement(
             rounds,
             seed,
         )
+    from scipy import stats  # on first use: scipy.stats takes a second to import
+
     rho = float(stats.spearmanr(human, values).statistic)
     tau = float(stats.kendalltau(human, values).statistic)
     rng = np.random.default_rng(seed)

@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import t as student_t
 
 from app.stats.exceptions import DegenerateDataError, StatsError
 
@@ -95,6 +94,9 @@ def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float] |
     if n < 2:
         return None, None
     mean = float(values.mean())
+    # scipy.stats takes a second to import: loaded on first use, not with the package.
+    from scipy.stats import t as student_t
+
     half = float(student_t.ppf(0.5 + level / 2.0, n - 1)) * float(values.std(ddof=1)) / math.sqrt(n)
     return mean - half, mean + half
 

@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm
 
 from app.stats.battles import A_WINS, B_WINS, Battles
 from app.stats.exceptions import StatsError
@@ -42,6 +41,9 @@ def wilson_interval(successes: int, trials: int, level: float = 0.95) -> tuple[f
         raise StatsError("Wilson interval needs at least one trial")
     if not 0 <= successes <= trials:
         raise StatsError("successes must be between 0 and trials")
+    # scipy.stats takes a second to import: loaded on first use, not with the package.
+    from scipy.stats import norm
+
     z = float(norm.ppf(0.5 + level / 2.0))
     p = successes / trials
     denom = 1.0 + z * z / trials

@@ -42,7 +42,7 @@ def test_the_metrics_job_yields_exactly_the_catalog():
 
 
 def test_formatting_and_the_cli_read_the_catalog():
-    from app.cli.metrics_commands import FAMILIES
+    from app.cli.metrics_report import FAMILIES
     from app.reports.format import DIGITS
 
     assert all(DIGITS[name] == spec.digits for name, spec in catalog.SPECS.items())
