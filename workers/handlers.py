@@ -12,12 +12,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.services.jobs import EXTRACT_KIND, METRICS_KIND
+from app.models.ops import JobKind
 from workers.context import Handler, JobContext
 from workers.features import extract_features
 from workers.metric_job import compute_metrics
-
-PROBE_KIND = "probe"
 
 
 def probe(context: JobContext, session: Session) -> dict[str, Any]:
@@ -39,7 +37,7 @@ def probe(context: JobContext, session: Session) -> dict[str, Any]:
 
 
 HANDLERS: dict[str, Handler] = {
-    EXTRACT_KIND: extract_features,
-    METRICS_KIND: compute_metrics,
-    PROBE_KIND: probe,
+    JobKind.extract_features: extract_features,
+    JobKind.compute_metrics: compute_metrics,
+    JobKind.probe: probe,
 }

@@ -22,8 +22,8 @@ from app.metrics import catalog
 from app.metrics.catalog import INCEPTION_METRICS
 from app.metrics.errors import MetricInputError
 from app.models import Generator, Image, Job, MetricResult, Prompt, ReferenceSet
+from app.models.ops import PENDING_STATUSES, JobKind, owner_scope
 from app.services.features import cached_keys, load_features, store_features, text_key
-from app.services.jobs import EXTRACT_KIND, owner_scope
 from app.services.reference_sets import statistics_file
 from workers.context import Deferred, JobContext
 from workers.extractors import ExtractorUnavailable
@@ -54,9 +54,9 @@ class Side:
 def _pending_extraction(session: Session, scopes: list[str]) -> int:
     return session.scalar(
         select(func.count()).where(
-            Job.kind == EXTRACT_KIND,
+            Job.kind == JobKind.extract_features,
             Job.scope.in_(scopes),
-            Job.status.in_(["queued", "running"]),
+            Job.status.in_(PENDING_STATUSES),
         )
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -46,6 +47,34 @@ class ResearcherSession(Base):
         ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[datetime] = created_column()
+
+
+class JobKind(StrEnum):
+    """What a job does; the worker's handler registry is keyed by these."""
+
+    extract_features = "extract_features"
+    compute_metrics = "compute_metrics"
+    probe = "probe"
+
+
+class JobStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+
+
+PENDING_STATUSES = (JobStatus.queued, JobStatus.running)
+
+
+def owner_scope(generator_id: int | None, reference_set_id: int | None) -> str:
+    """The scope of an extraction job: the images of one generator or one reference set."""
+    return f"generator:{generator_id}" if generator_id else f"reference_set:{reference_set_id}"
+
+
+def metrics_scope(generator_id: int, reference_set_id: int | None) -> str:
+    """The scope of a metrics job: one generator against one reference set (None: none)."""
+    return f"metrics:{generator_id}:{reference_set_id}"
 
 
 class Job(Base):

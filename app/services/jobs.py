@@ -9,15 +9,13 @@ from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound
 from app.models import Generator, Image, Job, ReferenceSet, utcnow
+from app.models.ops import JobKind, JobStatus, metrics_scope
+from app.models.ops import owner_scope as owner_scope  # re-exported: uploads and tests use it
 
 # Extractors run on every uploaded image; metric jobs reduce their cached features.
 FEATURE_EXTRACTORS = ("inception-fid", "clip")
-EXTRACT_KIND = "extract_features"
-METRICS_KIND = "compute_metrics"
-
-
-def owner_scope(generator_id: int | None, reference_set_id: int | None) -> str:
-    return f"generator:{generator_id}" if generator_id else f"reference_set:{reference_set_id}"
+EXTRACT_KIND = JobKind.extract_features
+METRICS_KIND = JobKind.compute_metrics
 
 
 def enqueue(
@@ -95,7 +93,7 @@ def enqueue_metrics(
         METRICS_KIND,
         {"generator_id": generator_id, "reference_set_id": reference_set_id},
         dedupe_key=key,
-        scope=f"metrics:{generator_id}:{reference_set_id}",
+        scope=metrics_scope(generator_id, reference_set_id),
         max_attempts=max_attempts,
     )
 
@@ -135,9 +133,9 @@ def get_job(session: Session, job_id: int) -> Job:
 
 def retry_job(session: Session, job: Job) -> Job:
     """Admin retry of a failed job: queued again with a fresh set of attempts."""
-    if job.status != "failed":
+    if job.status != JobStatus.failed:
         raise Conflict(f"job {job.id} is {job.status}; only failed jobs can be retried")
-    job.status, job.attempts, job.run_after = "queued", 0, utcnow()
+    job.status, job.attempts, job.run_after = JobStatus.queued, 0, utcnow()
     job.finished_at = job.lease_until = None
     session.flush()
     return job

@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 from app.errors import NotFound
 from app.metrics.catalog import LOWER_IS_BETTER, METRICS, REFERENCE_METRICS
 from app.models import Generator, Image, Job, MetricResult, ReferenceSet
-from app.services.jobs import EXTRACT_KIND, METRICS_KIND
+from app.models.ops import PENDING_STATUSES, JobKind, metrics_scope, owner_scope
 from app.validation import is_row_id
 
-PENDING = ("queued", "running")
+PENDING = PENDING_STATUSES
 
 
 @dataclass
@@ -142,10 +142,10 @@ def _pending_by_scope(
     session: Session, generator_ids: list[int], reference_set_id: int | None
 ) -> tuple[Counter[str], str | None]:
     """Queued or running extraction and metrics jobs per scope that these generators wait on."""
-    scopes = {f"generator:{g}" for g in generator_ids}
-    scopes |= {f"metrics:{g}:{reference_set_id}" for g in generator_ids}
-    scopes |= {f"metrics:{g}:None" for g in generator_ids}
-    ref_scope = f"reference_set:{reference_set_id}" if reference_set_id is not None else None
+    scopes = {owner_scope(g, None) for g in generator_ids}
+    scopes |= {metrics_scope(g, reference_set_id) for g in generator_ids}
+    scopes |= {metrics_scope(g, None) for g in generator_ids}
+    ref_scope = owner_scope(None, reference_set_id) if reference_set_id is not None else None
     if ref_scope:
         scopes.add(ref_scope)
     counts: Counter[str] = Counter()
@@ -157,7 +157,7 @@ def _pending_by_scope(
             .where(
                 Job.scope.in_(chunk),
                 Job.status.in_(PENDING),
-                Job.kind.in_([EXTRACT_KIND, METRICS_KIND]),
+                Job.kind.in_([JobKind.extract_features, JobKind.compute_metrics]),
             )
             .group_by(Job.scope)
         ):
@@ -173,9 +173,9 @@ def pending_jobs(
     counts, ref_scope = _pending_by_scope(session, generator_ids, reference_set_id)
     shared = counts[ref_scope] if ref_scope else 0
     return {
-        g: counts[f"generator:{g}"]
-        + counts[f"metrics:{g}:{reference_set_id}"]
-        + (counts[f"metrics:{g}:None"] if reference_set_id is not None else 0)
+        g: counts[owner_scope(g, None)]
+        + counts[metrics_scope(g, reference_set_id)]
+        + (counts[metrics_scope(g, None)] if reference_set_id is not None else 0)
         + shared
         for g in generator_ids
     }
