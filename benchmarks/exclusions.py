@@ -3,7 +3,7 @@
 A pairwise study of 4 generators with a known quality order (Bradley-Terry strengths 0, 0.4,
 0.8, 1.2 on the natural-log scale) is answered by 14 honest raters and 1 careless one, through
 the same services as people (assignment, attention checks, votes), on an in-memory SQLite
-database; the leaderboard's rule (app.services.leaderboard_human.annotator_figures with the
+database; the leaderboard's rule (app.leaderboard.human.annotator_figures with the
 study's thresholds) then says who is excluded. Repeated over seeds, it prints how often the
 careless rater is caught and how often an honest rater is wrongly excluded.
 
@@ -190,8 +190,8 @@ def simulate_log(rng: np.random.Generator, *, prompts: int = 16, check_rate: flo
     answered items (sides swapped), as next_assignment hands them out."""
     from types import SimpleNamespace
 
+    from app.leaderboard.human import VoteLog
     from app.services.assignment import REPEAT_SHARE
-    from app.services.leaderboard_human import VoteLog
 
     people = raters(rng)
     handles = [f"r{k}" for k in range(len(people))]
@@ -279,7 +279,7 @@ def simulate_log(rng: np.random.Generator, *, prompts: int = 16, check_rate: flo
 def rule_only(studies: int, seed: int) -> tuple[int, int, list[int], int]:
     """(careless caught, honest excluded, honest excluded per study, careless caught without the
     response-time criterion) over `studies` vote logs."""
-    from app.services.leaderboard_human import annotator_figures
+    from app.leaderboard.human import annotator_figures
     from app.stats import ExclusionRule
 
     caught, wrongly, per_study, slow_caught = 0, 0, [], 0

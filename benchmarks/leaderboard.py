@@ -321,9 +321,9 @@ def main() -> None:
 
     from fastapi.testclient import TestClient
 
+    from app.leaderboard.cache import LeaderboardCache
     from app.main import create_app
     from app.migrate import upgrade
-    from app.services.leaderboard_cache import LeaderboardCache
     from app.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,7 +10,7 @@ import pytest
 
 from app.db import make_engine
 from app.errors import RateLimited
-from app.services.leaderboard_cache import LeaderboardCache
+from app.leaderboard.cache import LeaderboardCache
 from app.shared_state import DatabaseStorage, Invalidations, rate_limit_storage
 from app.web.ratelimit import RateLimiter
 from tests.support.humaneval import seed_study

@@ -17,10 +17,10 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.api.deps import AdminDep
 from app.db import SessionDep
+from app.leaderboard.board import Leaderboard, LeaderboardOptions
+from app.leaderboard.cache import LeaderboardCache
 from app.models import Study
 from app.reports.exports import export_study, reference_statistics, to_json
-from app.services.leaderboard import Leaderboard, LeaderboardOptions
-from app.services.leaderboard_cache import LeaderboardCache
 from app.services.public_results import public_leaderboard
 from app.services.reference_sets import get_reference_set
 from app.services.studies import get_study

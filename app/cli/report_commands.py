@@ -66,8 +66,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write a study's votes (Chatbot Arena battle layout), leaderboard or metric results."""
         from app.cli.server_commands import session_scope
+        from app.leaderboard.board import LeaderboardOptions, build_leaderboard
         from app.reports.exports import check_request, export_study
-        from app.services.leaderboard import LeaderboardOptions, build_leaderboard
         from app.services.studies import get_study
 
         chosen = _format_for(what.value, fmt, out)
@@ -114,9 +114,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The four-pillar evaluation report (self-contained HTML or Markdown, opens offline)."""
         from app.cli.server_commands import session_scope
+        from app.leaderboard.board import LeaderboardOptions, build_leaderboard
         from app.media import MediaStore
         from app.reports.report import write_report
-        from app.services.leaderboard import LeaderboardOptions, build_leaderboard
         from app.services.studies import get_study
 
         if not out.parent.exists():

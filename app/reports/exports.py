@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.errors import InvalidInput
+from app.leaderboard.board import Leaderboard, flat_row
+from app.leaderboard.metric_cells import metric_results_table
 from app.models import ReferenceSet, Study
-from app.services.leaderboard import Leaderboard, flat_row
-from app.services.leaderboard_metrics import metric_results_table
 from app.services.reference_statistics import statistics_filename, statistics_npz
 from app.services.vote_export import export_votes
 

@@ -14,10 +14,10 @@ from PIL import Image as PILImage
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.leaderboard.board import Leaderboard
 from app.media import MediaStore
 from app.models import Assignment, Image, Vote
 from app.reports import plots
-from app.services.leaderboard import Leaderboard
 
 FIGURES = ("ratings", "win-rate", "precision-recall", "mos", "flags", "sweep")
 TITLES = {

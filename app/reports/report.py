@@ -19,11 +19,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
+from app.leaderboard.board import Leaderboard
 from app.media import MediaStore
 from app.metrics.catalog import LOWER_IS_BETTER, METRIC_LABELS, pillar
 from app.reports import figures
 from app.reports import format as fmt
-from app.services.leaderboard import Leaderboard
 
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates" / "reports"
 QUALITY_METRICS = pillar("quality")

@@ -182,7 +182,7 @@ def export_bundle(
     include_images: bool = False,
 ) -> dict[str, Any]:
     """Write the study's bundle to `out` (atomically); returns the manifest."""
-    from app.services.leaderboard import software_versions
+    from app.leaderboard.board import software_versions
     from app.services.reference_statistics import statistics_npz
 
     if include_images and store is None:

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import InvalidInput, NotFound
+from app.leaderboard.board import exclusion_rule, load_vote_log
+from app.leaderboard.human import ExclusionStatus, annotator_figures
 from app.models import Annotator, Study, utcnow
-from app.services.leaderboard import exclusion_rule, load_vote_log
-from app.services.leaderboard_human import ExclusionStatus, annotator_figures
 
 ACTIONS = ("exclude", "reinstate", "clear")
 Action = Literal["exclude", "reinstate", "clear"]

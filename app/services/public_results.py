@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.leaderboard.board import Leaderboard
 from app.models import Rendition, Study
-from app.services.leaderboard import Leaderboard
 from app.services.studies import study_images
 
 # Per-generator keys that give away the uploaded resolution.

@@ -24,10 +24,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from app.errors import InvalidInput
+from app.leaderboard.board import load_vote_log
+from app.leaderboard.human import check_outcome, judgement
 from app.models import Assignment, CheckImage, Image, Prompt, Study, Vote
 from app.services.exclusions import exclusion_statuses
-from app.services.leaderboard import load_vote_log
-from app.services.leaderboard_human import check_outcome, judgement
 
 EXPORT_COLUMNS = [
     "model_a",

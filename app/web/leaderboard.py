@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from app.api.leaderboard import cached_leaderboard, export_response, options_from
 from app.db import SessionDep
 from app.errors import ArenaError, Forbidden, NotFound, Unauthorized
+from app.leaderboard.board import Leaderboard
 from app.metrics.catalog import CATALOG, LOWER_IS_BETTER, METRIC_LABELS, METRICS
 from app.models import Study
 from app.reports import figures
@@ -38,7 +39,6 @@ from app.services.api_keys import (
     start_researcher_session,
 )
 from app.services.exclusions import set_override
-from app.services.leaderboard import Leaderboard
 from app.services.public_results import images_open_studies_serve, public_leaderboard
 from app.services.studies import get_study
 from app.web.client_address import client_address

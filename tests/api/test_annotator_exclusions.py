@@ -10,8 +10,8 @@ import re
 
 from typer.testing import CliRunner
 
+from app.leaderboard.cache import LeaderboardCache
 from app.media import MediaStore
-from app.services.leaderboard_cache import LeaderboardCache
 from tests.support.leaderboard_seed import seed_leaderboard_study
 from tests.web.test_leaderboard import sign_in
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.leaderboard.cache import LeaderboardCache
 from app.media import MediaStore
 from app.models import Job
-from app.services.leaderboard_cache import LeaderboardCache
 from tests.browser.support import (
     ARTIFACTS,
     CHROMIUM,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from app.leaderboard.cache import LeaderboardCache
 from app.media import MediaStore
-from app.services.leaderboard_cache import LeaderboardCache
 from tests.browser.support import ARTIFACTS, serve_app
 from tests.browser.test_leaderboard_browser import page  # noqa: F401 - fixture
 from tests.support.leaderboard_seed import seed_leaderboard_study

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli.main import app as cli
+from app.leaderboard.cache import LeaderboardCache
 from app.media import MediaStore
-from app.services.leaderboard_cache import LeaderboardCache
 from tests.support.leaderboard_seed import seed_leaderboard_study
 
 runner = CliRunner()

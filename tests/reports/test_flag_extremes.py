@@ -8,9 +8,9 @@ import json
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from app.leaderboard.cache import LeaderboardCache
 from app.media import MediaStore
 from app.models import Assignment, Generator, Vote
-from app.services.leaderboard_cache import LeaderboardCache
 from tests.support.leaderboard_seed import seed_leaderboard_study
 
 

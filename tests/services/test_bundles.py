@@ -13,12 +13,12 @@ from typer.testing import CliRunner
 
 from app.cli.main import app as cli
 from app.db import make_engine, make_session_factory
+from app.leaderboard.board import LeaderboardOptions, build_leaderboard
 from app.media import MediaStore
 from app.migrate import upgrade
 from app.models import Image, Job
 from app.services.bundles import export_bundle, import_bundle
 from app.services.features import store_features
-from app.services.leaderboard import LeaderboardOptions, build_leaderboard
 from app.services.studies import get_study
 from app.settings import Settings
 from tests.support.leaderboard_seed import seed_leaderboard_study

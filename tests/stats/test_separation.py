@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.services.leaderboard_human import VoteLog, summarise_votes
+from app.leaderboard.human import VoteLog, summarise_votes
 from app.stats import battles_from_records, bootstrap_bradley_terry
 from app.stats.separation import DOWN, EITHER, FINITE, UP, separated_rounds, separation
 

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from app.leaderboard.board import LeaderboardOptions
+from app.leaderboard.cache import LeaderboardCache
 from app.media import MediaStore
 from app.models import Image, Job, Study
 from app.reports import format as fmt
 from app.services.features import store_features
-from app.services.leaderboard import LeaderboardOptions
-from app.services.leaderboard_cache import LeaderboardCache
 from tests.support.leaderboard_seed import (
     CLIP_REASON,
     STRENGTH,
@@ -563,8 +563,8 @@ def test_rating_and_flag_studies(arena, kind):
 
 
 def test_a_study_without_votes_or_metrics_says_why(arena, tmp_path):
+    from app.leaderboard.board import build_leaderboard
     from app.reports.report import collect, render
-    from app.services.leaderboard import build_leaderboard
     from tests.support.humaneval import seed_study
 
     with arena.session_factory() as session:

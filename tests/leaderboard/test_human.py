@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.services.leaderboard_human import AnnotatorInfo, VoteLog, summarise_votes
+from app.leaderboard.human import AnnotatorInfo, VoteLog, summarise_votes
 from app.stats import battles_from_records, bootstrap_bradley_terry, mean_opinion_scores
 
 STRENGTH = {"alpha": 1.2, "beta": 0.4, "gamma": 0.0, "delta": -0.8}
@@ -255,7 +255,7 @@ def _degraded(log, rater, choice, *, reference):
 
 
 def test_tie_or_both_bad_against_a_degraded_copy_fails_only_when_the_clean_side_is_real():
-    from app.services.leaderboard_human import check_outcome
+    from app.leaderboard.human import check_outcome
 
     log = VoteLog(kind="pairwise")
     for choice in ("right", "left", "tie", "both_bad"):

@@ -18,15 +18,15 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from app.models import Study
-from app.observability import LEADERBOARD_RECOMPUTATIONS
-from app.services.leaderboard import (
+from app.leaderboard.board import (
     Leaderboard,
     LeaderboardOptions,
     build_leaderboard,
     fingerprint,
 )
-from app.services.leaderboard_snapshots import read_snapshot, write_snapshot
+from app.leaderboard.snapshots import read_snapshot, write_snapshot
+from app.models import Study
+from app.observability import LEADERBOARD_RECOMPUTATIONS
 from app.shared_state import Invalidations
 
 logger = logging.getLogger(__name__)

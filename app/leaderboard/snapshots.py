@@ -17,9 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import __version__
+from app.leaderboard.board import Leaderboard, LeaderboardOptions
+from app.leaderboard.human import HumanSummary
 from app.models import LeaderboardSnapshot
-from app.services.leaderboard import Leaderboard, LeaderboardOptions
-from app.services.leaderboard_human import HumanSummary
 
 # Bumped whenever the stored layout of a Leaderboard changes.
 SNAPSHOT_FORMAT = 2  # 2: FID∞ cells, reference-set mode, quality-diversity families

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.models import Generator, Job, MetricResult, ReferenceSet
-from app.services.leaderboard_metrics import (
+from app.leaderboard.metric_cells import (
     choose_reference_set,
     metric_cells,
     metric_results_table,
 )
+from app.models import Generator, Job, MetricResult, ReferenceSet
 
 
 def _setup(session: Session):
@@ -148,7 +148,7 @@ def test_metric_results_table_is_the_stored_rows(session):
 
 
 def test_a_reference_set_job_is_counted_once_in_the_total(session):
-    from app.services.leaderboard_metrics import pending_jobs, pending_total
+    from app.leaderboard.metric_cells import pending_jobs, pending_total
 
     (sd, flux, new), (coco, _other) = _setup(session)
     session.add(Job(kind="extract_features", scope=f"reference_set:{coco.id}", status="running"))

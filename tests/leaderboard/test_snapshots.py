@@ -9,17 +9,18 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from app.media import MediaStore
-from app.models import Generator, LeaderboardSnapshot, Study
-from app.reports.figures import figure
-from app.services import leaderboard_cache, leaderboard_snapshots
-from app.services.leaderboard import LeaderboardOptions, build_leaderboard, fingerprint
-from app.services.leaderboard_cache import LeaderboardCache
-from app.services.leaderboard_snapshots import (
+from app.leaderboard import cache as leaderboard_cache
+from app.leaderboard import snapshots as leaderboard_snapshots
+from app.leaderboard.board import LeaderboardOptions, build_leaderboard, fingerprint
+from app.leaderboard.cache import LeaderboardCache
+from app.leaderboard.snapshots import (
     dump_leaderboard,
     load_leaderboard,
     read_snapshot,
 )
+from app.media import MediaStore
+from app.models import Generator, LeaderboardSnapshot, Study
+from app.reports.figures import figure
 from tests.support.leaderboard_seed import cast_votes, seed_leaderboard_study
 from tests.web.test_leaderboard import board as board_cells
 from tests.web.test_leaderboard import sign_in

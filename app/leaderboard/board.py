@@ -22,6 +22,22 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from app import __version__
+from app.leaderboard.human import (
+    BOOTSTRAP_ROUNDS,
+    SEED,
+    AnnotatorInfo,
+    HumanSummary,
+    VoteLog,
+    summarise_votes,
+)
+from app.leaderboard.metric_cells import (
+    choose_reference_set,
+    image_resolutions,
+    metric_cells,
+    pending_total,
+    sampling_settings,
+)
+from app.leaderboard.sweep import quality_diversity_families
 from app.metrics.catalog import LOWER_IS_BETTER, METRIC_LABELS, METRICS
 from app.models import (
     Annotator,
@@ -35,22 +51,6 @@ from app.models import (
     Study,
     Vote,
 )
-from app.services.leaderboard_human import (
-    BOOTSTRAP_ROUNDS,
-    SEED,
-    AnnotatorInfo,
-    HumanSummary,
-    VoteLog,
-    summarise_votes,
-)
-from app.services.leaderboard_metrics import (
-    choose_reference_set,
-    image_resolutions,
-    metric_cells,
-    pending_total,
-    sampling_settings,
-)
-from app.services.leaderboard_sweep import quality_diversity_families
 from app.stats import ExclusionRule
 from app.stats.correlation import rank_agreement
 
