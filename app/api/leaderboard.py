@@ -19,6 +19,7 @@ from app.api.deps import AdminDep
 from app.db import SessionDep
 from app.leaderboard.board import Leaderboard, LeaderboardOptions
 from app.leaderboard.cache import LeaderboardCache
+from app.leaderboard.schema import LeaderboardOut
 from app.models import Study
 from app.reports.exports import export_study, reference_statistics, to_json
 from app.services.public_results import public_leaderboard
@@ -63,7 +64,7 @@ ReferenceQuery = Annotated[
 ]
 
 
-@router.get("/api/studies/{ref}/leaderboard")
+@router.get("/api/studies/{ref}/leaderboard", response_model=LeaderboardOut)
 def leaderboard_json(
     ref: str,
     request: Request,

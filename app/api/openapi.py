@@ -39,7 +39,6 @@ FILE_RESPONSES = {
     "/api/studies/{ref}/votes": ("text/csv", "application/x-ndjson"),
     "/api/studies/{ref}/export": ("text/csv", "application/json", "application/x-ndjson"),
     "/api/reference-sets/{ref}/statistics.npz": ("application/octet-stream",),
-    "/api/studies/{ref}/leaderboard": ("application/json",),
 }
 
 

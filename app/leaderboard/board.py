@@ -53,6 +53,7 @@ from app.models import (
 )
 from app.stats import ExclusionRule
 from app.stats.correlation import rank_agreement
+from app.stats.elo import ELO_BASE, ELO_INITIAL, ELO_K, ELO_SCALE
 
 # Every row carries every human field (null when the study kind or the data has none), so the
 # JSON, CSV and templates read the same keys for every study.
@@ -518,7 +519,7 @@ def build_leaderboard(
             "software": software_versions(),
             "extractors": extractors,
             "bootstrap": human.bootstrap,
-            "elo": {"k": 4, "scale": 400, "base": 10, "initial": 1000},
+            "elo": {"k": ELO_K, "scale": ELO_SCALE, "base": ELO_BASE, "initial": ELO_INITIAL},
         },
     )
     leaderboard.families = quality_diversity_families(rows)

@@ -34,8 +34,8 @@ from app.stats import (
     wilson_interval,
     win_tables,
 )
+from app.stats.bootstrap import BOOTSTRAP_ROUNDS, CI_LEVEL
 
-BOOTSTRAP_ROUNDS = 1000
 SEED = 0
 MIRROR = {"left": "right", "right": "left", "tie": "tie", "both_bad": "both_bad"}
 MANUAL_REASON = "excluded by an administrator"
@@ -328,7 +328,7 @@ def _pairwise(log: VoteLog, keep: list[int], generators: list[str], rounds: int,
     per = {g: {"votes": 0} for g in generators}
     warnings: list[str] = []
     if not rows:
-        no_votes = PositionBias(0, 0, None, None, None, 0.95, False).to_dict()
+        no_votes = PositionBias(0, 0, None, None, None, CI_LEVEL, False).to_dict()
         return per, {}, None, no_votes, warnings
     battles = battles_from_records(
         [log.left[k] for k in rows],
@@ -562,7 +562,7 @@ def summarise_votes(
         bootstrap={
             "rounds": rounds,
             "seed": seed,
-            "level": 0.95,
+            "level": CI_LEVEL,
             "method": "percentile",
         },
         warnings=warnings,

@@ -1,0 +1,196 @@
+"""The JSON leaderboard's response schema (GET /api/studies/{s}/leaderboard, the JSON export).
+
+Every field `Leaderboard.to_dict()` writes is declared here with its type, so the OpenAPI
+document describes the route and a test validates a real board against it. Models allow extra
+fields: a new figure appears in the JSON before it is declared, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class StudyInfo(_Open):
+    id: int
+    public_id: str
+    name: str
+    kind: str
+    question: str | None
+    status: str
+    is_public: bool
+    raters_per_item: int
+    attention_check_rate: float
+    pair_policy: str
+    flag_options: list[str]
+    max_vote_share: float | None
+    reference_set_id: int | None
+
+
+class BoardOptions(_Open):
+    apply_exclusions: bool
+    reference_set: int | None
+    bootstrap_rounds: int
+    seed: int
+
+
+class ReferenceSetInfo(_Open):
+    id: int
+    name: str
+    preprocessing_mode: str
+    source: str  # "images" or "statistics" (an imported .npz)
+
+
+class ReferenceSetRef(_Open):
+    id: int
+    name: str
+
+
+class MetricColumn(_Open):
+    metric: str
+    label: str
+    lower_is_better: bool
+
+
+class HumanScoreLabel(_Open):
+    label: str
+
+
+class MetricCellOut(_Open):
+    """One automatic metric of one generator (app.leaderboard.metric_cells.MetricCell)."""
+
+    metric: str
+    state: str  # ok | unavailable | waiting | missing
+    value: float | None
+    std: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n_gen: int | None
+    n_real: int | None
+    extractor: str | None
+    preprocessing: str | None
+    parameters: dict[str, Any]
+    warnings: list[str]
+    reason: str | None
+    pending_jobs: int
+    reference_set_id: int | None
+    computed_at: str | None
+    lower_is_better: bool
+    note: str
+
+
+class HumanRow(_Open):
+    """A generator's human figures; null where the study kind or the data has none."""
+
+    bt: float | None
+    bt_ci_low: float | None
+    bt_ci_high: float | None
+    bt_ci_unbounded: str | None
+    separation: str | None
+    rank: int | None
+    rank_worst: int | None
+    elo: float | None
+    win_rate: float | None
+    votes: int
+    wins: int | None
+    ties: int | None
+    tie_rate: float | None
+    both_bad: int | None
+    both_bad_rate: float | None
+    beats: list[str]
+    mos: float | None
+    mos_sd: float | None
+    mos_ci_low: float | None
+    mos_ci_high: float | None
+    mos_ci_items_low: float | None
+    mos_ci_items_high: float | None
+    mos_items: int | None
+    flag_rates: dict[str, dict[str, Any]]
+
+
+class ImageCounts(_Open):
+    n_images: int
+    image_resolution: str | None = None  # researchers only (services/public_results.py)
+    resolutions: dict[str, int] | None = None
+
+
+class Row(_Open):
+    position: int
+    generator: str
+    generator_id: int
+    human: HumanRow
+    human_score: float | None
+    metrics: dict[str, MetricCellOut]
+    settings: dict[str, Any]  # the sampling settings, extra.* keys included
+    images: ImageCounts
+    pending_jobs: int
+
+
+class VoteCounts(_Open):
+    total: int
+    used_for_ratings: int
+    attention_checks: int
+    from_excluded_annotators: int
+
+
+class Correlation(_Open):
+    """Rank agreement of one metric with the human score (app.stats.correlation)."""
+
+    metric: str
+    label: str
+    human: str
+    n_generators: int
+    spearman: float | None
+    spearman_ci: list[float | None] | None
+    kendall: float | None
+    kendall_ci: list[float | None] | None
+    lower_is_better: bool
+    conclusive: bool
+    note: str | None
+    bootstrap_rounds: int
+    seed: int
+
+
+class BootstrapInfo(_Open):
+    rounds: int
+    seed: int
+    level: float
+    method: str
+
+
+class Provenance(_Open):
+    software: dict[str, str]
+    extractors: list[str]
+    bootstrap: BootstrapInfo
+    elo: dict[str, float]
+
+
+class LeaderboardOut(_Open):
+    """The whole leaderboard of one study, as the JSON route and the JSON export give it."""
+
+    study: StudyInfo
+    options: BoardOptions
+    generated_at: str
+    fingerprint: str
+    reference_set: ReferenceSetInfo | None
+    reference_sets: list[ReferenceSetRef]
+    pending_jobs: int
+    updating: bool
+    metrics: list[MetricColumn]
+    human_score: HumanScoreLabel
+    rows: list[Row]
+    # The agreement panel and annotator figures as app.stats computes them.
+    agreement: dict[str, Any]
+    annotators: list[dict[str, Any]]
+    votes: VoteCounts
+    win_rate_matrix: dict[str, Any] | None
+    correlations: list[Correlation]
+    quality_diversity: list[dict[str, Any]]
+    bootstrap: BootstrapInfo
+    warnings: list[str]
+    provenance: Provenance
