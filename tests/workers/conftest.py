@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -79,3 +80,20 @@ def tiny_clip_checkpoint(tmp_path_factory) -> Path:
     checkpoint = folder / "tiny_random_clip.pt"
     torch.save(model.state_dict(), checkpoint)
     return checkpoint
+
+
+# Modules that check the networks themselves against pytorch-fid and clean-fid run them for real.
+NETWORK_CHECKS = {"tests.workers.test_extractors", "tests.workers.test_preprocessing_modes"}
+
+
+@pytest.fixture(autouse=True)
+def _remembered_network_outputs(request):
+    """Pipeline tests push the same photographs through the real networks: rows seen earlier in
+    the session are answered from memory (tests/support/network_memo.py)."""
+    if request.module.__name__ in NETWORK_CHECKS or importlib.util.find_spec("torch") is None:
+        yield
+        return
+    from tests.support.network_memo import MEMO
+
+    with MEMO.activated():
+        yield
