@@ -56,6 +56,8 @@
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     var form = taskForm();
     if (!form) return;
+    // The full-screen view and the instructions take the keys while they are open (task.js).
+    if (document.querySelector("dialog[open]")) return;
     var target = event.target;
     if (target && (target.tagName === "TEXTAREA" || (target.tagName === "INPUT" && target.type === "text"))) return;
     var controls = form.querySelectorAll("[data-key]");

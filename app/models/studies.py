@@ -138,6 +138,9 @@ class AnnotatorSession(Base):
         ForeignKey("annotators.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[datetime] = created_column()
+    # The progress total shown to this browser, fixed when its first task is shown (answers so
+    # far + the real items then open to the annotator + the attention checks expected among them).
+    planned_total: Mapped[int | None] = mapped_column(Integer)
 
     annotator: Mapped[Annotator] = relationship()
 
@@ -202,6 +205,10 @@ class Assignment(Base):
     issued_at: Mapped[datetime] = created_column()
     expires_at: Mapped[datetime] = mapped_column()
     answered_at: Mapped[datetime | None] = mapped_column()
+    # "Can't judge": closed without a vote (answered_at set, no vote row); the item's slot went
+    # back to the pool, and skipped_item_key keeps this annotator from being shown it again.
+    skipped_at: Mapped[datetime | None] = mapped_column()
+    skipped_item_key: Mapped[str | None] = mapped_column(String(100))
 
     image_left: Mapped[Image | None] = relationship(foreign_keys=[image_left_id])
     image_right: Mapped[Image | None] = relationship(foreign_keys=[image_right_id])

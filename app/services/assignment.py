@@ -99,6 +99,15 @@ def _open_items(session: Session, study: Study, annotator: Annotator, now: datet
     ).all()
     taken = Counter(key for key, _a, _t in live)
     mine = {key for key, owner, _t in live if owner == annotator.id}
+    # Items this annotator could not judge went back to the pool, for other annotators only.
+    mine.update(
+        session.scalars(
+            select(Assignment.skipped_item_key).where(
+                Assignment.annotator_id == annotator.id,
+                Assignment.skipped_item_key.is_not(None),
+            )
+        )
+    )
     held = sum(1 for _k, owner, answered in live if owner == annotator.id and answered is None)
     available = [
         item

@@ -19,10 +19,11 @@ from app.errors import ArenaError, Forbidden, InvalidInput
 from app.models import Annotator, AnnotatorSession, Study
 from app.observability import TASKS_SERVED, VOTES
 from app.services.annotator_sessions import find_session, start_session
-from app.services.assignment import next_assignment, progress, task_view
+from app.services.assignment import next_assignment, task_view
 from app.services.invites import annotator_for_token, annotator_in_study, record_consent
 from app.services.studies import get_study_by_public_id
 from app.services.task_images import image_for_token
+from app.services.task_session import session_progress, skip_assignment
 from app.services.votes import submit_vote
 from app.settings import Settings
 from app.validation import check_fields
@@ -122,21 +123,34 @@ def _check_csrf(request: Request, token: str | None) -> None:
 
 
 def _task_context(request: Request, session, study: Study, annotator: Annotator, csrf: str) -> dict:
-    assignment = next_assignment(
-        session, annotator, ttl_seconds=_settings(request).assignment_ttl_seconds
-    )
-    answered, target = progress(session, annotator)
     viewer = _viewer(request, session, study)
+    standing = session_progress(session, viewer)
     task = None
-    if assignment is not None:
-        task = task_view(session, request.app.state.media, assignment, viewer)
-        TASKS_SERVED.labels(study.kind).inc()
+    if not standing.finished:
+        assignment = next_assignment(
+            session, annotator, ttl_seconds=_settings(request).assignment_ttl_seconds
+        )
+        if assignment is not None:
+            task = task_view(session, request.app.state.media, assignment, viewer)
+            TASKS_SERVED.labels(study.kind).inc()
     return {
         "study_id": study.public_id,
         "question": study.question,
         "task": task,
-        "answered": answered,
-        "target": max(target, answered),
+        "answered": standing.done,
+        "target": standing.total,
+        "seconds_left": standing.seconds_left,
+        "csrf_token": csrf,
+        "handle": annotator.handle,
+    }
+
+
+def _instructions_context(study: Study, annotator: Annotator, csrf: str) -> dict:
+    return {
+        "study_id": study.public_id,
+        "question": study.question,
+        "instructions": study.instructions,
+        "kind": study.kind,
         "csrf_token": csrf,
         "handle": annotator.handle,
     }
@@ -179,22 +193,29 @@ def study_page(study_id: str, request: Request, session: SessionDep) -> Response
         annotator, csrf = _signed_in(request, session, study)
         if annotator.consented_at is None:
             return _render(
-                request,
-                "annotate/consent.html",
-                {
-                    "study_id": study.public_id,
-                    "question": study.question,
-                    "instructions": study.instructions,
-                    "kind": study.kind,
-                    "csrf_token": csrf,
-                    "handle": annotator.handle,
-                },
+                request, "annotate/consent.html", _instructions_context(study, annotator, csrf)
             )
         context = _task_context(request, session, study, annotator, csrf)
+        context["instructions"] = study.instructions
+        context["kind"] = study.kind
     except ArenaError as exc:
         session.rollback()
         return _error(request, exc)
     return _render(request, "annotate/task_page.html", context)
+
+
+@router.get("/study/{study_id}/instructions", name="study_instructions")
+def instructions(study_id: str, request: Request, session: SessionDep) -> Response:
+    """The instructions again, after consent (the task page's "Instructions" link and `?` key)."""
+    try:
+        study = get_study_by_public_id(session, study_id)
+        annotator, csrf = _signed_in(request, session, study)
+    except ArenaError as exc:
+        session.rollback()
+        return _error(request, exc)
+    context = _instructions_context(study, annotator, csrf)
+    context["reread"] = annotator.consented_at is not None
+    return _render(request, "annotate/consent.html", context)
 
 
 @router.post("/study/{study_id}/consent")
@@ -255,7 +276,11 @@ def vote(
             "answers",
         )
         if none_of_these and flags:
-            raise InvalidInput("tick either problems or 'none of these', not both")
+            raise InvalidInput("Tick either problems or “none of these”, not both.")
+        if study.kind == "flag" and not flags and not none_of_these:
+            raise InvalidInput(
+                "Tick every problem you see, or “none of these” if there is none, then submit."
+            )
         answer_flags = [] if none_of_these else (flags or None)
         elapsed = None
         if client_ms not in (None, ""):
@@ -275,6 +300,35 @@ def vote(
         session.commit()
         VOTES.labels(study.kind).inc()
         request.app.state.invalidations.bump(f"leaderboard:{study.id}")
+        if not _is_htmx(request):
+            return RedirectResponse(f"/study/{study.public_id}", status_code=303)
+        context = _task_context(request, session, study, annotator, csrf)
+    except ArenaError as exc:
+        session.rollback()
+        return _error(request, exc)
+    return _render(request, "annotate/_task.html", context)
+
+
+@router.post("/study/{study_id}/skip")
+def cant_judge(
+    study_id: str,
+    request: Request,
+    session: SessionDep,
+    assignment: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str | None, Form()] = None,
+) -> Response:
+    """ "Can't judge": no vote; the item goes back to the pool for other annotators."""
+    settings = _settings(request)
+    try:
+        check_fields(assignment=assignment, csrf_token=csrf_token)
+        study = get_study_by_public_id(session, study_id)
+        annotator, csrf = _signed_in(request, session, study)
+        _check_csrf(request, csrf_token)
+        _limiter(request).hit(
+            f"vote-annotator:{annotator.id}", settings.vote_rate_per_annotator, "answers"
+        )
+        skip_assignment(session, annotator, assignment)
+        session.commit()
         if not _is_htmx(request):
             return RedirectResponse(f"/study/{study.public_id}", status_code=303)
         context = _task_context(request, session, study, annotator, csrf)

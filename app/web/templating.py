@@ -10,3 +10,18 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
 
 # Autoescaping is on for .html: prompt texts and study questions are shown as text, never markup.
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
+
+
+def time_left(seconds: int | None) -> str:
+    """A rough, human estimate of the time left ("about 4 min left"); empty when unknown."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return "under a minute left"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"about {minutes} min left"
+    return f"about {minutes / 60:.1f} h left"
+
+
+templates.env.filters["time_left"] = time_left

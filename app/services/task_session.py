@@ -1,0 +1,137 @@
+"""An annotator session's run of tasks: "can't judge" answers and a progress total that stays put.
+
+"Can't judge" closes a task without a vote: no vote row is written (so no statistic ever sees
+it), the item's slot goes back to the pool for other annotators, and the item is never shown to
+this annotator again. The progress total is fixed when a session is first shown a task: the
+answers so far, the real items then open to the annotator and the attention checks expected
+among them. Tasks stop when the total is reached, so the number shown never grows; it can end
+early (other annotators took the last items), which the thank-you page says.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from statistics import median
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.errors import Conflict, Forbidden, Gone, NotFound
+from app.models import Annotator, AnnotatorSession, Assignment, Study, Vote, utcnow
+from app.services.assignment import progress
+
+# Response times the time-left estimate is based on: the annotator's most recent answers.
+RECENT_ANSWERS = 20
+
+
+@dataclass(frozen=True)
+class SessionProgress:
+    done: int  # votes and "can't judge" answers of this annotator
+    total: int  # fixed for the session
+    seconds_left: int | None  # None until the annotator has answered something
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.total
+
+
+def _done(session: Session, annotator: Annotator) -> int:
+    votes = session.scalar(select(func.count()).where(Vote.annotator_id == annotator.id)) or 0
+    skips = (
+        session.scalar(
+            select(func.count()).where(
+                Assignment.annotator_id == annotator.id, Assignment.skipped_at.is_not(None)
+            )
+        )
+        or 0
+    )
+    return votes + skips
+
+
+def expected_checks(study: Study, real_tasks: int) -> int:
+    """Attention checks expected among `real_tasks`: each task after the first is a check with
+    probability `attention_check_rate`, so a real task brings rate / (1 - rate) checks."""
+    rate = study.attention_check_rate
+    if real_tasks <= 0 or rate <= 0:
+        return 0
+    if rate >= 1:
+        return real_tasks
+    return round(real_tasks * rate / (1 - rate))
+
+
+def session_progress(
+    session: Session, viewer: AnnotatorSession, *, now: datetime | None = None
+) -> SessionProgress:
+    """Where this session stands; the first call fixes its total (flushed, not committed)."""
+    annotator = viewer.annotator
+    study = session.get(Study, annotator.study_id)
+    done = _done(session, annotator)
+    if viewer.planned_total is None:
+        answered, target = progress(session, annotator, now=now)
+        real_left = max(0, target - answered)
+        viewer.planned_total = done + real_left + expected_checks(study, real_left)
+        session.flush()
+    total = max(viewer.planned_total, done)
+    recent = list(
+        session.scalars(
+            select(Vote.server_ms)
+            .where(Vote.annotator_id == annotator.id)
+            .order_by(Vote.created_at.desc(), Vote.id.desc())
+            .limit(RECENT_ANSWERS)
+        )
+    )
+    seconds_left = None
+    if recent:
+        seconds_left = math.ceil(median(recent) / 1000 * (total - done))
+    return SessionProgress(done=done, total=total, seconds_left=seconds_left)
+
+
+def skip_assignment(
+    session: Session,
+    annotator: Annotator,
+    assignment_public_id: str,
+    *,
+    now: datetime | None = None,
+) -> Assignment:
+    """Record "can't judge" for an open task; a repeated request for the same task is a no-op."""
+    now = now or utcnow()
+    assignment = session.scalar(
+        select(Assignment).where(Assignment.public_id == assignment_public_id)
+    )
+    if assignment is None:
+        raise NotFound("no such task; reload the page to get your current task")
+    if assignment.annotator_id != annotator.id:
+        raise Forbidden("this task was assigned to another annotator")
+    if assignment.skipped_at is not None:
+        return assignment
+    study = session.get(Study, assignment.study_id)
+    if study.status != "open":
+        raise Conflict(f"this study is {study.status}: it accepts no answers")
+    # The same conditional claim as a vote (votes.submit_vote): whichever comes first wins.
+    claimed = session.execute(
+        update(Assignment)
+        .where(
+            Assignment.id == assignment.id,
+            Assignment.answered_at.is_(None),
+            Assignment.expires_at > now,
+            Assignment.item_key.is_not(None) | Assignment.check_kind.is_not(None),
+        )
+        .values(
+            answered_at=now,
+            skipped_at=now,
+            skipped_item_key=Assignment.item_key,
+            item_key=None,
+            slot=None,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.expire(assignment)
+    if claimed:
+        return assignment
+    if assignment.skipped_at is not None:
+        return assignment
+    if session.scalar(select(Vote.id).where(Vote.assignment_id == assignment.id)) is not None:
+        raise Conflict("this task was already answered; answers cannot change")
+    raise Gone("this task expired before it was answered; reload the page for a new one")
