@@ -14,3 +14,36 @@ def test_htmx_is_the_pinned_release():
     assert hashlib.sha256(data).hexdigest() == (
         "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717"
     )
+
+
+VENDORED = {
+    # npm swagger-ui-dist@5.35.0 (Apache-2.0): the /docs page.
+    "static/vendor/swagger-ui-5.35.0/swagger-ui-bundle.js": (
+        1_732_839,
+        "e6a898692f2d768e807c3ba4626068a69a2c5dd960dd6c76f3e4d3a3de180af2",
+    ),
+    "static/vendor/swagger-ui-5.35.0/swagger-ui.css": (
+        187_956,
+        "5ed08757e53da3e026d6cbecc61fe5d43585c9560b302d534ad56692519a273d",
+    ),
+    # npm redoc@3.0.1 (MIT), bundles/redoc.standalone.js: the /redoc page.
+    "static/vendor/redoc-3.0.1/redoc.standalone.js": (
+        2_290_276,
+        "8c70c2de83d33e33a75b225e573d6d9fe851f066f824b44b1637d831d52d7543",
+    ),
+    # npm axe-core@4.14.1 (MPL-2.0), axe.min.js: the accessibility checks of the browser tests.
+    "tests/browser/vendor/axe-core-4.14.1.min.js": (
+        653_780,
+        "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c",
+    ),
+}
+
+
+def test_api_docs_and_axe_are_the_pinned_releases():
+    root = STATIC.parent
+    for path, (size, digest) in VENDORED.items():
+        data = (root / path).read_bytes()
+        assert len(data) == size, path
+        assert hashlib.sha256(data).hexdigest() == digest, path
+    for folder in ("static/vendor/swagger-ui-5.35.0", "static/vendor/redoc-3.0.1"):
+        assert (root / folder / "LICENSE").is_file()

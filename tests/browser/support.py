@@ -9,9 +9,20 @@ import pytest
 
 from tests.support.served import serve_app
 
-__all__ = ["ARTIFACTS", "CHROMIUM", "LAUNCH_ARGS", "require_chromium", "serve_app"]
+__all__ = [
+    "ARTIFACTS",
+    "AXE",
+    "CHROMIUM",
+    "LAUNCH_ARGS",
+    "block_remote",
+    "require_chromium",
+    "serious_violations",
+    "serve_app",
+]
 
 CHROMIUM = Path("/usr/lib/chromium/chromium")
+# axe-core from npm (axe-core@4.14.1, MPL-2.0), pinned by tests/test_vendored.py.
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core-4.14.1.min.js"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 LAUNCH_ARGS = [
     "--headless",
@@ -28,3 +39,32 @@ LAUNCH_ARGS = [
 def require_chromium() -> None:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/test.sh does)")
+
+
+def block_remote(context) -> list[str]:
+    """Abort every request that is not to the loopback server; returns the list of those tried."""
+    tried: list[str] = []
+
+    def route(request_route) -> None:
+        url = request_route.request.url
+        if url.startswith(("http://127.0.0.1", "data:", "blob:")):
+            request_route.continue_()
+        else:
+            tried.append(url)
+            request_route.abort()
+
+    context.route("**/*", route)
+    return tried
+
+
+def serious_violations(page) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now (axe is injected by
+    add_init_script(path=AXE) on the context, which a page's CSP does not block)."""
+    return page.evaluate(
+        """async () => {
+          const result = await axe.run(document, {resultTypes: ["violations"]});
+          return result.violations
+            .filter(v => v.impact === "serious" || v.impact === "critical")
+            .map(v => v.id + " (" + v.impact + "): " + v.nodes.map(n => n.target.join(" ")).join(", "));
+        }"""
+    )
