@@ -24,6 +24,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Gallery Arena",
         version=__version__,
+        # Served from vendored files by app/web/api_docs.py (FastAPI's default uses a CDN).
+        docs_url=None,
+        redoc_url=None,
         description=(
             "Human preference and automatic metrics for image generators. Admin routes under "
             "/api need `Authorization: Bearer <key>` (create one with `arena keys create`)."
@@ -51,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     from app.api import generators, jobs, keys, leaderboard, prompt_sets, reference_sets, studies
     from app.api import invites as invite_routes
-    from app.web import annotate, media
+    from app.web import annotate, api_docs, home, media
     from app.web import leaderboard as leaderboard_pages
 
     for router in (
@@ -66,6 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         annotate.router,
         leaderboard.router,
         leaderboard_pages.router,
+        home.router,
+        api_docs.router,
     ):
         app.include_router(router)
 

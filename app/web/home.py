@@ -1,0 +1,77 @@
+"""The researcher's pages around the leaderboard: the home page and the compare page.
+
+/                                 what this is and how to sign in; signed in: every study
+/studies/{public_id}/compare      one prompt, every generator's images side by side (?prompt=N)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from app.db import SessionDep
+from app.errors import ArenaError, Unauthorized
+from app.services.overview import compare_view, study_summaries
+from app.services.studies import get_study_by_public_id
+from app.web.leaderboard import PAGE_HEADERS, _csrf_for
+from app.web.researcher_session import ensure_researcher, safe_next, signed_in_key
+from app.web.templating import templates
+
+router = APIRouter(include_in_schema=False)
+
+
+def _render(
+    request: Request, name: str, context: dict[str, Any], status: int = 200
+) -> HTMLResponse:
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    response.headers.update(PAGE_HEADERS)
+    return response
+
+
+@router.get("/", name="home")
+def home(request: Request, session: SessionDep) -> Response:
+    signed_in = signed_in_key(request, session) is not None
+    context: dict[str, Any] = {"signed_in": signed_in, "studies": None}
+    if signed_in:
+        context["studies"] = study_summaries(session)
+        context["csrf_token"] = _csrf_for(request, session)
+    return _render(request, "home.html", context)
+
+
+@router.get("/studies/{public_id}/compare", name="compare_page")
+def compare(
+    public_id: str,
+    request: Request,
+    session: SessionDep,
+    prompt: int = Query(1, ge=1, le=1_000_000, description="1-based prompt number"),
+) -> Response:
+    """Researchers only: it names the generators and shows images a running study serves."""
+    try:
+        ensure_researcher(request, session)
+        study = get_study_by_public_id(session, public_id)
+        view = compare_view(session, study, prompt - 1)
+    except Unauthorized:
+        target = safe_next(
+            request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        )
+        return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+    except ArenaError as exc:
+        return _render(
+            request,
+            "leaderboard/error.html",
+            {"status": exc.status_code, "message": exc.message},
+            exc.status_code,
+        )
+    return _render(
+        request,
+        "leaderboard/compare.html",
+        {
+            "study": study,
+            "view": view,
+            "signed_in": True,
+            "csrf_token": _csrf_for(request, session),
+        },
+    )
