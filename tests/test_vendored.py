@@ -26,10 +26,11 @@ VENDORED = {
         187_956,
         "5ed08757e53da3e026d6cbecc61fe5d43585c9560b302d534ad56692519a273d",
     ),
-    # npm redoc@3.0.1 (MIT), bundles/redoc.standalone.js: the /redoc page.
-    "static/vendor/redoc-3.0.1/redoc.standalone.js": (
-        2_290_276,
-        "8c70c2de83d33e33a75b225e573d6d9fe851f066f824b44b1637d831d52d7543",
+    # npm redoc@2.5.4 (MIT), bundles/redoc.standalone.js: the /redoc page
+    # (3.x's standalone bundle needs to load as a module; FastAPI's page loads a classic script).
+    "static/vendor/redoc-2.5.4/redoc.standalone.js": (
+        1_103_471,
+        "dcaf76612bc4a3fbcc923a8966dee2f6146a5f32e5ce1b6f02dd60cbbf89500b",
     ),
     # npm axe-core@4.14.1 (MPL-2.0), axe.min.js: the accessibility checks of the browser tests.
     "tests/browser/vendor/axe-core-4.14.1.min.js": (
@@ -45,5 +46,5 @@ def test_api_docs_and_axe_are_the_pinned_releases():
         data = (root / path).read_bytes()
         assert len(data) == size, path
         assert hashlib.sha256(data).hexdigest() == digest, path
-    for folder in ("static/vendor/swagger-ui-5.35.0", "static/vendor/redoc-3.0.1"):
+    for folder in ("static/vendor/swagger-ui-5.35.0", "static/vendor/redoc-2.5.4"):
         assert (root / folder / "LICENSE").is_file()

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 router = APIRouter(include_in_schema=False)
 
 SWAGGER_UI = "/static/vendor/swagger-ui-5.35.0"
-REDOC = "/static/vendor/redoc-3.0.1"
+REDOC = "/static/vendor/redoc-2.5.4"
 
 
 @router.get("/docs")
