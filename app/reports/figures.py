@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.leaderboard.board import Leaderboard
 from app.media import MediaStore
 from app.models import Assignment, Image, Vote
+from app.reports import format as fmt
 from app.reports import plots
 
 FIGURES = ("ratings", "win-rate", "precision-recall", "mos", "flags", "sweep")
@@ -60,7 +61,9 @@ def _win_rate(lb: Leaderboard) -> str | None:
     if not matrix or len(matrix["generators"]) < 2:
         return None
     values = np.array([[_nan(v) for v in row] for row in matrix["observed"]])
-    return plots.win_rate_heatmap(matrix["generators"], values)
+    if not np.isfinite(values).any():
+        return None
+    return plots.win_rate_heatmap(matrix["generators"], values, counts=matrix.get("votes"))
 
 
 def _precision_recall(lb: Leaderboard) -> str | None:
@@ -131,6 +134,136 @@ _DRAW = {
 def figure(lb: Leaderboard, name: str) -> str | None:
     """The SVG of one figure of this leaderboard, or None when there is nothing to plot yet."""
     return lb.memo(f"figure:{name}", lambda: _DRAW[name](lb))
+
+
+def why_no_votes(human) -> str:
+    """Why a study's human figures are empty, in the reader's terms."""
+    if not human.n_votes_total:
+        return "no votes yet"
+    left_out = []
+    if human.n_attention_votes:
+        left_out.append(f"{human.n_attention_votes} are attention checks")
+    if human.n_excluded_votes:
+        left_out.append(f"{human.n_excluded_votes} come from excluded annotators")
+    if not human.n_votes_used:
+        reasons = " and ".join(left_out) or "none can be used"
+        return f"none of the {human.n_votes_total} votes can be used: {reasons}"
+    return f"only {human.n_votes_used} usable votes so far (of {human.n_votes_total})"
+
+
+def _metric_reason(lb: Leaderboard, metric: str) -> str:
+    notes = sorted(
+        {r["metrics"][metric].get("note") or "" for r in lb.rows} - {""},
+    )
+    return notes[0] if notes else "not computed yet"
+
+
+def empty_reason(lb: Leaderboard, name: str) -> str:
+    """Why figure `name` has nothing to plot (shown instead of an empty image)."""
+    human = lb.human
+    if name in ("ratings", "win-rate", "mos", "flags"):
+        if name == "win-rate" and len(lb.rows) < 2:
+            return "a win-rate matrix needs at least two generators"
+        return why_no_votes(human)
+    if name == "precision-recall":
+        return "precision and recall are missing for every generator: " + _metric_reason(
+            lb, "recall" if lb.rows else "precision"
+        )
+    if name == "sweep":
+        return "no generator family declares a swept setting"
+    return "nothing to plot"
+
+
+def _listing(items: list[str], limit: int = 8) -> str:
+    shown = "; ".join(items[:limit])
+    return shown + (f"; and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def describe(lb: Leaderboard, name: str) -> str:
+    """Alt text saying what figure `name` shows (call only when figure() is not None)."""
+    rows = lb.rows
+    if name == "ratings":
+        bt = [r for r in rows if r["human"].get("bt") is not None]
+        if bt:
+            bt.sort(key=lambda r: -r["human"]["bt"])
+            items = [
+                f"{r['generator']} {fmt.number(r['human']['bt'], 'bt')} "
+                f"{fmt.bt_interval(r['human'])}"
+                for r in bt
+            ]
+            return (
+                f"Bradley–Terry ratings with 95% confidence intervals for {len(bt)} generators, "
+                f"best first: {_listing(items)}."
+            )
+        mos = [r for r in rows if r["human"].get("mos") is not None]
+        mos.sort(key=lambda r: -r["human"]["mos"])
+        items = [
+            f"{r['generator']} {fmt.number(r['human']['mos'], 'mos')} "
+            f"{fmt.interval(r['human'].get('mos_ci_low'), r['human'].get('mos_ci_high'), 'mos')}"
+            for r in mos
+        ]
+        return (
+            f"Mean opinion scores (1–5) with 95% confidence intervals for {len(mos)} generators, "
+            f"best first: {_listing(items)}."
+        )
+    if name == "win-rate":
+        matrix = lb.human.win_matrix
+        names, observed, votes = matrix["generators"], matrix["observed"], matrix.get("votes")
+        cells = [
+            (observed[i][j], i, j)
+            for i in range(len(names))
+            for j in range(len(names))
+            if i != j and observed[i][j] is not None
+        ]
+        best, i, j = max(cells)
+        n = f" over {votes[i][j]} votes" if votes else ""
+        return (
+            f"Heatmap of observed win rates among {len(names)} generators (row beats column), "
+            f"each cell labelled with its win rate and vote count; {len(cells)} of "
+            f"{len(names) * (len(names) - 1)} ordered pairs have met. Highest: {names[i]} beats "
+            f"{names[j]} {fmt.number(best, 'win_rate')} of the time{n}."
+        )
+    if name == "precision-recall":
+        ok = [
+            r
+            for r in rows
+            if r["metrics"]["precision"]["state"] == "ok"
+            and r["metrics"]["recall"]["state"] == "ok"
+        ]
+        items = [
+            f"{r['generator']} precision {fmt.number(r['metrics']['precision']['value'], 'precision')}"
+            f", recall {fmt.number(r['metrics']['recall']['value'], 'recall')}"
+            for r in ok
+        ]
+        return f"Scatter of precision against recall for {len(ok)} generators: {_listing(items)}."
+    if name == "mos":
+        scores = {k: v for k, v in lb.human.mos_scores.items() if v}
+        items = [
+            f"{g} {len(v)} ratings, mean {fmt.number(float(np.mean(v)), 'mos')}"
+            for g, v in scores.items()
+        ]
+        return f"Distribution of the 1–5 scores for {len(scores)} generators: {_listing(items)}."
+    if name == "flags":
+        flagged = [r for r in rows if (r["human"].get("flag_rates") or {}).get("any", {}).get("n")]
+        items = []
+        for r in flagged:
+            any_flag = r["human"]["flag_rates"]["any"]
+            items.append(
+                f"{r['generator']} {fmt.number(any_flag['rate'], 'flag_rate')} "
+                f"{fmt.interval(any_flag['ci_low'], any_flag['ci_high'], 'flag_rate')}"
+            )
+        return (
+            f"Share of images flagged with any failure mode, with 95% confidence intervals, for "
+            f"{len(flagged)} generators: {_listing(items)}."
+        )
+    if name == "sweep":
+        names = [f.get("name") or f.get("family") or "family" for f in lb.families]
+        return (
+            f"Quality–diversity sweep for {len(names)} generator families ({', '.join(map(str, names))}): "
+            "FID, precision, recall, density, coverage, CLIP score and the human score against "
+            "the swept setting."
+        )
+    return TITLES.get(name, name)
 
 
 def available_figures(lb: Leaderboard) -> list[str]:

@@ -151,3 +151,84 @@ def setting(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+class Footnotes:
+    """Numbered notes under a table: each distinct text once, cells point at its number.
+
+    Unavailable metrics and metric warnings become a short marker in the cell and one footnote
+    below the table, instead of the same sentence in every row or a hover-only title."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def number(self, text: str) -> int:
+        if text not in self.texts:
+            self.texts.append(text)
+        return self.texts.index(text) + 1
+
+
+def table_notes(rows: list[dict[str, Any]]) -> tuple[Footnotes, dict[tuple[str, str], dict]]:
+    """Footnotes for a leaderboard's metric cells, and per (generator, metric) what its cell
+    shows: {"unavailable": number or None, "warnings": [numbers]}."""
+    notes = Footnotes()
+    marks: dict[tuple[str, str], dict] = {}
+    for row in rows:
+        for metric, cell in row["metrics"].items():
+            mark: dict[str, Any] = {"unavailable": None, "warnings": []}
+            if cell.get("state") == "unavailable":
+                mark["unavailable"] = notes.number(cell.get("note") or "unavailable")
+            for warning in cell.get("warnings") or []:
+                mark["warnings"].append(notes.number(warning))
+            marks[(row["generator"], metric)] = mark
+    return notes, marks
+
+
+def ci_bars(rows: list[dict[str, Any]], value: str, low: str, high: str) -> dict[str, dict]:
+    """Where each row's estimate and 95% interval sit on one scale shared by all rows, in
+    percent of the bar's width: {generator: {"value", "low", "high", "open_low", "open_high"}}.
+    An unbounded side (None) runs to the edge."""
+    points = [
+        v
+        for r in rows
+        for v in (r["human"].get(value), r["human"].get(low), r["human"].get(high))
+        if v is not None and math.isfinite(v)
+    ]
+    if not points:
+        return {}
+    lo, hi = min(points), max(points)
+    span = (hi - lo) or 1.0
+    lo, hi = lo - 0.05 * span, hi + 0.05 * span
+
+    def at(v: float) -> float:
+        return round(100 * (v - lo) / (hi - lo), 2)
+
+    bars = {}
+    for r in rows:
+        h = r["human"]
+        if h.get(value) is None:
+            continue
+        bars[r["generator"]] = {
+            "value": at(h[value]),
+            "low": 0.0 if h.get(low) is None else at(h[low]),
+            "high": 100.0 if h.get(high) is None else at(h[high]),
+            "open_low": h.get(low) is None,
+            "open_high": h.get(high) is None,
+        }
+    return bars
+
+
+def metric_notes(
+    rows: list[dict[str, Any]], labels: dict[str, str]
+) -> list[tuple[str, list[tuple[list[str], str]]]]:
+    """Per metric, the generators that share the same parameters, preprocessing and warnings,
+    each group stated once (n is in the table): [(label, [(generators, details)])]."""
+    grouped: dict[str, dict[str, list[str]]] = {}
+    for row in rows:
+        for metric, cell in row["metrics"].items():
+            details = metric_details({**cell, "n_gen": None, "n_real": None}) or "–"
+            grouped.setdefault(metric, {}).setdefault(details, []).append(row["generator"])
+    return [
+        (labels.get(metric, metric), [(names, text) for text, names in groups.items()])
+        for metric, groups in grouped.items()
+    ]

@@ -26,7 +26,7 @@ def _pyplot():
         {
             "svg.hashsalt": "gallery-arena",
             "svg.fonttype": "none",  # text stays text: searchable, small, readable by screen readers
-            "font.size": 9,
+            "font.size": 11,
             "axes.spines.top": False,
             "axes.spines.right": False,
         }
@@ -59,7 +59,7 @@ def ratings_with_ci(
         for a in (ratings, ci_low, ci_high)
     )
     order = np.argsort(ratings)
-    fig, ax = _pyplot().subplots(figsize=(6, 0.35 * len(names) + 1))
+    fig, ax = _pyplot().subplots(figsize=(8, 0.45 * len(names) + 1.4))
     y = np.arange(len(names))
     finite = np.concatenate([v[np.isfinite(v)] for v in (ratings, ci_low, ci_high)])
     span = float(np.ptp(finite)) if finite.size > 1 else 1.0
@@ -94,9 +94,15 @@ def ratings_with_ci(
 
 
 def win_rate_heatmap(
-    names: Sequence[str], matrix, *, title: str = "Row beats column", annotate: bool | None = None
+    names: Sequence[str],
+    matrix,
+    *,
+    title: str = "Row beats column",
+    annotate: bool | None = None,
+    counts=None,
 ) -> str:
-    """Observed win rate of the row generator against the column generator (NaN: never met).
+    """Observed win rate of the row generator against the column generator (NaN: never met);
+    with `counts` (votes per pair) each cell also says how many votes its rate rests on.
 
     Cell labels are drawn up to 16 generators by default: beyond that they are unreadable, and
     2,500 text elements make the SVG ten times larger and slower to render.
@@ -104,36 +110,39 @@ def win_rate_heatmap(
     matrix = np.asarray(matrix, dtype=float)
     if annotate is None:
         annotate = len(names) <= 16
-    size = 0.5 * len(names) if len(names) <= 16 else 0.22 * len(names)
-    fig, ax = _pyplot().subplots(figsize=(size + 2.5, size + 2))
+    size = 0.9 * len(names) if len(names) <= 16 else 0.3 * len(names)
+    fig, ax = _pyplot().subplots(figsize=(size + 3, size + 2.5))
     image = ax.imshow(np.ma.masked_invalid(matrix), cmap="RdBu", vmin=0, vmax=1)
     ax.set_xticks(range(len(names)), names, rotation=45 if annotate else 90, ha="right")
     ax.set_yticks(range(len(names)), names)
     if not annotate:
-        ax.tick_params(labelsize=6)
+        ax.tick_params(labelsize=7)
     for (i, j), value in np.ndenumerate(matrix):
         if annotate and np.isfinite(value):
+            label = f"{value:.2f}"
+            if counts is not None:
+                label += f"\nn={int(counts[i][j])}"
             ax.text(
                 j,
                 i,
-                f"{value:.2f}",
+                label,
                 ha="center",
                 va="center",
-                fontsize=7,
+                fontsize=9,
                 color="white" if abs(value - 0.5) > 0.3 else "black",
             )
-    ax.set_title(title)
+    ax.set_title(title + (" (n = votes between the two)" if counts is not None else ""))
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     return _svg(fig)
 
 
 def precision_recall_scatter(names: Sequence[str], precision, recall) -> str:
     """Fidelity (precision) against coverage of the real distribution (recall), per generator."""
-    fig, ax = _pyplot().subplots(figsize=(4.5, 4))
+    fig, ax = _pyplot().subplots(figsize=(7, 6))
     ax.scatter(recall, precision, color="#1f4e79")
     for name, r, p in zip(names, recall, precision, strict=True):
         if np.isfinite(r) and np.isfinite(p):
-            ax.annotate(name, (r, p), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            ax.annotate(name, (r, p), textcoords="offset points", xytext=(4, 4), fontsize=10)
     ax.set_xlim(0, 1.05)
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("recall (diversity)")
@@ -146,7 +155,7 @@ def mos_distribution(names: Sequence[str], scores: Sequence[Sequence[int]]) -> s
     """Stacked share of each 1–5 score per generator."""
     counts = np.array([[np.sum(np.asarray(s) == k) for k in range(1, 6)] for s in scores], float)
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    fig, ax = _pyplot().subplots(figsize=(6, 0.35 * len(names) + 1))
+    fig, ax = _pyplot().subplots(figsize=(8, 0.45 * len(names) + 1.4))
     left = np.zeros(len(names))
     colours = ["#b2182b", "#ef8a62", "#f7f7f7", "#67a9cf", "#2166ac"]
     for k in range(5):

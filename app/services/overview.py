@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import NotFound
 from app.models import Image, Job, Prompt, Study, Vote
-from app.services.jobs import owner_scope
+from app.models.ops import owner_scope
 from app.services.studies import list_studies, study_images, study_items
 
 # Job states a researcher waits on or has to act on.
@@ -123,3 +123,27 @@ def compare_view(session: Session, study: Study, index: int) -> CompareView:
         prompt=prompt.text if prompt else None,
         columns=columns,
     )
+
+
+@dataclass(frozen=True)
+class SampleImage:
+    image_id: str  # public id, for the researcher-only /media/{id} route
+    prompt: str | None
+    width: int
+    height: int
+
+
+def sample_images(
+    session: Session, study: Study, generator_id: int, count: int = 12
+) -> list[SampleImage]:
+    """The first `count` of a generator's images in the study's pool, with their prompts."""
+    ids = [i for i, g, _p in study_images(session, study) if g == generator_id][:count]
+    if not ids:
+        return []
+    rows = session.execute(
+        select(Image.public_id, Image.width, Image.height, Prompt.text)
+        .outerjoin(Prompt, Prompt.id == Image.prompt_id)
+        .where(Image.id.in_(ids))
+        .order_by(Image.id)
+    ).all()
+    return [SampleImage(public_id, text, w, h) for public_id, w, h, text in rows]

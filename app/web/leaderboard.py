@@ -39,6 +39,7 @@ from app.services.api_keys import (
     start_researcher_session,
 )
 from app.services.exclusions import set_override
+from app.services.overview import sample_images
 from app.services.public_results import images_open_studies_serve, public_leaderboard
 from app.services.studies import get_study
 from app.web.client_address import client_address
@@ -192,7 +193,37 @@ def _context(
             ("ascending" if direction == "asc" else "descending") if c["key"] == sort else None
         )
     plot_query = _query(exclusions=exclusions, reference_set=ref)
+    notes, marks = fmt.table_notes(lb.rows)
+    kind = lb.study["kind"]
+    ci = (
+        fmt.ci_bars(lb.rows, "bt", "bt_ci_low", "bt_ci_high")
+        if kind == "pairwise"
+        else fmt.ci_bars(lb.rows, "mos", "mos_ci_low", "mos_ci_high")
+        if kind == "rating"
+        else {}
+    )
+    plots = []
+    for name in figures.available_figures(lb):
+        drawn = figures.figure(lb, name) is not None
+        plots.append(
+            {
+                "name": name,
+                "title": figures.TITLES[name],
+                "alt": figures.describe(lb, name) if drawn else None,
+                "empty": None if drawn else figures.empty_reason(lb, name),
+            }
+        )
+    samples = None
+    if researcher_view:
+        samples = {g.id: sample_images(session, study, g.id) for g in study.generators}
     return {
+        "samples": samples,
+        "notes": notes,
+        "marks": marks,
+        "ci": ci,
+        "plots": plots,
+        "metric_notes": fmt.metric_notes(lb.rows, METRIC_LABELS),
+        "no_votes_reason": figures.why_no_votes(lb.human),
         "lb": lb,
         "d": lb.to_dict(),
         "study": study,

@@ -131,6 +131,11 @@ def test_page_json_exports_and_report_show_identical_numbers(seeded, tmp_path, m
             assert json.loads(value) == cell["value"]
             if cell["state"] == "ok":
                 assert text.startswith(fmt.metric_value(cell))
+            elif cell["state"] == "unavailable":
+                # A compact marker pointing at the reason, which is stated once below the table.
+                assert text.startswith("n/a") and cell["note"] in text
+                notes = page.text.split('id="lb-notes"', 1)[1].split("</ol>", 1)[0]
+                assert notes.count(f">{cell['note']}</li>") == 1
             else:
                 assert text == fmt.short_note(cell)
 
@@ -405,8 +410,12 @@ def test_missing_numbers_say_why_and_the_page_refreshes_while_jobs_run(seeded):
     cells = board(page).rows
     assert cells["ember"]["diversity"][1] == "waiting: 1 job queued"
     assert cells["aurora"]["diversity"][1] == "not computed"
-    assert cells["aurora"]["clip_score"][1] == "unavailable: no CLIP weights"
-    assert CLIP_REASON in page  # the whole reason, on hover and in the notes list
+    # One compact marker per unavailable cell; the whole reason once, in the notes below.
+    marker = cells["aurora"]["clip_score"][1]
+    assert marker.startswith("n/a") and CLIP_REASON in marker
+    notes = page.split('id="lb-notes"', 1)[1].split("</ol>", 1)[0]
+    assert notes.count(CLIP_REASON) == 1
+    assert len({cells[g]["clip_score"][1] for g in cells}) == 1  # every row points at that note
     assert "updating" in cells["ember"]["fid"][1]
     assert 'hx-trigger="every 5s"' in page and f'hx-get="{base}/board?' in page
     partial = client.get(f"{base}/board", headers={"HX-Request": "true"})
