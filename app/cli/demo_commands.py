@@ -19,6 +19,30 @@ from rich.progress import (
 console = Console()
 
 
+def follow_up_commands(settings, study_names: list[str]) -> list[str]:
+    """The commands to run against the demo from another terminal, with the settings they need
+    (the demo's database is not the default ./arena.db, so each line names it)."""
+    import shlex
+
+    env = " ".join(
+        f"{name}={shlex.quote(str(value))}"
+        for name, value in (
+            ("ARENA_DATABASE_URL", settings.database_url),
+            ("ARENA_MEDIA_DIR", settings.media_dir),
+            ("ARENA_SECRET_KEY_FILE", settings.secret_key_file),
+        )
+    )
+    port = settings.base_url.rsplit(":", 1)[-1].strip("/")
+    lines = [f"{env} arena serve --port {port}"]
+    for name in study_names:
+        quoted = shlex.quote(name)
+        lines.append(f"{env} arena report {quoted} --out {shlex.quote(name + '-report.html')}")
+        lines.append(
+            f"{env} arena export {quoted} --what votes --out {shlex.quote(name + '-votes.csv')}"
+        )
+    return lines
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
@@ -98,6 +122,9 @@ def register(app: typer.Typer) -> None:
                 soft_wrap=True,
             )
         console.print(f"\nAPI docs: {settings.base_url}/docs   (Authorization: Bearer <admin key>)")
+        console.print("\nLater, from any terminal (the settings point at this demo's folder):")
+        for line in follow_up_commands(settings, [study.name for study in studies]):
+            console.print(f"  {line}", soft_wrap=True, highlight=False, markup=False)
         if not serve:
             return
         import uvicorn

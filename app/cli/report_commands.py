@@ -35,6 +35,44 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _database(settings) -> None:
+    """Refuse, with what to do, a database that is not there or has no schema: the commands
+    read the same settings as `arena serve` (ARENA_* variables, .env) and never create one."""
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url = make_url(settings.database_url)
+    where = url.render_as_string(hide_password=True)
+    hint = (
+        "point ARENA_DATABASE_URL (and ARENA_MEDIA_DIR) at the database `arena serve` uses, "
+        "in the environment or a .env file; after `arena demo`: "
+        "ARENA_DATABASE_URL=sqlite:///arena-demo/arena.db ARENA_MEDIA_DIR=arena-demo/media"
+    )
+    if settings.is_sqlite:
+        path = url.database
+        if not path or path == ":memory:" or not Path(path).is_file():
+            default = type(settings).model_fields["database_url"].default
+            configured = (
+                " (the default: ARENA_DATABASE_URL is not set)"
+                if (settings.database_url == default)
+                else ""
+            )
+            _fail(f"no database at {where}{configured}: {hint}")
+    engine = create_engine(settings.database_url)
+    try:
+        with engine.connect() as connection:
+            has_schema = inspect(connection).has_table("studies")
+    except SQLAlchemyError as exc:
+        _fail(f"cannot open the database at {where} ({type(exc).__name__}): {hint}")
+    finally:
+        engine.dispose()
+    if not has_schema:
+        _fail(
+            f"the database at {where} has no Gallery Arena tables: run `arena migrate`, or {hint}"
+        )
+
+
 def _format_for(what: str, requested: str | None, out: Path) -> str:
     if requested:
         return requested
@@ -73,7 +111,9 @@ def register(app: typer.Typer) -> None:
         chosen = _format_for(what.value, fmt, out)
         if not out.parent.exists():
             _fail(f"--out: the folder {out.parent} does not exist")
-        with session_scope(load_settings()) as session:
+        settings = load_settings()
+        _database(settings)
+        with session_scope(settings) as session:
             try:
                 check_request(what.value, chosen)
                 row = get_study(session, study)
@@ -111,6 +151,13 @@ def register(app: typer.Typer) -> None:
             typer.Option("--bootstrap", min=10, help="bootstrap rounds for the CIs"),
         ] = 1000,
         seed: Annotated[int, typer.Option("--seed", help="bootstrap seed")] = 0,
+        embed: Annotated[
+            bool,
+            typer.Option(
+                "--embed",
+                help="Markdown: inline the figures as data URIs instead of files beside the report",
+            ),
+        ] = False,
     ) -> None:
         """The four-pillar evaluation report (self-contained HTML or Markdown, opens offline)."""
         from app.cli.server_commands import session_scope
@@ -122,6 +169,7 @@ def register(app: typer.Typer) -> None:
         if not out.parent.exists():
             _fail(f"--out: the folder {out.parent} does not exist")
         settings = load_settings()
+        _database(settings)
         with session_scope(settings) as session:
             try:
                 row = get_study(session, study)
@@ -135,7 +183,7 @@ def register(app: typer.Typer) -> None:
                         seed=seed,
                     ),
                 )
-                kind = write_report(session, MediaStore(settings.media_dir), lb, out)
+                kind = write_report(session, MediaStore(settings.media_dir), lb, out, embed=embed)
             except ArenaError as exc:
                 _fail(exc.message)
         typer.echo(f"wrote the {kind} report of {row.name} to {out}")

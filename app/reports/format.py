@@ -168,15 +168,18 @@ class Footnotes:
         return self.texts.index(text) + 1
 
 
-def table_notes(rows: list[dict[str, Any]]) -> tuple[Footnotes, dict[tuple[str, str], dict]]:
+def table_notes(
+    rows: list[dict[str, Any]], *, unavailable: bool = True
+) -> tuple[Footnotes, dict[tuple[str, str], dict]]:
     """Footnotes for a leaderboard's metric cells, and per (generator, metric) what its cell
-    shows: {"unavailable": number or None, "warnings": [numbers]}."""
+    shows: {"unavailable": number or None, "warnings": [numbers]} (`unavailable=False`: only
+    warnings become notes)."""
     notes = Footnotes()
     marks: dict[tuple[str, str], dict] = {}
     for row in rows:
         for metric, cell in row["metrics"].items():
             mark: dict[str, Any] = {"unavailable": None, "warnings": []}
-            if cell.get("state") == "unavailable":
+            if unavailable and cell.get("state") == "unavailable":
                 mark["unavailable"] = notes.number(cell.get("note") or "unavailable")
             for warning in cell.get("warnings") or []:
                 mark["warnings"].append(notes.number(warning))

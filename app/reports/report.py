@@ -4,8 +4,9 @@ Four pillars, as in production evaluation reports: sample quality (FID, KID, IS,
 preprocessing), prompt adherence (CLIP score, CMMD), human preference (ratings with CIs,
 agreement, position bias, which metric agrees with humans) and failure analysis (flag rates and
 the most often flagged images). Then the settings, sample sizes, seeds and software versions that
-produced the numbers. Every number comes from the same Leaderboard the page shows; plots are SVG
-and images are embedded as data URIs, so the file needs no network and no other file.
+produced the numbers. Every number comes from the same Leaderboard the page shows; plots are SVG.
+The HTML report inlines them (one file, opens offline); the Markdown report writes them as files
+beside it unless asked to embed them.
 """
 
 from __future__ import annotations
@@ -37,11 +38,17 @@ class Figure:
     title: str
     svg: str | None
     missing: str = ""
+    href: str | None = None  # relative path of the figure's file, when written beside the report
 
     @property
     def data_uri(self) -> str:
         encoded = base64.b64encode((self.svg or "").encode()).decode()
         return f"data:image/svg+xml;base64,{encoded}"
+
+    @property
+    def src(self) -> str:
+        """Where the report links the figure: its file beside the report, or inline data."""
+        return self.href or self.data_uri
 
     @property
     def inline(self) -> Markup:
@@ -141,7 +148,11 @@ def render(data: ReportData, report_format: str = "html") -> str:
         raise ValueError(f"report format must be one of {FORMATS}")
     template = _environment().get_template(f"report.{report_format}")
     lb = data.lb
+    notes, marks = fmt.table_notes(lb.rows, unavailable=False)
     return template.render(
+        no_votes_reason=figures.why_no_votes(lb.human),
+        notes=notes,
+        marks=marks,
         lb=lb,
         d=lb.to_dict(),
         data=data,
@@ -151,9 +162,26 @@ def render(data: ReportData, report_format: str = "html") -> str:
     )
 
 
-def write_report(session: Session, store: MediaStore, lb: Leaderboard, out: Path) -> str:
-    """Render to `out` (.md → Markdown, anything else → HTML); returns the format used."""
+def _all_figures(data: ReportData) -> list[Figure]:
+    return [*data.figures.values(), *data.samples, *([data.flagged] if data.flagged else [])]
+
+
+def write_report(
+    session: Session, store: MediaStore, lb: Leaderboard, out: Path, *, embed: bool = False
+) -> str:
+    """Render to `out` (.md → Markdown, anything else → HTML); returns the format used.
+
+    A Markdown report links its figures as SVG files in a folder beside it (`<name>_figures/`),
+    which keeps the text small and diffable; `embed=True` inlines them as data URIs instead.
+    The HTML report always inlines its SVG (one file that opens offline)."""
     report_format = "md" if out.suffix.lower() in (".md", ".markdown") else "html"
-    text = render(collect(session, store, lb), report_format)
-    out.write_text(text, encoding="utf-8")
+    data = collect(session, store, lb)
+    if report_format == "md" and not embed:
+        folder = out.parent / f"{out.stem}_figures"
+        folder.mkdir(exist_ok=True)
+        for figure in _all_figures(data):
+            if figure.svg:
+                (folder / f"{figure.key}.svg").write_text(figure.svg, encoding="utf-8")
+                figure.href = f"{folder.name}/{figure.key}.svg"
+    out.write_text(render(data, report_format), encoding="utf-8")
     return report_format
