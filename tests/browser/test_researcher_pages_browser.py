@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.media import MediaStore
 from app.leaderboard.cache import LeaderboardCache
+from app.media import MediaStore
 from tests.browser.support import (
     ARTIFACTS,
     AXE,

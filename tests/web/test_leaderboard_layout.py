@@ -7,8 +7,8 @@ import re
 
 from fastapi.testclient import TestClient
 
-from app.media import MediaStore
 from app.leaderboard.cache import LeaderboardCache
+from app.media import MediaStore
 from tests.support.leaderboard_seed import seed_leaderboard_study
 from tests.web.conftest import GENERATORS, make_study
 from tests.web.test_leaderboard import sign_in
