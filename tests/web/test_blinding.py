@@ -103,6 +103,7 @@ def test_nothing_reaching_the_annotator_names_the_generator(pool, kind):
         "Right image",
         "Image to rate",
         "Image to check",
+        "",  # the full-screen view's image, empty until it shows one of the task's images
     }
     # Image URLs are opaque, random, and say nothing about the row or the generator.
     row_ids = {str(i) for i, _sha in stored}
