@@ -51,6 +51,7 @@ from app.models import (
     Study,
     Vote,
 )
+from app.services.human_depth import human_depth
 from app.stats import ExclusionRule
 from app.stats.correlation import rank_agreement
 from app.stats.elo import ELO_BASE, ELO_INITIAL, ELO_K, ELO_SCALE
@@ -62,6 +63,9 @@ HUMAN_FIELDS = {
     "bt_ci_low": None,
     "bt_ci_high": None,
     "bt_ci_unbounded": None,
+    "bt_controlled": None,
+    "bt_controlled_ci_low": None,
+    "bt_controlled_ci_high": None,
     "separation": None,
     "rank": None,
     "rank_worst": None,
@@ -94,6 +98,9 @@ class LeaderboardOptions:
     reference_set: int | str | None = None
     rounds: int = BOOTSTRAP_ROUNDS
     seed: int = SEED
+    # Per-image covariates controlled Bradley-Terry adjusts for besides the side shown
+    # (app.services.image_covariates.COVARIATES).
+    control: tuple[str, ...] = ()
 
 
 @dataclass
@@ -116,6 +123,8 @@ class Leaderboard:
     families: list[dict[str, Any]] = field(default_factory=list)
     # Set when newer data exists and a recomputation is under way (LeaderboardCache).
     updating: bool = False
+    # Controlled ratings and per-category boards (app.services.human_depth).
+    depth: dict[str, Any] = field(default_factory=dict)
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -160,6 +169,8 @@ class Leaderboard:
                 "from_excluded_annotators": human.n_excluded_votes,
             },
             "win_rate_matrix": human.win_matrix,
+            "controlled": self.depth.get("controlled"),
+            "categories": self.depth.get("categories"),
             "correlations": self.correlations,
             "quality_diversity": self.families,
             "bootstrap": human.bootstrap,
@@ -177,6 +188,9 @@ def flat_row(row: dict[str, Any], flag_options: list[str]) -> dict[str, Any]:
         "bt_ci_low",
         "bt_ci_high",
         "bt_ci_unbounded",
+        "bt_controlled",
+        "bt_controlled_ci_low",
+        "bt_controlled_ci_high",
         "rank",
         "rank_worst",
         "elo",
@@ -443,6 +457,15 @@ def build_leaderboard(
         rounds=options.rounds,
         seed=options.seed,
     )
+    depth = human_depth(
+        session,
+        study.id,
+        log,
+        human,
+        control=options.control,
+        rounds=options.rounds,
+        seed=options.seed,
+    )
     rows = []
     for g in generators:
         rows.append(
@@ -495,6 +518,7 @@ def build_leaderboard(
             "reference_set": reference.id if reference else None,
             "bootstrap_rounds": options.rounds,
             "seed": options.seed,
+            "control": list(options.control),
         },
         reference_set=(
             {
@@ -523,5 +547,6 @@ def build_leaderboard(
         },
     )
     leaderboard.families = quality_diversity_families(rows)
+    leaderboard.depth = depth
     leaderboard.compute_seconds = time.perf_counter() - started
     return leaderboard

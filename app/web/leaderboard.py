@@ -167,8 +167,9 @@ def _context(
     direction: str | None,
     exclusions: str,
     reference_set: str | None,
+    control: str | None = None,
 ) -> dict[str, Any]:
-    options = options_from(exclusions, reference_set)
+    options = options_from(exclusions, reference_set, control)
     lb = cached_leaderboard(request, session, study, options)
     researcher_view = researcher(request, session) is not None
     if not researcher_view:
@@ -181,7 +182,7 @@ def _context(
     direction = direction if direction in ("asc", "desc") else column["dir"]
     base = f"/studies/{study.public_id}/leaderboard"
     ref = str(lb.reference_set["id"]) if lb.reference_set else None
-    state = {"exclusions": exclusions, "reference_set": reference_set}
+    state = {"exclusions": exclusions, "reference_set": reference_set, "control": control}
     for c in columns:
         # Clicking the current column flips it; another column starts with its best-first order.
         flip = "desc" if direction == "asc" else "asc"
@@ -212,7 +213,7 @@ def _context(
         "figures": figures.available_figures(lb),
         "titles": figures.TITLES,
         "export_base": f"{base}/export",
-        "export_query": _query(exclusions=exclusions, reference_set=ref),
+        "export_query": _query(exclusions=exclusions, reference_set=ref, control=control),
         "refresh_seconds": REFRESH_SECONDS,
         "human": lb.human,
         "agreement": lb.human.agreement,
@@ -259,11 +260,14 @@ def _leaderboard_view(
     dir: str | None,
     exclusions: str,
     reference_set: str | None,
+    control: list[str] | None = None,
 ) -> Response:
     """The whole page or the board alone (what the htmx refresh swaps in), same context."""
+    # Checkboxes send control=a&control=b, links control=a,b: one comma-separated string.
+    control = ",".join(control) if control else None
     try:
         study = _study_for_reader(request, session, public_id)
-        context = _context(request, session, study, sort, dir, exclusions, reference_set)
+        context = _context(request, session, study, sort, dir, exclusions, reference_set, control)
     except ArenaError as exc:
         return _error_page(request, exc)
     return _render(request, template, context)
@@ -278,6 +282,7 @@ def leaderboard_page(
     dir: str | None = None,
     exclusions: str = Query("on", pattern="^(on|off)$"),
     reference_set: str | None = None,
+    control: list[str] | None = Query(None, description="covariates to control for"),
 ) -> Response:
     return _leaderboard_view(
         request,
@@ -288,6 +293,7 @@ def leaderboard_page(
         dir,
         exclusions,
         reference_set,
+        control,
     )
 
 
@@ -300,6 +306,7 @@ def leaderboard_board(
     dir: str | None = None,
     exclusions: str = Query("on", pattern="^(on|off)$"),
     reference_set: str | None = None,
+    control: list[str] | None = Query(None),
 ) -> Response:
     """The table and its status line alone: what the htmx refresh swaps in."""
     return _leaderboard_view(
@@ -311,6 +318,7 @@ def leaderboard_board(
         dir,
         exclusions,
         reference_set,
+        control,
     )
 
 
@@ -373,12 +381,21 @@ def export(
     ),
     exclusions: str = Query("on", pattern="^(on|off)$"),
     reference_set: str | None = None,
+    control: str | None = None,
 ) -> Response:
     """The page's exports, for whoever may read the page (the API needs an admin key)."""
     study = _study_for_reader(request, session, public_id)
     public = researcher(request, session) is None
     return export_response(
-        request, session, study, what, format, exclusions, reference_set, public=public
+        request,
+        session,
+        study,
+        what,
+        format,
+        exclusions,
+        reference_set,
+        public=public,
+        control=control,
     )
 
 
