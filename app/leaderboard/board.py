@@ -86,6 +86,7 @@ HUMAN_FIELDS = {
     "mos_ci_items_high": None,
     "mos_items": None,
     "flag_rates": {},
+    "categories": {},  # per prompt category: rating, ci_low, ci_high, votes, rank
 }
 SOFTWARE = ("numpy", "scipy", "krippendorff", "matplotlib", "sqlalchemy", "fastapi")
 
@@ -210,6 +211,9 @@ def flat_row(row: dict[str, Any], flag_options: list[str]) -> dict[str, Any]:
         out[f"flag_rate[{mode}]"] = rate.get("rate")
         out[f"flag_rate[{mode}]_ci_low"] = rate.get("ci_low")
         out[f"flag_rate[{mode}]_ci_high"] = rate.get("ci_high")
+    for category, cell in sorted((human.get("categories") or {}).items()):
+        for key in ("rating", "ci_low", "ci_high", "votes"):
+            out[f"category[{category}]" + ("" if key == "rating" else f"_{key}")] = cell[key]
     for metric in METRICS:
         cell = row["metrics"][metric]
         out[metric] = cell["value"]

@@ -256,4 +256,9 @@ def human_depth(
     categories = category_section(
         log, rows, vote_categories(session, study_id), rounds=rounds, seed=seed
     )
+    for board in categories["boards"]:
+        for name, cell in board["cells"].items():
+            human.per_generator.setdefault(name, {}).setdefault("categories", {})[
+                board["category"]
+            ] = cell
     return {"controlled": controlled, "categories": categories}

@@ -21,6 +21,8 @@ from sqlalchemy import select, update
 from app.errors import InvalidInput
 from app.media import MediaStore
 from app.models import Image, Prompt
+from app.reports import format as fmt
+from app.reports.report import write_report
 from app.services.human_depth import battles_of, category_section, controlled_section
 from app.services.image_covariates import backfill_appearance, parse_covariates
 from app.leaderboard.board import LeaderboardOptions, build_leaderboard, flat_row
@@ -198,6 +200,19 @@ def test_leaderboard_carries_controlled_ratings_and_categories(settings, session
             assert cell["ci_low"] == pytest.approx(model["ci_low"], abs=1e-9)
             assert cell["ci_high"] == pytest.approx(model["ci_high"], abs=1e-9)
             assert cell["votes"] == model["votes"]
+
+    # The CSV export and both reports carry the controlled ratings and the categories.
+    row = lb.rows[0]
+    flat = flat_row(row, [])
+    photo = boards["photo"]["cells"][row["generator"]]
+    assert flat["category[photo]"] == photo["rating"]
+    assert flat["category[photo]_votes"] == photo["votes"]
+    for suffix in ("md", "html"):
+        out = tmp_path / f"report.{suffix}"
+        write_report(session, store, lb, out)
+        text = out.read_text()
+        assert "Ratings controlled for side" in text and "Per prompt category" in text
+        assert fmt.number(row["human"]["bt_controlled"], "bt") in text
 
 
 def test_appearance_covariates_are_backfilled_and_controlled_for(settings, session):
