@@ -44,12 +44,16 @@ def leaderboard_cache(request: Request) -> LeaderboardCache:
 
 
 def options_from(
-    exclusions: str, reference_set: str | None, control: str | None = None
+    exclusions: str,
+    reference_set: str | None,
+    control: str | None = None,
+    anchor: str | None = None,
 ) -> LeaderboardOptions:
     return LeaderboardOptions(
         apply_exclusions=exclusions != "off",
         reference_set=reference_set or None,
         control=parse_covariates(control),
+        anchor=anchor or None,
     )
 
 
@@ -85,10 +89,14 @@ def leaderboard_json(
     exclusions: ExclusionsQuery = "on",
     reference_set: ReferenceQuery = None,
     control: ControlQuery = None,
+    anchor: Annotated[
+        str | None,
+        Query(description="a generator held at 1000 in the ratings-over-votes trajectory"),
+    ] = None,
 ) -> Response:
     """Human ratings, automatic metrics, agreement and correlations of one study."""
     study = get_study(session, ref)
-    options = options_from(exclusions, reference_set, control)
+    options = options_from(exclusions, reference_set, control, anchor)
     lb = cached_leaderboard(request, session, study, options)
     return Response(to_json(lb.to_dict()), media_type="application/json")
 

@@ -22,6 +22,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from app import __version__
+from app.errors import InvalidInput
 from app.leaderboard.human import (
     BOOTSTRAP_ROUNDS,
     SEED,
@@ -102,6 +103,8 @@ class LeaderboardOptions:
     # Per-image covariates controlled Bradley-Terry adjusts for besides the side shown
     # (app.services.image_covariates.COVARIATES).
     control: tuple[str, ...] = ()
+    # A generator held at 1000 in the ratings-over-votes trajectory (None: mean 1000).
+    anchor: str | None = None
 
 
 @dataclass
@@ -172,6 +175,8 @@ class Leaderboard:
             "win_rate_matrix": human.win_matrix,
             "controlled": self.depth.get("controlled"),
             "categories": self.depth.get("categories"),
+            "trajectory": self.depth.get("trajectory"),
+            "votes_needed": self.depth.get("votes_needed"),
             "correlations": self.correlations,
             "quality_diversity": self.families,
             "bootstrap": human.bootstrap,
@@ -444,6 +449,8 @@ def build_leaderboard(
     """Compute the leaderboard of `study` (no cache; see LeaderboardCache)."""
     started = time.perf_counter()
     generators = list(study.generators)
+    if options.anchor is not None and options.anchor not in {g.name for g in generators}:
+        raise InvalidInput(f"the anchor {options.anchor!r} is not a generator of this study")
     ids = [g.id for g in generators]
     names_by_id = {g.id: g.name for g in generators}
     print_ = fingerprint(session, study, ids)
@@ -467,6 +474,7 @@ def build_leaderboard(
         log,
         human,
         control=options.control,
+        anchor=options.anchor,
         rounds=options.rounds,
         seed=options.seed,
     )
@@ -523,6 +531,7 @@ def build_leaderboard(
             "bootstrap_rounds": options.rounds,
             "seed": options.seed,
             "control": list(options.control),
+            "anchor": options.anchor,
         },
         reference_set=(
             {

@@ -1,4 +1,5 @@
-"""Beyond one snapshot of one rating: controlled Bradley-Terry and per-category boards.
+"""Beyond one snapshot of one rating: controlled Bradley-Terry, per-category boards, the ratings
+as votes arrived and the votes still needed to separate neighbours on the board.
 
 Works on the leaderboard's vote log (app.leaderboard.human.VoteLog) and the rows its
 Bradley-Terry fit used: the same votes, after the same exclusions, in the same time order, so
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from app.models import Assignment, Prompt, Vote
 from app.services.image_covariates import BACKFILL_COMMAND, COVARIATES, image_covariates
 from app.leaderboard.human import HumanSummary, VoteLog
-from app.stats import battles_from_records, bootstrap_bradley_terry
+from app.stats import battles_from_records, bootstrap_bradley_terry, bradley_terry
 from app.stats.battles import Battles
 from app.stats.controlled_bradley_terry import (
     SIDE,
@@ -28,6 +29,8 @@ from app.stats.controlled_bradley_terry import (
 )
 from app.stats.elo import ELO_BASE, ELO_SCALE
 from app.stats.exceptions import StatsError
+from app.stats.trajectory import rating_trajectory
+from app.stats.votes_needed import RANGE_QUANTILES, adjacent_votes_needed
 
 # Controlled fits bootstrap vote by vote (a Newton solve per round): at most this many rounds.
 CONTROLLED_ROUNDS = 200
@@ -216,6 +219,48 @@ def category_section(
     }
 
 
+TRAJECTORY_ROUNDS = 200
+ANCHOR_VALUE = 1000.0
+VOTES_NEEDED_METHOD = (
+    "normal approximation of a 95% Wald separation; the gap's uncertainty carried through an "
+    "empirical-Bayes normal prior on the ratings; the median over the gap's posterior, range "
+    f"{RANGE_QUANTILES[0]:.0%}-{RANGE_QUANTILES[1]:.0%} (app/stats/votes_needed.py)"
+)
+
+
+def trajectory_section(
+    log: VoteLog, rows: list[int], *, anchor: str | None, rounds: int, seed: int
+) -> dict[str, Any]:
+    """Bradley-Terry with bootstrap CIs after the first n votes, at ten checkpoints."""
+    if not rows:
+        return {"available": False, "reason": "no pairwise votes yet"}
+    battles = battles_of(log, rows)
+    if anchor is not None and anchor not in battles.generators:
+        return {"available": False, "reason": f"the anchor {anchor} has no votes yet"}
+    path = rating_trajectory(
+        battles,
+        rounds=rounds,
+        seed=seed,
+        anchor=None if anchor is None else (anchor, ANCHOR_VALUE),
+    )
+    data = path.to_dict()
+    for cell in data["generators"].values():
+        for key in ("ci_low", "ci_high"):
+            cell[key] = [_finite(v) for v in cell[key]]
+    return {"available": True, "level": 0.95, **data}
+
+
+def votes_needed_section(log: VoteLog, rows: list[int]) -> dict[str, Any]:
+    """For each pair of neighbours on the board: further votes to separate them at 95%."""
+    out: dict[str, Any] = {"method": VOTES_NEEDED_METHOD, "pairs": []}
+    if not rows:
+        return out
+    battles = battles_of(log, rows)
+    fit = bradley_terry(battles).fit
+    out["pairs"] = [e.to_dict() for e in adjacent_votes_needed(fit, battles.generators)]
+    return out
+
+
 def vote_categories(session: Session, study_id: int) -> dict[int, str | None]:
     """Prompt category per vote id of the study."""
     return dict(
@@ -235,10 +280,12 @@ def human_depth(
     human: HumanSummary,
     *,
     control: tuple[str, ...] = (),
+    anchor: str | None = None,
     rounds: int,
     seed: int,
 ) -> dict[str, Any]:
-    """Controlled ratings and category boards of a pairwise study (empty for other kinds)."""
+    """Controlled ratings, category boards, the trajectory and the votes still needed of a
+    pairwise study (empty for other kinds)."""
     if log.kind != "pairwise":
         return {}
     rows = rating_rows(log, human)
@@ -261,4 +308,11 @@ def human_depth(
             human.per_generator.setdefault(name, {}).setdefault("categories", {})[
                 board["category"]
             ] = cell
-    return {"controlled": controlled, "categories": categories}
+    return {
+        "controlled": controlled,
+        "categories": categories,
+        "trajectory": trajectory_section(
+            log, rows, anchor=anchor, rounds=min(rounds, TRAJECTORY_ROUNDS), seed=seed
+        ),
+        "votes_needed": votes_needed_section(log, rows),
+    }

@@ -168,8 +168,9 @@ def _context(
     exclusions: str,
     reference_set: str | None,
     control: str | None = None,
+    anchor: str | None = None,
 ) -> dict[str, Any]:
-    options = options_from(exclusions, reference_set, control)
+    options = options_from(exclusions, reference_set, control, anchor)
     lb = cached_leaderboard(request, session, study, options)
     researcher_view = researcher(request, session) is not None
     if not researcher_view:
@@ -182,7 +183,12 @@ def _context(
     direction = direction if direction in ("asc", "desc") else column["dir"]
     base = f"/studies/{study.public_id}/leaderboard"
     ref = str(lb.reference_set["id"]) if lb.reference_set else None
-    state = {"exclusions": exclusions, "reference_set": reference_set, "control": control}
+    state = {
+        "exclusions": exclusions,
+        "reference_set": reference_set,
+        "control": control,
+        "anchor": anchor,
+    }
     for c in columns:
         # Clicking the current column flips it; another column starts with its best-first order.
         flip = "desc" if direction == "asc" else "asc"
@@ -192,7 +198,7 @@ def _context(
         c["aria"] = (
             ("ascending" if direction == "asc" else "descending") if c["key"] == sort else None
         )
-    plot_query = _query(exclusions=exclusions, reference_set=ref)
+    plot_query = _query(exclusions=exclusions, reference_set=ref, anchor=anchor)
     return {
         "lb": lb,
         "d": lb.to_dict(),
@@ -261,13 +267,16 @@ def _leaderboard_view(
     exclusions: str,
     reference_set: str | None,
     control: list[str] | None = None,
+    anchor: str | None = None,
 ) -> Response:
     """The whole page or the board alone (what the htmx refresh swaps in), same context."""
     # Checkboxes send control=a&control=b, links control=a,b: one comma-separated string.
     control = ",".join(control) if control else None
     try:
         study = _study_for_reader(request, session, public_id)
-        context = _context(request, session, study, sort, dir, exclusions, reference_set, control)
+        context = _context(
+            request, session, study, sort, dir, exclusions, reference_set, control, anchor or None
+        )
     except ArenaError as exc:
         return _error_page(request, exc)
     return _render(request, template, context)
@@ -283,6 +292,7 @@ def leaderboard_page(
     exclusions: str = Query("on", pattern="^(on|off)$"),
     reference_set: str | None = None,
     control: list[str] | None = Query(None, description="covariates to control for"),
+    anchor: str | None = Query(None, description="generator held at 1000 in the trajectory"),
 ) -> Response:
     return _leaderboard_view(
         request,
@@ -294,6 +304,7 @@ def leaderboard_page(
         exclusions,
         reference_set,
         control,
+        anchor,
     )
 
 
@@ -307,6 +318,7 @@ def leaderboard_board(
     exclusions: str = Query("on", pattern="^(on|off)$"),
     reference_set: str | None = None,
     control: list[str] | None = Query(None),
+    anchor: str | None = None,
 ) -> Response:
     """The table and its status line alone: what the htmx refresh swaps in."""
     return _leaderboard_view(
@@ -319,6 +331,7 @@ def leaderboard_board(
         exclusions,
         reference_set,
         control,
+        anchor,
     )
 
 
@@ -336,11 +349,13 @@ def plot(
     session: SessionDep,
     exclusions: str = Query("on", pattern="^(on|off)$"),
     reference_set: str | None = None,
+    anchor: str | None = None,
 ) -> Response:
     if name not in figures.FIGURES:
         raise NotFound(f"no figure {name!r}; figures: {', '.join(figures.FIGURES)}")
     study = _study_for_reader(request, session, public_id)
-    lb = cached_leaderboard(request, session, study, options_from(exclusions, reference_set))
+    options = options_from(exclusions, reference_set, anchor=anchor)
+    lb = cached_leaderboard(request, session, study, options)
     return _svg(figures.figure(lb, name), figures.TITLES[name])
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 
 import numpy as np
@@ -235,3 +236,32 @@ def test_appearance_covariates_are_backfilled_and_controlled_for(settings, sessi
     assert after["available"], after["reason"]
     assert set(after["coefficients"]) == {SIDE, "brightness", "saturation"}
     assert backfill_appearance(session, store) == {"measured": 0, "missing_files": 0}
+
+
+def test_trajectory_votes_needed_and_their_figures(settings, session):
+    from app.reports import figures
+
+    store = MediaStore(settings.media_dir)
+    seeded = seed_leaderboard_study(session, store)
+    lb = build_leaderboard(session, seeded.study, LeaderboardOptions(rounds=40, seed=2))
+    path, needed = lb.depth["trajectory"], lb.depth["votes_needed"]
+    assert path["available"] and path["votes"][-1] == lb.human.n_votes_used
+    for row in lb.rows:
+        # The last checkpoint is the board's own fit.
+        final = path["generators"][row["generator"]]["rating"][-1]
+        assert final == pytest.approx(row["human"]["bt"], abs=1e-6)
+    board = [r["generator"] for r in lb.rows]
+    assert [(p["higher"], p["lower"]) for p in needed["pairs"]] == list(itertools.pairwise(board))
+    for p in needed["pairs"]:
+        assert p["separated"] == (p["more_votes"] == 0)
+    for name in ("trajectory", "average-win-rate", "vote-counts"):
+        assert name in figures.available_figures(lb)
+        assert figures.figure(lb, name).lstrip().startswith(("<?xml", "<svg"))
+
+    anchored = build_leaderboard(
+        session, seeded.study, LeaderboardOptions(rounds=40, seed=2, anchor="cinder")
+    ).depth["trajectory"]
+    assert anchored["anchor"] == {"generator": "cinder", "value": 1000.0}
+    assert set(anchored["generators"]["cinder"]["rating"]) == {1000.0}
+    with pytest.raises(InvalidInput, match="anchor"):
+        build_leaderboard(session, seeded.study, LeaderboardOptions(rounds=40, anchor="nobody"))

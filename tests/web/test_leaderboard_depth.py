@@ -72,3 +72,25 @@ def test_control_parameter_and_exports(seeded):
     rows = list(csv.DictReader(io.StringIO(export.text)))
     assert rows and all(float(r["bt_controlled"]) > 0 for r in rows)
     assert {"bt_controlled_ci_low", "bt_controlled_ci_high"} <= set(rows[0])
+
+
+def test_votes_needed_table_anchor_and_new_plots(seeded):
+    arena, info = seeded
+    client = arena.client
+    sign_in(client, arena.headers["Authorization"].split(" ", 1)[1])
+    base = f"/studies/{info['public_id']}/leaderboard"
+    page = client.get(base, params={"anchor": "cinder"}).text
+    assert 'id="votes-needed-table"' in page and page.count("data-pair=") == 4
+    assert '<option value="cinder" selected>' in page
+    for name in ("trajectory", "average-win-rate", "vote-counts"):
+        assert f"/plots/{name}.svg?" in page
+        svg = client.get(f"{base}/plots/{name}.svg", params={"anchor": "cinder"})
+        assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg")
+    assert (
+        "cinder held at 1000"
+        in client.get(f"{base}/plots/trajectory.svg", params={"anchor": "cinder"}).text
+    )
+    bad = client.get(
+        f"/api/studies/{info['id']}/leaderboard", params={"anchor": "x"}, headers=arena.headers
+    )
+    assert bad.status_code == 422
