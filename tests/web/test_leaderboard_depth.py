@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 
 import pytest
@@ -94,3 +95,24 @@ def test_votes_needed_table_anchor_and_new_plots(seeded):
         f"/api/studies/{info['id']}/leaderboard", params={"anchor": "x"}, headers=arena.headers
     )
     assert bad.status_code == 422
+
+
+def test_arena_media_covariates_backfills_images_stored_before_0013(seeded, monkeypatch):
+    from sqlalchemy import func, update
+    from typer.testing import CliRunner
+
+    from app.cli.main import app as cli
+    from app.models import Image
+
+    arena, _info = seeded
+    with arena.session_factory() as session:
+        session.execute(update(Image).values(brightness=None, saturation=None))
+        session.commit()
+    monkeypatch.setenv("ARENA_DATABASE_URL", arena.settings.database_url)
+    monkeypatch.setenv("ARENA_MEDIA_DIR", str(arena.settings.media_dir))
+    result = CliRunner().invoke(cli, ["media", "covariates"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["measured"] > 0 and report["missing_files"] == 0
+    with arena.session_factory() as session:
+        assert session.scalar(select(func.count()).where(Image.brightness.is_(None))) == 0
