@@ -370,6 +370,8 @@ def fingerprint(session: Session, study: Study, generator_ids: list[int]) -> str
         tuple((g.id, g.name, tuple(sampling_settings(g).items())) for g in study.generators),
     ]
     parts += [tuple(votes), tuple(annotators)]
+    # Controlled ratings read the images' appearance covariates (`arena media covariates`).
+    parts.append(session.scalar(select(func.count(Image.brightness))))
     if generator_ids:
         parts.append(
             tuple(

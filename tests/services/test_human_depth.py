@@ -26,7 +26,12 @@ from app.reports import format as fmt
 from app.reports.report import write_report
 from app.services.human_depth import battles_of, category_section, controlled_section
 from app.services.image_covariates import backfill_appearance, parse_covariates
-from app.leaderboard.board import LeaderboardOptions, build_leaderboard, flat_row
+from app.leaderboard.board import (
+    LeaderboardOptions,
+    build_leaderboard,
+    fingerprint,
+    flat_row,
+)
 from app.leaderboard.human import VoteLog
 from app.services.vote_export import export_votes
 from app.stats import bootstrap_bradley_terry
@@ -229,8 +234,12 @@ def test_appearance_covariates_are_backfilled_and_controlled_for(settings, sessi
     before = build_leaderboard(session, seeded.study, options).depth["controlled"]
     assert not before["available"] and "arena media covariates" in before["reason"]
 
+    ids = [g.id for g in seeded.study.generators]
+    stale = fingerprint(session, seeded.study, ids)
     report = backfill_appearance(session, store)
     assert report["measured"] > 0 and report["missing_files"] == 0
+    # The cached board is recomputed: the backfill changes what it shows.
+    assert fingerprint(session, seeded.study, ids) != stale
     assert session.scalar(select(Image.id).where(Image.brightness.is_(None))) is None
     after = build_leaderboard(session, seeded.study, options).depth["controlled"]
     assert after["available"], after["reason"]

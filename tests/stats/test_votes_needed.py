@@ -11,9 +11,10 @@ the share whose estimate lies within a factor 1.5 and 2 of the simulated truth, 
 log-ratio (bias), and how often the reported 80% range contains the truth. Measured on
 2026-12-03 with these seeds (73 unseparated neighbours, 40 separated ones): within 1.5x 27%,
 within 2x 45%, median ratio 1.30, 80% range covers 81%; plugging the estimated gap in instead:
-within 1.5x 16%, median ratio 1.85. Counting the separated pairs (exact), about half are within 1.5x. A factor 1.5 in 80% of trials is out of reach for pairs that are not yet
-separated, for any estimate from the current data: their gap is uncertain by at least half its
-size, and the votes needed scale with 1 / gap^2. The assertions below fail if the estimate
+within 1.5x 16%, median ratio 1.85. Counting the separated pairs (exact), about half are
+within 1.5x. A factor 1.5 in 80% of trials is out of reach for pairs that are not yet separated,
+for any estimate from the current data: their gap is uncertain by at least half its size, and
+the votes needed scale with 1 / gap^2. The assertions below fail if the estimate
 becomes biased (median ratio beyond 1.5x either way), the range miscalibrated (coverage outside
 65-95%), or no better than plugging the estimated gap in.
 """
