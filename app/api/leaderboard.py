@@ -19,10 +19,10 @@ from app.api.deps import AdminDep
 from app.db import SessionDep
 from app.leaderboard.board import Leaderboard, LeaderboardOptions
 from app.leaderboard.cache import LeaderboardCache
+from app.leaderboard.covariates import COVARIATES, parse_covariates
 from app.leaderboard.schema import LeaderboardOut
 from app.models import Study
 from app.reports.exports import export_study, reference_statistics, to_json
-from app.services.image_covariates import COVARIATES, parse_covariates
 from app.services.public_results import public_leaderboard
 from app.services.reference_sets import get_reference_set
 from app.services.studies import get_study

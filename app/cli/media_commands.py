@@ -64,10 +64,10 @@ def register(app: typer.Typer) -> None:
         images still lacking a value are read.
         """
         from app.cli.server_commands import session_scope
+        from app.leaderboard.covariates import backfill_appearance
         from app.media import MediaStore
-        from app.services.image_covariates import backfill_appearance
 
-        settings = Settings()
+        settings = load_settings()
         store = MediaStore(settings.media_dir)
         with session_scope(settings) as session:
             report = backfill_appearance(session, store)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, aliased
 
 from app import __version__
 from app.errors import InvalidInput
+from app.leaderboard.depth import human_depth
 from app.leaderboard.human import (
     BOOTSTRAP_ROUNDS,
     SEED,
@@ -52,7 +53,6 @@ from app.models import (
     Study,
     Vote,
 )
-from app.services.human_depth import human_depth
 from app.stats import ExclusionRule
 from app.stats.correlation import rank_agreement
 from app.stats.elo import ELO_BASE, ELO_INITIAL, ELO_K, ELO_SCALE
@@ -101,7 +101,7 @@ class LeaderboardOptions:
     rounds: int = BOOTSTRAP_ROUNDS
     seed: int = SEED
     # Per-image covariates controlled Bradley-Terry adjusts for besides the side shown
-    # (app.services.image_covariates.COVARIATES).
+    # (app.leaderboard.covariates.COVARIATES).
     control: tuple[str, ...] = ()
     # A generator held at 1000 in the ratings-over-votes trajectory (None: mean 1000).
     anchor: str | None = None
@@ -127,7 +127,7 @@ class Leaderboard:
     families: list[dict[str, Any]] = field(default_factory=list)
     # Set when newer data exists and a recomputation is under way (LeaderboardCache).
     updating: bool = False
-    # Controlled ratings and per-category boards (app.services.human_depth).
+    # Controlled ratings and per-category boards (app.leaderboard.depth).
     depth: dict[str, Any] = field(default_factory=dict)
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

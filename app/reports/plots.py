@@ -252,8 +252,8 @@ def rating_trajectory(
         np.array([[np.nan if v is None else v for v in row] for row in a], dtype=float)
         for a in (ratings, ci_low, ci_high)
     )
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    colours = plt.get_cmap("tab10")
+    fig, ax = _pyplot().subplots(figsize=(6.5, 3.8))
+    colours = _pyplot().get_cmap("tab10")
     order = np.argsort(-ratings[-1])  # legend in the final order, best first
     for n, g in enumerate(order):
         colour = colours(n % 10)
@@ -272,7 +272,7 @@ def average_win_rate(names: Sequence[str], observed, predicted) -> str:
     observed = np.array([np.nan if v is None else v for v in observed], dtype=float)
     predicted = np.array([np.nan if v is None else v for v in predicted], dtype=float)
     order = np.argsort(np.nan_to_num(observed, nan=-1.0))
-    fig, ax = plt.subplots(figsize=(6, 0.35 * len(names) + 1))
+    fig, ax = _pyplot().subplots(figsize=(6, 0.35 * len(names) + 1))
     y = np.arange(len(names))
     ax.barh(y, observed[order], color="#7fa7d1", label="observed (ties left out)")
     ax.plot(predicted[order], y, "o", color="#1f4e79", label="Bradley–Terry predicted")
@@ -291,7 +291,7 @@ def vote_count_heatmap(names: Sequence[str], counts) -> str:
     """Votes per pair of generators (symmetric; ties included), FastChat's battle-count plot."""
     counts = np.asarray(counts, dtype=float)
     size = 0.5 * len(names) if len(names) <= 16 else 0.22 * len(names)
-    fig, ax = plt.subplots(figsize=(size + 2.5, size + 2))
+    fig, ax = _pyplot().subplots(figsize=(size + 2.5, size + 2))
     image = ax.imshow(np.ma.masked_equal(counts, 0), cmap="Blues")
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_yticks(range(len(names)), names)

@@ -37,7 +37,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri
 
 from app.stats.bootstrap import CI_LEVEL, _solve_rounds
 from app.stats.bradley_terry import BT_MAX_ITER, BT_RIDGE, BT_TOL, PairTable, fit_bradley_terry
@@ -72,7 +72,7 @@ class VotesNeeded:
             "higher": self.higher,
             "lower": self.lower,
             "difference": self.difference,
-            "sd": self.sd,
+            "sd": finite(self.sd),
             "separated": self.separated,
             "more_votes": finite(self.more_votes),
             "more_votes_low": finite(self.more_votes_low),
@@ -83,7 +83,7 @@ class VotesNeeded:
 
 
 def _z(level: float) -> float:
-    return float(norm.ppf(0.5 + level / 2.0))
+    return float(ndtri(0.5 + level / 2.0))
 
 
 def information_needed(d: float, v: float, true_gap: np.ndarray, z: float) -> np.ndarray:
@@ -152,7 +152,7 @@ def votes_needed(
     gap_mean = float(contrast @ mean)
     gap_sd = math.sqrt(max(float(contrast @ post_cov @ contrast), 0.0))
     grid = (np.arange(_POSTERIOR_POINTS) + 0.5) / _POSTERIOR_POINTS
-    gaps = gap_mean + gap_sd * norm.ppf(grid)
+    gaps = gap_mean + gap_sd * ndtri(grid)
     x = information_needed(d, v, gaps, z)
     design = x * v * n  # the study's current pair mix: information grows with the votes
     alpha = math.log(fit.base) / fit.scale

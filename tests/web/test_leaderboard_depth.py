@@ -10,9 +10,9 @@ import re
 import pytest
 from sqlalchemy import select
 
+from app.leaderboard.cache import LeaderboardCache
 from app.media import MediaStore
 from app.models import Prompt
-from app.leaderboard.cache import LeaderboardCache
 from tests.support.leaderboard_seed import seed_leaderboard_study
 from tests.web.test_leaderboard import sign_in
 

@@ -20,19 +20,19 @@ import pytest
 from sqlalchemy import select, update
 
 from app.errors import InvalidInput
-from app.media import MediaStore
-from app.models import Image, Prompt
-from app.reports import format as fmt
-from app.reports.report import write_report
-from app.services.human_depth import battles_of, category_section, controlled_section
-from app.services.image_covariates import backfill_appearance, parse_covariates
 from app.leaderboard.board import (
     LeaderboardOptions,
     build_leaderboard,
     fingerprint,
     flat_row,
 )
+from app.leaderboard.covariates import backfill_appearance, parse_covariates
+from app.leaderboard.depth import battles_of, category_section, controlled_section
 from app.leaderboard.human import VoteLog
+from app.media import MediaStore
+from app.models import Image, Prompt
+from app.reports import format as fmt
+from app.reports.report import write_report
 from app.services.vote_export import export_votes
 from app.stats import bootstrap_bradley_terry
 from app.stats.controlled_bradley_terry import SIDE, normalized_difference, standardize

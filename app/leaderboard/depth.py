@@ -16,9 +16,9 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Assignment, Prompt, Vote
-from app.services.image_covariates import BACKFILL_COMMAND, COVARIATES, image_covariates
+from app.leaderboard.covariates import BACKFILL_COMMAND, COVARIATES, image_covariates
 from app.leaderboard.human import HumanSummary, VoteLog
+from app.models import Assignment, Prompt, Vote
 from app.stats import battles_from_records, bootstrap_bradley_terry, bradley_terry
 from app.stats.battles import Battles
 from app.stats.controlled_bradley_terry import (
