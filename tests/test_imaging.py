@@ -135,3 +135,28 @@ def test_no_more_decodes_run_at_once_than_configured(monkeypatch):
     for thread in threads:
         thread.join()
     assert peak == 2
+
+
+def _png(array: np.ndarray, mode: str) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(array.astype(np.uint8), mode).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_appearance_covariates_of_known_images():
+    white = _png(np.full((40, 60, 3), 255), "RGB")
+    red = _png(np.tile(np.array([255, 0, 0]), (50, 50, 1)), "RGB")
+    grey_half = _png(np.concatenate([np.zeros((10, 20)), np.full((10, 20), 255)]), "L")
+    clear = _png(np.zeros((8, 8, 4)), "RGBA")  # fully transparent: shown on white
+    for data, brightness, saturation in (
+        (white, 1.0, 0.0),
+        (red, 0.299, 1.0),  # ITU-R 601 luma of pure red
+        (grey_half, 0.5, 0.0),
+        (clear, 1.0, 0.0),
+    ):
+        decoded = decode_image(data, max_bytes=10**7, max_pixels=10**7)
+        assert decoded.brightness == pytest.approx(brightness, abs=0.003)
+        assert decoded.saturation == pytest.approx(saturation, abs=0.003)
+        assert imaging.appearance_of_png(decoded.served_png) == pytest.approx(
+            (decoded.brightness, decoded.saturation)
+        )

@@ -19,6 +19,7 @@ from app.api.deps import AdminDep
 from app.db import SessionDep
 from app.leaderboard.board import Leaderboard, LeaderboardOptions
 from app.leaderboard.cache import LeaderboardCache
+from app.leaderboard.covariates import COVARIATES, parse_covariates
 from app.leaderboard.schema import LeaderboardOut
 from app.models import Study
 from app.reports.exports import export_study, reference_statistics, to_json
@@ -42,9 +43,17 @@ def leaderboard_cache(request: Request) -> LeaderboardCache:
     return state.leaderboard_cache
 
 
-def options_from(exclusions: str, reference_set: str | None) -> LeaderboardOptions:
+def options_from(
+    exclusions: str,
+    reference_set: str | None,
+    control: str | None = None,
+    anchor: str | None = None,
+) -> LeaderboardOptions:
     return LeaderboardOptions(
-        apply_exclusions=exclusions != "off", reference_set=reference_set or None
+        apply_exclusions=exclusions != "off",
+        reference_set=reference_set or None,
+        control=parse_covariates(control),
+        anchor=anchor or None,
     )
 
 
@@ -62,6 +71,13 @@ ReferenceQuery = Annotated[
     str | None,
     Query(description="reference set id or name (default: the one with the most results)"),
 ]
+ControlQuery = Annotated[
+    str | None,
+    Query(
+        description="image covariates the controlled Bradley-Terry ratings adjust for besides "
+        f"the side shown, comma-separated: {', '.join(COVARIATES)}"
+    ),
+]
 
 
 @router.get("/api/studies/{ref}/leaderboard", response_model=LeaderboardOut)
@@ -72,10 +88,16 @@ def leaderboard_json(
     _: AdminDep,
     exclusions: ExclusionsQuery = "on",
     reference_set: ReferenceQuery = None,
+    control: ControlQuery = None,
+    anchor: Annotated[
+        str | None,
+        Query(description="a generator held at 1000 in the ratings-over-votes trajectory"),
+    ] = None,
 ) -> Response:
     """Human ratings, automatic metrics, agreement and correlations of one study."""
     study = get_study(session, ref)
-    lb = cached_leaderboard(request, session, study, options_from(exclusions, reference_set))
+    options = options_from(exclusions, reference_set, control, anchor)
+    lb = cached_leaderboard(request, session, study, options)
     return Response(to_json(lb.to_dict()), media_type="application/json")
 
 
@@ -94,10 +116,13 @@ def export(
     ] = "csv",
     exclusions: ExclusionsQuery = "on",
     reference_set: ReferenceQuery = None,
+    control: ControlQuery = None,
 ) -> Response:
     """Download votes (Chatbot Arena battle layout), the leaderboard or the metric results."""
     study = get_study(session, ref)
-    return export_response(request, session, study, what, format, exclusions, reference_set)
+    return export_response(
+        request, session, study, what, format, exclusions, reference_set, control=control
+    )
 
 
 def export_response(
@@ -110,11 +135,13 @@ def export_response(
     reference_set: str | None,
     *,
     public: bool = False,
+    control: str | None = None,
 ) -> Response:
     """An export as a download; `public`: as a reader without a sign-in may see it."""
     lb = None
     if what == "leaderboard":
-        lb = cached_leaderboard(request, session, study, options_from(exclusions, reference_set))
+        options = options_from(exclusions, reference_set, control)
+        lb = cached_leaderboard(request, session, study, options)
         if public:
             lb = public_leaderboard(lb)
     out = export_study(session, study, what, format, lb, exclusions=exclusions != "off")

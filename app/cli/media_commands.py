@@ -54,3 +54,22 @@ def register(app: typer.Typer) -> None:
                 }
             )
         )
+
+    @media.command("covariates")
+    def covariates() -> None:
+        """Measure brightness and saturation of images stored before they were measured at upload.
+
+        Controlled Bradley-Terry (`?control=brightness,saturation` on the leaderboard) needs them
+        for every image a vote showed; new uploads get them at upload. Safe to run again: only
+        images still lacking a value are read.
+        """
+        from app.cli.server_commands import session_scope
+        from app.leaderboard.covariates import backfill_appearance
+        from app.media import MediaStore
+
+        settings = load_settings()
+        store = MediaStore(settings.media_dir)
+        with session_scope(settings) as session:
+            report = backfill_appearance(session, store)
+            session.commit()
+        typer.echo(json.dumps(report))

@@ -22,6 +22,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from app import __version__
+from app.errors import InvalidInput
+from app.leaderboard.depth import human_depth
 from app.leaderboard.human import (
     BOOTSTRAP_ROUNDS,
     SEED,
@@ -62,6 +64,9 @@ HUMAN_FIELDS = {
     "bt_ci_low": None,
     "bt_ci_high": None,
     "bt_ci_unbounded": None,
+    "bt_controlled": None,
+    "bt_controlled_ci_low": None,
+    "bt_controlled_ci_high": None,
     "separation": None,
     "rank": None,
     "rank_worst": None,
@@ -82,6 +87,7 @@ HUMAN_FIELDS = {
     "mos_ci_items_high": None,
     "mos_items": None,
     "flag_rates": {},
+    "categories": {},  # per prompt category: rating, ci_low, ci_high, votes, rank
 }
 SOFTWARE = ("numpy", "scipy", "krippendorff", "matplotlib", "sqlalchemy", "fastapi")
 
@@ -94,6 +100,11 @@ class LeaderboardOptions:
     reference_set: int | str | None = None
     rounds: int = BOOTSTRAP_ROUNDS
     seed: int = SEED
+    # Per-image covariates controlled Bradley-Terry adjusts for besides the side shown
+    # (app.leaderboard.covariates.COVARIATES).
+    control: tuple[str, ...] = ()
+    # A generator held at 1000 in the ratings-over-votes trajectory (None: mean 1000).
+    anchor: str | None = None
 
 
 @dataclass
@@ -116,6 +127,8 @@ class Leaderboard:
     families: list[dict[str, Any]] = field(default_factory=list)
     # Set when newer data exists and a recomputation is under way (LeaderboardCache).
     updating: bool = False
+    # Controlled ratings and per-category boards (app.leaderboard.depth).
+    depth: dict[str, Any] = field(default_factory=dict)
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -160,6 +173,10 @@ class Leaderboard:
                 "from_excluded_annotators": human.n_excluded_votes,
             },
             "win_rate_matrix": human.win_matrix,
+            "controlled": self.depth.get("controlled"),
+            "categories": self.depth.get("categories"),
+            "trajectory": self.depth.get("trajectory"),
+            "votes_needed": self.depth.get("votes_needed"),
             "correlations": self.correlations,
             "quality_diversity": self.families,
             "bootstrap": human.bootstrap,
@@ -177,6 +194,9 @@ def flat_row(row: dict[str, Any], flag_options: list[str]) -> dict[str, Any]:
         "bt_ci_low",
         "bt_ci_high",
         "bt_ci_unbounded",
+        "bt_controlled",
+        "bt_controlled_ci_low",
+        "bt_controlled_ci_high",
         "rank",
         "rank_worst",
         "elo",
@@ -196,6 +216,9 @@ def flat_row(row: dict[str, Any], flag_options: list[str]) -> dict[str, Any]:
         out[f"flag_rate[{mode}]"] = rate.get("rate")
         out[f"flag_rate[{mode}]_ci_low"] = rate.get("ci_low")
         out[f"flag_rate[{mode}]_ci_high"] = rate.get("ci_high")
+    for category, cell in sorted((human.get("categories") or {}).items()):
+        for key in ("rating", "ci_low", "ci_high", "votes"):
+            out[f"category[{category}]" + ("" if key == "rating" else f"_{key}")] = cell[key]
     for metric in METRICS:
         cell = row["metrics"][metric]
         out[metric] = cell["value"]
@@ -347,6 +370,8 @@ def fingerprint(session: Session, study: Study, generator_ids: list[int]) -> str
         tuple((g.id, g.name, tuple(sampling_settings(g).items())) for g in study.generators),
     ]
     parts += [tuple(votes), tuple(annotators)]
+    # Controlled ratings read the images' appearance covariates (`arena media covariates`).
+    parts.append(session.scalar(select(func.count(Image.brightness))))
     if generator_ids:
         parts.append(
             tuple(
@@ -426,6 +451,8 @@ def build_leaderboard(
     """Compute the leaderboard of `study` (no cache; see LeaderboardCache)."""
     started = time.perf_counter()
     generators = list(study.generators)
+    if options.anchor is not None and options.anchor not in {g.name for g in generators}:
+        raise InvalidInput(f"the anchor {options.anchor!r} is not a generator of this study")
     ids = [g.id for g in generators]
     names_by_id = {g.id: g.name for g in generators}
     print_ = fingerprint(session, study, ids)
@@ -440,6 +467,16 @@ def build_leaderboard(
         apply_exclusions=options.apply_exclusions,
         rule=exclusion_rule(study),
         flag_options=list(study.flag_options or []),
+        rounds=options.rounds,
+        seed=options.seed,
+    )
+    depth = human_depth(
+        session,
+        study.id,
+        log,
+        human,
+        control=options.control,
+        anchor=options.anchor,
         rounds=options.rounds,
         seed=options.seed,
     )
@@ -495,6 +532,8 @@ def build_leaderboard(
             "reference_set": reference.id if reference else None,
             "bootstrap_rounds": options.rounds,
             "seed": options.seed,
+            "control": list(options.control),
+            "anchor": options.anchor,
         },
         reference_set=(
             {
@@ -523,5 +562,6 @@ def build_leaderboard(
         },
     )
     leaderboard.families = quality_diversity_families(rows)
+    leaderboard.depth = depth
     leaderboard.compute_seconds = time.perf_counter() - started
     return leaderboard

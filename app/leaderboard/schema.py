@@ -37,6 +37,8 @@ class BoardOptions(_Open):
     reference_set: int | None
     bootstrap_rounds: int
     seed: int
+    control: list[str]  # covariates the controlled ratings adjust for, besides the side shown
+    anchor: str | None  # the generator held at 1000 in the trajectory
 
 
 class ReferenceSetInfo(_Open):
@@ -91,6 +93,9 @@ class HumanRow(_Open):
     bt_ci_low: float | None
     bt_ci_high: float | None
     bt_ci_unbounded: str | None
+    bt_controlled: float | None  # controlled Bradley-Terry (app.leaderboard.depth)
+    bt_controlled_ci_low: float | None
+    bt_controlled_ci_high: float | None
     separation: str | None
     rank: int | None
     rank_worst: int | None
@@ -111,6 +116,7 @@ class HumanRow(_Open):
     mos_ci_items_high: float | None
     mos_items: int | None
     flag_rates: dict[str, dict[str, Any]]
+    categories: dict[str, dict[str, Any]]  # per prompt category: rating, ci_low, ci_high, votes
 
 
 class ImageCounts(_Open):
@@ -170,6 +176,81 @@ class Provenance(_Open):
     elo: dict[str, float]
 
 
+class Coefficient(_Open):
+    log_odds: float
+    ci_low: float
+    ci_high: float
+    odds_ratio: float
+    elo_equivalent: float
+    per: str
+    significant: bool
+
+
+class Controlled(_Open):
+    """Ratings controlled for the side shown and chosen image covariates (pairwise studies)."""
+
+    available: bool
+    reason: str | None
+    covariates: list[str]
+    available_covariates: dict[str, str]
+    method: str
+    rounds: int
+    seed: int
+    level: float
+    n_votes: int
+    ratings: dict[str, dict[str, float | None]]
+    coefficients: dict[str, Coefficient]
+    converged: bool | None = None
+
+
+class CategoryBoard(_Open):
+    category: str
+    n_votes: int
+    leader: str | None  # only where its interval separates it from every other generator
+    cells: dict[str, dict[str, Any]]  # generator -> rating, ci_low, ci_high, votes, rank
+    warnings: list[str]
+
+
+class Categories(_Open):
+    boards: list[CategoryBoard]
+    rounds: int
+    seed: int
+    level: float
+    n_votes_without_category: int
+    leader_rule: str
+
+
+class Trajectory(_Open):
+    """Ratings with 95% intervals after the first n votes, at checkpoints."""
+
+    available: bool
+    reason: str | None = None
+    level: float | None = None
+    anchor: dict[str, Any] | None = None
+    votes: list[int] | None = None
+    generators: dict[str, dict[str, list[float | None]]] | None = None
+    rounds: int | None = None
+    seed: int | None = None
+
+
+class VotesNeededPair(_Open):
+    higher: str
+    lower: str
+    difference: float
+    sd: float | None
+    separated: bool
+    more_votes: float | None  # null: may never separate
+    more_votes_low: float | None
+    more_votes_high: float | None
+    head_to_head: float | None
+    n_votes: int
+
+
+class VotesNeeded(_Open):
+    method: str
+    pairs: list[VotesNeededPair]
+
+
 class LeaderboardOut(_Open):
     """The whole leaderboard of one study, as the JSON route and the JSON export give it."""
 
@@ -189,6 +270,11 @@ class LeaderboardOut(_Open):
     annotators: list[dict[str, Any]]
     votes: VoteCounts
     win_rate_matrix: dict[str, Any] | None
+    # Pairwise studies only (null for rating and flag studies): app.leaderboard.depth.
+    controlled: Controlled | None
+    categories: Categories | None
+    trajectory: Trajectory | None
+    votes_needed: VotesNeeded | None
     correlations: list[Correlation]
     quality_diversity: list[dict[str, Any]]
     bootstrap: BootstrapInfo

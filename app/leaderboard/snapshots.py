@@ -22,7 +22,7 @@ from app.leaderboard.human import HumanSummary
 from app.models import LeaderboardSnapshot
 
 # Bumped whenever the stored layout of a Leaderboard changes.
-SNAPSHOT_FORMAT = 2  # 2: FID∞ cells, reference-set mode, quality-diversity families
+SNAPSHOT_FORMAT = 3  # 2: FID∞ cells, reference-set mode, quality-diversity families; 3: depth
 _RUNTIME_FIELDS = ("updating", "_memo", "_lock")
 
 

@@ -161,6 +161,10 @@ class Image(Base):
     height: Mapped[int] = mapped_column(Integer)
     byte_size: Mapped[int] = mapped_column(BigInteger)
     format: Mapped[str] = mapped_column(String(16))
+    # Appearance covariates for controlled Bradley-Terry (app.imaging.appearance), in [0, 1];
+    # NULL for images stored before revision 0013 until `arena media covariates` fills them.
+    brightness: Mapped[float | None] = mapped_column(Float)
+    saturation: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = created_column()
 
     generator: Mapped[Generator | None] = relationship(back_populates="images")

@@ -20,8 +20,21 @@ from app.models import Assignment, Image, Vote
 from app.reports import format as fmt
 from app.reports import plots
 
-FIGURES = ("ratings", "win-rate", "precision-recall", "mos", "flags", "sweep")
+FIGURES = (
+    "ratings",
+    "win-rate",
+    "precision-recall",
+    "mos",
+    "flags",
+    "sweep",
+    "trajectory",
+    "average-win-rate",
+    "vote-counts",
+)
 TITLES = {
+    "trajectory": "Ratings as the votes came in (95% CI)",
+    "average-win-rate": "Average win rate against all other generators",
+    "vote-counts": "Votes per pair of generators",
     "sweep": "Quality–diversity sweep: metrics and human score against the swept setting",
     "ratings": "Ratings with 95% confidence intervals",
     "win-rate": "Pairwise win rate (row beats column)",
@@ -121,7 +134,46 @@ def _sweep(lb: Leaderboard) -> str | None:
     return plots.quality_diversity_sweep(families, SWEEP_PANELS)
 
 
+def _trajectory(lb: Leaderboard) -> str | None:
+    path = lb.depth.get("trajectory") or {}
+    if not path.get("available") or len(path["votes"]) < 2:
+        return None
+    names = list(path["generators"])
+    cells = [path["generators"][n] for n in names]
+    columns = [[c[key] for c in cells] for key in ("rating", "ci_low", "ci_high")]
+    ratings, low, high = (np.array(col, dtype=object).T.tolist() for col in columns)
+    anchor = (path.get("anchor") or {}).get("generator")
+    return plots.rating_trajectory(path["votes"], names, ratings, low, high, anchor=anchor)
+
+
+def _matrix_rows(lb: Leaderboard, key: str) -> tuple[list[str], np.ndarray] | None:
+    matrix = lb.human.win_matrix
+    if not matrix or len(matrix["generators"]) < 2:
+        return None
+    return matrix["generators"], np.array([[_nan(v) for v in row] for row in matrix[key]])
+
+
+def _average_win_rate(lb: Leaderboard) -> str | None:
+    observed = _matrix_rows(lb, "observed")
+    if observed is None:
+        return None
+    names, values = observed
+    _, predicted = _matrix_rows(lb, "predicted")
+    with np.errstate(all="ignore"):
+        return plots.average_win_rate(
+            names, np.nanmean(values, axis=1).tolist(), np.nanmean(predicted, axis=1).tolist()
+        )
+
+
+def _vote_counts(lb: Leaderboard) -> str | None:
+    counts = _matrix_rows(lb, "votes")
+    return None if counts is None else plots.vote_count_heatmap(*counts)
+
+
 _DRAW = {
+    "trajectory": _trajectory,
+    "average-win-rate": _average_win_rate,
+    "vote-counts": _vote_counts,
     "sweep": _sweep,
     "ratings": _ratings,
     "win-rate": _win_rate,
@@ -271,7 +323,7 @@ def available_figures(lb: Leaderboard) -> list[str]:
     kind = lb.study["kind"]
     names = ["ratings"]
     if kind == "pairwise":
-        names.append("win-rate")
+        names += ["win-rate", "average-win-rate", "vote-counts", "trajectory"]
     if kind == "rating":
         names.append("mos")
     if kind == "flag":

@@ -244,3 +244,72 @@ def quality_diversity_sweep(families: Sequence[dict], panels: Sequence[tuple[str
 
 def _nan(value) -> float:
     return np.nan if value is None else float(value)
+
+
+def rating_trajectory(
+    votes: Sequence[int],
+    names: Sequence[str],
+    ratings,
+    ci_low,
+    ci_high,
+    *,
+    anchor: str | None = None,
+) -> str:
+    """Ratings after the first n votes (x) per generator, a line with a shaded 95% band."""
+    votes = np.asarray(votes, dtype=float)
+    ratings, ci_low, ci_high = (
+        np.array([[np.nan if v is None else v for v in row] for row in a], dtype=float)
+        for a in (ratings, ci_low, ci_high)
+    )
+    fig, ax = _pyplot().subplots(figsize=(6.5, 3.8))
+    colours = _pyplot().get_cmap("tab10")
+    order = np.argsort(-ratings[-1])  # legend in the final order, best first
+    for n, g in enumerate(order):
+        colour = colours(n % 10)
+        ax.plot(votes, ratings[:, g], "-o", color=colour, markersize=3, label=names[g])
+        ax.fill_between(votes, ci_low[:, g], ci_high[:, g], color=colour, alpha=0.15, lw=0)
+    ax.set_xlabel("votes cast")
+    ax.set_ylabel("Bradley–Terry rating, 95% CI" + (f" ({anchor} held at 1000)" if anchor else ""))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    return _svg(fig)
+
+
+def average_win_rate(names: Sequence[str], observed, predicted) -> str:
+    """FastChat's "average win rate against all other models": the mean over opponents of the
+    observed decisive win rate (bars) and of the Bradley-Terry predicted one (dots)."""
+    observed = np.array([np.nan if v is None else v for v in observed], dtype=float)
+    predicted = np.array([np.nan if v is None else v for v in predicted], dtype=float)
+    order = np.argsort(np.nan_to_num(observed, nan=-1.0))
+    fig, ax = _pyplot().subplots(figsize=(6, 0.35 * len(names) + 1))
+    y = np.arange(len(names))
+    ax.barh(y, observed[order], color="#7fa7d1", label="observed (ties left out)")
+    ax.plot(predicted[order], y, "o", color="#1f4e79", label="Bradley–Terry predicted")
+    for k, value in zip(y, observed[order], strict=True):
+        if np.isfinite(value):
+            ax.text(value + 0.01, k, f"{value:.2f}", va="center", fontsize=7)
+    ax.set_yticks(y, [names[i] for i in order])
+    ax.set_xlim(0, 1.08)
+    ax.axvline(0.5, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("average win rate against all other generators (uniform over opponents)")
+    ax.legend(fontsize=7, loc="lower right", frameon=False)
+    return _svg(fig)
+
+
+def vote_count_heatmap(names: Sequence[str], counts) -> str:
+    """Votes per pair of generators (symmetric; ties included), FastChat's battle-count plot."""
+    counts = np.asarray(counts, dtype=float)
+    size = 0.5 * len(names) if len(names) <= 16 else 0.22 * len(names)
+    fig, ax = _pyplot().subplots(figsize=(size + 2.5, size + 2))
+    image = ax.imshow(np.ma.masked_equal(counts, 0), cmap="Blues")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    if len(names) <= 16:
+        top = counts.max() if counts.size else 0
+        for (i, j), value in np.ndenumerate(counts):
+            if i != j:
+                colour = "white" if value > 0.6 * top else "black"
+                ax.text(j, i, f"{int(value)}", ha="center", va="center", fontsize=7, color=colour)
+    ax.set_title("Votes per pair of generators")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    return _svg(fig)

@@ -88,6 +88,13 @@ def collect(
                 lb, "precision-recall", "precision and recall are not computed yet"
             ),
             "sweep": _figure(lb, "sweep", "no family member has its swept setting registered"),
+            "trajectory": _figure(lb, "trajectory", "fewer than two checkpoints of votes"),
+            "average-win-rate": _figure(
+                lb, "average-win-rate", "fewer than two generators have pairwise votes"
+            ),
+            "vote-counts": _figure(
+                lb, "vote-counts", "fewer than two generators have pairwise votes"
+            ),
         },
     )
     for row in lb.rows:

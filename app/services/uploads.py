@@ -189,6 +189,8 @@ class PreparedImage:
     byte_size: int
     format: str
     staged: Staged
+    brightness: float | None = None
+    saturation: float | None = None
 
 
 @dataclass(frozen=True)
@@ -269,6 +271,8 @@ def prepare_batch(
                     byte_size=decoded.byte_size,
                     format=decoded.format,
                     staged=store.stage(decoded.sha256, data, decoded.served_png),
+                    brightness=decoded.brightness,
+                    saturation=decoded.saturation,
                 )
             )
     except BaseException:
@@ -352,6 +356,8 @@ def _insert_batch(
                 height=item.height,
                 byte_size=item.byte_size,
                 format=item.format,
+                brightness=item.brightness,
+                saturation=item.saturation,
             )
         )
     session.add_all(images)

@@ -220,7 +220,15 @@ def controlled_bradley_terry(
     x = _design(battles, z, side, alpha)
     s = battles.score_a()
     names = ((SIDE,) if side else ()) + tuple(covariate_names)
-    params, hess, iterations, converged = _newton(x, s, np.ones(n), k, np.zeros(x.shape[1]), ridge)
+    # Votes with the same design row and outcome are one row with a weight (without continuous
+    # covariates a few dozen rows stand for any number of votes); resampling votes with
+    # replacement is then a multinomial over the distinct rows with their shares.
+    distinct, counts = np.unique(np.column_stack([x, s]), axis=0, return_counts=True)
+    x, s = distinct[:, :-1], distinct[:, -1]
+    shares = counts / n
+    params, hess, iterations, converged = _newton(
+        x, s, counts.astype(np.float64), k, np.zeros(x.shape[1]), ridge
+    )
     covariance = np.linalg.pinv(hess)
     fit = ControlledFit(
         generators=battles.generators,
@@ -236,7 +244,7 @@ def controlled_bradley_terry(
     rating_samples = np.empty((rounds, k))
     coefficient_samples = np.empty((rounds, len(names)))
     for r in range(rounds):
-        weights = rng.multinomial(n, np.full(n, 1.0 / n)).astype(np.float64)
+        weights = rng.multinomial(n, shares).astype(np.float64)
         sample, _h, _it, _ok = _newton(x, s, weights, k, params, ridge)
         rating_samples[r] = scale * sample[:k] + initial
         coefficient_samples[r] = sample[k:]

@@ -16,6 +16,7 @@ import numpy as np
 
 from app.stats.battles import Battles
 from app.stats.bootstrap import CI_LEVEL, BootstrapResult, bootstrap_bradley_terry
+from app.stats.bradley_terry import Anchor
 from app.stats.exceptions import StatsError
 
 TRAJECTORY_ROUNDS = 200
@@ -51,9 +52,13 @@ class Trajectory:
     ci_high: np.ndarray
     rounds: int
     seed: int | None
+    anchor: Anchor | None = None
 
     def to_dict(self) -> dict:
         return {
+            "anchor": None
+            if self.anchor is None
+            else {"generator": self.anchor[0], "value": self.anchor[1]},
             "votes": self.votes.tolist(),
             "generators": {
                 name: {
@@ -75,8 +80,14 @@ def rating_trajectory(
     rounds: int = TRAJECTORY_ROUNDS,
     seed: int | None = 0,
     level: float = CI_LEVEL,
+    anchor: Anchor | None = None,
 ) -> Trajectory:
-    """Bootstrap Bradley-Terry on the first n votes for each checkpoint n (votes in time order)."""
+    """Bootstrap Bradley-Terry on the first n votes for each checkpoint n (votes in time order).
+
+    With `anchor` = (generator, value) that generator sits at `value` at every checkpoint (and its
+    interval is a point): the others move relative to a fixed reference instead of the mean of
+    whoever has been compared so far. Generators not yet compared with the anchor's component are
+    centred on their own (see app.stats.bradley_terry.anchor_offset)."""
     n = len(battles)
     points = default_checkpoints(n) if checkpoints is None else sorted(set(checkpoints))
     if not points:
@@ -89,10 +100,12 @@ def rating_trajectory(
         mask = np.zeros(n, dtype=bool)
         mask[:count] = True
         result = bootstrap_bradley_terry(
-            _subset(battles, mask), rounds=rounds, seed=seed, level=level
+            _subset(battles, mask), rounds=rounds, seed=seed, level=level, anchor=anchor
         )
         ratings[row], low[row], high[row] = result.ratings, result.ci_low, result.ci_high
-    return Trajectory(battles.generators, np.asarray(points), ratings, low, high, rounds, seed)
+    return Trajectory(
+        battles.generators, np.asarray(points), ratings, low, high, rounds, seed, anchor
+    )
 
 
 @dataclass(frozen=True, eq=False)

@@ -168,8 +168,10 @@ def _context(
     direction: str | None,
     exclusions: str,
     reference_set: str | None,
+    control: str | None = None,
+    anchor: str | None = None,
 ) -> dict[str, Any]:
-    options = options_from(exclusions, reference_set)
+    options = options_from(exclusions, reference_set, control, anchor)
     lb = cached_leaderboard(request, session, study, options)
     researcher_view = researcher(request, session) is not None
     if not researcher_view:
@@ -182,7 +184,12 @@ def _context(
     direction = direction if direction in ("asc", "desc") else column["dir"]
     base = f"/studies/{study.public_id}/leaderboard"
     ref = str(lb.reference_set["id"]) if lb.reference_set else None
-    state = {"exclusions": exclusions, "reference_set": reference_set}
+    state = {
+        "exclusions": exclusions,
+        "reference_set": reference_set,
+        "control": control,
+        "anchor": anchor,
+    }
     for c in columns:
         # Clicking the current column flips it; another column starts with its best-first order.
         flip = "desc" if direction == "asc" else "asc"
@@ -192,7 +199,7 @@ def _context(
         c["aria"] = (
             ("ascending" if direction == "asc" else "descending") if c["key"] == sort else None
         )
-    plot_query = _query(exclusions=exclusions, reference_set=ref)
+    plot_query = _query(exclusions=exclusions, reference_set=ref, anchor=anchor)
     notes, marks = fmt.table_notes(lb.rows)
     kind = lb.study["kind"]
     ci = (
@@ -243,7 +250,7 @@ def _context(
         "figures": figures.available_figures(lb),
         "titles": figures.TITLES,
         "export_base": f"{base}/export",
-        "export_query": _query(exclusions=exclusions, reference_set=ref),
+        "export_query": _query(exclusions=exclusions, reference_set=ref, control=control),
         "refresh_seconds": REFRESH_SECONDS,
         "human": lb.human,
         "agreement": lb.human.agreement,
@@ -290,11 +297,17 @@ def _leaderboard_view(
     dir: str | None,
     exclusions: str,
     reference_set: str | None,
+    control: list[str] | None = None,
+    anchor: str | None = None,
 ) -> Response:
     """The whole page or the board alone (what the htmx refresh swaps in), same context."""
+    # Checkboxes send control=a&control=b, links control=a,b: one comma-separated string.
+    control = ",".join(control) if control else None
     try:
         study = _study_for_reader(request, session, public_id)
-        context = _context(request, session, study, sort, dir, exclusions, reference_set)
+        context = _context(
+            request, session, study, sort, dir, exclusions, reference_set, control, anchor or None
+        )
     except ArenaError as exc:
         return _error_page(request, exc)
     return _render(request, template, context)
@@ -309,6 +322,8 @@ def leaderboard_page(
     dir: str | None = None,
     exclusions: str = Query("on", pattern="^(on|off)$"),
     reference_set: str | None = None,
+    control: list[str] | None = Query(None, description="covariates to control for"),
+    anchor: str | None = Query(None, description="generator held at 1000 in the trajectory"),
 ) -> Response:
     return _leaderboard_view(
         request,
@@ -319,6 +334,8 @@ def leaderboard_page(
         dir,
         exclusions,
         reference_set,
+        control,
+        anchor,
     )
 
 
@@ -331,6 +348,8 @@ def leaderboard_board(
     dir: str | None = None,
     exclusions: str = Query("on", pattern="^(on|off)$"),
     reference_set: str | None = None,
+    control: list[str] | None = Query(None),
+    anchor: str | None = None,
 ) -> Response:
     """The table and its status line alone: what the htmx refresh swaps in."""
     return _leaderboard_view(
@@ -342,6 +361,8 @@ def leaderboard_board(
         dir,
         exclusions,
         reference_set,
+        control,
+        anchor,
     )
 
 
@@ -359,11 +380,13 @@ def plot(
     session: SessionDep,
     exclusions: str = Query("on", pattern="^(on|off)$"),
     reference_set: str | None = None,
+    anchor: str | None = None,
 ) -> Response:
     if name not in figures.FIGURES:
         raise NotFound(f"no figure {name!r}; figures: {', '.join(figures.FIGURES)}")
     study = _study_for_reader(request, session, public_id)
-    lb = cached_leaderboard(request, session, study, options_from(exclusions, reference_set))
+    options = options_from(exclusions, reference_set, anchor=anchor)
+    lb = cached_leaderboard(request, session, study, options)
     return _svg(figures.figure(lb, name), figures.TITLES[name])
 
 
@@ -404,12 +427,21 @@ def export(
     ),
     exclusions: str = Query("on", pattern="^(on|off)$"),
     reference_set: str | None = None,
+    control: str | None = None,
 ) -> Response:
     """The page's exports, for whoever may read the page (the API needs an admin key)."""
     study = _study_for_reader(request, session, public_id)
     public = researcher(request, session) is None
     return export_response(
-        request, session, study, what, format, exclusions, reference_set, public=public
+        request,
+        session,
+        study,
+        what,
+        format,
+        exclusions,
+        reference_set,
+        public=public,
+        control=control,
     )
 
 

@@ -82,6 +82,11 @@ def test_batch_with_manifest_is_stored_and_served_without_metadata(setup):
         assert not decoded.getexif()
         expected = np.asarray(PILImage.open(io.BytesIO(original)).convert("RGB"))
         assert np.array_equal(np.asarray(decoded.convert("RGB")), expected)
+    # Appearance covariates for controlled Bradley-Terry are measured at upload.
+    with arena.session_factory() as session:
+        stored = session.scalars(select(Image).order_by(Image.id)).all()
+        assert len(stored) == 2
+        assert all(0 <= i.brightness <= 1 and 0 <= i.saturation <= 1 for i in stored)
 
 
 def test_five_hundred_images_in_one_request(setup):

@@ -112,3 +112,24 @@ def test_bad_inputs_are_refused():
     with pytest.raises(StatsError):
         normalized_difference([-1.0], [1.0])
     assert normalized_difference([0.0, 3.0], [0.0, 1.0]).tolist() == [0.0, 0.5]
+
+
+@pytest.mark.slow
+def test_controlled_intervals_cover_the_truth_across_seeds():
+    """Over 12 seeded studies: the controlled 95% intervals hold the true ratings about 95% of
+    the time; plain Bradley-Terry's hold them far less often (its ratings are biased)."""
+    controlled_hits, plain_hits, total = 0, 0, 0
+    for seed in range(100, 112):
+        battles, z, truth = _simulate(seed=seed, n_votes=3000)
+        controlled = controlled_bradley_terry(battles, z, ["resolution"], rounds=100, seed=seed)
+        low, high = controlled.rating_intervals
+        controlled_hits += int(((low <= truth) & (truth <= high)).sum())
+        plain = bootstrap_bradley_terry(battles, rounds=100, seed=seed)
+        plain_hits += int(((plain.ci_low <= truth) & (truth <= plain.ci_high)).sum())
+        total += truth.size
+    print(
+        f"\ncoverage of the true ratings: controlled {controlled_hits / total:.0%}, "
+        f"plain {plain_hits / total:.0%} ({total} intervals)"
+    )
+    assert controlled_hits / total >= 0.85
+    assert plain_hits / total <= 0.6

@@ -95,3 +95,16 @@ def test_checkpoints_are_checked():
         rating_trajectory(battles, [0, 10])
     with pytest.raises(StatsError):
         rating_trajectory(battles, [101])
+
+
+def test_an_anchor_holds_one_generator_fixed_at_every_checkpoint():
+    battles, _ = _two_categories(n=400)
+    path = rating_trajectory(battles, rounds=50, seed=1, anchor=("g1", 1000.0))
+    np.testing.assert_allclose(path.ratings[:, 1], 1000.0)
+    np.testing.assert_allclose(path.ci_low[:, 1], 1000.0)
+    free = rating_trajectory(battles, rounds=50, seed=1)
+    # The same differences, another reference.
+    np.testing.assert_allclose(
+        path.ratings - path.ratings[:, [1]], free.ratings - free.ratings[:, [1]], atol=1e-6
+    )
+    assert path.to_dict()["anchor"] == {"generator": "g1", "value": 1000.0}
