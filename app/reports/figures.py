@@ -213,10 +213,15 @@ def _metric_reason(lb: Leaderboard, metric: str) -> str:
 def empty_reason(lb: Leaderboard, name: str) -> str:
     """Why figure `name` has nothing to plot (shown instead of an empty image)."""
     human = lb.human
-    if name in ("ratings", "win-rate", "mos", "flags"):
-        if name == "win-rate" and len(lb.rows) < 2:
-            return "a win-rate matrix needs at least two generators"
+    if name in ("ratings", "win-rate", "average-win-rate", "vote-counts", "mos", "flags"):
+        if name in ("win-rate", "average-win-rate", "vote-counts") and len(lb.rows) < 2:
+            return "a comparison between generators needs at least two generators"
         return why_no_votes(human)
+    if name == "trajectory":
+        path = lb.depth.get("trajectory") or {}
+        if not path.get("available"):
+            return path.get("reason") or why_no_votes(human)
+        return "a trajectory needs votes at two checkpoints at least"
     if name == "precision-recall":
         return "precision and recall are missing for every generator: " + _metric_reason(
             lb, "recall" if lb.rows else "precision"
