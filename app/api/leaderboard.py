@@ -22,6 +22,7 @@ from app.leaderboard.cache import LeaderboardCache
 from app.leaderboard.schema import LeaderboardOut
 from app.models import Study
 from app.reports.exports import export_study, reference_statistics, to_json
+from app.services.jobs import enqueue_leaderboard_recomputation
 from app.services.public_results import public_leaderboard
 from app.services.reference_sets import get_reference_set
 from app.services.studies import get_study
@@ -34,10 +35,12 @@ Exclusions = Literal["on", "off"]
 def leaderboard_cache(request: Request) -> LeaderboardCache:
     state = request.app.state
     if getattr(state, "leaderboard_cache", None) is None:
-        # Views never wait for a recomputation once a leaderboard exists: it runs in a thread.
+        # Views never wait for a recomputation once a leaderboard exists: a worker does it
+        # (the deduplicated recompute_leaderboard job) and the views read its snapshot.
         state.leaderboard_cache = LeaderboardCache(
             session_factory=state.session_factory,
             invalidations=getattr(state, "invalidations", None),
+            request_recomputation=enqueue_leaderboard_recomputation,
         )
     return state.leaderboard_cache
 
