@@ -47,6 +47,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.state.rate_limiter = RateLimiter(rate_limit_storage(settings, app.state.engine))
     app.state.invalidations = Invalidations(settings.redis_url, settings.redis_prefix)
+    # Built once here, not lazily per request: views never wait for a recomputation once a
+    # board exists; a worker does it (the deduplicated recompute_leaderboard job).
+    from app.leaderboard.cache import LeaderboardCache
+    from app.services.jobs import enqueue_leaderboard_recomputation
+
+    app.state.leaderboard_cache = LeaderboardCache(
+        session_factory=app.state.session_factory,
+        invalidations=app.state.invalidations,
+        request_recomputation=enqueue_leaderboard_recomputation,
+    )
 
     install_error_handlers(app)
     # Outermost: oversized or control-character requests never reach a route.

@@ -343,7 +343,8 @@ def main() -> None:
         )
 
         app = create_app(settings)
-        # As the server runs it: default debounce, recomputations in a background thread.
+        # As the server runs it: default debounce; a stale board's recomputation is requested
+        # and (no worker here) done by cache.wait(), as a worker would.
         cache = LeaderboardCache(session_factory=app.state.session_factory)
         app.state.leaderboard_cache = cache
         client = TestClient(app)
@@ -381,7 +382,7 @@ def main() -> None:
             for n in ("ratings", "win-rate", "precision-recall")
         )
         # A vote arrives: the next view after the debounce interval is served the previous
-        # leaderboard at once while the new one is computed in the background.
+        # leaderboard at once while the new one is computed elsewhere (here: cache.wait()).
         add_vote(app.state.session_factory, study_id)
         cache.debounce_seconds = 0.0
         after_vote = timed(lambda: client.get(page_url))

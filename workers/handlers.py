@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.models.ops import JobKind
 from workers.context import Handler, JobContext
 from workers.features import extract_features
+from workers.leaderboard_job import recompute_leaderboard
 from workers.metric_job import compute_metrics
 
 
@@ -39,5 +40,6 @@ def probe(context: JobContext, session: Session) -> dict[str, Any]:
 HANDLERS: dict[str, Handler] = {
     JobKind.extract_features: extract_features,
     JobKind.compute_metrics: compute_metrics,
+    JobKind.recompute_leaderboard: recompute_leaderboard,
     JobKind.probe: probe,
 }

@@ -17,50 +17,16 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.api.deps import AdminDep
 from app.db import SessionDep
-from app.leaderboard.board import Leaderboard, LeaderboardOptions
-from app.leaderboard.cache import LeaderboardCache
-from app.leaderboard.covariates import COVARIATES, parse_covariates
+from app.deps import cached_leaderboard, export_response, options_from
+from app.leaderboard.covariates import COVARIATES
 from app.leaderboard.schema import LeaderboardOut
-from app.models import Study
-from app.reports.exports import export_study, reference_statistics, to_json
-from app.services.public_results import public_leaderboard
+from app.reports.exports import reference_statistics, to_json
 from app.services.reference_sets import get_reference_set
 from app.services.studies import get_study
 
 router = APIRouter(tags=["leaderboard"])
 
 Exclusions = Literal["on", "off"]
-
-
-def leaderboard_cache(request: Request) -> LeaderboardCache:
-    state = request.app.state
-    if getattr(state, "leaderboard_cache", None) is None:
-        # Views never wait for a recomputation once a leaderboard exists: it runs in a thread.
-        state.leaderboard_cache = LeaderboardCache(
-            session_factory=state.session_factory,
-            invalidations=getattr(state, "invalidations", None),
-        )
-    return state.leaderboard_cache
-
-
-def options_from(
-    exclusions: str,
-    reference_set: str | None,
-    control: str | None = None,
-    anchor: str | None = None,
-) -> LeaderboardOptions:
-    return LeaderboardOptions(
-        apply_exclusions=exclusions != "off",
-        reference_set=reference_set or None,
-        control=parse_covariates(control),
-        anchor=anchor or None,
-    )
-
-
-def cached_leaderboard(
-    request: Request, session, study: Study, options: LeaderboardOptions
-) -> Leaderboard:
-    return leaderboard_cache(request).get(session, study, options)
 
 
 ExclusionsQuery = Annotated[
@@ -122,33 +88,6 @@ def export(
     study = get_study(session, ref)
     return export_response(
         request, session, study, what, format, exclusions, reference_set, control=control
-    )
-
-
-def export_response(
-    request: Request,
-    session,
-    study: Study,
-    what: str,
-    format: str,
-    exclusions: str,
-    reference_set: str | None,
-    *,
-    public: bool = False,
-    control: str | None = None,
-) -> Response:
-    """An export as a download; `public`: as a reader without a sign-in may see it."""
-    lb = None
-    if what == "leaderboard":
-        options = options_from(exclusions, reference_set, control)
-        lb = cached_leaderboard(request, session, study, options)
-        if public:
-            lb = public_leaderboard(lb)
-    out = export_study(session, study, what, format, lb, exclusions=exclusions != "off")
-    return Response(
-        out.content,
-        media_type=out.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{out.filename}"'},
     )
 
 

@@ -3,7 +3,7 @@
 `build_leaderboard` assembles one plain `Leaderboard`; the HTML page, the JSON API, the CSV/JSON
 exports and the evaluation report all read that same object, so they show identical numbers.
 `fingerprint` changes whenever anything it shows can have changed; the caching around it is in
-leaderboard_cache (memory) and leaderboard_snapshots (database).
+cache.py (memory) and snapshots.py (database, the leaderboard_snapshots table).
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ class Leaderboard:
     pending_jobs: int
     provenance: dict[str, Any]
     compute_seconds: float = 0.0
-    # Generator families and their swept setting (leaderboard_sweep).
+    # Generator families and their swept setting (sweep.py).
     families: list[dict[str, Any]] = field(default_factory=list)
     # Set when newer data exists and a recomputation is under way (LeaderboardCache).
     updating: bool = False

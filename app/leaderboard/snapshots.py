@@ -17,9 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import __version__
-from app.leaderboard.board import Leaderboard, LeaderboardOptions
+from app.leaderboard.board import Leaderboard, LeaderboardOptions, build_leaderboard, fingerprint
 from app.leaderboard.human import HumanSummary
-from app.models import LeaderboardSnapshot
+from app.models import LeaderboardSnapshot, Study
+from app.observability import LEADERBOARD_RECOMPUTATIONS
 
 # Bumped whenever the stored layout of a Leaderboard changes.
 SNAPSHOT_FORMAT = 3  # 2: FID∞ cells, reference-set mode, quality-diversity families; 3: depth
@@ -95,3 +96,42 @@ def write_snapshot(
     except IntegrityError:
         # Another process stored this key first: keep its row (see the docstring).
         return
+
+
+def stored_fingerprint(session: Session, study_id: int, options: LeaderboardOptions) -> str | None:
+    """The fingerprint of the stored snapshot (one indexed column, no payload), or None."""
+    return session.scalar(
+        select(LeaderboardSnapshot.fingerprint).where(
+            LeaderboardSnapshot.study_id == study_id,
+            LeaderboardSnapshot.options_key == options_key(options),
+        )
+    )
+
+
+def options_payload(options: LeaderboardOptions) -> dict:
+    """Reader options as a job payload (JSON)."""
+    return dataclasses.asdict(options)
+
+
+def options_from_payload(payload: dict) -> LeaderboardOptions:
+    return LeaderboardOptions(**payload)
+
+
+def recompute_snapshot(
+    session: Session, study_id: int, options: LeaderboardOptions
+) -> Leaderboard | None:
+    """Compute the study's board and store it as the snapshot, unless the stored one is current:
+    the work of the recompute_leaderboard queue job (and of a process that runs it itself).
+    Flushes; the caller commits. None when the study no longer exists."""
+    study = session.get(Study, study_id)
+    if study is None:
+        return None
+    current = fingerprint(session, study, [g.id for g in study.generators])
+    if stored_fingerprint(session, study_id, options) == current:
+        stored = read_snapshot(session, study_id, options)
+        if stored is not None:
+            return stored
+    LEADERBOARD_RECOMPUTATIONS.inc()
+    board = build_leaderboard(session, study, options)
+    write_snapshot(session, study_id, options, board)
+    return board

@@ -54,6 +54,7 @@ class JobKind(StrEnum):
 
     extract_features = "extract_features"
     compute_metrics = "compute_metrics"
+    recompute_leaderboard = "recompute_leaderboard"
     probe = "probe"
 
 
@@ -75,6 +76,11 @@ def owner_scope(generator_id: int | None, reference_set_id: int | None) -> str:
 def metrics_scope(generator_id: int, reference_set_id: int | None) -> str:
     """The scope of a metrics job: one generator against one reference set (None: none)."""
     return f"metrics:{generator_id}:{reference_set_id}"
+
+
+def leaderboard_scope(study_id: int) -> str:
+    """The scope of a leaderboard recomputation (not one the leaderboard's fingerprint counts)."""
+    return f"leaderboard:{study_id}"
 
 
 class Job(Base):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from sqlalchemy import func, select
@@ -9,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound
 from app.models import Generator, Image, Job, ReferenceSet, utcnow
-from app.models.ops import JobKind, JobStatus, metrics_scope
+from app.models.ops import JobKind, JobStatus, leaderboard_scope, metrics_scope
 from app.models.ops import owner_scope as owner_scope  # re-exported: uploads and tests use it
 
 # Extractors run on every uploaded image; metric jobs reduce their cached features.
@@ -111,6 +113,24 @@ def enqueue_metrics_after_upload(
         )
         pairs = [(gen, reference_set_id) for gen in generators]
     return [enqueue_metrics(session, gen, ref, max_attempts) for gen, ref in pairs]
+
+
+def enqueue_leaderboard_recomputation(
+    session: Session, study_id: int, options: dict[str, Any], fingerprint: str
+) -> Job:
+    """A job that recomputes one study's leaderboard for these reader options and stores the
+    snapshot; deduplicated on (study, options, fingerprint), so any number of stale views in any
+    number of web processes ask for one recomputation."""
+    digest = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:16]
+    return enqueue(
+        session,
+        JobKind.recompute_leaderboard,
+        {"study_id": study_id, "options": options},
+        dedupe_key=f"leaderboard:{study_id}:{digest}:{fingerprint}",
+        scope=leaderboard_scope(study_id),
+        priority=2,  # readers are waiting on it; metrics jobs take minutes anyway
+        max_attempts=3,
+    )
 
 
 def list_jobs(

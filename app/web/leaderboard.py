@@ -25,8 +25,8 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
-from app.api.leaderboard import cached_leaderboard, export_response, options_from
 from app.db import SessionDep
+from app.deps import cached_leaderboard, export_response, options_from
 from app.errors import ArenaError, Forbidden, NotFound, Unauthorized
 from app.leaderboard.board import Leaderboard
 from app.metrics.catalog import CATALOG, LOWER_IS_BETTER, METRIC_LABELS, METRICS
