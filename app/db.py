@@ -33,8 +33,10 @@ def make_engine(settings: Settings) -> Engine:
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     from app.media import install_media_hooks
+    from app.services.slots import install_pool_hooks
 
     install_media_hooks(factory)
+    install_pool_hooks(factory)
     return factory
 
 

@@ -10,9 +10,10 @@ else.
 from __future__ import annotations
 
 import secrets
+import threading
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from app.errors import NotFound
@@ -43,6 +44,51 @@ def issue_token(
     )
     session.flush()
     return token
+
+
+_RENDITION_IDS: dict[tuple, int] = {}
+_RENDITION_LOCK = threading.Lock()
+
+
+def rendition_id(
+    session: Session, store: MediaStore, study: Study, image_id: int, variant: str
+) -> int:
+    """The id of the study's rendition of an image: rows are made once and keep their id (a
+    lost file is rendered again under the same row), so it is cached per process."""
+    key = (str(session.get_bind().url), study.id, study.created_at, image_id, variant)
+    with _RENDITION_LOCK:
+        cached = _RENDITION_IDS.get(key)
+    if cached is not None:
+        return cached
+    found = rendition_for(session, store, study, image_id, variant).id
+    with _RENDITION_LOCK:
+        _RENDITION_IDS[key] = found
+    return found
+
+
+def issue_tokens(
+    session: Session,
+    store: MediaStore,
+    study: Study,
+    assignment: Assignment,
+    viewer: AnnotatorSession,
+    shown: dict[str, tuple[int, str]],
+) -> dict[str, str]:
+    """New URL tokens for the images of one showing of a task ({side: (image id, variant)}),
+    inserted in one statement; returns {side: token}."""
+    tokens = {side: secrets.token_urlsafe(24) for side in shown}
+    rows = [
+        {
+            "token": tokens[side],
+            "session_id": viewer.id,
+            "assignment_id": assignment.id,
+            "rendition_id": rendition_id(session, store, study, image_id, variant),
+        }
+        for side, (image_id, variant) in shown.items()
+    ]
+    if rows:
+        session.execute(insert(ImageToken.__table__), rows)
+    return tokens
 
 
 def revoke_tokens(session: Session, assignment: Assignment, viewer: AnnotatorSession) -> None:
