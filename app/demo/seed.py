@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db import make_engine, make_session_factory
+from app.db import analyze, make_engine, make_session_factory
 from app.demo import gallery
 from app.media import MediaStore
 from app.migrate import upgrade
@@ -289,4 +289,7 @@ def seed_studies(settings: Settings, sizes: DemoSizes) -> list[DemoStudy]:
                     votes,
                 )
             )
+        # Seeded in bulk: the planner's statistics must not describe empty tables.
+        analyze(session)
+        session.commit()
     return made

@@ -59,6 +59,7 @@ CHECK_SOURCE_SECONDS = 60.0
 _CHECK_LOCK = threading.Lock()
 _CHECK_SOURCES: dict[tuple, tuple[float, list]] = {}
 _CHECK_IMAGES: dict[tuple, int] = {}
+_SPENT_PAIRS: dict[tuple, set[tuple[int, int]]] = {}
 
 
 def release_expired(session: Session, study: Study, now: datetime) -> int:
@@ -99,6 +100,16 @@ def progress(
     open_left = study.status == "open" and slots.has_free_slot(session, study, annotator.id)
     answered, real = annotator.n_answered, annotator.n_answered_real
     return answered, _target(study, len(pool.items), answered, real, has_task, open_left)
+
+
+def progress_with(
+    session: Session, study: Study, annotator: Annotator, task: Assignment | None
+) -> tuple[int, int]:
+    """(answered, target) right after `task` was handed out (None: nothing is left for them)."""
+    pool = slots.study_pool(session, study)
+    answered, real = annotator.n_answered, annotator.n_answered_real
+    has_task = task is not None
+    return answered, _target(study, len(pool.items), answered, real, has_task, has_task)
 
 
 def current_assignment(session: Session, annotator: Annotator, now: datetime) -> Assignment | None:
@@ -190,30 +201,36 @@ def _claim(
     pool: slots.StudyPool,
     rng: np.random.Generator,
 ) -> slots.ClaimedSlot | None:
-    """A free slot: in the study's order (uniform), or of the pair the active policy picks."""
-    if study.kind != "pairwise" or study.pair_policy != "active" or not pool.pairs:
+    """A free slot of the pair the study's policy picks (pairwise), else the first free slot in
+    the study's order."""
+    if study.kind != "pairwise" or not pool.pairs:
         return slots.claim_slot(session, study, annotator.id)
-    candidates = list(pool.pairs)
-    while candidates:
-        chosen = pair_policy.choose_pair(
-            session,
-            study,
-            candidates,
-            rng,
-            generator_ids=pool.generator_ids,
-            max_age=ACTIVE_REFRESH_SECONDS,
-        )
-        pair = (min(chosen), max(chosen))
-        if pair not in candidates:
-            raise ValueError(
-                f"the pair policy returned {chosen}, which is not one of the candidates"
-            )
-        gens = (pool.generator_ids[pair[0]], pool.generator_ids[pair[1]])
-        claimed = slots.claim_slot(session, study, annotator.id, gens)
-        if claimed is not None:
-            return claimed
-        candidates.remove(pair)  # nothing left of this pair for them
-    return None
+    key = (str(session.get_bind().url), study.id, study.created_at, pool.version, annotator.id)
+    with _CHECK_LOCK:
+        spent = _SPENT_PAIRS.get(key, set())
+    candidates = [pair for pair in pool.pairs if pair not in spent] or list(pool.pairs)
+    chosen = pair_policy.choose_pair(
+        session,
+        study,
+        candidates,
+        rng,
+        generator_ids=pool.generator_ids,
+        max_age=ACTIVE_REFRESH_SECONDS,
+    )
+    pair = (min(chosen), max(chosen))
+    if pair not in candidates:
+        raise ValueError(f"the pair policy returned {chosen}, which is not one of the candidates")
+    gens = (pool.generator_ids[pair[0]], pool.generator_ids[pair[1]])
+    claimed = slots.claim_slot(session, study, annotator.id, gens)
+    if claimed is not None:
+        return claimed
+    # Nothing of this pair is left for them: remember it (one wasted statement per pair and
+    # annotator) and take the next free slot of any pair.
+    with _CHECK_LOCK:
+        _SPENT_PAIRS.setdefault(key, set()).add(pair)
+        while len(_SPENT_PAIRS) > 10_000:
+            _SPENT_PAIRS.pop(next(iter(_SPENT_PAIRS)))
+    return slots.claim_slot(session, study, annotator.id)
 
 
 def _reserve(
@@ -594,13 +611,5 @@ def answer_and_continue(
     task = None
     if assignment is not None and viewer is not None:
         task = task_view(session, store, assignment, viewer, study=study, fresh=fresh)
-    answered = annotator.n_answered
-    target = _target(
-        study,
-        len(pool.items),
-        answered,
-        annotator.n_answered_real,
-        assignment is not None,
-        assignment is not None,
-    )
+    answered, target = progress_with(session, study, annotator, assignment)
     return NextStep(outcome.vote, assignment, task, answered, target)

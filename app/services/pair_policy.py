@@ -1,8 +1,8 @@
 """Which generator pair an annotator judges next: the one place a sampling policy plugs in.
 
-"uniform": the study's open slots in their fixed pseudo-random order (app/services/slots.py), so
-each pair is drawn in proportion to its open items (equally when every generator has every
-prompt); `choose_pair` draws uniformly among candidate pairs for callers that ask.
+"uniform" picks uniformly among the study's generator pairs (a pair that has nothing left for
+this annotator is dropped from their candidates); the item within the pair is the pair's first
+free slot in the study's fixed pseudo-random order (app/services/slots.py).
 "active": hands the study's vote tallies to app.stats.active_sampling, which picks the pair whose
 outcome most reduces rating uncertainty. The tallies are kept per study in each process and
 refreshed incrementally (only votes newer than the last refresh are read), so a choice costs
@@ -65,15 +65,25 @@ def vote_tables(session: Session, study: Study) -> tuple[np.ndarray, np.ndarray]
 
 @dataclass
 class Tallies:
-    """One study's vote tables in this process, and the votes already counted into them."""
+    """One study's vote tables in this process, and the votes already counted into them.
+
+    Votes recorded by this process are counted as they are stored (`note_vote`); the others
+    are read by `refresh`, which reads only ids above the newest seen less a window."""
 
     index: dict[int, int]
     wins: np.ndarray
     ties: np.ndarray
-    newest: int = 0
-    recent: set[int] = field(default_factory=set)  # counted ids within the window below newest
+    newest: int = 0  # the newest vote id a refresh has read
+    counted: set[int] = field(default_factory=set)  # counted ids above newest - window
     refreshed: float = float("-inf")
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, vote_id: int, left, right, choice) -> None:
+        if vote_id in self.counted:
+            return
+        _count(self.wins, self.ties, self.index, left, right, choice)
+        if vote_id > self.newest - LATE_COMMIT_WINDOW:
+            self.counted.add(vote_id)
 
     def refresh(self, session: Session, study_id: int) -> None:
         floor = max(0, self.newest - LATE_COMMIT_WINDOW)
@@ -92,13 +102,10 @@ class Tallies:
             )
         ).all()
         for vote_id, left, right, choice in rows:
-            if vote_id <= self.newest and vote_id in self.recent:
-                continue
-            _count(self.wins, self.ties, self.index, left, right, choice)
-            self.recent.add(vote_id)
+            self.add(vote_id, left, right, choice)
             self.newest = max(self.newest, vote_id)
         floor = self.newest - LATE_COMMIT_WINDOW
-        self.recent = {v for v in self.recent if v > floor}
+        self.counted = {v for v in self.counted if v > floor}
         self.refreshed = time.monotonic()
 
 
@@ -127,6 +134,18 @@ def tallies(
         if time.monotonic() - state.refreshed >= max_age:
             state.refresh(session, study.id)
         return state.wins.copy(), state.ties.copy()
+
+
+def note_vote(
+    session: Session, study: Study, vote_id: int, left: int | None, right: int | None, choice
+) -> None:
+    """Count a vote this process just stored into the study's tallies, if it keeps them."""
+    key = (str(session.get_bind().url), study.id, study.created_at)
+    with _TALLIES_LOCK:
+        state = _TALLIES.get(key)
+    if state is not None:
+        with state.lock:
+            state.add(vote_id, left, right, choice)
 
 
 def clear_tallies() -> None:

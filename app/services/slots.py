@@ -29,6 +29,7 @@ from datetime import datetime
 from sqlalchemy import delete, event, exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.db import analyze
 from app.models import Assignment, Image, Prompt, Study, StudySlot, study_generators
 from app.services.studies import Item, study_items
 
@@ -162,6 +163,8 @@ def sync_slots(session: Session, study: Study) -> int:
         if (item.key, slot) not in taken
     ]
     _insert_slots(session, rows)
+    if len(rows) > 1000:  # a large pool just arrived: keep the planner's picture of it fresh
+        analyze(session, "study_slots")
     session.execute(
         update(Study)
         .where(Study.id == study.id, Study.slots_version < pool.version)

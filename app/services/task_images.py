@@ -47,6 +47,7 @@ def issue_token(
 
 
 _RENDITION_IDS: dict[tuple, int] = {}
+_RENDITIONS_LOADED: set[tuple] = set()
 _RENDITION_LOCK = threading.Lock()
 
 
@@ -55,11 +56,26 @@ def rendition_id(
 ) -> int:
     """The id of the study's rendition of an image: rows are made once and keep their id (a
     lost file is rendered again under the same row), so it is cached per process."""
-    key = (str(session.get_bind().url), study.id, study.created_at, image_id, variant)
+    study_key = (str(session.get_bind().url), study.id, study.created_at)
+    key = (*study_key, image_id, variant)
     with _RENDITION_LOCK:
         cached = _RENDITION_IDS.get(key)
+        loaded = study_key in _RENDITIONS_LOADED
     if cached is not None:
         return cached
+    if not loaded:  # the study's renditions are made when it opens: read them all at once
+        rows = session.execute(
+            select(Rendition.id, Rendition.image_id, Rendition.variant).where(
+                Rendition.study_id == study.id
+            )
+        ).all()
+        with _RENDITION_LOCK:
+            _RENDITIONS_LOADED.add(study_key)
+            for row_id, row_image, row_variant in rows:
+                _RENDITION_IDS[(*study_key, row_image, row_variant)] = row_id
+            cached = _RENDITION_IDS.get(key)
+        if cached is not None:
+            return cached
     found = rendition_for(session, store, study, image_id, variant).id
     with _RENDITION_LOCK:
         _RENDITION_IDS[key] = found

@@ -15,6 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from app.models import Annotator, Assignment, Study, Vote, utcnow
+from app.services import pair_policy
 
 CHOICES = ("left", "right", "tie", "both_bad")
 # Chatbot Arena (FastChat) battle layout: model_a is the left image's generator.
@@ -138,7 +139,13 @@ def record_vote(
                 Assignment.item_key.is_not(None) | Assignment.check_kind.is_not(None),
             )
             .values(answered_at=now)
-            .returning(Assignment.id, Assignment.issued_at, Assignment.check_kind)
+            .returning(
+                Assignment.id,
+                Assignment.issued_at,
+                Assignment.check_kind,
+                Assignment.generator_left_id,
+                Assignment.generator_right_id,
+            )
             .execution_options(synchronize_session=False)
         ).first()
         if claimed is not None:
@@ -153,7 +160,7 @@ def record_vote(
 
 
 def _insert(session, study, annotator, claimed, choice, rating, flags, client_ms, now) -> Vote:
-    assignment_id, issued_at, check_kind = claimed
+    assignment_id, issued_at, check_kind, left, right = claimed
     loaded = session.identity_map.get(Session.identity_key(Assignment, assignment_id))
     if loaded is not None:
         set_committed_value(loaded, "answered_at", now)
@@ -172,6 +179,8 @@ def _insert(session, study, annotator, claimed, choice, rating, flags, client_ms
     session.add(vote)
     session.flush()
     real = 1 if check_kind is None else 0
+    if real and study.pair_policy == "active":
+        pair_policy.note_vote(session, study, vote.id, left, right, choice)
     counts = session.execute(
         update(Annotator)
         .where(Annotator.id == annotator.id)

@@ -19,11 +19,15 @@ from app.errors import ArenaError, Forbidden, InvalidInput
 from app.models import Annotator, AnnotatorSession, Study
 from app.observability import TASKS_SERVED, VOTES
 from app.services.annotator_sessions import find_session, start_session
-from app.services.assignment import next_assignment, progress, task_view
+from app.services.assignment import (
+    answer_and_continue,
+    next_assignment,
+    progress_with,
+    task_view,
+)
 from app.services.invites import annotator_for_token, annotator_in_study, record_consent
 from app.services.studies import get_study_by_public_id
 from app.services.task_images import image_for_token
-from app.services.votes import submit_vote
 from app.settings import Settings
 from app.validation import check_fields
 from app.web.annotator_session import COOKIE_NAME, AnnotatorSessions
@@ -108,11 +112,11 @@ def _viewer(request: Request, session, study: Study) -> AnnotatorSession:
     return viewer
 
 
-def _signed_in(request: Request, session, study: Study) -> tuple[Annotator, str]:
-    """The annotator behind the cookie, and the CSRF token their forms must carry."""
+def _signed_in(request: Request, session, study: Study) -> tuple[AnnotatorSession, str]:
+    """The annotator session behind the cookie, and the CSRF token their forms must carry."""
     viewer = _viewer(request, session, study)
     csrf = _sessions(request).csrf_token(request.cookies[COOKIE_NAME])
-    return viewer.annotator, csrf
+    return viewer, csrf
 
 
 def _check_csrf(request: Request, token: str | None) -> None:
@@ -121,16 +125,22 @@ def _check_csrf(request: Request, token: str | None) -> None:
         raise Forbidden("the form's security token is missing or stale: reload the page")
 
 
-def _task_context(request: Request, session, study: Study, annotator: Annotator, csrf: str) -> dict:
+def _task_context(
+    request: Request, session, study: Study, viewer: AnnotatorSession, csrf: str
+) -> dict:
+    annotator = viewer.annotator
     assignment = next_assignment(
         session, annotator, ttl_seconds=_settings(request).assignment_ttl_seconds
     )
-    answered, target = progress(session, annotator)
-    viewer = _viewer(request, session, study)
+    answered, target = progress_with(session, study, annotator, assignment)
     task = None
     if assignment is not None:
-        task = task_view(session, request.app.state.media, assignment, viewer)
+        task = task_view(session, request.app.state.media, assignment, viewer, study=study)
         TASKS_SERVED.labels(study.kind).inc()
+    return _context(study, annotator, csrf, task, answered, target)
+
+
+def _context(study: Study, annotator: Annotator, csrf: str, task, answered: int, target: int):
     return {
         "study_id": study.public_id,
         "question": study.question,
@@ -176,7 +186,8 @@ def open_invite(token: str, request: Request, session: SessionDep) -> Response:
 def study_page(study_id: str, request: Request, session: SessionDep) -> Response:
     try:
         study = get_study_by_public_id(session, study_id)
-        annotator, csrf = _signed_in(request, session, study)
+        viewer, csrf = _signed_in(request, session, study)
+        annotator = viewer.annotator
         if annotator.consented_at is None:
             return _render(
                 request,
@@ -190,7 +201,7 @@ def study_page(study_id: str, request: Request, session: SessionDep) -> Response
                     "handle": annotator.handle,
                 },
             )
-        context = _task_context(request, session, study, annotator, csrf)
+        context = _task_context(request, session, study, viewer, csrf)
     except ArenaError as exc:
         session.rollback()
         return _error(request, exc)
@@ -207,9 +218,9 @@ def consent(
     try:
         check_fields(csrf_token=csrf_token)
         study = get_study_by_public_id(session, study_id)
-        annotator, _csrf = _signed_in(request, session, study)
+        viewer, _csrf = _signed_in(request, session, study)
         _check_csrf(request, csrf_token)
-        record_consent(annotator)
+        record_consent(viewer.annotator)
     except ArenaError as exc:
         session.rollback()
         return _error(request, exc)
@@ -241,7 +252,8 @@ def vote(
             csrf_token=csrf_token,
         )
         study = get_study_by_public_id(session, study_id)
-        annotator, csrf = _signed_in(request, session, study)
+        viewer, csrf = _signed_in(request, session, study)
+        annotator = viewer.annotator
         _check_csrf(request, csrf_token)
         limiter = _limiter(request)
         limiter.hit(
@@ -262,22 +274,30 @@ def vote(
             if not (client_ms.isascii() and client_ms.isdigit() and len(client_ms) <= 9):
                 raise InvalidInput("client_ms must be a whole number of milliseconds")
             elapsed = int(client_ms)
-        submit_vote(
+        htmx = _is_htmx(request)
+        # The vote, the next task and the progress bar in one short transaction.
+        step = answer_and_continue(
             session,
+            request.app.state.media,
+            study,
             annotator,
+            viewer if htmx else None,
             assignment,
             choice=choice or None,
             rating=rating if rating not in (None, "") else None,
             flags=answer_flags,
             client_ms=elapsed,
+            ttl_seconds=settings.assignment_ttl_seconds,
         )
         # Durable before anything is sent back: an acknowledged vote survives a crash.
         session.commit()
         VOTES.labels(study.kind).inc()
         request.app.state.invalidations.bump(f"leaderboard:{study.id}")
-        if not _is_htmx(request):
+        if not htmx:
             return RedirectResponse(f"/study/{study.public_id}", status_code=303)
-        context = _task_context(request, session, study, annotator, csrf)
+        if step.task is not None:
+            TASKS_SERVED.labels(study.kind).inc()
+        context = _context(study, annotator, csrf, step.task, step.answered, step.target)
     except ArenaError as exc:
         session.rollback()
         return _error(request, exc)
