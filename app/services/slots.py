@@ -26,7 +26,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, event, exists, select, update
+from sqlalchemy import delete, event, exists, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import analyze
@@ -131,7 +131,22 @@ def insert_ignoring_conflicts(session: Session, entity):
     return insert(entity).on_conflict_do_nothing()
 
 
+_UNNEST_SLOTS = text(
+    "INSERT INTO study_slots (study_id, item_key, slot, prompt_id, gen_a, gen_b, position) "
+    "SELECT * FROM unnest(CAST(:study_id AS integer[]), CAST(:item_key AS text[]), "
+    "CAST(:slot AS integer[]), CAST(:prompt_id AS integer[]), CAST(:gen_a AS integer[]), "
+    "CAST(:gen_b AS integer[]), CAST(:position AS integer[])) ON CONFLICT DO NOTHING"
+)
+_SLOT_COLUMNS = ("study_id", "item_key", "slot", "prompt_id", "gen_a", "gen_b", "position")
+
+
 def _insert_slots(session: Session, rows: list[dict]) -> None:
+    if session.get_bind().dialect.name == "postgresql" and len(rows) > 1:
+        # A whole pool in a few statements: one array per column, unnested by the server.
+        for start in range(0, len(rows), INSERT_CHUNK * 10):
+            chunk = rows[start : start + INSERT_CHUNK * 10]
+            session.execute(_UNNEST_SLOTS, {c: [row[c] for row in chunk] for c in _SLOT_COLUMNS})
+        return
     statement = insert_ignoring_conflicts(session, StudySlot.__table__)
     for start in range(0, len(rows), INSERT_CHUNK):
         session.execute(statement, rows[start : start + INSERT_CHUNK])

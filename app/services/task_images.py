@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 import threading
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from app.errors import NotFound
 from app.media import MediaStore
 from app.models import AnnotatorSession, Assignment, ImageToken, Rendition, Study, utcnow
-from app.services.renditions import CLEAN, DEGRADED, read_rendition, rendition_for
+from app.services.renditions import CLEAN, DEGRADED, rendition_for
 
 
 def issue_token(
@@ -122,20 +123,20 @@ def side_variant(assignment: Assignment, side: str) -> str:
     return DEGRADED if assignment.degraded_side == side else CLEAN
 
 
-def image_for_token(
+def image_path_for_token(
     session: Session,
     store: MediaStore,
     study: Study,
     viewer: AnnotatorSession,
     token: str,
     now: datetime | None = None,
-) -> bytes:
-    """The bytes behind a token, for the session it was issued to while its task is open.
-
-    Every refusal is the same 404, so a probe learns nothing about other sessions' tokens."""
+) -> Path:
+    """The rendered file behind a token, for the session it was issued to while its task is
+    open (one statement). Every refusal is the same 404, so a probe learns nothing about other
+    sessions' tokens."""
     now = now or utcnow()
     row = session.execute(
-        select(Rendition, Assignment.answered_at, Assignment.expires_at)
+        select(Rendition.sha256, Assignment.answered_at, Assignment.expires_at)
         .select_from(ImageToken)
         .join(Rendition, Rendition.id == ImageToken.rendition_id)
         .join(Assignment, Assignment.id == ImageToken.assignment_id)
@@ -148,7 +149,19 @@ def image_for_token(
     ).first()
     if row is None or row.answered_at is not None or row.expires_at <= now:
         raise NotFound("no such image in your current task")
-    try:
-        return read_rendition(store, row.Rendition)
-    except FileNotFoundError:
-        raise NotFound("no such image in your current task") from None
+    path = store.rendition_path(row.sha256)
+    if not path.is_file():
+        raise NotFound("no such image in your current task")
+    return path
+
+
+def image_for_token(
+    session: Session,
+    store: MediaStore,
+    study: Study,
+    viewer: AnnotatorSession,
+    token: str,
+    now: datetime | None = None,
+) -> bytes:
+    """The bytes behind a token (see image_path_for_token)."""
+    return image_path_for_token(session, store, study, viewer, token, now).read_bytes()

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from app.db import SessionDep
 from app.display import MEDIA_TYPE
@@ -27,7 +27,7 @@ from app.services.assignment import (
 )
 from app.services.invites import annotator_for_token, annotator_in_study, record_consent
 from app.services.studies import get_study_by_public_id
-from app.services.task_images import image_for_token
+from app.services.task_images import image_path_for_token
 from app.settings import Settings
 from app.validation import check_fields
 from app.web.annotator_session import COOKIE_NAME, AnnotatorSessions
@@ -304,13 +304,25 @@ def vote(
     return _render(request, "annotate/_task.html", context)
 
 
-# Image bytes of a task: private to this browser, never stored by any cache on the way.
+# Image bytes of a task: private to this browser. A token names one showing of one rendered
+# file and is never reused, so the browser may keep it for good (no revalidation round trip);
+# shared caches may not store it at all. Errors are never stored.
 IMAGE_HEADERS = {
-    "Cache-Control": "private, no-store",
+    "Cache-Control": "private, max-age=31536000, immutable",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+REFUSAL_HEADERS = {**IMAGE_HEADERS, "Cache-Control": "private, no-store"}
+
+
+class BlindFileResponse(FileResponse):
+    """A file sent from disk in chunks (or by the server's sendfile where it offers one),
+    without the Last-Modified and ETag headers Starlette derives from the file's mtime: they
+    would date a generator's upload."""
+
+    def set_stat_headers(self, stat_result) -> None:
+        self.headers.setdefault("content-length", str(stat_result.st_size))
 
 
 @router.get("/study/{study_id}/image/{token}", name="task_image")
@@ -321,9 +333,12 @@ def task_image(study_id: str, token: str, request: Request, session: SessionDep)
     try:
         study = get_study_by_public_id(session, study_id)
         viewer = _viewer(request, session, study)
-        data = image_for_token(session, request.app.state.media, study, viewer, token)
+        path = image_path_for_token(session, request.app.state.media, study, viewer, token)
     except ArenaError as exc:
         return Response(
-            exc.message, status_code=exc.status_code, media_type="text/plain", headers=IMAGE_HEADERS
+            exc.message,
+            status_code=exc.status_code,
+            media_type="text/plain",
+            headers=REFUSAL_HEADERS,
         )
-    return Response(data, media_type=MEDIA_TYPE, headers=IMAGE_HEADERS)
+    return BlindFileResponse(path, media_type=MEDIA_TYPE, headers=IMAGE_HEADERS)
