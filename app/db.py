@@ -42,17 +42,6 @@ def pool_size(settings: Settings) -> int:
     return settings.web_threads * (2 if shared_in_db else 1) + 2
 
 
-def analyze(session: Session, *tables: str) -> None:
-    """Refresh the planner's statistics (after seeding or a bulk import: a planner that still
-    believes a table is empty picks sequential scans). No tables: the whole database."""
-    from sqlalchemy import text
-
-    for table in tables or ("",):
-        if table and not table.replace("_", "").isalnum():
-            raise ValueError(f"not a table name: {table!r}")
-        session.execute(text(f"ANALYZE {table}".strip()))
-
-
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     from app.media import install_media_hooks

@@ -407,9 +407,10 @@ def seed(database_url: str, media_dir: Path, prompts: int, existing_votes: int) 
     from PIL import Image as PILImage
     from sqlalchemy import insert, text
 
-    from app.db import analyze, make_engine, make_session_factory
+    from app.db import make_engine, make_session_factory
     from app.media import MediaStore
     from app.models import Batch, Generator, Image, Prompt, PromptSet
+    from app.services.planner import analyze
     from app.services.studies import StudyCreate, create_study, open_study
     from app.settings import Settings
 

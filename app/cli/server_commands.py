@@ -150,9 +150,9 @@ def register(app: typer.Typer) -> None:
         prompt_set: str | None = typer.Option(None, help="prompt set the manifest refers to"),
     ) -> None:
         """Import a folder of images as one all-or-nothing batch (same checks as the API)."""
-        from app.db import analyze
         from app.media import MediaStore
         from app.services.generators import get_generator
+        from app.services.planner import analyze
         from app.services.prompts import get_prompt_set
         from app.services.reference_sets import get_reference_set
         from app.services.uploads import IncomingFile, parse_manifest, store_batch

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db import analyze, make_engine, make_session_factory
+from app.db import make_engine, make_session_factory
 from app.demo import gallery
 from app.media import MediaStore
 from app.migrate import upgrade
@@ -24,6 +24,7 @@ from app.models import Job
 from app.services.api_keys import create_api_key
 from app.services.generators import create_generator
 from app.services.invites import create_invites
+from app.services.planner import analyze
 from app.services.prompts import PromptRow, create_prompt_set
 from app.services.reference_sets import create_reference_set
 from app.services.renditions import prepare_study

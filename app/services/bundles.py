@@ -40,7 +40,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import __version__
-from app.db import analyze
 from app.errors import ArenaError, Conflict, InvalidInput
 from app.media import MediaStore
 from app.models import (
@@ -58,6 +57,7 @@ from app.models import (
     Vote,
     utcnow,
 )
+from app.services.planner import analyze
 from app.services.vote_export import export_votes
 from app.services.votes import recount_answers
 

@@ -29,8 +29,8 @@ from datetime import datetime
 from sqlalchemy import delete, event, exists, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import analyze
 from app.models import Assignment, Image, Prompt, Study, StudySlot, study_generators
+from app.services.planner import analyze
 from app.services.studies import Item, study_items
 
 # How often one process looks for expired claims of a study on the vote path (they are also
