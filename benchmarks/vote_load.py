@@ -411,6 +411,7 @@ def seed(database_url: str, media_dir: Path, prompts: int, existing_votes: int) 
     from app.media import MediaStore
     from app.models import Batch, Generator, Image, Prompt, PromptSet
     from app.services.planner import analyze
+    from app.services.slots import ensure_slots
     from app.services.studies import StudyCreate, create_study, open_study
     from app.settings import Settings
 
@@ -476,6 +477,7 @@ def seed(database_url: str, media_dir: Path, prompts: int, existing_votes: int) 
             )
             study.display_width = study.display_height = 8
             open_study(session, study)
+            ensure_slots(session, study)
             session.execute(
                 text(
                     "INSERT INTO renditions (study_id, image_id, variant, sha256, width, height, "

@@ -286,10 +286,6 @@ def open_study(session: Session, study: Study) -> Study:
         )
     study.status = "open"
     session.flush()
-    # The open-slot pool is made now, not by the first annotator's request.
-    from app.services.slots import ensure_slots
-
-    ensure_slots(session, study)
     return study
 
 
