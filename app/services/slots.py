@@ -28,6 +28,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, event, exists, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import get_history
 
 from app.models import Assignment, Image, Prompt, Study, StudySlot, study_generators
 from app.services.planner import analyze
@@ -354,23 +355,32 @@ def has_free_slot(session: Session, study: Study, annotator_id: int) -> bool:
 
 
 def _bump_pool_versions(session: Session, _flush_context) -> None:
+    """In the flush that adds an image to a study's generators (or changes a study's raters per
+    item), bump the study's pool version: its item caches and open slots are made again."""
     generator_ids = {
         obj.generator_id
         for obj in session.new
         if isinstance(obj, Image) and obj.generator_id is not None
     }
-    if not generator_ids:
+    study_ids = {
+        obj.id
+        for obj in session.dirty
+        if isinstance(obj, Study) and get_history(obj, "raters_per_item").has_changes()
+    }
+    if not generator_ids and not study_ids:
         return
+    table = Study.__table__
     session.connection().execute(
-        update(Study.__table__)
+        update(table)
         .where(
-            Study.__table__.c.id.in_(
+            table.c.id.in_(
                 select(study_generators.c.study_id).where(
                     study_generators.c.generator_id.in_(generator_ids)
                 )
             )
+            | table.c.id.in_(study_ids)
         )
-        .values(items_version=Study.__table__.c.items_version + 1)
+        .values(items_version=table.c.items_version + 1)
     )
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Study):

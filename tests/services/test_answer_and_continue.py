@@ -342,3 +342,15 @@ def test_the_whole_vote_request_adds_only_the_sign_in_lookups(arena, quiet_sweep
         counts.append(len(statements))
         page = Page(response.text, page.study_path)
     assert max(counts[1:]) <= MAX_STATEMENTS + 2, counts
+
+
+def test_more_raters_per_item_open_more_slots(session):
+    study = seed_study(session, "rating", generators=1, prompts=1, raters_per_item=1)
+    first, second = _annotators(session, study, 2)
+    task = next_assignment(session, first)
+    answer_and_continue(session, None, study, first, None, task.public_id, rating="4")
+    assert next_assignment(session, second) is None
+    study.raters_per_item = 2
+    session.flush()
+    again = next_assignment(session, second)
+    assert again is not None and again.item_key == task.item_key
