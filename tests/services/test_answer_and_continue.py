@@ -75,10 +75,11 @@ def _cycles(session, store, study, annotator, viewer, engine, rng):
 
 @pytest.fixture
 def quiet_sweeps(monkeypatch):
-    """Periodic expiry sweeps and active-policy refreshes out of the count (they are debounced
-    per process; a claim that finds nothing still sweeps)."""
+    """Periodic work out of the count: expiry sweeps, active-policy refreshes and the refresh of
+    check sources are debounced per process (a claim that finds nothing still sweeps)."""
     monkeypatch.setattr(slots, "SWEEP_SECONDS", 1e9)
     monkeypatch.setattr(assignment_service, "ACTIVE_REFRESH_SECONDS", 1e9)
+    monkeypatch.setattr(assignment_service, "CHECK_SOURCE_SECONDS", 1e9)
     slots.clear_caches()
 
 
