@@ -1,12 +1,17 @@
 """Handing out tasks: the next item for an annotator, race-free on PostgreSQL and SQLite.
 
-A task for a real item holds one of the item's `raters_per_item` slots. The slot is reserved by
-inserting the assignment row; two unique constraints decide every race in the database:
-(study, item_key, slot) — no item gets more live assignments than raters — and
-(study, annotator, item_key) — no annotator gets the same item twice. A losing insert rolls back
-its savepoint and the choice is made again. An expired, unanswered assignment releases its slot
-(item_key and slot set to NULL) with a conditional UPDATE that a concurrent vote on the same
-row serialises against (see votes.submit_vote), so a slot is never both released and answered.
+A task for a real item holds one of the item's `raters_per_item` slots. A free slot is a row of
+`study_slots`, claimed by deleting it in one statement (app/services/slots.py: FOR UPDATE SKIP
+LOCKED on PostgreSQL, one atomic statement on SQLite); the assignment inserted next holds it.
+Two unique constraints on assignments stay the last word: (study, item_key, slot) — no item gets
+more live assignments than raters — and (study, annotator, item_key) — no annotator gets the
+same item twice (an insert that conflicts does nothing and the slot goes back). An expired,
+unanswered assignment releases its slot (item_key and slot set to NULL, the row re-inserted)
+with a conditional UPDATE that a concurrent vote on the same row serialises against (see
+votes.record_vote), so a slot is never both released and answered.
+
+`answer_and_continue` is the vote path: the vote, the next task and the progress bar in one
+short transaction of six statements in the steady state, whatever the study's size.
 
 Attention checks hold no slot: a degraded copy against its clean source, or an answered item
 shown again (a pair with the sides swapped). The clean source is a real image of the study's
