@@ -48,9 +48,7 @@ class ServerProcess:
 
 
 @contextmanager
-def arena_server(
-    settings: Settings, workers: int = 1, **extra_env: str
-) -> Iterator[ServerProcess]:
+def arena_server(settings: Settings, workers: int = 1, **extra_env: str) -> Iterator[ServerProcess]:
     """`arena serve` with `workers` processes (default one: a SIGKILL then ends the server, where
     several would leave their worker processes behind)."""
     port = free_port()
