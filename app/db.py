@@ -27,14 +27,28 @@ def make_engine(settings: Settings) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=pool_size(settings), max_overflow=0, pool_timeout=30
+    )
+
+
+def pool_size(settings: Settings) -> int:
+    """Connections per process: one per web thread, plus one per thread for database-counted
+    rate limits (see Settings.web_threads)."""
+    if settings.db_pool_size is not None:
+        return settings.db_pool_size
+    storage = settings.rate_limit_storage
+    shared_in_db = storage == "database"
+    return settings.web_threads * (2 if shared_in_db else 1) + 2
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     from app.media import install_media_hooks
+    from app.services.slots import install_pool_hooks
 
     install_media_hooks(factory)
+    install_pool_hooks(factory)
     return factory
 
 

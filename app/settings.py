@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     # Logs: "text" for people, "json" (one object per line, with the request id) for collectors.
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
+    # Concurrency of one web process: sync routes run on this many threads, and the database
+    # pool holds as many connections (twice as many when rate limits are counted in the
+    # database, whose hits take a connection of their own), with no overflow: connections are
+    # opened once and kept, never churned under load. `arena serve --workers N` runs N processes.
+    web_threads: int = Field(default=16, ge=1, le=1000)
+    db_pool_size: int | None = Field(default=None, ge=1, le=10_000)
     # prometheus_client's multiprocess folder, for `arena serve --workers N` (emptied at start).
     metrics_multiproc_dir: Path | None = None
 

@@ -1,324 +1,384 @@
-"""Vote-path load and crash durability against a real `arena serve` on PostgreSQL (loopback only).
+"""The task-and-vote cycle under load, against `arena serve --workers N` on PostgreSQL.
 
-N concurrent annotators (threads, one httpx client each, with their own cookie) open their invite,
-accept the instructions and answer tasks through the same HTML/htmx endpoints a browser uses.
-Prints votes/s and p50/p99 latency of the vote POSTs. With --kill-after K the server is killed
-with SIGKILL once K votes were acknowledged, restarted, and the clients carry on (re-sending the
-answer whose response they lost). At the end every acknowledged vote must be stored exactly once
-with the acknowledged answer, and no item may have more than raters_per_item votes.
+One run measures, on one throw-away database:
 
-    python benchmarks/vote_load.py --annotators 200 --votes-per-annotator 10 --kill-after 500
+- the project (invite → consent → htmx votes, the endpoints a browser uses) at 16, 64 and 256
+  concurrent annotators, on a study with 0 votes and on one with 200,000 votes already cast
+  (seeded with bulk SQL: same pool of items, the answered ones at the front of the order);
+- the ceiling: the minimal one-INSERT endpoint (benchmarks/minimal_vote_app.py) on the same
+  stack (sync FastAPI, form, SQLAlchemy pool, Jinja) with the same number of processes;
+- server and PostgreSQL CPU per request (from /proc: the uvicorn processes, and the PostgreSQL
+  backends of this database), and the load generator's own CPU per cycle;
+- SQL statements per task-and-vote cycle (answer_and_continue, counted in this process);
+- a `kill -9` of one server process in the middle of a 64-annotator point: clients whose
+  connection dies re-send the same answer; at the end every acknowledged vote must be stored
+  exactly once with the acknowledged answer, and no item may hold more than k votes.
 
-Bounded: at most 1000 annotators, 100 votes each, and --max-seconds of wall time.
+The load generator is a separate process (`--generate`, asyncio over raw HTTP/1.1 keep-alive
+connections, one per annotator) so its CPU is its own and small. Images are not fetched (a
+browser fetches two per task from /study/…/image/…; see README for what they cost).
+
+    python benchmarks/vote_load.py --seconds 12 --workers 2
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
-import math
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-
-import httpx
-import numpy as np
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from urllib.parse import quote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.db import make_engine, make_session_factory
-from app.migrate import upgrade
-from app.models import Assignment, Vote
-from app.settings import Settings
-
 ADMIN_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 CHOICES = ("left", "right", "tie", "both_bad")
-FIELD = re.compile(r'name="(csrf_token|assignment)" value="([^"]*)"')
+FIELD = re.compile(rb'name="(csrf_token|assignment)" value="([^"]*)"')
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+# --- CPU time from /proc (no dependency) -------------------------------------------------------
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds) of a process, None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _all_pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def server_cpu(root_pid: int) -> dict[int, float]:
+    """CPU seconds of a process and all its descendants, by pid."""
+    stats = {pid: _stat(pid) for pid in _all_pids()}
+    tree, frontier = {root_pid}, [root_pid]
+    while frontier:
+        parent = frontier.pop()
+        for pid, stat in stats.items():
+            if stat and stat[0] == parent and pid not in tree:
+                tree.add(pid)
+                frontier.append(pid)
+    return {pid: stats[pid][1] for pid in tree if stats.get(pid)}
+
+
+def postgres_cpu(database: str) -> dict[int, float]:
+    """CPU seconds of the PostgreSQL backends serving `database` (other tenants excluded)."""
+    found = {}
+    for pid in _all_pids():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                cmdline = handle.read()
+        except OSError:
+            continue
+        if cmdline.startswith(b"postgres:") and f" {database} ".encode() in cmdline:
+            stat = _stat(pid)
+            if stat:
+                found[pid] = stat[1]
+    return found
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(after.values()) - sum(before.get(pid, 0.0) for pid in after)
+
+
+# --- the load generator (its own process) ------------------------------------------------------
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection speaking just enough of the protocol."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader = self.writer = None
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+    async def send(self, request: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
+        if self.writer is None:
+            await self.open()
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            if b":" in line:
+                name, value = line.split(b":", 1)
+                headers.setdefault(name.strip().lower(), value.strip())
+        body = await self.reader.readexactly(int(headers.get(b"content-length", b"0")))
+        return status, headers, body
+
+
+def _request(
+    method: str, path: str, host: str, cookie: str = "", form: dict | None = None
+) -> bytes:
+    body = "&".join(f"{k}={quote(str(v))}" for k, v in (form or {}).items()).encode()
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
+    if cookie:
+        lines.append(f"Cookie: {cookie}")
+    if form is not None:
+        lines += [
+            "HX-Request: true",
+            "Content-Type: application/x-www-form-urlencoded",
+            f"Content-Length: {len(body)}",
+        ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _sign_in(host: str, port: int, invite: str) -> tuple[Connection, str, str, dict]:
+    """Open the invite, accept the instructions, load the first task (not timed)."""
+    conn = Connection(host, port)
+    hostport = f"{host}:{port}"
+    status, headers, _ = await conn.send(_request("GET", urlsplit(invite).path, hostport))
+    assert status == 303, status
+    cookie = headers[b"set-cookie"].split(b";", 1)[0].decode()
+    path = headers[b"location"].decode()
+    _s, _h, page = await conn.send(_request("GET", path, hostport, cookie))
+    fields = dict(FIELD.findall(page))
+    status, _h, _ = await conn.send(
+        _request(
+            "POST",
+            f"{path}/consent",
+            hostport,
+            cookie,
+            {"csrf_token": fields[b"csrf_token"].decode()},
+        )
+    )
+    assert status == 303, status
+    _s, _h, page = await conn.send(_request("GET", path, hostport, cookie))
+    return conn, cookie, path, dict(FIELD.findall(page))
+
+
+async def generate(job: dict) -> dict:
+    host, port, seconds = job["host"], job["port"], job["seconds"]
+    hostport = f"{host}:{port}"
+    if job["mode"] == "project":
+        gate = asyncio.Semaphore(16)
+
+        async def one(invite):
+            async with gate:
+                return await _sign_in(host, port, invite)
+
+        clients = await asyncio.gather(*(one(invite) for invite in job["invites"]))
+        vote_path = None
+    else:
+        clients = []
+        for k in range(job["clients"]):
+            conn = Connection(host, port)
+            await conn.open()
+            fields = {b"assignment": f"m{k}".encode(), b"csrf_token": b"x"}
+            clients.append((conn, "", "", fields))
+        vote_path = "/vote"
+    latencies: list[float] = []
+    acknowledged: dict[str, str] = {}
+    errors: list[str] = []
+    counters = Counter()
+    start = time.monotonic()
+    end = start + seconds
+    cpu_before = (
+        server_cpu(job["server_pid"]),
+        postgres_cpu(job["database"]),
+        time.process_time(),
+    )
+
+    async def annotate(index: int, conn: Connection, cookie: str, path: str, fields: dict):
+        n = 0
+        while time.monotonic() < end and b"assignment" in fields:
+            choice = CHOICES[(index + n) % 4]
+            form = {
+                "csrf_token": fields[b"csrf_token"].decode(),
+                "assignment": fields[b"assignment"].decode(),
+                "choice": choice,
+                "client_ms": "900",
+            }
+            request = _request("POST", vote_path or f"{path}/vote", hostport, cookie, form)
+            sent = time.monotonic()
+            while True:
+                try:
+                    status, _headers, body = await conn.send(request)
+                    break
+                except (OSError, asyncio.IncompleteReadError):
+                    # The server process died with the request: the answer may or may not be
+                    # stored. Send the same answer again on a new connection (idempotent).
+                    counters["resent"] += 1
+                    conn.close()
+                    if time.monotonic() > end + 30:
+                        errors.append("gave up after a lost connection")
+                        return
+                    await asyncio.sleep(0.05)
+            done = time.monotonic()
+            if status != 200:
+                errors.append(f"{status}: {body[:160]!r}")
+                return
+            if done <= end:
+                latencies.append(done - sent)
+            else:
+                counters["after_window"] += 1
+            acknowledged[form["assignment"]] = choice
+            fields = dict(FIELD.findall(body))
+            n += 1
+        if b"assignment" not in fields:
+            counters["finished_study"] += 1
+
+    async def killer():
+        await asyncio.sleep(job["kill_after"])
+        # The busiest child of the server: a worker (not a helper process) serving clients.
+        children = server_cpu(job["server_pid"])
+        children.pop(job["server_pid"], None)
+        if children:
+            busiest = max(children, key=children.get)
+            os.kill(busiest, signal.SIGKILL)
+            counters["killed_pid"] = busiest
+
+    tasks = [asyncio.create_task(annotate(k, *client)) for k, client in enumerate(clients)]
+    if job.get("kill_after"):
+        tasks.append(asyncio.create_task(killer()))
+    await asyncio.sleep(max(0.0, end - time.monotonic()))
+    cpu_after = (
+        server_cpu(job["server_pid"]),
+        postgres_cpu(job["database"]),
+        time.process_time(),
+    )
+    await asyncio.gather(*tasks)
+    for conn, *_rest in clients:
+        conn.close()
+    done = len(latencies)
+    ordered = sorted(latencies)
+
+    def pct(q: float) -> float | None:
+        return round(1000 * ordered[min(done - 1, int(q * done))], 1) if done else None
+
+    per = 1000 / max(1, done)
+    return {
+        "mode": job["mode"],
+        "clients": len(clients),
+        "seconds": seconds,
+        "requests": done,
+        "per_s": round(done / seconds, 1),
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "errors": errors[:5],
+        "n_errors": len(errors),
+        "resent_after_lost_connection": counters["resent"],
+        "killed_pid": counters.get("killed_pid"),
+        "server_cpu_ms": round(cpu_delta(cpu_before[0], cpu_after[0]) * per, 2),
+        "postgres_cpu_ms": round(cpu_delta(cpu_before[1], cpu_after[1]) * per, 2),
+        "generator_cpu_ms": round((cpu_after[2] - cpu_before[2]) * per, 3),
+        "acknowledged": acknowledged if job["mode"] == "project" else {},
+    }
+
+
+def run_generator(job: dict) -> dict:
+    """The load generator in a process of its own; its JSON result."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--generate"],
+        input=json.dumps(job).encode(),
+        capture_output=True,
+        timeout=job["seconds"] + 600,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"load generator failed: {done.stderr.decode()[-3000:]}")
+    return json.loads(done.stdout)
+
+
+# --- the servers -------------------------------------------------------------------------------
+
+
+class Server:
+    """`arena serve` (or uvicorn on the minimal app) as a process group on a free port."""
+
+    def __init__(self, command: list[str], env: dict, port: int, log: Path) -> None:
+        self.port = port
+        self.log = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            command, env=env, cwd=ROOT, stdout=self.log, stderr=self.log, start_new_session=True
+        )
+        import httpx
+
+        deadline = time.monotonic() + 120
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}; see {log}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not answer /healthz in time")
+            time.sleep(0.1)
+        time.sleep(1.0)  # every worker process up
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()
 
 
 def _free_port() -> int:
+    import socket
+
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def _fields(html: str) -> dict[str, str]:
-    return dict(FIELD.findall(html))
+def server_env(database_url: str, workdir: Path, port: int) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARENA_")}
+    env.update(
+        ARENA_DATABASE_URL=database_url,
+        ARENA_SECRET_KEY="vote-load-benchmark-secret",
+        ARENA_MEDIA_DIR=str(workdir / "media"),
+        ARENA_BASE_URL=f"http://127.0.0.1:{port}",
+        # Shared across the processes, as in production with several workers.
+        ARENA_REDIS_URL="redis://127.0.0.1:6379/0",
+        ARENA_REDIS_PREFIX=f"bench-{uuid.uuid4().hex[:8]}",
+        # All clients share one address and vote as fast as they can: lift the limits.
+        ARENA_VOTE_RATE_PER_IP="100000000",
+        ARENA_INVITE_RATE_PER_IP="100000000",
+        ARENA_VOTE_RATE_PER_ANNOTATOR="100000000",
+        ARENA_LOG_LEVEL="WARNING",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
 
 
-class Server:
-    """`arena serve` as a subprocess on 127.0.0.1, killable with SIGKILL and restartable."""
-
-    def __init__(self, database_url: str, port: int, workdir: Path) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        arena = Path(sys.executable).parent / "arena"
-        launcher = (
-            [str(arena)]
-            if arena.exists()
-            else [sys.executable, "-c", "from app.cli.main import main; main()"]
-        )
-        self.command = [*launcher, "serve", "--host", "127.0.0.1", "--port", str(port)]
-        self.env = {
-            **os.environ,
-            "ARENA_DATABASE_URL": database_url,
-            "ARENA_SECRET_KEY": "vote-load-benchmark-secret",
-            "ARENA_MEDIA_DIR": str(workdir / "media"),
-            "ARENA_BASE_URL": self.url,
-            # The load comes from one address: lift the per-IP limits for the benchmark only.
-            "ARENA_VOTE_RATE_PER_IP": "1000000",
-            "ARENA_INVITE_RATE_PER_IP": "1000000",
-            "ARENA_VOTE_RATE_PER_ANNOTATOR": "1000000",
-            "PYTHONPATH": str(ROOT),
-        }
-        self.log = open(workdir / "server.log", "ab")  # noqa: SIM115 - closed in stop()
-        self.process: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 60) -> None:
-        self.process = subprocess.Popen(
-            self.command, env=self.env, cwd=ROOT, stdout=self.log, stderr=self.log
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"arena serve exited with {self.process.returncode}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("arena serve did not answer /healthz in time")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
+# --- the database ------------------------------------------------------------------------------
 
 
-@dataclass
-class Shared:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    acknowledged: dict[str, str] = field(default_factory=dict)  # assignment → choice
-    latencies: list[float] = field(default_factory=list)
-    connection_errors: int = 0
-    retries_after_crash: int = 0
-    errors: list[str] = field(default_factory=list)
-    server_up: threading.Event = field(default_factory=threading.Event)
+def throwaway_database() -> str:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
 
-
-def _request(shared: Shared, deadline: float, send):
-    """Send, riding out a server crash: wait until it is back, then send the same thing again."""
-    while True:
-        if time.monotonic() > deadline:
-            raise TimeoutError("benchmark time limit reached")
-        try:
-            return send()
-        except (httpx.TransportError, httpx.RemoteProtocolError):
-            with shared.lock:
-                shared.connection_errors += 1
-            shared.server_up.wait(timeout=max(0.1, deadline - time.monotonic()))
-            time.sleep(0.05)
-
-
-def annotate(
-    server_url: str, invite: str, votes: int, seed: int, shared: Shared, deadline: float
-) -> None:
-    rng = np.random.default_rng(seed)
-    with httpx.Client(base_url=server_url, timeout=30, follow_redirects=True) as client:
-        page = _request(shared, deadline, lambda: client.get(invite.replace(server_url, "")))
-        study_path = page.url.path
-        consent = _fields(page.text)
-        _request(
-            shared,
-            deadline,
-            lambda: client.post(
-                f"{study_path}/consent", data={"csrf_token": consent["csrf_token"]}
-            ),
-        )
-        page = _request(shared, deadline, lambda: client.get(study_path))
-        for _ in range(votes):
-            fields = _fields(page.text)
-            if "assignment" not in fields:
-                return  # thank-you page: nothing left
-            choice = CHOICES[int(rng.integers(4))]
-            data = {
-                **fields,
-                "choice": choice,
-                "client_ms": str(int(rng.integers(300, 3000))),
-            }
-            attempts = 0
-            while True:
-                attempts += 1
-                started = time.perf_counter()
-                try:
-                    response = client.post(
-                        f"{study_path}/vote", data=data, headers={"HX-Request": "true"}
-                    )
-                except (httpx.TransportError, httpx.RemoteProtocolError):
-                    # The response was lost (server killed): the vote may or may not be stored.
-                    # Re-sending the same answer is safe: it is idempotent.
-                    with shared.lock:
-                        shared.connection_errors += 1
-                        shared.retries_after_crash += 1
-                    shared.server_up.wait(timeout=max(0.1, deadline - time.monotonic()))
-                    if time.monotonic() > deadline:
-                        raise TimeoutError("benchmark time limit reached") from None
-                    time.sleep(0.05)
-                    continue
-                elapsed = time.perf_counter() - started
-                break
-            if response.status_code != 200:
-                with shared.lock:
-                    shared.errors.append(f"{response.status_code}: {response.text[:200]}")
-                return
-            with shared.lock:
-                shared.acknowledged[fields["assignment"]] = choice
-                if attempts == 1:
-                    shared.latencies.append(elapsed)
-            page = response
-
-
-def seed_study(
-    database_url: str,
-    annotators: int,
-    votes: int,
-    base_url: str,
-    media_dir: Path,
-    generators: int = 6,
-):
-    """A pairwise study with enough items for every annotator's votes, and the invites. Each
-    image is a real 8x8 PNG in the media store: a task's images are rendered when it opens."""
-    import hashlib
-    import io
-
-    from PIL import Image as PILImage
-
-    from app.media import MediaStore
-    from app.models import Batch, Generator, Image, Prompt, PromptSet
-    from app.services.invites import create_invites
-    from app.services.renditions import prepare_study
-    from app.services.studies import StudyCreate, create_study, open_study
-
-    store = MediaStore(media_dir)
-
-    def tiny_png(gen_id: int, prompt_id: int) -> str:
-        out = io.BytesIO()
-        PILImage.new("RGB", (8, 8), (gen_id % 256, prompt_id % 256, 0)).save(out, format="PNG")
-        data = out.getvalue()
-        sha = hashlib.sha256(data).hexdigest()
-        store.put(None, sha, data, data)
-        return sha
-
-    raters = 3
-    pairs = generators * (generators - 1) // 2
-    prompts = math.ceil(annotators * votes / raters / pairs) + 2
-    tag = uuid.uuid4().hex[:8]
-    engine = make_engine(Settings(database_url=database_url))
-    with make_session_factory(engine)() as session:
-        prompt_set = PromptSet(name=f"load-{tag}")
-        prompt_set.prompts = [
-            Prompt(external_id=f"p{k}", text=f"load prompt {k}") for k in range(prompts)
-        ]
-        gens = [Generator(name=f"load-{tag}-{g}") for g in range(generators)]
-        session.add_all([prompt_set, *gens])
-        session.flush()
-        for gen in gens:
-            batch = Batch(generator_id=gen.id, n_images=prompts)
-            session.add(batch)
-            session.flush()
-            session.add_all(
-                Image(
-                    generator_id=gen.id,
-                    prompt_id=p.id,
-                    batch_id=batch.id,
-                    sha256=tiny_png(gen.id, p.id),
-                    width=8,
-                    height=8,
-                    byte_size=1,
-                    format="PNG",
-                )
-                for p in prompt_set.prompts
-            )
-        study = create_study(
-            session,
-            StudyCreate(
-                name=f"load-{tag}",
-                kind="pairwise",
-                generators=[g.name for g in gens],
-                prompt_set=prompt_set.name,
-                raters_per_item=raters,
-                attention_check_rate=0.0,
-            ),
-        )
-        open_study(session, study)
-        prepare_study(session, store, study)
-        urls = [url for _a, url in create_invites(session, study, annotators, base_url)]
-        session.commit()
-        study_id = study.id
-    engine.dispose()
-    return study_id, urls, raters
-
-
-def verify(database_url: str, study_id: int, acknowledged: dict[str, str], raters: int) -> dict:
-    engine = create_engine(database_url)
-    with engine.connect() as conn:
-        stored = dict(
-            conn.execute(
-                select(Assignment.public_id, Vote.choice)
-                .join(Vote, Vote.assignment_id == Assignment.id)
-                .where(Vote.study_id == study_id)
-            ).all()
-        )
-        per_assignment = Counter(
-            conn.execute(select(Vote.assignment_id).where(Vote.study_id == study_id)).scalars()
-        )
-        per_item = conn.execute(
-            select(Assignment.item_key, func.count())
-            .join(Vote, Vote.assignment_id == Assignment.id)
-            .where(Vote.study_id == study_id)
-            .group_by(Assignment.item_key)
-        ).all()
-    engine.dispose()
-    lost = [a for a in acknowledged if a not in stored]
-    changed = [a for a, choice in acknowledged.items() if a in stored and stored[a] != choice]
-    return {
-        "votes_stored": len(stored),
-        "acknowledged": len(acknowledged),
-        "lost": len(lost),
-        "changed": len(changed),
-        "duplicates": sum(n - 1 for n in per_assignment.values() if n > 1),
-        "overfilled_items": sum(1 for _k, n in per_item if n > raters),
-        # Stored but never acknowledged: the response died with the server and the client gave
-        # up before re-sending. Allowed (at most the in-flight ones), never duplicated.
-        "unacknowledged_stored": len(set(stored) - set(acknowledged)),
-    }
-
-
-def _throwaway_database() -> str:
     name = f"arena_load_{uuid.uuid4().hex[:10]}"
     admin = create_engine(ADMIN_PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -327,138 +387,490 @@ def _throwaway_database() -> str:
     return make_url(ADMIN_PG_URL).set(database=name).render_as_string(hide_password=False)
 
 
-def _drop_database(url: str) -> None:
-    name = make_url(url).database
+def drop_database(url: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
     admin = create_engine(ADMIN_PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
     admin.dispose()
 
 
-def run(
-    database_url: str | None = None,
-    annotators: int = 200,
-    votes_per_annotator: int = 10,
-    kill_after: int | None = None,
-    max_seconds: float = 300,
+def seed(database_url: str, media_dir: Path, prompts: int, existing_votes: int) -> dict:
+    """One pool (6 generators x `prompts` prompts, one image each) and two pairwise studies
+    over it (k = 3): "empty" and "voted", the second with `existing_votes` votes cast by
+    simulated annotators on the items at the front of its order, inserted with bulk SQL."""
+    import hashlib
+    import io
+
+    from PIL import Image as PILImage
+    from sqlalchemy import insert, text
+
+    from app.db import make_engine, make_session_factory
+    from app.media import MediaStore
+    from app.models import Batch, Generator, Image, Prompt, PromptSet
+    from app.services.planner import analyze
+    from app.services.slots import ensure_slots
+    from app.services.studies import StudyCreate, create_study, open_study
+    from app.settings import Settings
+
+    store = MediaStore(media_dir)
+    out = io.BytesIO()
+    PILImage.new("RGB", (8, 8), (90, 120, 30)).save(out, format="JPEG")
+    jpeg = out.getvalue()
+    sha = hashlib.sha256(jpeg).hexdigest()
+    path = store.rendition_path(sha)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(jpeg)
+
+    engine = make_engine(Settings(database_url=database_url))
+    studies = {}
+    with make_session_factory(engine)() as session:
+        prompt_set = PromptSet(name="load-prompts")
+        gens = [Generator(name=f"load-gen-{g}") for g in range(6)]
+        session.add_all([prompt_set, *gens])
+        session.flush()
+        session.execute(
+            insert(Prompt),
+            [
+                {"prompt_set_id": prompt_set.id, "external_id": f"p{k}", "text": f"prompt {k}"}
+                for k in range(prompts)
+            ],
+        )
+        prompt_ids = list(
+            session.scalars(
+                text("SELECT id FROM prompts WHERE prompt_set_id = :p"), {"p": prompt_set.id}
+            )
+        )
+        for gen in gens:
+            batch = Batch(generator_id=gen.id, n_images=prompts)
+            session.add(batch)
+            session.flush()
+            session.execute(
+                insert(Image),
+                [
+                    {
+                        "generator_id": gen.id,
+                        "prompt_id": p,
+                        "batch_id": batch.id,
+                        "sha256": hashlib.sha256(f"{gen.id}:{p}".encode()).hexdigest(),
+                        "width": 8,
+                        "height": 8,
+                        "byte_size": 1,
+                        "format": "PNG",
+                    }
+                    for p in prompt_ids
+                ],
+            )
+        for name in ("empty", "voted"):
+            study = create_study(
+                session,
+                StudyCreate(
+                    name=f"load-{name}",
+                    kind="pairwise",
+                    generators=[g.name for g in gens],
+                    prompt_set=prompt_set.name,
+                    raters_per_item=3,
+                    attention_check_rate=0.0,
+                ),
+            )
+            study.display_width = study.display_height = 8
+            open_study(session, study)
+            ensure_slots(session, study)
+            session.execute(
+                text(
+                    "INSERT INTO renditions (study_id, image_id, variant, sha256, width, height, "
+                    "byte_size, created_at) SELECT :s, id, 'clean', :sha, 8, 8, :n, now() "
+                    "FROM images WHERE batch_id IN (SELECT id FROM batches WHERE generator_id "
+                    "= ANY(:g))"
+                ),
+                {"s": study.id, "sha": sha, "n": len(jpeg), "g": [g.id for g in gens]},
+            )
+            studies[name] = study
+        session.commit()
+        voted = studies["voted"]
+        if existing_votes:
+            _seed_votes(session, voted.id, existing_votes)
+        analyze(session)
+        session.commit()
+        result = {name: (s.id, s.public_id) for name, s in studies.items()}
+    engine.dispose()
+    return result
+
+
+def _seed_votes(session, study_id: int, votes: int) -> None:
+    """`votes` answered assignments and their votes on the items first in the study's order
+    (k = 3 slots each, three distinct simulated annotators per item), slots consumed."""
+    from sqlalchemy import text
+
+    from app.services.votes import recount_answers
+
+    people = max(30, (votes // 100) // 3 * 3)
+    third = people // 3
+    session.execute(
+        text(
+            "INSERT INTO annotators (study_id, handle, token_hash, is_simulated, created_at, "
+            "invite_uses, n_answered, n_answered_real) SELECT :s, 'seed-' || :s || '-' || n, "
+            "md5('seed' || :s || n) || md5('x' || :s || n), true, now(), 0, 0, 0 "
+            "FROM generate_series(0, :people - 1) AS n"
+        ),
+        {"s": study_id, "people": people},
+    )
+    ids = list(
+        session.scalars(
+            text("SELECT id FROM annotators WHERE study_id = :s ORDER BY id"), {"s": study_id}
+        )
+    )
+    session.execute(
+        text("CREATE TEMP TABLE seed_people (k int primary key, annotator_id int) ON COMMIT DROP")
+    )
+    session.execute(
+        text("INSERT INTO seed_people VALUES (:k, :a)"),
+        [{"k": k, "a": a} for k, a in enumerate(ids)],
+    )
+    session.execute(
+        text(
+            "CREATE TEMP TABLE seed_slots ON COMMIT DROP AS "
+            "SELECT id, item_key, slot, prompt_id, gen_a, gen_b, "
+            "row_number() OVER (ORDER BY position, item_key, slot) - 1 AS n "
+            "FROM study_slots WHERE study_id = :s ORDER BY position, item_key, slot LIMIT :v"
+        ),
+        {"s": study_id, "v": votes},
+    )
+    # Slot n belongs to item n // 3 and goes to person (n % 3) * third + (n // 3) % third:
+    # an item's three slots go to three different people, and nobody gets an item twice.
+    session.execute(
+        text(
+            "INSERT INTO assignments (public_id, study_id, annotator_id, prompt_id, "
+            "image_left_id, image_right_id, generator_left_id, generator_right_id, item_key, "
+            "slot, issued_at, expires_at, answered_at) "
+            "SELECT md5('a' || :s || '-' || n), :s, p.annotator_id, s.prompt_id, ia.id, ib.id, "
+            "s.gen_a, s.gen_b, s.item_key, s.slot, now() - interval '1 day', "
+            "now() - interval '1 day' + interval '10 minutes', now() - interval '1 day' "
+            "FROM seed_slots s "
+            "JOIN seed_people p ON p.k = (s.n % 3) * :third + (s.n / 3) % :third "
+            "JOIN images ia ON ia.generator_id = s.gen_a AND ia.prompt_id = s.prompt_id "
+            "JOIN images ib ON ib.generator_id = s.gen_b AND ib.prompt_id = s.prompt_id"
+        ),
+        {"s": study_id, "third": third},
+    )
+    session.execute(
+        text(
+            "INSERT INTO votes (assignment_id, study_id, annotator_id, choice, winner, "
+            "server_ms, created_at) SELECT id, study_id, annotator_id, "
+            "(ARRAY['left','right','tie','both_bad'])[1 + id % 4], "
+            "(ARRAY['model_a','model_b','tie','tie (bothbad)'])[1 + id % 4], 2000, answered_at "
+            "FROM assignments WHERE study_id = :s AND answered_at IS NOT NULL"
+        ),
+        {"s": study_id},
+    )
+    session.execute(text("DELETE FROM study_slots WHERE id IN (SELECT id FROM seed_slots)"))
+    recount_answers(session, study_id)
+
+
+def invites(database_url: str, study_id: int, count: int, port: int) -> list[str]:
+    from app.db import make_engine, make_session_factory
+    from app.models import Study
+    from app.services.invites import create_invites
+    from app.settings import Settings
+
+    engine = make_engine(Settings(database_url=database_url))
+    with make_session_factory(engine)() as session:
+        study = session.get(Study, study_id)
+        urls = [
+            url for _a, url in create_invites(session, study, count, f"http://127.0.0.1:{port}")
+        ]
+        session.commit()
+    engine.dispose()
+    return urls
+
+
+def statements_per_cycle(
+    database_url: str, study_id: int, media_dir: Path, cycles: int = 30
 ) -> dict:
-    if not 1 <= annotators <= 1000 or not 1 <= votes_per_annotator <= 100:
-        raise SystemExit("--annotators must be 1..1000 and --votes-per-annotator 1..100")
-    own_database = database_url is None
-    database_url = database_url or _throwaway_database()
-    if not database_url.startswith("postgresql"):
-        raise SystemExit("the load benchmark runs against PostgreSQL (a postgresql+psycopg:// URL)")
+    """answer_and_continue's statements per cycle, counted in this process on the same study
+    (a fresh annotator; the first cycle, which fills this process's caches, left out)."""
+    from sqlalchemy import event
+
+    from app.db import make_engine, make_session_factory
+    from app.media import MediaStore
+    from app.models import Study
+    from app.services.annotator_sessions import start_session
+    from app.services.assignment import answer_and_continue, next_assignment
+    from app.services.invites import create_invites
+    from app.settings import Settings
+
+    settings = Settings(database_url=database_url)
+    engine = make_engine(settings)
+    counts = []
+    with make_session_factory(engine)() as session:
+        study = session.get(Study, study_id)
+        ((annotator, _url),) = create_invites(session, study, 1, "http://bench")
+        viewer, _token = start_session(session, annotator)
+        task = next_assignment(session, annotator)
+        session.commit()
+        for _ in range(cycles + 1):
+            seen = []
+
+            def count(*_args, seen=seen):
+                seen.append(1)
+
+            event.listen(engine, "before_cursor_execute", count)
+            step = answer_and_continue(
+                session,
+                MediaStore(media_dir),
+                study,
+                annotator,
+                viewer,
+                task.public_id,
+                choice="left",
+            )
+            session.commit()
+            event.remove(engine, "before_cursor_execute", count)
+            counts.append(len(seen))
+            task = step.assignment
+    engine.dispose()
+    steady = counts[1:]
+    return {"median": sorted(steady)[len(steady) // 2], "max": max(steady)}
+
+
+def verify(database_url: str, acknowledged: dict[str, str]) -> dict:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        stored = dict(
+            conn.execute(
+                text(
+                    "SELECT a.public_id, v.choice FROM votes v JOIN assignments a "
+                    "ON a.id = v.assignment_id WHERE a.public_id = ANY(:ids)"
+                ),
+                {"ids": list(acknowledged)},
+            ).all()
+        )
+        duplicates = conn.execute(
+            text("SELECT count(*) - count(DISTINCT assignment_id) FROM votes")
+        ).scalar()
+        overfilled = conn.execute(
+            text(
+                "SELECT count(*) FROM (SELECT a.study_id, a.item_key FROM votes v JOIN "
+                "assignments a ON a.id = v.assignment_id WHERE a.item_key IS NOT NULL "
+                "GROUP BY a.study_id, a.item_key HAVING count(*) > 3) x"
+            )
+        ).scalar()
+        repeated = conn.execute(
+            text(
+                "SELECT count(*) FROM (SELECT a.annotator_id, a.item_key FROM votes v JOIN "
+                "assignments a ON a.id = v.assignment_id WHERE a.item_key IS NOT NULL "
+                "GROUP BY a.annotator_id, a.item_key HAVING count(*) > 1) x"
+            )
+        ).scalar()
+    engine.dispose()
+    return {
+        "acknowledged": len(acknowledged),
+        "stored": len(stored),
+        "lost": sum(1 for a in acknowledged if a not in stored),
+        "changed": sum(1 for a, c in acknowledged.items() if a in stored and stored[a] != c),
+        "duplicates": duplicates,
+        "overfilled_items": overfilled,
+        "item_twice_to_one_annotator": repeated,
+    }
+
+
+def run_suite(
+    seconds: float = 12,
+    workers: int = 2,
+    concurrency: tuple[int, ...] = (16, 64, 256),
+    existing_votes: int = 200_000,
+    prompts: int | None = None,
+    kill_clients: int = 64,
+    minimal: bool = True,
+    database_url: str | None = None,
+) -> dict:
+    from sqlalchemy.engine import make_url
+
+    from app.migrate import upgrade
+    from app.settings import Settings
+
+    # Room for the seeded votes and for what the points answer (k = 3 slots, 15 pairs).
+    prompts = prompts or max(200, (existing_votes // 3 + 20_000) // 15)
+    own = database_url is None
+    database_url = database_url or throwaway_database()
+    database = make_url(database_url).database
     workdir = Path(tempfile.mkdtemp(prefix="arena-vote-load-"))
-    server = None
+    result: dict = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "workers": workers,
+        "seconds_per_point": seconds,
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "points": [],
+    }
+    acknowledged: dict[str, str] = {}
     try:
         upgrade(Settings(database_url=database_url))
-        port = _free_port()
-        study_id, invites, raters = seed_study(
-            database_url,
-            annotators,
-            votes_per_annotator,
-            f"http://127.0.0.1:{port}",
-            workdir / "media",
+        started = time.monotonic()
+        studies = seed(database_url, workdir / "media", prompts, existing_votes)
+        result["seed_s"] = round(time.monotonic() - started, 1)
+        result["items_per_study"] = prompts * 15
+        result["statements_per_cycle"] = statements_per_cycle(
+            database_url, studies["empty"][0], workdir / "media"
         )
-        server = Server(database_url, port, workdir)
-        server.start()
-        shared = Shared()
-        shared.server_up.set()
-        deadline = time.monotonic() + max_seconds
-        threads = [
-            threading.Thread(
-                target=annotate,
-                args=(server.url, url, votes_per_annotator, k, shared, deadline),
-                daemon=True,
-            )
-            for k, url in enumerate(invites)
-        ]
-        killed = {"at_votes": None, "downtime_s": None}
-
-        def killer() -> None:
-            while time.monotonic() < deadline:
-                with shared.lock:
-                    done = len(shared.acknowledged)
-                if done >= kill_after:
-                    shared.server_up.clear()
-                    stopped = time.monotonic()
-                    server.kill()
-                    killed["at_votes"] = done
-                    server.start()
-                    killed["downtime_s"] = round(time.monotonic() - stopped, 2)
-                    shared.server_up.set()
-                    return
-                time.sleep(0.005)
-
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        killer_thread = None
-        if kill_after is not None:
-            killer_thread = threading.Thread(target=killer, daemon=True)
-            killer_thread.start()
-        for thread in threads:
-            thread.join(timeout=max(0.1, deadline - time.monotonic()))
-        elapsed = time.perf_counter() - started
-        if killer_thread is not None:
-            killer_thread.join(timeout=60)
-        latencies = np.array(shared.latencies) * 1000
-        result = {
-            "annotators": annotators,
-            "votes_per_annotator": votes_per_annotator,
-            "seconds": round(elapsed, 2),
-            "votes_per_s": round(len(shared.acknowledged) / elapsed, 1),
-            "p50_ms": round(float(np.percentile(latencies, 50)), 1) if len(latencies) else None,
-            "p99_ms": round(float(np.percentile(latencies, 99)), 1) if len(latencies) else None,
-            "killed_at_votes": killed["at_votes"],
-            "restart_downtime_s": killed["downtime_s"],
-            "connection_errors": shared.connection_errors,
-            "resent_after_crash": shared.retries_after_crash,
-            "client_errors": shared.errors[:5],
-            "unfinished_clients": sum(t.is_alive() for t in threads),
-            **verify(database_url, study_id, shared.acknowledged, raters),
-        }
+        port = _free_port()
+        arena = [sys.executable, "-c", "from app.cli.main import main; main()"]
+        server = Server(
+            [*arena, "serve", "--port", str(port), "--workers", str(workers)],
+            server_env(database_url, workdir, port),
+            port,
+            workdir / "server.log",
+        )
+        try:
+            plan = [(name, n, None) for name in ("empty", "voted") for n in concurrency]
+            if kill_clients:
+                plan.append(("empty", kill_clients, seconds / 2))
+            for name, clients, kill_after in plan:
+                urls = invites(database_url, studies[name][0], clients, port)
+                point = run_generator(
+                    {
+                        "mode": "project",
+                        "host": "127.0.0.1",
+                        "port": port,
+                        "seconds": seconds,
+                        "invites": urls,
+                        "server_pid": server.process.pid,
+                        "database": database,
+                        "kill_after": kill_after,
+                    }
+                )
+                acknowledged.update(point.pop("acknowledged"))
+                point.update(study=name, existing_votes=existing_votes if name == "voted" else 0)
+                result["points"].append(point)
+                print(json.dumps(point), file=sys.stderr, flush=True)
+        finally:
+            server.stop()
+        if minimal:
+            port = _free_port()
+            env = server_env(database_url, workdir, port)
+            command = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "minimal_vote_app:create_app",
+                "--factory",
+                "--app-dir",
+                str(ROOT / "benchmarks"),
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ]
+            ceiling = Server(command, env, port, workdir / "minimal.log")
+            try:
+                for clients in concurrency:
+                    point = run_generator(
+                        {
+                            "mode": "minimal",
+                            "host": "127.0.0.1",
+                            "port": port,
+                            "seconds": seconds,
+                            "clients": clients,
+                            "server_pid": ceiling.process.pid,
+                            "database": database,
+                        }
+                    )
+                    point.pop("acknowledged")
+                    result["points"].append(point)
+                    print(json.dumps(point), file=sys.stderr, flush=True)
+            finally:
+                ceiling.stop()
+        result["exactly_once"] = verify(database_url, acknowledged)
         return result
     finally:
-        if server is not None:
-            server.stop()
-        if own_database:
-            _drop_database(database_url)
+        if own:
+            drop_database(database_url)
+
+
+def report(result: dict) -> str:
+    lines = [
+        f"vote_load {result['date']}: {result['workers']} server processes, "
+        f"{result['seconds_per_point']} s per point, {result['cpus']} CPUs, load average "
+        f"{', '.join(f'{x:.1f}' for x in result['load_average'])} at start; "
+        f"{result['items_per_study']:,} items per study, seeded in {result['seed_s']} s",
+        f"SQL statements per task-and-vote cycle (answer_and_continue): median "
+        f"{result['statements_per_cycle']['median']}, max {result['statements_per_cycle']['max']}",
+        "",
+        "| server | annotators | votes in study | req/s | p50 ms | p99 ms | errors | server CPU ms/req"
+        " | PostgreSQL CPU ms/req | generator CPU ms/req |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for p in result["points"]:
+        who = "minimal one-INSERT" if p["mode"] == "minimal" else "project"
+        if p.get("killed_pid"):
+            who += " (kill -9 of one worker mid-run)"
+        lines.append(
+            f"| {who} | {p['clients']} | {p.get('existing_votes', '–'):,} | {p['per_s']} | "
+            f"{p['p50_ms']} | {p['p99_ms']} | {p['n_errors']} | {p['server_cpu_ms']} | "
+            f"{p['postgres_cpu_ms']} | {p['generator_cpu_ms']} |"
+            if isinstance(p.get("existing_votes"), int)
+            else f"| {who} | {p['clients']} | – | {p['per_s']} | {p['p50_ms']} | {p['p99_ms']} | "
+            f"{p['n_errors']} | {p['server_cpu_ms']} | {p['postgres_cpu_ms']} | "
+            f"{p['generator_cpu_ms']} |"
+        )
+    by = {
+        (p["mode"], p.get("study"), p["clients"], bool(p.get("killed_pid"))): p
+        for p in result["points"]
+    }
+    project16 = by.get(("project", "empty", 16, False))
+    minimal16 = by.get(("minimal", None, 16, False))
+    if project16 and minimal16 and minimal16["per_s"]:
+        lines.append(
+            f"\nat 16 annotators: project / minimal endpoint = {project16['per_s'] / minimal16['per_s']:.2f}"
+        )
+    for n in (16, 64, 256):
+        empty, voted = (
+            by.get(("project", "empty", n, False)),
+            by.get(("project", "voted", n, False)),
+        )
+        if empty and voted and empty["per_s"]:
+            lines.append(
+                f"at {n} annotators: study with {voted['existing_votes']:,} votes / empty study = "
+                f"{voted['per_s'] / empty['per_s']:.2f}"
+            )
+    lines.append(f"exactly once after the kill: {json.dumps(result['exactly_once'])}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--database-url",
-        help="migrated or empty PostgreSQL database (default: a throw-away one on 127.0.0.1:5432)",
-    )
-    parser.add_argument("--annotators", type=int, default=200)
-    parser.add_argument("--votes-per-annotator", type=int, default=10)
-    parser.add_argument(
-        "--kill-after",
-        type=int,
-        help="SIGKILL the server after this many acknowledged votes",
-    )
-    parser.add_argument("--max-seconds", type=float, default=300)
+    parser.add_argument("--seconds", type=float, default=12, help="measured seconds per point")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--existing-votes", type=int, default=200_000)
+    parser.add_argument("--concurrency", default="16,64,256")
+    parser.add_argument("--no-minimal", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the raw result too")
+    parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    result = run(
-        args.database_url,
-        args.annotators,
-        args.votes_per_annotator,
-        args.kill_after,
-        args.max_seconds,
+    if args.generate:
+        print(json.dumps(asyncio.run(generate(json.load(sys.stdin)))))
+        return 0
+    result = run_suite(
+        seconds=args.seconds,
+        workers=args.workers,
+        concurrency=tuple(int(n) for n in args.concurrency.split(",")),
+        existing_votes=args.existing_votes,
+        minimal=not args.no_minimal,
     )
-    print(json.dumps(result, indent=2))
-    ok = (
-        result["lost"]
-        == result["changed"]
-        == result["duplicates"]
-        == result["overfilled_items"]
-        == 0
-        and not result["client_errors"]
-        and result["unfinished_clients"] == 0
-    )
-    print("durability: OK" if ok else "durability: FAILED")
+    print(report(result))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    check = result["exactly_once"]
+    ok = check["lost"] == check["changed"] == check["duplicates"] == check["overfilled_items"] == 0
+    ok = ok and check["item_twice_to_one_annotator"] == 0
+    print("exactly-once: OK" if ok else "exactly-once: FAILED")
     return 0 if ok else 1
 
 

@@ -40,7 +40,9 @@ def register(app: typer.Typer) -> None:
     def serve(
         host: str = typer.Option("127.0.0.1", help="interface to bind"),
         port: int = typer.Option(8000, help="TCP port"),
-        workers: int = typer.Option(1, help="uvicorn worker processes"),
+        workers: int | None = typer.Option(
+            None, help="uvicorn worker processes (default: the CPU count)"
+        ),
     ) -> None:
         """Serve the web app and JSON API with uvicorn (run `arena migrate` first).
 
@@ -55,6 +57,10 @@ def register(app: typer.Typer) -> None:
 
         from app.web.client_address import uvicorn_options
 
+        if workers is None:
+            workers = os.cpu_count() or 1
+        if workers < 1:
+            fail("--workers must be at least 1")
         settings = load_settings()
         # The worker processes read their settings (and prometheus_client its folder) from the
         # environment they inherit.
@@ -146,6 +152,7 @@ def register(app: typer.Typer) -> None:
         """Import a folder of images as one all-or-nothing batch (same checks as the API)."""
         from app.media import MediaStore
         from app.services.generators import get_generator
+        from app.services.planner import analyze
         from app.services.prompts import get_prompt_set
         from app.services.reference_sets import get_reference_set
         from app.services.uploads import IncomingFile, parse_manifest, store_batch
@@ -174,6 +181,8 @@ def register(app: typer.Typer) -> None:
                     manifest=mapping,
                     prompt_set=get_prompt_set(session, prompt_set) if prompt_set else None,
                 )
+                session.commit()
+                analyze(session, "images", "batches")
                 session.commit()
             except ArenaError as exc:
                 session.rollback()

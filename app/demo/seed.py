@@ -24,6 +24,7 @@ from app.models import Job
 from app.services.api_keys import create_api_key
 from app.services.generators import create_generator
 from app.services.invites import create_invites
+from app.services.planner import analyze
 from app.services.prompts import PromptRow, create_prompt_set
 from app.services.reference_sets import create_reference_set
 from app.services.renditions import prepare_study
@@ -289,4 +290,7 @@ def seed_studies(settings: Settings, sizes: DemoSizes) -> list[DemoStudy]:
                     votes,
                 )
             )
+        # Seeded in bulk: the planner's statistics must not describe empty tables.
+        analyze(session)
+        session.commit()
     return made

@@ -12,6 +12,7 @@ from app.models.studies import (
     Assignment,
     CheckImage,
     Study,
+    StudySlot,
     Vote,
     study_generators,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "Rendition",
     "ResearcherSession",
     "Study",
+    "StudySlot",
     "UTCDateTime",
     "Vote",
     "new_public_id",

@@ -88,6 +88,12 @@ class Study(Base):
     # No annotator may cast more than this share of the study's planned votes.
     max_vote_share: Mapped[float] = mapped_column(Float, default=0.2)
     created_at: Mapped[datetime] = created_column()
+    # The pool's version: bumped whenever an image joins one of the study's generators (see
+    # app/services/slots.py), so per-process item caches and the open-slot table follow it
+    # without aggregating over the pool on every request. slots_version: the pool version the
+    # study's open slots were last made for.
+    items_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    slots_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     generators: Mapped[list[Generator]] = relationship(
         secondary=study_generators, order_by="Generator.id"
@@ -122,6 +128,10 @@ class Annotator(Base):
     invite_max_uses: Mapped[int | None] = mapped_column(Integer)
     invite_uses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     invite_revoked_at: Mapped[datetime | None] = mapped_column()
+    # Maintained with every vote (never recounted on the vote path): all answers, and answers on
+    # real items (not attention checks), for the progress bar and the per-annotator task cap.
+    n_answered: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    n_answered_real: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     study: Mapped[Study] = relationship()
 
@@ -215,6 +225,32 @@ class Assignment(Base):
     image: Mapped[Image | None] = relationship(foreign_keys=[image_id])
     check_image: Mapped[CheckImage | None] = relationship()
     vote: Mapped[Vote | None] = relationship(back_populates="assignment", uselist=False)
+
+
+class StudySlot(Base):
+    """One open slot of an item: a row exists exactly while the slot is neither held by a live
+    assignment nor answered. Claiming a task deletes one row (FOR UPDATE SKIP LOCKED on
+    PostgreSQL, one atomic statement on SQLite); an expired claim puts its row back.
+
+    `position` orders the pool (a hash of the study and item, the same for the item's slots);
+    gen_a < gen_b name a pairwise item's generators (gen_a alone for rating and flag items).
+    """
+
+    __tablename__ = "study_slots"
+    __table_args__ = (
+        UniqueConstraint("study_id", "item_key", "slot", name="uq_study_slots_item_slot"),
+        Index("ix_study_slots_order", "study_id", "position"),
+        Index("ix_study_slots_pair", "study_id", "gen_a", "gen_b", "position"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    item_key: Mapped[str] = mapped_column(String(100))
+    slot: Mapped[int] = mapped_column(Integer)
+    prompt_id: Mapped[int | None] = mapped_column(Integer)
+    gen_a: Mapped[int | None] = mapped_column(Integer)
+    gen_b: Mapped[int | None] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
 
 
 class Vote(Base):

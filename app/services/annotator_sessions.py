@@ -11,7 +11,7 @@ import secrets
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app.models import Annotator, AnnotatorSession, utcnow
 
@@ -37,8 +37,11 @@ def find_session(
     browser keeps."""
     if not token or len(token) > 200:
         return None
+    # The annotator comes in the same statement: every request that finds a session needs it.
     row = session.scalar(
-        select(AnnotatorSession).where(AnnotatorSession.token_hash == _hash(token))
+        select(AnnotatorSession)
+        .where(AnnotatorSession.token_hash == _hash(token))
+        .options(joinedload(AnnotatorSession.annotator))
     )
     if row is not None and max_age is not None and row.created_at < utcnow() - max_age:
         return None

@@ -1,12 +1,17 @@
 """Handing out tasks: the next item for an annotator, race-free on PostgreSQL and SQLite.
 
-A task for a real item holds one of the item's `raters_per_item` slots. The slot is reserved by
-inserting the assignment row; two unique constraints decide every race in the database:
-(study, item_key, slot) — no item gets more live assignments than raters — and
-(study, annotator, item_key) — no annotator gets the same item twice. A losing insert rolls back
-its savepoint and the choice is made again. An expired, unanswered assignment releases its slot
-(item_key and slot set to NULL) with a conditional UPDATE that a concurrent vote on the same
-row serialises against (see votes.submit_vote), so a slot is never both released and answered.
+A task for a real item holds one of the item's `raters_per_item` slots. A free slot is a row of
+`study_slots`, claimed by deleting it in one statement (app/services/slots.py: FOR UPDATE SKIP
+LOCKED on PostgreSQL, one atomic statement on SQLite); the assignment inserted next holds it.
+Two unique constraints on assignments stay the last word: (study, item_key, slot) — no item gets
+more live assignments than raters — and (study, annotator, item_key) — no annotator gets the
+same item twice (an insert that conflicts does nothing and the slot goes back). An expired,
+unanswered assignment releases its slot (item_key and slot set to NULL, the row re-inserted)
+with a conditional UPDATE that a concurrent vote on the same row serialises against (see
+votes.record_vote), so a slot is never both released and answered.
+
+`answer_and_continue` is the vote path: the vote, the next task and the progress bar in one
+short transaction of six statements in the steady state, whatever the study's size.
 
 Attention checks hold no slot: a degraded copy against its clean source, or an answered item
 shown again (a pair with the sides swapped). The clean source is a real image of the study's
@@ -19,13 +24,14 @@ No annotator casts more than `max_vote_share` of the study's planned votes (item
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+import threading
+import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict
@@ -38,96 +44,32 @@ from app.models import (
     Prompt,
     Study,
     Vote,
+    new_public_id,
     utcnow,
 )
-from app.services import pair_policy
+from app.services import pair_policy, slots
 from app.services.checks import check_image_for
-from app.services.studies import Item, study_images, study_items
-from app.services.task_images import issue_token, revoke_tokens, side_variant
+from app.services.studies import Item
+from app.services.task_images import issue_tokens, revoke_tokens, side_variant
 
 DEFAULT_TTL_SECONDS = 600
 MAX_RESERVATION_ATTEMPTS = 25
 REPEAT_SHARE = 1 / 3  # of attention checks, when the annotator has an item to repeat
 MIRRORED = {"left": "right", "right": "left", "tie": "tie", "both_bad": "both_bad"}
+# How stale the active policy's vote tallies may be on the vote path (a sampling heuristic's
+# input; results never use them), and how long the clean sources of checks are kept.
+ACTIVE_REFRESH_SECONDS = 1.0
+CHECK_SOURCE_SECONDS = 60.0
+
+_CHECK_LOCK = threading.Lock()
+_CHECK_SOURCES: dict[tuple, tuple[float, list]] = {}
+_CHECK_IMAGES: dict[tuple, int] = {}
+_SPENT_PAIRS: dict[tuple, set[tuple[int, int]]] = {}
 
 
 def release_expired(session: Session, study: Study, now: datetime) -> int:
     """Give back the slots of expired, unanswered assignments. Returns how many were released."""
-    # SKIP LOCKED: a row locked by an in-flight vote is left alone (that vote decides its fate);
-    # concurrent releasers never wait on each other or deadlock.
-    ids = list(
-        session.scalars(
-            select(Assignment.id)
-            .where(
-                Assignment.study_id == study.id,
-                Assignment.answered_at.is_(None),
-                Assignment.item_key.is_not(None),
-                Assignment.expires_at <= now,
-            )
-            .order_by(Assignment.id)
-            .with_for_update(skip_locked=True)
-        )
-    )
-    if not ids:
-        return 0
-    result = session.execute(
-        update(Assignment)
-        .where(
-            Assignment.id.in_(ids),
-            Assignment.answered_at.is_(None),
-            Assignment.expires_at <= now,
-        )
-        .values(item_key=None, slot=None)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount or 0
-
-
-@dataclass
-class OpenItems:
-    items: dict[str, Item]
-    available: list[Item]  # items this annotator may still be given
-    held: int  # this annotator's live, unanswered assignments on real items
-
-
-def _open_items(session: Session, study: Study, annotator: Annotator, now: datetime) -> OpenItems:
-    items = study_items(session, study)
-    live = session.execute(
-        select(Assignment.item_key, Assignment.annotator_id, Assignment.answered_at).where(
-            Assignment.study_id == study.id, Assignment.item_key.is_not(None)
-        )
-    ).all()
-    taken = Counter(key for key, _a, _t in live)
-    mine = {key for key, owner, _t in live if owner == annotator.id}
-    # Items this annotator could not judge went back to the pool, for other annotators only.
-    mine.update(
-        session.scalars(
-            select(Assignment.skipped_item_key).where(
-                Assignment.annotator_id == annotator.id,
-                Assignment.skipped_item_key.is_not(None),
-            )
-        )
-    )
-    held = sum(1 for _k, owner, answered in live if owner == annotator.id and answered is None)
-    available = [
-        item
-        for key, item in items.items()
-        if key not in mine and taken[key] < study.raters_per_item
-    ]
-    return OpenItems(items, available, held)
-
-
-def _answered_counts(session: Session, annotator: Annotator) -> tuple[int, int]:
-    """(all votes, votes on real items) of this annotator."""
-    rows = session.execute(
-        select(Assignment.check_kind.is_(None), func.count())
-        .join(Vote, Vote.assignment_id == Assignment.id)
-        .where(Vote.annotator_id == annotator.id)
-        .group_by(Assignment.check_kind.is_(None))
-    ).all()
-    total = sum(n for _real, n in rows)
-    real = sum(n for is_real, n in rows if is_real)
-    return total, real
+    return slots.release_expired(session, study, now)
 
 
 def task_cap(study: Study, n_items: int) -> int:
@@ -139,17 +81,40 @@ def task_cap(study: Study, n_items: int) -> int:
     return share_cap
 
 
+def _target(
+    study: Study, n_items: int, answered: int, answered_real: int, has_task: bool, open_left: bool
+) -> int:
+    """The progress bar's end: what they answered plus an upper bound of what is still open to
+    them (items they have not answered, within their cap); exact once nothing is left."""
+    remaining = 0
+    if open_left:
+        remaining = max(0, min(task_cap(study, n_items), n_items) - answered_real)
+    if has_task:
+        remaining = max(remaining, 1)
+    return answered + remaining
+
+
 def progress(
     session: Session, annotator: Annotator, *, now: datetime | None = None
 ) -> tuple[int, int]:
-    """(answered, target) for the progress bar: target = answered + what is still open to them."""
+    """(answered, target) for the progress bar, from the annotator's maintained counters."""
     now = now or utcnow()
     study = session.get(Study, annotator.study_id)
-    answered, answered_real = _answered_counts(session, annotator)
-    state = _open_items(session, study, annotator, now)
-    remaining = len(state.available) + state.held
-    remaining = min(remaining, max(0, task_cap(study, len(state.items)) - answered_real))
-    return answered, answered + remaining
+    pool = slots.study_pool(session, study)
+    has_task = current_assignment(session, annotator, now) is not None
+    open_left = study.status == "open" and slots.has_free_slot(session, study, annotator.id)
+    answered, real = annotator.n_answered, annotator.n_answered_real
+    return answered, _target(study, len(pool.items), answered, real, has_task, open_left)
+
+
+def progress_with(
+    session: Session, study: Study, annotator: Annotator, task: Assignment | None
+) -> tuple[int, int]:
+    """(answered, target) right after `task` was handed out (None: nothing is left for them)."""
+    pool = slots.study_pool(session, study)
+    answered, real = annotator.n_answered, annotator.n_answered_real
+    has_task = task is not None
+    return answered, _target(study, len(pool.items), answered, real, has_task, has_task)
 
 
 def current_assignment(session: Session, annotator: Annotator, now: datetime) -> Assignment | None:
@@ -176,129 +141,194 @@ def next_assignment(
 ) -> Assignment | None:
     """The annotator's current task, or a new one; None when nothing is left for them."""
     now = now or utcnow()
-    rng = rng if rng is not None else np.random.default_rng()
     study = session.get(Study, annotator.study_id)
     if study.status != "open":
         raise Conflict(f"this study is {study.status}: it accepts no answers")
-    release_expired(session, study, now)
     current = current_assignment(session, annotator, now)
     if current is not None:
         return current
+    return claim_next(
+        session,
+        study,
+        annotator,
+        answered_real=annotator.n_answered_real,
+        now=now,
+        rng=rng,
+        ttl_seconds=ttl_seconds,
+    )
+
+
+def claim_next(
+    session: Session,
+    study: Study,
+    annotator: Annotator,
+    *,
+    answered_real: int,
+    now: datetime,
+    rng: np.random.Generator | None = None,
+    ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    pool: slots.StudyPool | None = None,
+) -> Assignment | None:
+    """A new task for the annotator (a real item or an attention check), or None.
+
+    Steady state: one statement to claim a slot and one to insert the assignment."""
+    rng = rng if rng is not None else np.random.default_rng()
+    slots.ensure_slots(session, study)
+    pool = pool or slots.study_pool(session, study)
+    if not pool.items or answered_real >= task_cap(study, len(pool.items)):
+        return None
     expires = now + timedelta(seconds=ttl_seconds)
+    if slots.sweep_due(session, study):
+        slots.release_expired(session, study, now)
+    if answered_real > 0 and rng.random() < study.attention_check_rate:
+        check = _attention_check(session, study, annotator, pool, rng, now, expires)
+        if check is not None:
+            return check
+    swept = False
     for _attempt in range(MAX_RESERVATION_ATTEMPTS):
-        state = _open_items(session, study, annotator, now)
-        _answered, answered_real = _answered_counts(session, annotator)
-        if not state.available or answered_real >= task_cap(study, len(state.items)):
-            return None
-        if answered_real > 0 and rng.random() < study.attention_check_rate:
-            check = _attention_check(session, study, annotator, state, rng, now, expires)
-            if check is not None:
-                return check
-        item = _pick_item(session, study, state.available, rng)
-        assignment = _reserve(session, study, annotator, item, rng, now, expires)
+        claimed = _claim(session, study, annotator, pool, rng)
+        if claimed is None:
+            # Nobody is told "done" while an expired claim could give them an item.
+            if swept or not slots.release_expired(session, study, now):
+                return None
+            swept = True
+            continue
+        assignment = _reserve(session, study, annotator, pool, claimed, rng, now, expires)
         if assignment is not None:
             return assignment
     raise Conflict("the study is busy: too many annotators asked for the same items; reload")
 
 
-def _pick_item(
-    session: Session, study: Study, available: list[Item], rng: np.random.Generator
-) -> Item:
-    if study.kind != "pairwise":
-        return available[int(rng.integers(len(available)))]
-    index = {g.id: k for k, g in enumerate(sorted(study.generators, key=lambda g: g.id))}
-    by_pair: dict[tuple[int, int], list[Item]] = defaultdict(list)
-    for item in available:
-        by_pair[(index[item.gen_a], index[item.gen_b])].append(item)
-    candidates = sorted(by_pair)
-    chosen = pair_policy.choose_pair(session, study, candidates, rng)
+def _claim(
+    session: Session,
+    study: Study,
+    annotator: Annotator,
+    pool: slots.StudyPool,
+    rng: np.random.Generator,
+) -> slots.ClaimedSlot | None:
+    """A free slot of the pair the study's policy picks (pairwise), else the first free slot in
+    the study's order."""
+    if study.kind != "pairwise" or not pool.pairs:
+        return slots.claim_slot(session, study, annotator.id)
+    key = (str(session.get_bind().url), study.id, study.created_at, pool.version, annotator.id)
+    with _CHECK_LOCK:
+        spent = _SPENT_PAIRS.get(key, set())
+    candidates = [pair for pair in pool.pairs if pair not in spent] or list(pool.pairs)
+    chosen = pair_policy.choose_pair(
+        session,
+        study,
+        candidates,
+        rng,
+        generator_ids=pool.generator_ids,
+        max_age=ACTIVE_REFRESH_SECONDS,
+    )
     pair = (min(chosen), max(chosen))
-    if pair not in by_pair:
+    if pair not in candidates:
         raise ValueError(f"the pair policy returned {chosen}, which is not one of the candidates")
-    options = by_pair[pair]
-    return options[int(rng.integers(len(options)))]
+    gens = (pool.generator_ids[pair[0]], pool.generator_ids[pair[1]])
+    claimed = slots.claim_slot(session, study, annotator.id, gens)
+    if claimed is not None:
+        return claimed
+    # Nothing of this pair is left for them: remember it (one wasted statement per pair and
+    # annotator) and take the next free slot of any pair.
+    with _CHECK_LOCK:
+        _SPENT_PAIRS.setdefault(key, set()).add(pair)
+        while len(_SPENT_PAIRS) > 10_000:
+            _SPENT_PAIRS.pop(next(iter(_SPENT_PAIRS)))
+    return slots.claim_slot(session, study, annotator.id)
 
 
 def _reserve(
     session: Session,
     study: Study,
     annotator: Annotator,
-    item: Item,
+    pool: slots.StudyPool,
+    claimed: slots.ClaimedSlot,
     rng: np.random.Generator,
     now: datetime,
     expires: datetime,
 ) -> Assignment | None:
-    used = set(
-        session.scalars(
-            select(Assignment.slot).where(
-                Assignment.study_id == study.id, Assignment.item_key == item.key
-            )
-        )
-    )
-    free = [s for s in range(study.raters_per_item) if s not in used]
-    if not free:
+    """The assignment holding a claimed slot (one INSERT), or None when it cannot be made."""
+    item = pool.items.get(claimed.item_key)
+    if item is None:  # no longer in the pool: the slot is dropped
         return None
-    assignment = Assignment(
-        study_id=study.id,
-        annotator_id=annotator.id,
-        prompt_id=item.prompt_id,
-        item_key=item.key,
-        slot=free[0],
-        issued_at=now,
-        expires_at=expires,
-    )
+    values = {
+        "public_id": new_public_id(),
+        "study_id": study.id,
+        "annotator_id": annotator.id,
+        "prompt_id": item.prompt_id,
+        "item_key": item.key,
+        "slot": claimed.slot,
+        "issued_at": now,
+        "expires_at": expires,
+    }
     if study.kind == "pairwise":
-        image_a, image_b = _least_shown(session, study, item, rng)
+        image_a, image_b = _images_for_slot(pool, item, claimed.slot)
         sides = [(image_a, item.gen_a), (image_b, item.gen_b)]
         if rng.random() < 0.5:  # sides drawn server-side, per assignment
             sides.reverse()
-        (assignment.image_left_id, assignment.generator_left_id) = sides[0]
-        (assignment.image_right_id, assignment.generator_right_id) = sides[1]
+        (values["image_left_id"], values["generator_left_id"]) = sides[0]
+        (values["image_right_id"], values["generator_right_id"]) = sides[1]
     else:
-        assignment.image_id, assignment.generator_id = item.image_a, item.gen_a
-    try:
-        with session.begin_nested():
-            session.add(assignment)
-            session.flush()
-    except IntegrityError:
-        # Another request took this slot (or this annotator took this item in another tab).
-        return None
-    return assignment
-
-
-def _least_shown(
-    session: Session, study: Study, item: Item, rng: np.random.Generator
-) -> tuple[int, int]:
-    """One image of each generator for the item's prompt: the one shown least often so far in
-    this study's pairs (ties drawn at random), so a generator's images are used evenly."""
-    if len(item.images_a) <= 1 and len(item.images_b) <= 1:
-        return item.image_a, item.image_b
-    shown: Counter = Counter()
-    for left, right in session.execute(
-        select(Assignment.image_left_id, Assignment.image_right_id).where(
+        values["image_id"], values["generator_id"] = item.image_a, item.gen_a
+    statement = slots.insert_ignoring_conflicts(session, Assignment).returning(Assignment)
+    assignment = session.scalars(statement, [values]).first()
+    if assignment is not None:
+        return assignment
+    # The annotator took this item in another tab at the same moment (give the slot back), or
+    # the slot is already held (a duplicate made by a concurrent sync: drop it).
+    held = session.scalar(
+        select(Assignment.id).where(
             Assignment.study_id == study.id,
-            Assignment.prompt_id == item.prompt_id,
-            Assignment.check_kind.is_(None),
+            Assignment.item_key == claimed.item_key,
+            Assignment.slot == claimed.slot,
         )
-    ):
-        shown[left] += 1
-        shown[right] += 1
+    )
+    if held is None:
+        slots.return_slot(session, study, claimed)
+    return None
 
-    def pick(images: tuple[int, ...], fallback: int) -> int:
+
+def _images_for_slot(pool: slots.StudyPool, item: Item, slot: int) -> tuple[int, int]:
+    """One image of each generator for the item's prompt. Slot k of an item shows the images
+    k steps (plus an offset from the other generator) along each generator's list, so a
+    generator's images for a prompt take turns across its items and slots: every uploaded
+    image is judged, and they are judged equally often."""
+    index = pool.index
+
+    def pick(images: tuple[int, ...], fallback: int, other: int | None) -> int:
         if len(images) <= 1:
             return fallback
-        fewest = min(shown[i] for i in images)
-        options = [i for i in images if shown[i] == fewest]
-        return options[int(rng.integers(len(options)))]
+        return images[(slot + index.get(other, 0)) % len(images)]
 
-    return pick(item.images_a, item.image_a), pick(item.images_b, item.image_b)
+    return pick(item.images_a, item.image_a, item.gen_b), pick(
+        item.images_b, item.image_b, item.gen_a
+    )
 
 
 def _check_source(
-    session: Session, study: Study, rng: np.random.Generator
+    session: Session, study: Study, pool: slots.StudyPool, rng: np.random.Generator
 ) -> tuple[int, int | None, int | None] | None:
     """(image, generator, prompt) whose degraded copy makes a check: a reference image when the
-    study has a reference set, else one of the images the study's votes rank best."""
+    study has a reference set, else one of the images the study's votes rank best. Both lists
+    are kept per study for CHECK_SOURCE_SECONDS (they change slowly; reading every vote per
+    check would grow with the study)."""
+    key = (str(session.get_bind().url), study.id, study.created_at, study.reference_set_id)
+    with _CHECK_LOCK:
+        cached = _CHECK_SOURCES.get(key)
+    if cached is None or time.monotonic() - cached[0] > CHECK_SOURCE_SECONDS:
+        cached = (time.monotonic(), _check_sources(session, study, pool))
+        with _CHECK_LOCK:
+            _CHECK_SOURCES[key] = cached
+    sources = cached[1]
+    if not sources:
+        return None
+    return sources[int(rng.integers(len(sources)))]
+
+
+def _check_sources(
+    session: Session, study: Study, pool: slots.StudyPool
+) -> list[tuple[int, int | None, int | None]]:
     if study.reference_set_id is not None:
         ids = session.execute(
             select(Image.id, Image.prompt_id).where(
@@ -306,17 +336,23 @@ def _check_source(
             )
         ).all()
         if ids:
-            image_id, prompt_id = ids[int(rng.integers(len(ids)))]
-            return image_id, None, prompt_id
-    pool = [row for row in study_images(session, study) if study.kind != "pairwise" or row[2]]
-    if not pool:
-        return None
+            return [(image_id, None, prompt_id) for image_id, prompt_id in ids]
+    rows = {}
+    for item in pool.items.values():
+        for image in item.images_a or (item.image_a,):
+            rows[image] = (image, item.gen_a, item.prompt_id)
+        for image in item.images_b or ((item.image_b,) if item.image_b else ()):
+            rows[image] = (image, item.gen_b, item.prompt_id)
+    pool_rows = [
+        row for row in sorted(rows.values()) if study.kind != "pairwise" or row[2] is not None
+    ]
+    if not pool_rows:
+        return []
     score = _image_scores(session, study)
     # The top quarter by a smoothed score (unvoted images sit at the prior and tie).
-    ranked = sorted(pool, key=lambda row: -score.get(row[0], 0.5))
+    ranked = sorted(pool_rows, key=lambda row: -score.get(row[0], 0.5))
     cut = score.get(ranked[max(0, len(ranked) // 4 - 1)][0], 0.5)
-    best = [row for row in ranked if score.get(row[0], 0.5) >= cut]
-    return best[int(rng.integers(len(best)))]
+    return [row for row in ranked if score.get(row[0], 0.5) >= cut]
 
 
 def _image_scores(session: Session, study: Study) -> dict[int, float]:
@@ -324,26 +360,30 @@ def _image_scores(session: Session, study: Study) -> dict[int, float]:
     (wins + 1) / (shown + 2) for pairwise, (mean rating - 1) / 4 and 1 - flag rate otherwise,
     each shrunk by one pseudo-vote."""
     votes = (
-        select(Assignment, Vote)
+        select(
+            Assignment.image_left_id,
+            Assignment.image_right_id,
+            Assignment.image_id,
+            Vote.choice,
+            Vote.rating,
+            Vote.flags,
+        )
         .join(Vote, Vote.assignment_id == Assignment.id)
         .where(Assignment.study_id == study.id, Assignment.check_kind.is_(None))
     )
     hits: Counter = Counter()
     shown: Counter = Counter()
-    for assignment, vote in session.execute(votes):
+    for left, right, single, choice, rating, flags in session.execute(votes):
         if study.kind == "pairwise":
-            for side, image in (
-                ("left", assignment.image_left_id),
-                ("right", assignment.image_right_id),
-            ):
+            for side, image in (("left", left), ("right", right)):
                 shown[image] += 1
-                hits[image] += 1.0 if vote.choice == side else 0.5 if vote.choice == "tie" else 0.0
-        elif study.kind == "rating" and vote.rating is not None:
-            shown[assignment.image_id] += 1
-            hits[assignment.image_id] += (vote.rating - 1) / 4
-        elif vote.flags is not None:
-            shown[assignment.image_id] += 1
-            hits[assignment.image_id] += 0.0 if vote.flags else 1.0
+                hits[image] += 1.0 if choice == side else 0.5 if choice == "tie" else 0.0
+        elif study.kind == "rating" and rating is not None:
+            shown[single] += 1
+            hits[single] += (rating - 1) / 4
+        elif flags is not None:
+            shown[single] += 1
+            hits[single] += 0.0 if flags else 1.0
     return {image: (hits[image] + 1) / (n + 2) for image, n in shown.items()}
 
 
@@ -351,74 +391,98 @@ def _attention_check(
     session: Session,
     study: Study,
     annotator: Annotator,
-    state: OpenItems,
+    pool: slots.StudyPool,
     rng: np.random.Generator,
     now: datetime,
     expires: datetime,
 ) -> Assignment | None:
-    repeated = select(Assignment.repeat_of_id).where(
-        Assignment.annotator_id == annotator.id,
-        Assignment.repeat_of_id.is_not(None),
-    )
-    repeatable = list(
-        session.execute(
-            select(Assignment, Vote.choice)
-            .join(Vote, Vote.assignment_id == Assignment.id)
-            .where(
-                Assignment.annotator_id == annotator.id,
-                Assignment.check_kind.is_(None),
-                Assignment.id.not_in(repeated),
-            )
-            .order_by(Assignment.id)
-        ).all()
-    )
     # Two degraded checks per repeat: a degraded copy tells attention from inattention; a repeat
     # of a close pair is answered differently by honest people too (it measures consistency).
-    kind = "repeat" if repeatable and rng.random() < REPEAT_SHARE else "degraded"
-    check = Assignment(
-        study_id=study.id,
-        annotator_id=annotator.id,
-        check_kind=kind,
-        issued_at=now,
-        expires_at=expires,
-    )
+    kind = "repeat" if rng.random() < REPEAT_SHARE else "degraded"
+    values = {
+        "public_id": new_public_id(),
+        "study_id": study.id,
+        "annotator_id": annotator.id,
+        "check_kind": kind,
+        "issued_at": now,
+        "expires_at": expires,
+    }
+    repeatable = []
     if kind == "repeat":
-        original, choice = repeatable[int(rng.integers(len(repeatable)))]
-        check.repeat_of_id = original.id
-        check.prompt_id = original.prompt_id
+        repeated = select(Assignment.repeat_of_id).where(
+            Assignment.annotator_id == annotator.id,
+            Assignment.repeat_of_id.is_not(None),
+        )
+        repeatable = list(
+            session.execute(
+                select(
+                    Assignment.id,
+                    Assignment.prompt_id,
+                    Assignment.image_left_id,
+                    Assignment.image_right_id,
+                    Assignment.generator_left_id,
+                    Assignment.generator_right_id,
+                    Assignment.image_id,
+                    Assignment.generator_id,
+                    Vote.choice,
+                )
+                .join(Vote, Vote.assignment_id == Assignment.id)
+                .where(
+                    Assignment.annotator_id == annotator.id,
+                    Assignment.check_kind.is_(None),
+                    Assignment.id.not_in(repeated),
+                )
+                .order_by(Assignment.id)
+            ).all()
+        )
+        if not repeatable:
+            kind = values["check_kind"] = "degraded"
+    if kind == "repeat":
+        original = repeatable[int(rng.integers(len(repeatable)))]
+        values["repeat_of_id"] = original.id
+        values["prompt_id"] = original.prompt_id
         if study.kind == "pairwise":
-            check.image_left_id, check.image_right_id = (
-                original.image_right_id,
-                original.image_left_id,
-            )
-            check.generator_left_id = original.generator_right_id
-            check.generator_right_id = original.generator_left_id
-            check.expected_choice = MIRRORED[choice]
+            values["image_left_id"] = original.image_right_id
+            values["image_right_id"] = original.image_left_id
+            values["generator_left_id"] = original.generator_right_id
+            values["generator_right_id"] = original.generator_left_id
+            values["expected_choice"] = MIRRORED[original.choice]
         else:
-            check.image_id, check.generator_id = original.image_id, original.generator_id
+            values["image_id"], values["generator_id"] = original.image_id, original.generator_id
     else:
-        source = _check_source(session, study, rng)
+        source = _check_source(session, study, pool, rng)
         if source is None:
             return None
         image_id, generator_id, prompt_id = source
-        check.check_image_id = check_image_for(session, image_id).id
-        check.prompt_id = prompt_id
+        values["check_image_id"] = check_image_id(session, study, image_id)
+        values["prompt_id"] = prompt_id
         if study.kind == "pairwise":
             degraded = "left" if rng.random() < 0.5 else "right"
-            check.degraded_side = degraded
-            check.image_left_id = check.image_right_id = image_id
+            values["degraded_side"] = degraded
+            values["image_left_id"] = values["image_right_id"] = image_id
             # The degraded side names no generator: it is nobody's output (nor is a real image).
-            if degraded == "left":
-                check.generator_right_id = generator_id
-            else:
-                check.generator_left_id = generator_id
-            check.expected_choice = MIRRORED[degraded]
+            values["generator_left_id" if degraded == "right" else "generator_right_id"] = (
+                generator_id
+            )
+            values["expected_choice"] = MIRRORED[degraded]
         else:
-            check.degraded_side = "single"
-            check.image_id = image_id
-    session.add(check)
-    session.flush()
-    return check
+            values["degraded_side"] = "single"
+            values["image_id"] = image_id
+    statement = insert(Assignment).returning(Assignment)
+    return session.scalars(statement, [values]).one()
+
+
+def check_image_id(session: Session, study: Study, source_image_id: int) -> int:
+    """The id of an image's degraded copy (rows never change: cached per process and study)."""
+    key = (str(session.get_bind().url), study.id, study.created_at, source_image_id)
+    with _CHECK_LOCK:
+        cached = _CHECK_IMAGES.get(key)
+    if cached is not None:
+        return cached
+    row = check_image_for(session, source_image_id)
+    with _CHECK_LOCK:
+        _CHECK_IMAGES[key] = row.id
+    return row.id
 
 
 @dataclass(frozen=True)
@@ -440,28 +504,117 @@ class TaskView:
 
 
 def task_view(
-    session: Session, store: MediaStore, assignment: Assignment, viewer: AnnotatorSession
+    session: Session,
+    store: MediaStore,
+    assignment: Assignment,
+    viewer: AnnotatorSession,
+    *,
+    study: Study | None = None,
+    fresh: bool = False,
 ) -> TaskView:
-    """The task as this annotator session sees it; every call issues fresh image tokens."""
-    study = session.get(Study, assignment.study_id)
-    prompt = session.get(Prompt, assignment.prompt_id) if assignment.prompt_id else None
-    revoke_tokens(session, assignment, viewer)
-
-    def token(image_id: int | None, side: str) -> str | None:
-        if image_id is None:
-            return None
-        variant = side_variant(assignment, side)
-        return issue_token(session, store, assignment, viewer, image_id, variant)
-
+    """The task as this annotator session sees it; every call issues fresh image tokens (one
+    INSERT). `fresh`: the assignment was just made, so it has no earlier tokens to revoke."""
+    study = study or session.get(Study, assignment.study_id)
+    pool = slots.study_pool(session, study)
+    prompt = None
+    if assignment.prompt_id is not None:
+        prompt = pool.prompts.get(assignment.prompt_id)
+        if prompt is None:  # a reference image's prompt, outside the pool
+            row = session.get(Prompt, assignment.prompt_id)
+            prompt = row.text if row else None
+    if not fresh:
+        revoke_tokens(session, assignment, viewer)
+    shown = {
+        side: (image_id, side_variant(assignment, side))
+        for side, image_id in (
+            ("left", assignment.image_left_id),
+            ("right", assignment.image_right_id),
+            ("single", assignment.image_id),
+        )
+        if image_id is not None
+    }
+    tokens = issue_tokens(session, store, study, assignment, viewer, shown)
     return TaskView(
         assignment_id=assignment.public_id,
         kind=study.kind,
         question=study.question,
-        prompt=prompt.text if prompt else None,
-        left_image=token(assignment.image_left_id, "left"),
-        right_image=token(assignment.image_right_id, "right"),
-        image=token(assignment.image_id, "single"),
+        prompt=prompt,
+        left_image=tokens.get("left"),
+        right_image=tokens.get("right"),
+        image=tokens.get("single"),
         flag_options=tuple(study.flag_options) if study.kind == "flag" else (),
         width=study.display_width or 0,
         height=study.display_height or 0,
     )
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """What the vote path answers: the stored vote, the next task (None: nothing left) and the
+    progress bar."""
+
+    vote: Vote
+    assignment: Assignment | None
+    task: TaskView | None
+    answered: int
+    target: int
+
+
+def answer_and_continue(
+    session: Session,
+    store: MediaStore,
+    study: Study,
+    annotator: Annotator,
+    viewer: AnnotatorSession | None,
+    assignment_public_id: str,
+    *,
+    choice: str | None = None,
+    rating: int | str | None = None,
+    flags: list[str] | None = None,
+    client_ms: int | None = None,
+    now: datetime | None = None,
+    rng: np.random.Generator | None = None,
+    ttl_seconds: int = DEFAULT_TTL_SECONDS,
+) -> NextStep:
+    """Record the vote, claim the next task, compute progress: one short transaction (the caller
+    commits) of at most six statements in the steady state, whatever the study's size — mark
+    the assignment answered, insert the vote, count it on the annotator, claim a slot, insert
+    the next assignment, insert its image tokens (`viewer` None: no task view).
+
+    A re-sent answer settles like votes.submit_vote (the same answer: the stored vote; another:
+    409) and the annotator's current task is shown again."""
+    from app.services.votes import record_vote
+
+    now = now or utcnow()
+    outcome = record_vote(
+        session,
+        study,
+        annotator,
+        assignment_public_id,
+        choice=choice,
+        rating=rating,
+        flags=flags,
+        client_ms=client_ms,
+        now=now,
+    )
+    pool = slots.study_pool(session, study)
+    fresh = True
+    if outcome.created:
+        assignment = claim_next(
+            session,
+            study,
+            annotator,
+            answered_real=annotator.n_answered_real,
+            now=now,
+            rng=rng,
+            ttl_seconds=ttl_seconds,
+            pool=pool,
+        )
+    else:
+        assignment = next_assignment(session, annotator, now=now, rng=rng, ttl_seconds=ttl_seconds)
+        fresh = False
+    task = None
+    if assignment is not None and viewer is not None:
+        task = task_view(session, store, assignment, viewer, study=study, fresh=fresh)
+    answered, target = progress_with(session, study, annotator, assignment)
+    return NextStep(outcome.vote, assignment, task, answered, target)

@@ -57,7 +57,9 @@ from app.models import (
     Vote,
     utcnow,
 )
+from app.services.planner import analyze
 from app.services.vote_export import export_votes
+from app.services.votes import recount_answers
 
 FORMAT = "gallery-arena-study-bundle"
 VERSION = 1
@@ -679,6 +681,9 @@ def import_bundle(session: Session, path: Path, store: MediaStore | None = None)
                     raise InvalidInput(f"{name} is not named by a sha256: not a bundle image")
                 store.put_bytes(session, store.served_path(sha), bundle.archive.read(name))
     session.flush()
+    # The answer counters the vote path maintains, from the imported votes.
+    recount_answers(session, study.id)
+    analyze(session, "assignments", "votes", "annotators")
     return study
 
 

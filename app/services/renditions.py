@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from app import display
 from app.media import MediaStore
 from app.models import Image, Prompt, Rendition, Study, study_generators
+from app.services import slots
 from app.services.studies import study_images
 
 CLEAN = "clean"
@@ -129,8 +130,10 @@ def study_variants(study: Study) -> tuple[str, ...]:
 
 
 def prepare_study(session: Session, store: MediaStore, study: Study) -> int:
-    """At open: fix the box and render the whole pool (and its check copies)."""
+    """At open: fix the box, make the open slots (not left to the first annotator's request)
+    and render the whole pool (and its check copies)."""
     study_box(session, study)
+    slots.ensure_slots(session, study)
     pool = [image_id for image_id, _gen, _prompt in study_images(session, study)]
     return prepare(session, store, study, pool, study_variants(study))
 

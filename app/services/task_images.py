@@ -10,15 +10,17 @@ else.
 from __future__ import annotations
 
 import secrets
+import threading
 from datetime import datetime
+from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from app.errors import NotFound
 from app.media import MediaStore
 from app.models import AnnotatorSession, Assignment, ImageToken, Rendition, Study, utcnow
-from app.services.renditions import CLEAN, DEGRADED, read_rendition, rendition_for
+from app.services.renditions import CLEAN, DEGRADED, rendition_for
 
 
 def issue_token(
@@ -45,6 +47,67 @@ def issue_token(
     return token
 
 
+_RENDITION_IDS: dict[tuple, int] = {}
+_RENDITIONS_LOADED: set[tuple] = set()
+_RENDITION_LOCK = threading.Lock()
+
+
+def rendition_id(
+    session: Session, store: MediaStore, study: Study, image_id: int, variant: str
+) -> int:
+    """The id of the study's rendition of an image: rows are made once and keep their id (a
+    lost file is rendered again under the same row), so it is cached per process."""
+    study_key = (str(session.get_bind().url), study.id, study.created_at)
+    key = (*study_key, image_id, variant)
+    with _RENDITION_LOCK:
+        cached = _RENDITION_IDS.get(key)
+        loaded = study_key in _RENDITIONS_LOADED
+    if cached is not None:
+        return cached
+    if not loaded:  # the study's renditions are made when it opens: read them all at once
+        rows = session.execute(
+            select(Rendition.id, Rendition.image_id, Rendition.variant).where(
+                Rendition.study_id == study.id
+            )
+        ).all()
+        with _RENDITION_LOCK:
+            _RENDITIONS_LOADED.add(study_key)
+            for row_id, row_image, row_variant in rows:
+                _RENDITION_IDS[(*study_key, row_image, row_variant)] = row_id
+            cached = _RENDITION_IDS.get(key)
+        if cached is not None:
+            return cached
+    found = rendition_for(session, store, study, image_id, variant).id
+    with _RENDITION_LOCK:
+        _RENDITION_IDS[key] = found
+    return found
+
+
+def issue_tokens(
+    session: Session,
+    store: MediaStore,
+    study: Study,
+    assignment: Assignment,
+    viewer: AnnotatorSession,
+    shown: dict[str, tuple[int, str]],
+) -> dict[str, str]:
+    """New URL tokens for the images of one showing of a task ({side: (image id, variant)}),
+    inserted in one statement; returns {side: token}."""
+    tokens = {side: secrets.token_urlsafe(24) for side in shown}
+    rows = [
+        {
+            "token": tokens[side],
+            "session_id": viewer.id,
+            "assignment_id": assignment.id,
+            "rendition_id": rendition_id(session, store, study, image_id, variant),
+        }
+        for side, (image_id, variant) in shown.items()
+    ]
+    if rows:
+        session.execute(insert(ImageToken.__table__), rows)
+    return tokens
+
+
 def revoke_tokens(session: Session, assignment: Assignment, viewer: AnnotatorSession) -> None:
     """End the URLs of earlier showings of this task to this session (a reload shows new ones):
     a stale URL stops working, and a session holds at most one showing's tokens per task."""
@@ -60,20 +123,20 @@ def side_variant(assignment: Assignment, side: str) -> str:
     return DEGRADED if assignment.degraded_side == side else CLEAN
 
 
-def image_for_token(
+def image_path_for_token(
     session: Session,
     store: MediaStore,
     study: Study,
     viewer: AnnotatorSession,
     token: str,
     now: datetime | None = None,
-) -> bytes:
-    """The bytes behind a token, for the session it was issued to while its task is open.
-
-    Every refusal is the same 404, so a probe learns nothing about other sessions' tokens."""
+) -> Path:
+    """The rendered file behind a token, for the session it was issued to while its task is
+    open (one statement). Every refusal is the same 404, so a probe learns nothing about other
+    sessions' tokens."""
     now = now or utcnow()
     row = session.execute(
-        select(Rendition, Assignment.answered_at, Assignment.expires_at)
+        select(Rendition.sha256, Assignment.answered_at, Assignment.expires_at)
         .select_from(ImageToken)
         .join(Rendition, Rendition.id == ImageToken.rendition_id)
         .join(Assignment, Assignment.id == ImageToken.assignment_id)
@@ -86,7 +149,19 @@ def image_for_token(
     ).first()
     if row is None or row.answered_at is not None or row.expires_at <= now:
         raise NotFound("no such image in your current task")
-    try:
-        return read_rendition(store, row.Rendition)
-    except FileNotFoundError:
-        raise NotFound("no such image in your current task") from None
+    path = store.rendition_path(row.sha256)
+    if not path.is_file():
+        raise NotFound("no such image in your current task")
+    return path
+
+
+def image_for_token(
+    session: Session,
+    store: MediaStore,
+    study: Study,
+    viewer: AnnotatorSession,
+    token: str,
+    now: datetime | None = None,
+) -> bytes:
+    """The bytes behind a token (see image_path_for_token)."""
+    return image_path_for_token(session, store, study, viewer, token, now).read_bytes()

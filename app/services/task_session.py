@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import Conflict, Forbidden, Gone, NotFound
 from app.models import Annotator, AnnotatorSession, Assignment, Study, Vote, utcnow
+from app.services import slots
 from app.services.assignment import progress
 
 # Response times the time-left estimate is based on: the annotator's most recent answers.
@@ -109,6 +110,8 @@ def skip_assignment(
     study = session.get(Study, assignment.study_id)
     if study.status != "open":
         raise Conflict(f"this study is {study.status}: it accepts no answers")
+    # The slot goes back to the pool (other annotators) when the skip wins the claim below.
+    slot = _slot_of(assignment)
     # The same conditional claim as a vote (votes.submit_vote): whichever comes first wins.
     claimed = session.execute(
         update(Assignment)
@@ -129,9 +132,37 @@ def skip_assignment(
     ).rowcount
     session.expire(assignment)
     if claimed:
+        if slot is not None:
+            slots.return_slot(session, study, slot)
         return assignment
     if assignment.skipped_at is not None:
         return assignment
     if session.scalar(select(Vote.id).where(Vote.assignment_id == assignment.id)) is not None:
         raise Conflict("this task was already answered; answers cannot change")
     raise Gone("this task expired before it was answered; reload the page for a new one")
+
+
+def _slot_of(assignment: Assignment) -> slots.ClaimedSlot | None:
+    """The pool slot a real item's assignment holds (None for attention checks)."""
+    if assignment.item_key is None or assignment.slot is None:
+        return None
+    if assignment.generator_id is not None:
+        gen_a, gen_b = assignment.generator_id, None
+    else:
+        pair = sorted(g for g in (assignment.generator_left_id, assignment.generator_right_id) if g)
+        gen_a, gen_b = [*pair, None, None][:2]
+    # Back at the front of the order, as an expired claim is.
+    return slots.ClaimedSlot(
+        assignment.item_key, assignment.slot, assignment.prompt_id, gen_a, gen_b, -1
+    )
+
+
+def release_unneeded(session: Session, study: Study, assignment: Assignment) -> None:
+    """Give back a task claimed after the session's fixed total was reached: it expires now and
+    its slot returns to the pool at once (a check simply expires)."""
+    if assignment.answered_at is not None:
+        return
+    now = utcnow()
+    assignment.expires_at = now
+    session.flush()
+    slots.release_expired(session, study, now)

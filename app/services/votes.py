@@ -6,13 +6,16 @@ durable. A repeated submission with the same answer returns the stored vote and 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from app.models import Annotator, Assignment, Study, Vote, utcnow
+from app.services import pair_policy
 
 CHOICES = ("left", "right", "tie", "both_bad")
 # Chatbot Arena (FastChat) battle layout: model_a is the left image's generator.
@@ -69,6 +72,12 @@ def _settle(existing: Vote, choice, rating, flags) -> Vote:
     raise Conflict("this task was already answered with a different answer; answers cannot change")
 
 
+@dataclass(frozen=True)
+class Recorded:
+    vote: Vote
+    created: bool  # False: an idempotent re-send of a stored answer
+
+
 def submit_vote(
     session: Session,
     annotator: Annotator,
@@ -80,57 +89,151 @@ def submit_vote(
     client_ms: int | None = None,
     now: datetime | None = None,
 ) -> Vote:
+    study = session.get(Study, annotator.study_id)
+    return record_vote(
+        session,
+        study,
+        annotator,
+        assignment_public_id,
+        choice=choice,
+        rating=rating,
+        flags=flags,
+        client_ms=client_ms,
+        now=now,
+    ).vote
+
+
+def record_vote(
+    session: Session,
+    study: Study,
+    annotator: Annotator,
+    assignment_public_id: str,
+    *,
+    choice: str | None = None,
+    rating: int | str | None = None,
+    flags: list[str] | None = None,
+    client_ms: int | None = None,
+    now: datetime | None = None,
+) -> Recorded:
+    """Store the answer to one of the annotator's tasks: three statements when it is new (mark
+    the assignment answered, insert the vote, count it on the annotator).
+
+    The conditional UPDATE claims the assignment: on PostgreSQL its row lock orders a concurrent
+    duplicate submission and release_expired; the WHERE re-checks after the wait, so exactly one
+    vote is stored. Anything that does not match (unknown, someone else's, answered, expired,
+    released) is sorted out afterwards, off the common path."""
     now = now or utcnow()
-    assignment = session.scalar(
-        select(Assignment).where(Assignment.public_id == assignment_public_id)
+    if annotator.study_id != study.id:
+        raise Forbidden("you are not signed in to this study: open your invite link again")
+    choice, rating, flags = _normalise(study, choice, rating, flags)
+    if client_ms is not None and not 0 <= client_ms <= 86_400_000:
+        raise InvalidInput("client_ms must be between 0 and 86400000")
+    if study.status == "open":
+        # Core statements on the tables: the ORM's bulk-update bookkeeping is most of the CPU
+        # cost of a one-row statement on this path.
+        table = Assignment.__table__
+        claimed = session.execute(
+            update(table)
+            .where(
+                table.c.public_id == assignment_public_id,
+                table.c.annotator_id == annotator.id,
+                table.c.answered_at.is_(None),
+                table.c.expires_at > now,
+                table.c.item_key.is_not(None) | table.c.check_kind.is_not(None),
+            )
+            .values(answered_at=now)
+            .returning(
+                table.c.id,
+                table.c.issued_at,
+                table.c.check_kind,
+                table.c.generator_left_id,
+                table.c.generator_right_id,
+            )
+        ).first()
+        if claimed is not None:
+            return Recorded(
+                _insert(session, study, annotator, claimed, choice, rating, flags, client_ms, now),
+                True,
+            )
+    return Recorded(
+        _not_claimed(session, study, annotator, assignment_public_id, choice, rating, flags),
+        False,
     )
+
+
+def _insert(session, study, annotator, claimed, choice, rating, flags, client_ms, now) -> Vote:
+    assignment_id, issued_at, check_kind, left, right = claimed
+    loaded = session.identity_map.get(Session.identity_key(Assignment, assignment_id))
+    if loaded is not None:
+        set_committed_value(loaded, "answered_at", now)
+    values = {
+        "assignment_id": assignment_id,
+        "study_id": study.id,
+        "annotator_id": annotator.id,
+        "choice": choice,
+        "winner": WINNER[choice] if choice else None,
+        "rating": rating,
+        "flags": flags,
+        "server_ms": max(0, int((now - issued_at).total_seconds() * 1000)),
+        "client_ms": client_ms,
+        "created_at": now,
+    }
+    vote_id = session.execute(
+        insert(Vote.__table__).values(values).returning(Vote.__table__.c.id)
+    ).scalar_one()
+    vote = Vote(id=vote_id, **values)  # what was stored (not attached to the session)
+    real = 1 if check_kind is None else 0
+    if real and study.pair_policy == "active":
+        pair_policy.note_vote(session, study, vote.id, left, right, choice)
+    people = Annotator.__table__
+    counts = session.execute(
+        update(people)
+        .where(people.c.id == annotator.id)
+        .values(
+            n_answered=people.c.n_answered + 1,
+            n_answered_real=people.c.n_answered_real + real,
+        )
+        .returning(people.c.n_answered, people.c.n_answered_real)
+    ).one()
+    set_committed_value(annotator, "n_answered", counts[0])
+    set_committed_value(annotator, "n_answered_real", counts[1])
+    return vote
+
+
+def _not_claimed(session, study, annotator, public_id, choice, rating, flags) -> Vote:
+    """Why the conditional UPDATE matched nothing: the stored vote (a re-send) or the error."""
+    assignment = session.scalar(select(Assignment).where(Assignment.public_id == public_id))
     if assignment is None:
         raise NotFound("no such task; reload the page to get your current task")
     if assignment.annotator_id != annotator.id:
         raise Forbidden("this task was assigned to another annotator")
-    study = session.get(Study, assignment.study_id)
-    choice, rating, flags = _normalise(study, choice, rating, flags)
-    if client_ms is not None and not 0 <= client_ms <= 86_400_000:
-        raise InvalidInput("client_ms must be between 0 and 86400000")
+    session.expire(assignment)
     existing = _existing(session, assignment)
     if existing is not None:
         return _settle(existing, choice, rating, flags)
     if study.status != "open":
         raise Conflict(f"this study is {study.status}: it accepts no answers")
-    if assignment.expires_at <= now:
-        raise Gone("this task expired before it was answered; reload the page for a new one")
-    # Claim the assignment row. On PostgreSQL the row lock orders us against a concurrent
-    # duplicate submission and against release_expired; the WHERE re-checks after the wait.
-    claimed = session.execute(
-        update(Assignment)
-        .where(
-            Assignment.id == assignment.id,
-            Assignment.answered_at.is_(None),
-            Assignment.expires_at > now,
-            Assignment.item_key.is_not(None) | Assignment.check_kind.is_not(None),
-        )
-        .values(answered_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not claimed:
-        session.expire(assignment)
-        existing = _existing(session, assignment)
-        if existing is not None:
-            return _settle(existing, choice, rating, flags)
-        raise Gone("this task expired before it was answered; reload the page for a new one")
-    session.expire(assignment, ["answered_at"])
-    vote = Vote(
-        assignment_id=assignment.id,
-        study_id=study.id,
-        annotator_id=annotator.id,
-        choice=choice,
-        winner=WINNER[choice] if choice else None,
-        rating=rating,
-        flags=flags,
-        server_ms=max(0, int((now - assignment.issued_at).total_seconds() * 1000)),
-        client_ms=client_ms,
-        created_at=now,
+    raise Gone("this task expired before it was answered; reload the page for a new one")
+
+
+def recount_answers(session: Session, study_id: int) -> None:
+    """Set the study's annotators' answer counters from their votes (after a bulk import)."""
+    answered = (
+        select(func.count())
+        .select_from(Vote)
+        .where(Vote.annotator_id == Annotator.id)
+        .scalar_subquery()
     )
-    session.add(vote)
-    session.flush()
-    return vote
+    real = (
+        select(func.count())
+        .select_from(Vote)
+        .join(Assignment, Assignment.id == Vote.assignment_id)
+        .where(Vote.annotator_id == Annotator.id, Assignment.check_kind.is_(None))
+        .scalar_subquery()
+    )
+    session.execute(
+        update(Annotator)
+        .where(Annotator.study_id == study_id)
+        .values(n_answered=answered, n_answered_real=real)
+        .execution_options(synchronize_session="fetch")
+    )

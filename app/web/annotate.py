@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from app.db import SessionDep
 from app.display import MEDIA_TYPE
@@ -19,12 +19,20 @@ from app.errors import ArenaError, Forbidden, InvalidInput
 from app.models import Annotator, AnnotatorSession, Study
 from app.observability import TASKS_SERVED, VOTES
 from app.services.annotator_sessions import find_session, start_session
-from app.services.assignment import next_assignment, task_view
+from app.services.assignment import (
+    answer_and_continue,
+    next_assignment,
+    task_view,
+)
 from app.services.invites import annotator_for_token, annotator_in_study, record_consent
 from app.services.studies import get_study_by_public_id
-from app.services.task_images import image_for_token
-from app.services.task_session import session_progress, skip_assignment
-from app.services.votes import submit_vote
+from app.services.task_images import image_path_for_token
+from app.services.task_session import (
+    SessionProgress,
+    release_unneeded,
+    session_progress,
+    skip_assignment,
+)
 from app.settings import Settings
 from app.validation import check_fields
 from app.web.annotator_session import COOKIE_NAME, AnnotatorSessions
@@ -109,11 +117,11 @@ def _viewer(request: Request, session, study: Study) -> AnnotatorSession:
     return viewer
 
 
-def _signed_in(request: Request, session, study: Study) -> tuple[Annotator, str]:
-    """The annotator behind the cookie, and the CSRF token their forms must carry."""
+def _signed_in(request: Request, session, study: Study) -> tuple[AnnotatorSession, str]:
+    """The annotator session behind the cookie, and the CSRF token their forms must carry."""
     viewer = _viewer(request, session, study)
     csrf = _sessions(request).csrf_token(request.cookies[COOKIE_NAME])
-    return viewer.annotator, csrf
+    return viewer, csrf
 
 
 def _check_csrf(request: Request, token: str | None) -> None:
@@ -122,8 +130,10 @@ def _check_csrf(request: Request, token: str | None) -> None:
         raise Forbidden("the form's security token is missing or stale: reload the page")
 
 
-def _task_context(request: Request, session, study: Study, annotator: Annotator, csrf: str) -> dict:
-    viewer = _viewer(request, session, study)
+def _task_context(
+    request: Request, session, study: Study, viewer: AnnotatorSession, csrf: str
+) -> dict:
+    annotator = viewer.annotator
     standing = session_progress(session, viewer)
     task = None
     if not standing.finished:
@@ -131,8 +141,14 @@ def _task_context(request: Request, session, study: Study, annotator: Annotator,
             session, annotator, ttl_seconds=_settings(request).assignment_ttl_seconds
         )
         if assignment is not None:
-            task = task_view(session, request.app.state.media, assignment, viewer)
+            task = task_view(session, request.app.state.media, assignment, viewer, study=study)
             TASKS_SERVED.labels(study.kind).inc()
+    return _context(study, annotator, csrf, task, standing)
+
+
+def _context(
+    study: Study, annotator: Annotator, csrf: str, task, standing: SessionProgress
+) -> dict:
     return {
         "study_id": study.public_id,
         "question": study.question,
@@ -190,12 +206,13 @@ def open_invite(token: str, request: Request, session: SessionDep) -> Response:
 def study_page(study_id: str, request: Request, session: SessionDep) -> Response:
     try:
         study = get_study_by_public_id(session, study_id)
-        annotator, csrf = _signed_in(request, session, study)
+        viewer, csrf = _signed_in(request, session, study)
+        annotator = viewer.annotator
         if annotator.consented_at is None:
             return _render(
                 request, "annotate/consent.html", _instructions_context(study, annotator, csrf)
             )
-        context = _task_context(request, session, study, annotator, csrf)
+        context = _task_context(request, session, study, viewer, csrf)
         context["instructions"] = study.instructions
         context["kind"] = study.kind
     except ArenaError as exc:
@@ -209,7 +226,8 @@ def instructions(study_id: str, request: Request, session: SessionDep) -> Respon
     """The instructions again, after consent (the task page's "Instructions" link and `?` key)."""
     try:
         study = get_study_by_public_id(session, study_id)
-        annotator, csrf = _signed_in(request, session, study)
+        viewer, csrf = _signed_in(request, session, study)
+        annotator = viewer.annotator
     except ArenaError as exc:
         session.rollback()
         return _error(request, exc)
@@ -228,9 +246,9 @@ def consent(
     try:
         check_fields(csrf_token=csrf_token)
         study = get_study_by_public_id(session, study_id)
-        annotator, _csrf = _signed_in(request, session, study)
+        viewer, _csrf = _signed_in(request, session, study)
         _check_csrf(request, csrf_token)
-        record_consent(annotator)
+        record_consent(viewer.annotator)
     except ArenaError as exc:
         session.rollback()
         return _error(request, exc)
@@ -262,7 +280,8 @@ def vote(
             csrf_token=csrf_token,
         )
         study = get_study_by_public_id(session, study_id)
-        annotator, csrf = _signed_in(request, session, study)
+        viewer, csrf = _signed_in(request, session, study)
+        annotator = viewer.annotator
         _check_csrf(request, csrf_token)
         limiter = _limiter(request)
         limiter.hit(
@@ -287,22 +306,36 @@ def vote(
             if not (client_ms.isascii() and client_ms.isdigit() and len(client_ms) <= 9):
                 raise InvalidInput("client_ms must be a whole number of milliseconds")
             elapsed = int(client_ms)
-        submit_vote(
+        htmx = _is_htmx(request)
+        # The vote, the next task and the progress bar in one short transaction.
+        step = answer_and_continue(
             session,
+            request.app.state.media,
+            study,
             annotator,
+            viewer if htmx else None,
             assignment,
             choice=choice or None,
             rating=rating if rating not in (None, "") else None,
             flags=answer_flags,
             client_ms=elapsed,
+            ttl_seconds=settings.assignment_ttl_seconds,
         )
+        # The session's fixed total is reached: the task just claimed is not shown, it goes back.
+        standing = session_progress(session, viewer)
+        task = step.task
+        if standing.finished and step.assignment is not None:
+            release_unneeded(session, study, step.assignment)
+            task = None
         # Durable before anything is sent back: an acknowledged vote survives a crash.
         session.commit()
         VOTES.labels(study.kind).inc()
         request.app.state.invalidations.bump(f"leaderboard:{study.id}")
-        if not _is_htmx(request):
+        if not htmx:
             return RedirectResponse(f"/study/{study.public_id}", status_code=303)
-        context = _task_context(request, session, study, annotator, csrf)
+        if task is not None:
+            TASKS_SERVED.labels(study.kind).inc()
+        context = _context(study, annotator, csrf, task, standing)
     except ArenaError as exc:
         session.rollback()
         return _error(request, exc)
@@ -322,7 +355,8 @@ def cant_judge(
     try:
         check_fields(assignment=assignment, csrf_token=csrf_token)
         study = get_study_by_public_id(session, study_id)
-        annotator, csrf = _signed_in(request, session, study)
+        viewer, csrf = _signed_in(request, session, study)
+        annotator = viewer.annotator
         _check_csrf(request, csrf_token)
         _limiter(request).hit(
             f"vote-annotator:{annotator.id}", settings.vote_rate_per_annotator, "answers"
@@ -331,20 +365,32 @@ def cant_judge(
         session.commit()
         if not _is_htmx(request):
             return RedirectResponse(f"/study/{study.public_id}", status_code=303)
-        context = _task_context(request, session, study, annotator, csrf)
+        context = _task_context(request, session, study, viewer, csrf)
     except ArenaError as exc:
         session.rollback()
         return _error(request, exc)
     return _render(request, "annotate/_task.html", context)
 
 
-# Image bytes of a task: private to this browser, never stored by any cache on the way.
+# Image bytes of a task: private to this browser. A token names one showing of one rendered
+# file and is never reused, so the browser may keep it for good (no revalidation round trip);
+# shared caches may not store it at all. Errors are never stored.
 IMAGE_HEADERS = {
-    "Cache-Control": "private, no-store",
+    "Cache-Control": "private, max-age=31536000, immutable",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+REFUSAL_HEADERS = {**IMAGE_HEADERS, "Cache-Control": "private, no-store"}
+
+
+class BlindFileResponse(FileResponse):
+    """A file sent from disk in chunks (or by the server's sendfile where it offers one),
+    without the Last-Modified and ETag headers Starlette derives from the file's mtime: they
+    would date a generator's upload."""
+
+    def set_stat_headers(self, stat_result) -> None:
+        self.headers.setdefault("content-length", str(stat_result.st_size))
 
 
 @router.get("/study/{study_id}/image/{token}", name="task_image")
@@ -355,9 +401,12 @@ def task_image(study_id: str, token: str, request: Request, session: SessionDep)
     try:
         study = get_study_by_public_id(session, study_id)
         viewer = _viewer(request, session, study)
-        data = image_for_token(session, request.app.state.media, study, viewer, token)
+        path = image_path_for_token(session, request.app.state.media, study, viewer, token)
     except ArenaError as exc:
         return Response(
-            exc.message, status_code=exc.status_code, media_type="text/plain", headers=IMAGE_HEADERS
+            exc.message,
+            status_code=exc.status_code,
+            media_type="text/plain",
+            headers=REFUSAL_HEADERS,
         )
-    return Response(data, media_type=MEDIA_TYPE, headers=IMAGE_HEADERS)
+    return BlindFileResponse(path, media_type=MEDIA_TYPE, headers=IMAGE_HEADERS)

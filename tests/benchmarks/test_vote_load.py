@@ -1,5 +1,6 @@
-"""benchmarks/vote_load.py at small scale: concurrent annotators against `arena serve` on
-PostgreSQL, SIGKILL mid-run, restart; every acknowledged vote is stored exactly once."""
+"""benchmarks/vote_load.py at small scale: the project and the minimal endpoint under load on
+two server processes, a study with votes already cast, a kill -9 of one server process mid-run;
+every acknowledged vote is stored exactly once."""
 
 from __future__ import annotations
 
@@ -22,15 +23,23 @@ def _load():
     return module
 
 
-def test_sigkill_mid_run_loses_no_acknowledged_vote_and_duplicates_none(_postgres_schema):
-    result = _load().run(
-        _postgres_schema, annotators=24, votes_per_annotator=6, kill_after=40, max_seconds=150
+def test_kill_mid_run_loses_no_acknowledged_vote_and_duplicates_none(_postgres_schema):
+    module = _load()
+    result = module.run_suite(
+        seconds=4, workers=2, concurrency=(6,), existing_votes=1500, kill_clients=12, prompts=300
     )
-    print(result)
-    assert result["killed_at_votes"] is not None and result["killed_at_votes"] >= 40
-    assert result["connection_errors"] > 0  # the kill really cut clients off
-    assert result["client_errors"] == [] and result["unfinished_clients"] == 0
-    assert result["acknowledged"] == 24 * 6
-    assert result["lost"] == 0 and result["changed"] == 0
-    assert result["duplicates"] == 0 and result["overfilled_items"] == 0
-    assert result["votes_stored"] == result["acknowledged"] + result["unacknowledged_stored"]
+    print(module.report(result))
+    points = result["points"]
+    assert {(p["mode"], p.get("study")) for p in points} == {
+        ("project", "empty"),
+        ("project", "voted"),
+        ("minimal", None),
+    }
+    assert all(p["n_errors"] == 0 and p["requests"] > 0 for p in points), points
+    killed = [p for p in points if p.get("killed_pid")]
+    assert len(killed) == 1 and killed[0]["resent_after_lost_connection"] > 0
+    assert result["statements_per_cycle"]["max"] <= 6
+    check = result["exactly_once"]
+    assert check["acknowledged"] == check["stored"] > 0
+    assert check["lost"] == check["changed"] == check["duplicates"] == 0
+    assert check["overfilled_items"] == check["item_twice_to_one_annotator"] == 0

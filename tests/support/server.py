@@ -48,10 +48,14 @@ class ServerProcess:
 
 
 @contextmanager
-def arena_server(settings: Settings, **extra_env: str) -> Iterator[ServerProcess]:
+def arena_server(settings: Settings, workers: int = 1, **extra_env: str) -> Iterator[ServerProcess]:
+    """`arena serve` with `workers` processes (default one: a SIGKILL then ends the server, where
+    several would leave their worker processes behind)."""
     port = free_port()
     process = subprocess.Popen(
-        arena_command("serve", "--host", "127.0.0.1", "--port", str(port)),
+        arena_command(
+            "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)
+        ),
         env=arena_env(settings, **extra_env),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -212,8 +212,10 @@ def test_probe5_image_urls_are_per_showing_per_session_and_refused_elsewhere(are
     assert len(tokens) == 2 and all(OPAQUE.match(t) for t in tokens)
     image = first.get(f"{study_path}/image/{tokens[0]}")
     assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
-    # Not cacheable across annotators (nor at all).
-    assert image.headers["cache-control"] == "private, no-store"
+    # Kept by this browser only (the token is never reused), never by a shared cache; nothing
+    # that dates the file.
+    assert image.headers["cache-control"] == "private, max-age=31536000, immutable"
+    assert "etag" not in image.headers and "last-modified" not in image.headers
     # A reload of the same task shows the same images under fresh tokens.
     again = first.page(study_path)
     assert again.field("assignment") == page.field("assignment")
