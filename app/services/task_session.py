@@ -70,6 +70,7 @@ def session_progress(
     study = session.get(Study, annotator.study_id)
     done = _done(session, annotator)
     if viewer.planned_total is None:
+        slots.ensure_slots(session, study)  # the pool's open slots are what is left to them
         answered, target = progress(session, annotator, now=now)
         real_left = max(0, target - answered)
         viewer.planned_total = done + real_left + expected_checks(study, real_left)
