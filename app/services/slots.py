@@ -263,6 +263,17 @@ def return_slot(session: Session, study: Study, slot: ClaimedSlot) -> None:
     )
 
 
+def slot_generators(
+    generator_id: int | None, left_id: int | None, right_id: int | None
+) -> tuple[int | None, int | None]:
+    """A slot's (gen_a, gen_b) from an assignment's generators: the rated one, or the pair in
+    id order whatever side each was shown on."""
+    if generator_id is not None:
+        return generator_id, None
+    pair = sorted(g for g in (left_id, right_id) if g)
+    return tuple([*pair, None, None][:2])
+
+
 def release_expired(session: Session, study: Study, now: datetime) -> int:
     """Give back the slots of expired, unanswered assignments. Returns how many were released.
 
@@ -307,11 +318,9 @@ def release_expired(session: Session, study: Study, now: datetime) -> int:
     for row in candidates:
         if row.id not in released:
             continue
-        if row.generator_id is not None:
-            gen_a, gen_b = row.generator_id, None
-        else:
-            pair = sorted(g for g in (row.generator_left_id, row.generator_right_id) if g)
-            gen_a, gen_b = [*pair, None, None][:2]
+        gen_a, gen_b = slot_generators(
+            row.generator_id, row.generator_left_id, row.generator_right_id
+        )
         # Back at the front of the order: a slot that was handed out once is filled first.
         rows.append(
             {

@@ -147,11 +147,9 @@ def _slot_of(assignment: Assignment) -> slots.ClaimedSlot | None:
     """The pool slot a real item's assignment holds (None for attention checks)."""
     if assignment.item_key is None or assignment.slot is None:
         return None
-    if assignment.generator_id is not None:
-        gen_a, gen_b = assignment.generator_id, None
-    else:
-        pair = sorted(g for g in (assignment.generator_left_id, assignment.generator_right_id) if g)
-        gen_a, gen_b = [*pair, None, None][:2]
+    gen_a, gen_b = slots.slot_generators(
+        assignment.generator_id, assignment.generator_left_id, assignment.generator_right_id
+    )
     # Back at the front of the order, as an expired claim is.
     return slots.ClaimedSlot(
         assignment.item_key, assignment.slot, assignment.prompt_id, gen_a, gen_b, -1

@@ -138,7 +138,11 @@ def test_check_cycles_stay_within_six_statements(arena, quiet_sweeps):
             select(Assignment.check_kind, func.count()).group_by(Assignment.check_kind)
         ).all()
     assert {kind for kind, _n in kinds} >= {None, "degraded"}
-    assert max(counts) <= MAX_STATEMENTS, counts
+    # As above: a pair the uniform policy draws may have run out for this annotator, which
+    # costs one more claim statement, once per pair (the pair is then remembered as spent).
+    n_pairs = len(pool.pairs)
+    assert max(counts) <= MAX_STATEMENTS + 1, counts
+    assert sum(n > MAX_STATEMENTS for n in counts) <= n_pairs, counts
 
 
 def _work(factory, study_id, annotator_id, barrier, errors, counts):
