@@ -280,6 +280,53 @@ def describe(lb: Leaderboard, name: str) -> str:
             f"{len(names) * (len(names) - 1)} ordered pairs have met. Highest: {names[i]} beats "
             f"{names[j]} {fmt.number(best, 'win_rate')} of the time{n}."
         )
+    if name == "average-win-rate":
+        names, observed = _matrix_rows(lb, "observed")
+        with np.errstate(all="ignore"):
+            means = np.nanmean(observed, axis=1)
+        order = sorted(
+            (i for i in range(len(names)) if np.isfinite(means[i])), key=lambda i: -means[i]
+        )
+        items = [f"{names[i]} {fmt.number(float(means[i]), 'win_rate')}" for i in order]
+        return (
+            f"Bar chart of each generator's average win rate against all others, observed and as "
+            f"the Bradley–Terry fit predicts, for {len(names)} generators, best first: "
+            f"{_listing(items)}."
+        )
+    if name == "vote-counts":
+        names, counts = _matrix_rows(lb, "votes")
+        cells = [
+            (counts[i][j], i, j)
+            for i in range(len(names))
+            for j in range(i + 1, len(names))
+            if np.isfinite(counts[i][j])
+        ]
+        met = [c for c in cells if c[0] > 0]
+        if not met:
+            return f"Matrix of votes per pair among {len(names)} generators: no pair has met yet."
+        most, i, j = max(met)
+        least, k, m = min(met)
+        return (
+            f"Matrix of votes per pair of generators among {len(names)} generators; "
+            f"{len(met)} of {len(cells)} pairs have met. Most: {names[i]} and {names[j]} "
+            f"({int(most)} votes); fewest: {names[k]} and {names[m]} ({int(least)} votes)."
+        )
+    if name == "trajectory":
+        path = lb.depth["trajectory"]
+        last = {
+            g: cell["rating"][-1]
+            for g, cell in path["generators"].items()
+            if cell["rating"] and cell["rating"][-1] is not None
+        }
+        items = [
+            f"{g} {fmt.number(value, 'bt')}"
+            for g, value in sorted(last.items(), key=lambda kv: -kv[1])
+        ]
+        return (
+            f"Bradley–Terry ratings of {len(path['generators'])} generators with 95% bands as "
+            f"the votes came in, at {len(path['votes'])} checkpoints up to {path['votes'][-1]} "
+            f"votes; at the last: {_listing(items)}."
+        )
     if name == "precision-recall":
         ok = [
             r
