@@ -39,7 +39,7 @@ class SessionProgress:
 
 
 def _done(session: Session, annotator: Annotator) -> int:
-    votes = session.scalar(select(func.count()).where(Vote.annotator_id == annotator.id)) or 0
+    """Votes (the annotator's maintained counter) plus "can't judge" answers."""
     skips = (
         session.scalar(
             select(func.count()).where(
@@ -48,7 +48,7 @@ def _done(session: Session, annotator: Annotator) -> int:
         )
         or 0
     )
-    return votes + skips
+    return annotator.n_answered + skips
 
 
 def expected_checks(study: Study, real_tasks: int) -> int:

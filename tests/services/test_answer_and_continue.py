@@ -326,9 +326,9 @@ def test_an_image_uploaded_to_an_open_study_becomes_a_task(session):
     assert later is not None and later.item_key != task.item_key
 
 
-# The task page's session progress (issue 20: a total fixed per session, done = votes + "can't
-# judge" answers, time left from recent answer times) reads three counts per request.
-SESSION_PROGRESS_STATEMENTS = 3
+# The task page's session progress (issue 20: a total fixed per session, done = votes (a counter)
+# + "can't judge" answers, time left from recent answer times) reads two counts per request.
+SESSION_PROGRESS_STATEMENTS = 2
 
 
 def test_the_whole_vote_request_adds_only_the_sign_in_lookups(arena, quiet_sweeps):
