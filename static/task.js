@@ -171,6 +171,31 @@
     else if (event.key === "m" || event.key === "M") { event.preventDefault(); setMagnifier(!magnifying); }
   });
 
+  // ---- the next task's images, ahead of time -------------------------------------------------
+  // The server holds the next task ahead and names its images in an inert <template>: fetch and
+  // decode them now, so the answer's response shows them from the browser's cache. The count
+  // of decoded images is on <html data-preloaded> (the browser tests read it).
+  var preloaded = 0;
+  var keep = [];  // decoded images stay referenced until the next task arrives
+  function preloadAhead() {
+    var holder = document.getElementById("ahead-images");
+    keep = [];
+    if (!holder || !holder.content) return;
+    var sources = holder.content.querySelectorAll("img");
+    for (var i = 0; i < sources.length; i++) {
+      var img = new Image();
+      img.decoding = "async";
+      img.src = sources[i].getAttribute("src");
+      keep.push(img);
+      if (img.decode) {
+        img.decode().then(function () {
+          preloaded += 1;
+          document.documentElement.dataset.preloaded = String(preloaded);
+        }, function () { /* gone (expired): the answer's response shows another task */ });
+      }
+    }
+  }
+
   // A new task: scale its images, keep the magnifier as it was, announce it, move focus to it.
   document.addEventListener("htmx:afterSwap", function (event) {
     if (!event.target || event.target.id === "flash") return;
@@ -178,6 +203,7 @@
     setMagnifier(magnifying);
     fit();
     announce(true);
+    preloadAhead();
   });
 
   function announce(moveFocus) {
@@ -198,4 +224,5 @@
     if (event.target && event.target.matches && event.target.matches("#stage img")) fit();
   }, true);
   fit();
+  preloadAhead();
 })();

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -132,6 +133,12 @@ class Annotator(Base):
     # real items (not attention checks), for the progress bar and the per-annotator task cap.
     n_answered: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     n_answered_real: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Also maintained on the vote and "can't judge" paths, so the task page's progress costs no
+    # query: "can't judge" answers, the sum of answer times (each capped, for the time-left
+    # estimate) and when the last answer was given (when the next task went on screen).
+    n_skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    answer_ms_total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    last_answer_at: Mapped[datetime | None] = mapped_column()
 
     study: Mapped[Study] = relationship()
 

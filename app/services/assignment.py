@@ -41,7 +41,9 @@ from app.models import (
     AnnotatorSession,
     Assignment,
     Image,
+    ImageToken,
     Prompt,
+    Rendition,
     Study,
     Vote,
     new_public_id,
@@ -515,6 +517,29 @@ def task_view(
     """The task as this annotator session sees it; every call issues fresh image tokens (one
     INSERT). `fresh`: the assignment was just made, so it has no earlier tokens to revoke."""
     study = study or session.get(Study, assignment.study_id)
+    if not fresh:
+        revoke_tokens(session, assignment, viewer)
+    shown = {
+        side: (image_id, side_variant(assignment, side))
+        for side, image_id in _sides(assignment)
+        if image_id is not None
+    }
+    tokens = issue_tokens(session, store, study, assignment, viewer, shown)
+    return view_with_tokens(session, study, assignment, tokens)
+
+
+def _sides(assignment: Assignment) -> tuple[tuple[str, int | None], ...]:
+    return (
+        ("left", assignment.image_left_id),
+        ("right", assignment.image_right_id),
+        ("single", assignment.image_id),
+    )
+
+
+def view_with_tokens(
+    session: Session, study: Study, assignment: Assignment, tokens: dict[str, str]
+) -> TaskView:
+    """The task's view with image tokens already issued ({side: token})."""
     pool = slots.study_pool(session, study)
     prompt = None
     if assignment.prompt_id is not None:
@@ -522,18 +547,6 @@ def task_view(
         if prompt is None:  # a reference image's prompt, outside the pool
             row = session.get(Prompt, assignment.prompt_id)
             prompt = row.text if row else None
-    if not fresh:
-        revoke_tokens(session, assignment, viewer)
-    shown = {
-        side: (image_id, side_variant(assignment, side))
-        for side, image_id in (
-            ("left", assignment.image_left_id),
-            ("right", assignment.image_right_id),
-            ("single", assignment.image_id),
-        )
-        if image_id is not None
-    }
-    tokens = issue_tokens(session, store, study, assignment, viewer, shown)
     return TaskView(
         assignment_id=assignment.public_id,
         kind=study.kind,
@@ -548,6 +561,132 @@ def task_view(
     )
 
 
+def tokens_by_side(assignment: Assignment, shown: list[tuple[str, int, str]]) -> dict[str, str]:
+    """{side: token} from a showing's tokens as (token, image id, variant) rows."""
+    left = list(shown)
+    tokens = {}
+    for side, image_id in _sides(assignment):
+        if image_id is None:
+            continue
+        variant = side_variant(assignment, side)
+        for row in left:
+            if row[1] == image_id and row[2] == variant:
+                tokens[side] = row[0]
+                left.remove(row)
+                break
+    return tokens
+
+
+# The task page holds one task ahead: claimed while the current task is on screen, with its image
+# tokens issued, so the page preloads its images; the vote's response shows it (same tokens: the
+# images come from the browser's cache) and claims the next one ahead. A task ahead is an ordinary
+# open assignment (a slot towards k raters, never an item the annotator held, released on expiry),
+# with twice the TTL because its time on screen starts later; the oldest open assignment is the
+# one on screen, so a reload shows the same task.
+AHEAD_TTL_FACTOR = 2
+
+
+@dataclass(frozen=True)
+class Ahead:
+    assignment: Assignment
+    task: TaskView
+
+
+def held_ahead(
+    session: Session,
+    study: Study,
+    annotator: Annotator,
+    viewer: AnnotatorSession,
+    public_id: str,
+    now: datetime,
+) -> Ahead | None:
+    """The task held ahead for this session, still open, with the tokens its page preloaded (one
+    statement); None when it is not (expired, released, not theirs)."""
+    rows = session.execute(
+        select(Assignment, ImageToken.token, Rendition.image_id, Rendition.variant)
+        .join(
+            ImageToken,
+            (ImageToken.assignment_id == Assignment.id) & (ImageToken.session_id == viewer.id),
+        )
+        .join(Rendition, Rendition.id == ImageToken.rendition_id)
+        .where(
+            Assignment.public_id == public_id,
+            Assignment.study_id == study.id,
+            Assignment.annotator_id == annotator.id,
+            Assignment.answered_at.is_(None),
+            Assignment.expires_at > now,
+            Assignment.item_key.is_not(None) | Assignment.check_kind.is_not(None),
+        )
+    ).all()
+    if not rows:
+        return None
+    assignment = rows[0][0]
+    tokens = tokens_by_side(
+        assignment, [(token, image, variant) for _a, token, image, variant in rows]
+    )
+    return Ahead(assignment, view_with_tokens(session, study, assignment, tokens))
+
+
+def claim_ahead(
+    session: Session,
+    store: MediaStore,
+    study: Study,
+    annotator: Annotator,
+    viewer: AnnotatorSession,
+    *,
+    now: datetime,
+    ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    rng: np.random.Generator | None = None,
+    pool: slots.StudyPool | None = None,
+) -> Ahead | None:
+    """Claim the task after the one on screen (counted against the task cap as if the one on
+    screen were a real item) and issue its tokens; None when nothing is left for them."""
+    assignment = claim_next(
+        session,
+        study,
+        annotator,
+        answered_real=annotator.n_answered_real + 1,
+        now=now,
+        rng=rng,
+        ttl_seconds=ttl_seconds * AHEAD_TTL_FACTOR,
+        pool=pool,
+    )
+    if assignment is None:
+        return None
+    return Ahead(assignment, task_view(session, store, assignment, viewer, study=study, fresh=True))
+
+
+def page_ahead(
+    session: Session,
+    store: MediaStore,
+    study: Study,
+    annotator: Annotator,
+    viewer: AnnotatorSession,
+    current: Assignment,
+    *,
+    now: datetime | None = None,
+    ttl_seconds: int = DEFAULT_TTL_SECONDS,
+) -> Ahead | None:
+    """The task ahead of `current` for a page load: one they already hold (shown with new tokens,
+    as a reload shows any task), else a new claim."""
+    now = now or utcnow()
+    held = session.scalar(
+        select(Assignment)
+        .where(
+            Assignment.annotator_id == annotator.id,
+            Assignment.id != current.id,
+            Assignment.answered_at.is_(None),
+            Assignment.expires_at > now,
+            (Assignment.item_key.is_not(None)) | (Assignment.check_kind.is_not(None)),
+        )
+        .order_by(Assignment.issued_at, Assignment.id)
+        .limit(1)
+    )
+    if held is not None:
+        return Ahead(held, task_view(session, store, held, viewer, study=study))
+    return claim_ahead(session, store, study, annotator, viewer, now=now, ttl_seconds=ttl_seconds)
+
+
 @dataclass(frozen=True)
 class NextStep:
     """What the vote path answers: the stored vote, the next task (None: nothing left) and the
@@ -558,6 +697,7 @@ class NextStep:
     task: TaskView | None
     answered: int
     target: int
+    ahead: Ahead | None = None  # the task now held ahead of `task` (its images preloaded)
 
 
 def answer_and_continue(
@@ -575,11 +715,18 @@ def answer_and_continue(
     now: datetime | None = None,
     rng: np.random.Generator | None = None,
     ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    ahead: str | None = None,
+    claim_ahead_room: bool = False,
 ) -> NextStep:
     """Record the vote, claim the next task, compute progress: one short transaction (the caller
     commits) of at most six statements in the steady state, whatever the study's size — mark
     the assignment answered, insert the vote, count it on the annotator, claim a slot, insert
     the next assignment, insert its image tokens (`viewer` None: no task view).
+
+    `ahead`: the task the page holds ahead (its images preloaded). While it is still open it is
+    the next task, shown with the tokens already issued (one statement), and, when
+    `claim_ahead_room` (the session's total leaves room for it), the task after it is claimed
+    ahead in its place (the three statements of a claim).
 
     A re-sent answer settles like votes.submit_vote (the same answer: the stored vote; another:
     409) and the annotator's current task is shown again."""
@@ -599,6 +746,26 @@ def answer_and_continue(
     )
     pool = slots.study_pool(session, study)
     fresh = True
+    held = None
+    if outcome.created and ahead and viewer is not None:
+        held = held_ahead(session, study, annotator, viewer, ahead, now)
+    if held is not None:
+        # The page already holds the next task and its images: show it, claim the one after.
+        next_ahead = None
+        if claim_ahead_room:
+            next_ahead = claim_ahead(
+                session,
+                store,
+                study,
+                annotator,
+                viewer,
+                now=now,
+                ttl_seconds=ttl_seconds,
+                rng=rng,
+                pool=pool,
+            )
+        answered, target = progress_with(session, study, annotator, held.assignment)
+        return NextStep(outcome.vote, held.assignment, held.task, answered, target, next_ahead)
     if outcome.created:
         assignment = claim_next(
             session,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -18,6 +18,10 @@ from app.models import Annotator, Assignment, Study, Vote, utcnow
 from app.services import pair_policy
 
 CHOICES = ("left", "right", "tie", "both_bad")
+
+# Each answer counts at most two minutes towards the annotator's answer-time total (the task
+# page's time-left estimate): a pause is not the annotator's pace.
+ANSWER_MS_CAP = 120_000
 # Chatbot Arena (FastChat) battle layout: model_a is the left image's generator.
 WINNER = {
     "left": "model_a",
@@ -166,6 +170,12 @@ def _insert(session, study, annotator, claimed, choice, rating, flags, client_ms
     loaded = session.identity_map.get(Session.identity_key(Assignment, assignment_id))
     if loaded is not None:
         set_committed_value(loaded, "answered_at", now)
+    # On screen since the later of its claim and the annotator's previous answer: the task page
+    # claims the next task ahead of time (preloading its images) while this one is shown.
+    shown_at = issued_at
+    if annotator.last_answer_at is not None and annotator.last_answer_at > shown_at:
+        shown_at = annotator.last_answer_at
+    server_ms = max(0, int((now - shown_at).total_seconds() * 1000))
     values = {
         "assignment_id": assignment_id,
         "study_id": study.id,
@@ -174,7 +184,7 @@ def _insert(session, study, annotator, claimed, choice, rating, flags, client_ms
         "winner": WINNER[choice] if choice else None,
         "rating": rating,
         "flags": flags,
-        "server_ms": max(0, int((now - issued_at).total_seconds() * 1000)),
+        "server_ms": server_ms,
         "client_ms": client_ms,
         "created_at": now,
     }
@@ -192,11 +202,15 @@ def _insert(session, study, annotator, claimed, choice, rating, flags, client_ms
         .values(
             n_answered=people.c.n_answered + 1,
             n_answered_real=people.c.n_answered_real + real,
+            answer_ms_total=people.c.answer_ms_total + min(server_ms, ANSWER_MS_CAP),
+            last_answer_at=now,
         )
-        .returning(people.c.n_answered, people.c.n_answered_real)
+        .returning(people.c.n_answered, people.c.n_answered_real, people.c.answer_ms_total)
     ).one()
     set_committed_value(annotator, "n_answered", counts[0])
     set_committed_value(annotator, "n_answered_real", counts[1])
+    set_committed_value(annotator, "answer_ms_total", counts[2])
+    set_committed_value(annotator, "last_answer_at", now)
     return vote
 
 
@@ -231,9 +245,30 @@ def recount_answers(session: Session, study_id: int) -> None:
         .where(Vote.annotator_id == Annotator.id, Assignment.check_kind.is_(None))
         .scalar_subquery()
     )
+    skipped = (
+        select(func.count())
+        .select_from(Assignment)
+        .where(Assignment.annotator_id == Annotator.id, Assignment.skipped_at.is_not(None))
+        .scalar_subquery()
+    )
+    capped = case((Vote.server_ms > ANSWER_MS_CAP, ANSWER_MS_CAP), else_=Vote.server_ms)
+    answer_ms = (
+        select(func.coalesce(func.sum(capped), 0))
+        .where(Vote.annotator_id == Annotator.id)
+        .scalar_subquery()
+    )
+    last = (
+        select(func.max(Vote.created_at)).where(Vote.annotator_id == Annotator.id)
+    ).scalar_subquery()
     session.execute(
         update(Annotator)
         .where(Annotator.study_id == study_id)
-        .values(n_answered=answered, n_answered_real=real)
+        .values(
+            n_answered=answered,
+            n_answered_real=real,
+            n_skipped=skipped,
+            answer_ms_total=answer_ms,
+            last_answer_at=last,
+        )
         .execution_options(synchronize_session="fetch")
     )

@@ -22,6 +22,7 @@ from app.services.annotator_sessions import find_session, start_session
 from app.services.assignment import (
     answer_and_continue,
     next_assignment,
+    page_ahead,
     task_view,
 )
 from app.services.invites import annotator_for_token, annotator_in_study, record_consent
@@ -135,24 +136,35 @@ def _task_context(
 ) -> dict:
     annotator = viewer.annotator
     standing = session_progress(session, viewer)
-    task = None
+    task = ahead = None
+    ttl = _settings(request).assignment_ttl_seconds
     if not standing.finished:
-        assignment = next_assignment(
-            session, annotator, ttl_seconds=_settings(request).assignment_ttl_seconds
-        )
+        assignment = next_assignment(session, annotator, ttl_seconds=ttl)
         if assignment is not None:
-            task = task_view(session, request.app.state.media, assignment, viewer, study=study)
+            media = request.app.state.media
+            task = task_view(session, media, assignment, viewer, study=study)
             TASKS_SERVED.labels(study.kind).inc()
-    return _context(study, annotator, csrf, task, standing)
+            if standing.done + 1 < standing.total:
+                held = page_ahead(
+                    session, media, study, annotator, viewer, assignment, ttl_seconds=ttl
+                )
+                ahead = held.task if held else None
+    return _context(study, annotator, csrf, task, standing, ahead)
 
 
 def _context(
-    study: Study, annotator: Annotator, csrf: str, task, standing: SessionProgress
+    study: Study,
+    annotator: Annotator,
+    csrf: str,
+    task,
+    standing: SessionProgress,
+    ahead=None,
 ) -> dict:
     return {
         "study_id": study.public_id,
         "question": study.question,
         "task": task,
+        "ahead": ahead,
         "answered": standing.done,
         "target": standing.total,
         "seconds_left": standing.seconds_left,
@@ -267,6 +279,7 @@ def vote(
     none_of_these: Annotated[str | None, Form()] = None,
     client_ms: Annotated[str | None, Form()] = None,
     csrf_token: Annotated[str | None, Form()] = None,
+    ahead: Annotated[str | None, Form()] = None,
 ) -> Response:
     settings = _settings(request)
     try:
@@ -278,6 +291,7 @@ def vote(
             none_of_these=none_of_these,
             client_ms=client_ms,
             csrf_token=csrf_token,
+            ahead=ahead,
         )
         study = get_study_by_public_id(session, study_id)
         viewer, csrf = _signed_in(request, session, study)
@@ -307,6 +321,8 @@ def vote(
                 raise InvalidInput("client_ms must be a whole number of milliseconds")
             elapsed = int(client_ms)
         htmx = _is_htmx(request)
+        # Room for a task ahead after the one this vote brings on screen (the vote counts too).
+        before = session_progress(session, viewer)
         # The vote, the next task and the progress bar in one short transaction.
         step = answer_and_continue(
             session,
@@ -320,13 +336,17 @@ def vote(
             flags=answer_flags,
             client_ms=elapsed,
             ttl_seconds=settings.assignment_ttl_seconds,
+            ahead=(ahead or None) if htmx else None,
+            claim_ahead_room=htmx and before.done + 2 < before.total,
         )
-        # The session's fixed total is reached: the task just claimed is not shown, it goes back.
+        # The session's fixed total is reached: the tasks just claimed are not shown, they go back.
         standing = session_progress(session, viewer)
-        task = step.task
-        if standing.finished and step.assignment is not None:
-            release_unneeded(session, study, step.assignment)
-            task = None
+        task, held = step.task, step.ahead
+        if standing.finished:
+            for claimed in (step.assignment, held.assignment if held else None):
+                if claimed is not None:
+                    release_unneeded(session, study, claimed)
+            task = held = None
         # Durable before anything is sent back: an acknowledged vote survives a crash.
         session.commit()
         VOTES.labels(study.kind).inc()
@@ -335,7 +355,7 @@ def vote(
             return RedirectResponse(f"/study/{study.public_id}", status_code=303)
         if task is not None:
             TASKS_SERVED.labels(study.kind).inc()
-        context = _context(study, annotator, csrf, task, standing)
+        context = _context(study, annotator, csrf, task, standing, held.task if held else None)
     except ArenaError as exc:
         session.rollback()
         return _error(request, exc)

@@ -246,6 +246,53 @@ def test_lightbox_magnifier_help_and_a_fixed_total_over_ten_answers(server, brow
     context.close()
 
 
+# In-page timing: from the key press to the moment every image of the new task is decoded.
+TIMING = """() => {
+  window.keyToImages = []; let pressed = 0;
+  document.addEventListener('keydown', () => { pressed = performance.now(); }, true);
+  document.addEventListener('htmx:afterSettle', (event) => {
+    if (!pressed || event.target.id === 'flash') return;
+    const start = pressed; pressed = 0;
+    Promise.all([...document.querySelectorAll('#stage img')].map(i => i.decode()))
+      .then(() => window.keyToImages.push(performance.now() - start));
+  });
+}"""
+AHEAD = """() => [...document.getElementById('ahead-images').content.querySelectorAll('img')]
+  .map(i => i.getAttribute('src'))"""
+SHOWN = "() => [...document.querySelectorAll('#stage img')].map(i => i.getAttribute('src'))"
+
+
+def test_the_next_tasks_images_are_preloaded_and_shown_within_150_ms(server, browser):
+    """The page holds the next task ahead and decodes its images while the annotator looks at
+    the current one; the answer brings up exactly those images. Median key-to-decoded-images
+    over 12 answers stays under 150 ms."""
+    arena = server
+    upload_pool(arena, prompts=PROMPTS)
+    study = make_study(arena, name="ahead", prompt_set=PROMPTS["name"])
+    [url] = invite_urls(arena, study)
+    context, tab = _tab(browser, 1440, 900)
+    _start(tab, url)
+    tab.evaluate(TIMING)
+    for n in range(12):
+        # While the task is on screen, the next one's two images load and decode.
+        tab.wait_for_function(
+            "(n) => Number(document.documentElement.dataset.preloaded || 0) >= n", arg=2 * (n + 1)
+        )
+        ahead = tab.evaluate(AHEAD)
+        assert len(ahead) == 2 and set(ahead).isdisjoint(tab.evaluate(SHOWN))
+        tab.keyboard.press("12"[n % 2])
+        tab.wait_for_function("(n) => window.keyToImages.length > n", arg=n)
+        assert tab.evaluate(SHOWN) == ahead  # the preloaded images, same URLs
+        _ready(tab)
+    latencies = tab.evaluate("window.keyToImages")
+    median = statistics.median(latencies)
+    print(f"key to next images (preloaded): median {median:.0f} ms, max {max(latencies):.0f} ms")
+    assert median < 150, latencies
+    assert not tab.errors, tab.errors
+    assert not tab.remote, tab.remote
+    context.close()
+
+
 def test_rating_page_and_thank_you_page(server, browser):
     arena = server
     upload_pool(arena)  # 3 generators x 4 prompts: 12 images to rate

@@ -326,14 +326,17 @@ def test_an_image_uploaded_to_an_open_study_becomes_a_task(session):
     assert later is not None and later.item_key != task.item_key
 
 
-# The task page's session progress (issue 20: a total fixed per session, done = votes (a counter)
-# + "can't judge" answers, time left from recent answer times) reads two counts per request.
-SESSION_PROGRESS_STATEMENTS = 2
+# The task page's session progress (issue 20: a total fixed per session, done = votes + "can't
+# judge" answers, time left from the answer-time total) reads maintained counters: no statement.
+SESSION_PROGRESS_STATEMENTS = 0
+# The task held ahead (its images preloaded) is shown with the tokens already issued: one look-up.
+AHEAD_STATEMENTS = 1
 
 
 def test_the_whole_vote_request_adds_only_the_sign_in_lookups(arena, quiet_sweeps):
     """Over HTTP (htmx): the study and the session (with its annotator) are looked up, then the
-    cycle, then the session's progress; rate limits in memory (one process) cost no statement."""
+    cycle with the task held ahead; the session's progress is read from counters; rate limits in
+    memory (one process) cost no statement."""
     from fastapi.testclient import TestClient
 
     from tests.web.conftest import GENERATORS, Page, invite_urls, make_study, upload_pool
@@ -351,7 +354,8 @@ def test_the_whole_vote_request_adds_only_the_sign_in_lookups(arena, quiet_sweep
         assert response.status_code == 200, response.text
         counts.append(len(statements))
         page = Page(response.text, page.study_path)
-    budget = MAX_STATEMENTS + 2 + SESSION_PROGRESS_STATEMENTS
+        assert 'name="ahead"' in response.text  # every answer shows the task held ahead
+    budget = MAX_STATEMENTS + 2 + SESSION_PROGRESS_STATEMENTS + AHEAD_STATEMENTS
     # Plus, at most once per pair, the extra claim when the drawn pair ran out for them.
     assert max(counts[1:]) <= budget + 1, counts
     n_pairs = len(GENERATORS) * (len(GENERATORS) - 1) // 2
@@ -368,3 +372,151 @@ def test_more_raters_per_item_open_more_slots(session):
     session.flush()
     again = next_assignment(session, second)
     assert again is not None and again.item_key == task.item_key
+
+
+def _cycles_ahead(session, store, study, annotator, viewer, engine, rng):
+    """Answer every task of one annotator as the task page does, one task held ahead: the
+    statement count of each cycle and every (shown, held ahead) pair."""
+    task = next_assignment(session, annotator, rng=rng)
+    ahead = assignment_service.claim_ahead(
+        session, store, study, annotator, viewer, now=utcnow(), rng=rng
+    )
+    session.commit()
+    counts, shown = [], []
+    while task is not None:
+        held = ahead.assignment.public_id if ahead else None
+        with counting(engine) as statements:
+            step = answer_and_continue(
+                session,
+                store,
+                study,
+                annotator,
+                viewer,
+                task.public_id,
+                rng=rng,
+                ahead=held,
+                claim_ahead_room=True,
+                **_answer(task),
+            )
+            session.commit()
+        counts.append(len(statements))
+        if ahead is not None:
+            # The task held ahead is the one shown next, with the image URLs already preloaded.
+            assert step.assignment.id == ahead.assignment.id
+            assert step.task == ahead.task
+        task, ahead = step.assignment, step.ahead
+        if task is not None and ahead is not None:
+            assert ahead.assignment.id != task.id and ahead.task.assignment_id != held
+            shown.append((task, ahead.assignment))
+    return counts, shown
+
+
+@pytest.mark.parametrize("policy", ["uniform", "active"])
+def test_a_cycle_with_a_task_held_ahead_adds_one_look_up(arena, quiet_sweeps, policy):
+    from tests.web.conftest import invite_urls, make_study, upload_pool
+
+    upload_pool(arena)
+    public = make_study(arena, pair_policy=policy, raters_per_item=2)
+    invite_urls(arena, public, 2)
+    engine = arena.app.state.engine
+    store = MediaStore(arena.settings.media_dir)
+    with arena.session_factory() as session:
+        study = session.scalar(select(Study).where(Study.public_id == public["public_id"]))
+        first, second = session.scalars(select(Annotator).order_by(Annotator.id)).all()
+        rng = np.random.default_rng(7)
+        warm, _ = _cycles_ahead(
+            session, store, study, first, start_session(session, first)[0], engine, rng
+        )
+        counts, shown = _cycles_ahead(
+            session, store, study, second, start_session(session, second)[0], engine, rng
+        )
+        votes = session.execute(
+            select(Vote.annotator_id, Assignment.item_key).join(
+                Assignment, Assignment.id == Vote.assignment_id
+            )
+        ).all()
+        per_item = session.execute(
+            select(Assignment.item_key, func.count(func.distinct(Vote.annotator_id)))
+            .join(Vote, Vote.assignment_id == Assignment.id)
+            .group_by(Assignment.item_key)
+        ).all()
+        open_left = session.scalar(
+            select(func.count()).where(
+                Assignment.answered_at.is_(None), Assignment.item_key.is_not(None)
+            )
+        )
+    # Every item once to each annotator, k = 2 distinct raters, nothing left held at the end.
+    assert len(warm) == len(counts) == 12 and len(shown) == 10
+    assert {n for _key, n in per_item} == {2} and len(per_item) == 12
+    assert len(votes) == len(set(votes))
+    assert open_left == 0
+    spare = 3  # as in the cycle test: a pair that ran out for them costs one more, once
+    for cycles in (warm[1:], counts):
+        assert max(cycles) <= MAX_STATEMENTS + AHEAD_STATEMENTS + 1, cycles
+        assert sum(n > MAX_STATEMENTS + AHEAD_STATEMENTS for n in cycles) <= spare, cycles
+
+
+def test_a_task_held_ahead_is_timed_from_the_previous_answer(arena):
+    """The task ahead is claimed while another is on screen: its response time starts when it
+    is shown (the previous answer), not when it was claimed; an expired one is not shown."""
+    from tests.web.conftest import invite_urls, make_study, upload_pool
+
+    upload_pool(arena)
+    public = make_study(arena, kind="rating", raters_per_item=1)
+    invite_urls(arena, public, 1)
+    store = MediaStore(arena.settings.media_dir)
+    with arena.session_factory() as session:
+        _timed_ahead(session, store, public)
+
+
+def _timed_ahead(session, store, public):
+    study = session.scalar(select(Study).where(Study.public_id == public["public_id"]))
+    annotator = session.scalar(select(Annotator))
+    viewer = start_session(session, annotator)[0]
+    t0 = utcnow()
+    task = next_assignment(session, annotator, now=t0)
+    ahead = assignment_service.claim_ahead(session, store, study, annotator, viewer, now=t0)
+    step = answer_and_continue(
+        session,
+        store,
+        study,
+        annotator,
+        viewer,
+        task.public_id,
+        rating="4",
+        now=t0 + timedelta(seconds=10),
+        ahead=ahead.assignment.public_id,
+        claim_ahead_room=False,
+    )
+    assert step.vote.server_ms == 10_000
+    assert step.assignment.id == ahead.assignment.id and step.ahead is None
+    later = answer_and_continue(
+        session,
+        store,
+        study,
+        annotator,
+        viewer,
+        step.assignment.public_id,
+        rating="2",
+        now=t0 + timedelta(seconds=25),
+    )
+    assert later.vote.server_ms == 15_000  # not 25 s since its claim
+    assert annotator.answer_ms_total == 25_000 and annotator.last_answer_at is not None
+    # A task held ahead that expired meanwhile is not shown: a fresh task is claimed instead.
+    ahead = assignment_service.claim_ahead(
+        session, store, study, annotator, viewer, now=t0 + timedelta(seconds=25)
+    )
+    ahead.assignment.expires_at = t0 + timedelta(seconds=26)  # expired meanwhile
+    session.flush()
+    step = answer_and_continue(
+        session,
+        store,
+        study,
+        annotator,
+        viewer,
+        later.assignment.public_id,
+        rating="3",
+        now=t0 + timedelta(seconds=30),
+        ahead=ahead.assignment.public_id,
+    )
+    assert step.assignment is None or step.assignment.id != ahead.assignment.id

@@ -111,7 +111,16 @@ class Page:
 
     @property
     def images(self) -> list[str]:
-        return re.findall(r'src="/study/[^/"]+/image/([^"]+)"', self.html)
+        """The tokens of the task's images (not of the task held ahead)."""
+        shown = self.html.split('<template id="ahead-images">')[0]
+        return re.findall(r'src="/study/[^/"]+/image/([^"]+)"', shown)
+
+    @property
+    def ahead_images(self) -> list[str]:
+        """The tokens of the images of the task held ahead (the page preloads them)."""
+        parts = self.html.split('<template id="ahead-images">')
+        held = parts[1].split("</template>")[0] if len(parts) > 1 else ""
+        return re.findall(r'src="/study/[^/"]+/image/([^"]+)"', held)
 
 
 class Annotator:
@@ -160,6 +169,8 @@ class Annotator:
             "assignment": page.field("assignment"),
             **answer,
         }
+        if 'name="ahead"' in page.html:  # as the form sends it
+            data.setdefault("ahead", page.field("ahead"))
         headers = {"HX-Request": "true"} if htmx else {}
         return self.post(
             f"{page.study_path}/vote",
