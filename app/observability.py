@@ -25,6 +25,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.models import Job, utcnow
+from app.models.enums import PENDING_STATUSES, JobStatus
 from app.settings import Settings
 
 TASKS_SERVED = Counter(
@@ -67,14 +68,14 @@ class QueueCollector(Collector):
         with self.session_factory() as session:
             rows = session.execute(
                 select(Job.kind, Job.status, func.count())
-                .where(Job.status.in_(("queued", "running")))
+                .where(Job.status.in_(PENDING_STATUSES))
                 .group_by(Job.kind, Job.status)
             )
             for kind, status, count in rows:
                 depth.add_metric([kind, status], count)
             leases = session.execute(
                 select(Job.worker, func.max(Job.lease_until))
-                .where(Job.status == "running", Job.worker.is_not(None))
+                .where(Job.status == JobStatus.running, Job.worker.is_not(None))
                 .group_by(Job.worker)
             )
             now, live = utcnow(), 0

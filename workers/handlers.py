@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.models.ops import JobKind
+from app.models.enums import JobKind
 from workers.context import Handler, JobContext
 from workers.features import extract_features
 from workers.leaderboard_job import recompute_leaderboard

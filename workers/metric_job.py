@@ -22,7 +22,8 @@ from app.metrics import catalog
 from app.metrics.catalog import INCEPTION_METRICS
 from app.metrics.errors import MetricInputError
 from app.models import Generator, Image, Job, MetricResult, Prompt, ReferenceSet
-from app.models.ops import PENDING_STATUSES, JobKind, owner_scope
+from app.models.enums import PENDING_STATUSES, JobKind, PreprocessingMode
+from app.models.ops import owner_scope
 from app.services.features import cached_keys, load_features, store_features, text_key
 from app.services.reference_sets import statistics_file
 from workers.context import Deferred, JobContext
@@ -121,7 +122,7 @@ def compute_metrics(context: JobContext, session: Session) -> dict[str, Any]:
     if session.get(Generator, generator_id) is None:
         return {"skipped": "the generator no longer exists"}
     reference = session.get(ReferenceSet, reference_set_id) if reference_set_id else None
-    mode = reference.preprocessing_mode if reference is not None else "clean"
+    mode = reference.preprocessing_mode if reference is not None else PreprocessingMode.clean
 
     gen_rows = session.execute(
         select(Image.sha256, Prompt.external_id, Prompt.text)

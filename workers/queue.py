@@ -15,6 +15,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.models import Job, utcnow
+from app.models.enums import PENDING_STATUSES, JobStatus
 
 BACKOFF_BASE_SECONDS = 5
 BACKOFF_MAX_SECONDS = 600
@@ -31,8 +32,10 @@ def backoff_seconds(attempts: int) -> int:
 
 def _claimable(now):
     return or_(
-        and_(Job.status == "queued", Job.run_after <= now),
-        and_(Job.status == "running", Job.lease_until < now, Job.attempts < Job.max_attempts),
+        and_(Job.status == JobStatus.queued, Job.run_after <= now),
+        and_(
+            Job.status == JobStatus.running, Job.lease_until < now, Job.attempts < Job.max_attempts
+        ),
     )
 
 
@@ -41,9 +44,11 @@ def fail_exhausted(session: Session) -> int:
     now = utcnow()
     result = session.execute(
         update(Job)
-        .where(Job.status == "running", Job.lease_until < now, Job.attempts >= Job.max_attempts)
+        .where(
+            Job.status == JobStatus.running, Job.lease_until < now, Job.attempts >= Job.max_attempts
+        )
         .values(
-            status="failed",
+            status=JobStatus.failed,
             finished_at=now,
             lease_until=None,
             error="lease expired on the last attempt: the worker died or hung",
@@ -70,7 +75,7 @@ def claim(
             update(Job)
             .where(Job.id == candidate.scalar_subquery(), _claimable(now))
             .values(
-                status="running",
+                status=JobStatus.running,
                 attempts=Job.attempts + 1,
                 worker=worker,
                 lease_until=now + timedelta(seconds=lease_seconds),
@@ -85,7 +90,7 @@ def claim(
 
 
 def _owned(job_id: int, worker: str):
-    return and_(Job.id == job_id, Job.worker == worker, Job.status == "running")
+    return and_(Job.id == job_id, Job.worker == worker, Job.status == JobStatus.running)
 
 
 def heartbeat(
@@ -119,7 +124,7 @@ def complete(
     """Mark done inside the caller's transaction, so results and completion commit together;
     `progress` (done, total) is written with it."""
     values: dict = {
-        "status": "done",
+        "status": JobStatus.done,
         "result": result,
         "finished_at": utcnow(),
         "lease_until": None,
@@ -141,15 +146,15 @@ def fail(factory: sessionmaker[Session], job_id: int, worker: str, error: str) -
     """Record a failed attempt: requeue with backoff, or fail for good after max_attempts."""
     with factory() as session:
         job = session.get(Job, job_id)
-        if job is None or job.worker != worker or job.status != "running":
+        if job is None or job.worker != worker or job.status != JobStatus.running:
             return "lost"
         now = utcnow()
         job.error = error[-4000:]
         job.lease_until = None
         if job.attempts >= job.max_attempts:
-            job.status, job.finished_at = "failed", now
+            job.status, job.finished_at = JobStatus.failed, now
         else:
-            job.status = "queued"
+            job.status = JobStatus.queued
             job.run_after = now + timedelta(seconds=backoff_seconds(job.attempts))
         session.commit()
         return job.status
@@ -162,7 +167,7 @@ def release(factory: sessionmaker[Session], job_id: int, worker: str, delay: flo
             update(Job)
             .where(_owned(job_id, worker))
             .values(
-                status="queued",
+                status=JobStatus.queued,
                 attempts=Job.attempts - 1,
                 lease_until=None,
                 run_after=utcnow() + timedelta(seconds=delay),
@@ -174,6 +179,5 @@ def release(factory: sessionmaker[Session], job_id: int, worker: str, delay: flo
 def has_pending(session: Session) -> bool:
     """Whether any job is queued or running (what `arena worker --once` waits for)."""
     return (
-        session.scalar(select(Job.id).where(Job.status.in_(["queued", "running"])).limit(1))
-        is not None
+        session.scalar(select(Job.id).where(Job.status.in_(PENDING_STATUSES)).limit(1)) is not None
     )

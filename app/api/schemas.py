@@ -7,9 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.models.enums import FamilySetting, PreprocessingMode
 from app.validation import MAX_ID, CleanJson, CleanModel, CleanText
-
-FamilySetting = Literal["guidance_scale", "truncation", "steps"]
 
 
 class GeneratorFields(CleanModel):
@@ -92,14 +91,11 @@ class PromptSetOut(BaseModel):
     prompts: list[PromptOut]
 
 
-PreprocessingMode = Literal["clean", "legacy_pytorch", "legacy_tensorflow"]
-
-
 class ReferenceSetCreate(CleanModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
     preprocessing_mode: PreprocessingMode = Field(
-        default="clean",
+        default=PreprocessingMode.clean,
         description=(
             "how every image compared with this set is resized for the FID Inception, as in "
             "clean-fid: clean (antialiased PIL bicubic), legacy_pytorch (pytorch-fid's), "

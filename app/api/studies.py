@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import AdminDep, SettingsDep, StoreDep
 from app.db import SessionDep
+from app.models.enums import ExclusionAction
 from app.services import studies as service
 from app.services.exclusions import annotator_report, set_override
 from app.services.invites import create_invites
@@ -74,7 +75,7 @@ class AnnotatorOut(BaseModel):
     excluded: bool = Field(description="left out of every figure (rule or override)")
     excluded_reasons: list[str]
     automatic_reasons: list[str] = Field(description="what the study's rule says")
-    override: Literal["exclude", "reinstate"] | None
+    override: ExclusionAction | None
     override_note: str | None
     override_at: datetime | None
     consented_at: datetime | None
@@ -85,7 +86,7 @@ class AnnotatorOut(BaseModel):
 class ExclusionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["exclude", "reinstate", "clear"] = Field(
+    action: ExclusionAction = Field(
         description="exclude or reinstate whatever the rule says; clear: the rule decides"
     )
     note: str | None = Field(default=None, max_length=500)

@@ -21,6 +21,7 @@ from app.demo import gallery
 from app.media import MediaStore
 from app.migrate import upgrade
 from app.models import Job
+from app.models.enums import JobStatus, StudyKind
 from app.services.api_keys import create_api_key
 from app.services.generators import create_generator
 from app.services.invites import create_invites
@@ -101,12 +102,12 @@ class DemoStudy:
 STUDIES = (
     {
         "name": "gallery-preference",
-        "kind": "pairwise",
+        "kind": StudyKind.pairwise,
         "question": "Which image better matches the prompt and looks better?",
     },
     {
         "name": "gallery-quality",
-        "kind": "rating",
+        "kind": StudyKind.rating,
         "question": "How good is this image?",
     },
 )
@@ -197,7 +198,9 @@ def _upload(session, store, settings, images, prompt_set, **owner) -> None:
 
 
 def _job_counts(session: Session) -> tuple[int, int]:
-    done = session.scalar(select(func.count()).where(Job.status.in_(("done", "failed"))))
+    done = session.scalar(
+        select(func.count()).where(Job.status.in_((JobStatus.done, JobStatus.failed)))
+    )
     total = session.scalar(select(func.count()).select_from(Job))
     return done, total
 
@@ -214,7 +217,7 @@ def failed_jobs(settings: Settings) -> list[tuple[str, str, str]]:
         return [
             (kind, scope, error or "")
             for kind, scope, error in session.execute(
-                select(Job.kind, Job.scope, Job.error).where(Job.status == "failed")
+                select(Job.kind, Job.scope, Job.error).where(Job.status == JobStatus.failed)
             )
         ]
 

@@ -15,6 +15,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from app.models import Assignment, Generator, Study
+from app.models.enums import StudyKind
 from app.services.assignment import next_assignment
 from app.services.invites import create_simulated_annotator
 from app.services.votes import submit_vote
@@ -58,7 +59,7 @@ def _quality(session: Session, generator_id: int | None, degraded: bool) -> floa
 
 
 def _answer(session: Session, study: Study, task: Assignment, rater: Rater, rng) -> dict:
-    if study.kind == "pairwise":
+    if study.kind == StudyKind.pairwise:
         if rater.careless:
             return {"choice": str(rng.choice(["left", "right", "tie", "both_bad"]))}
         left = _quality(session, task.generator_left_id, task.degraded_side == "left")
@@ -69,7 +70,7 @@ def _answer(session: Session, study: Study, task: Assignment, rater: Rater, rng)
         return {"choice": "left" if seen > 0 else "right"}
     degraded = task.degraded_side is not None
     quality = _quality(session, task.generator_id, degraded)
-    if study.kind == "rating":
+    if study.kind == StudyKind.rating:
         if rater.careless:
             return {"rating": int(rng.integers(1, 6))}
         score = 3 + 1.2 * quality + rng.normal(0, rater.noise)

@@ -53,6 +53,7 @@ from app.models import (
     Study,
     Vote,
 )
+from app.models.enums import PENDING_STATUSES, CheckKind
 from app.stats import ExclusionRule
 from app.stats.correlation import rank_agreement
 from app.stats.elo import ELO_BASE, ELO_INITIAL, ELO_K, ELO_SCALE
@@ -300,7 +301,7 @@ def load_vote_log(session: Session, study: Study) -> tuple[VoteLog, dict[str, An
         .outerjoin(Prompt, Prompt.id == Assignment.prompt_id)
         .outerjoin(
             source,
-            (Assignment.check_kind == "degraded")
+            (Assignment.check_kind == CheckKind.degraded)
             & (source.id == func.coalesce(Assignment.image_left_id, Assignment.image_id)),
         )
         .outerjoin(left, left.id == Assignment.generator_left_id)
@@ -395,7 +396,7 @@ def fingerprint(session: Session, study: Study, generator_ids: list[int]) -> str
             tuple(
                 session.execute(
                     select(func.count(Job.id), func.max(Job.id)).where(
-                        Job.status.in_(("queued", "running")), relevant
+                        Job.status.in_(PENDING_STATUSES), relevant
                     )
                 ).one()
             )

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.leaderboard.covariates import BACKFILL_COMMAND, COVARIATES, image_covariates
 from app.leaderboard.human import HumanSummary, VoteLog
 from app.models import Assignment, Prompt, Vote
+from app.models.enums import StudyKind
 from app.stats import battles_from_records, bootstrap_bradley_terry, bradley_terry
 from app.stats.battles import Battles
 from app.stats.controlled_bradley_terry import (
@@ -286,7 +287,7 @@ def human_depth(
 ) -> dict[str, Any]:
     """Controlled ratings, category boards, the trajectory and the votes still needed of a
     pairwise study (empty for other kinds)."""
-    if log.kind != "pairwise":
+    if log.kind != StudyKind.pairwise:
         return {}
     rows = rating_rows(log, human)
     values = (

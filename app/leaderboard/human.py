@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from app.models.enums import CheckKind, ExclusionAction, StudyKind
 from app.stats import (
     AgreementSummary,
     ExclusionRule,
@@ -85,7 +86,7 @@ class AnnotatorInfo:
     @property
     def excluded(self) -> bool:
         """Excluded by an administrator (whatever the rule says)."""
-        return self.override == "exclude"
+        return self.override == ExclusionAction.exclude
 
 
 @dataclass(frozen=True)
@@ -162,11 +163,11 @@ def judgement(
     votes export both use it: pairwise items are (prompt, generator pair) and labels name the
     generator that won (or tie / both_bad); rating items are images labelled with the score;
     flag items are images labelled "flagged" or "none" (a set of modes rarely matches exactly)."""
-    if kind == "pairwise":
+    if kind == StudyKind.pairwise:
         a, b = sorted((left or "", right or ""))
         label = left if choice == "left" else right if choice == "right" else choice
         return f"{prompt}|{a}|{b}", label
-    if kind == "rating":
+    if kind == StudyKind.rating:
         return str(image), rating
     return str(image), "flagged" if flags else "none"
 
@@ -195,10 +196,10 @@ def check_outcome(log: VoteLog, k: int, by_assignment: dict[int, int]) -> bool |
     flag answer flagged-or-not as before. Degraded rating check: 1-2 passes, 4-5 fails, 3 is
     inconclusive; degraded flag check: any flag passes.
     """
-    degraded = log.check_kind[k] == "degraded"
+    degraded = log.check_kind[k] == CheckKind.degraded
     reference = bool(log.clean_reference[k]) if log.clean_reference else False
     original = by_assignment.get(log.repeat_of[k]) if log.repeat_of[k] is not None else None
-    if log.kind == "pairwise":
+    if log.kind == StudyKind.pairwise:
         choice = log.choice[k]
         if degraded:
             expected = log.expected[k]
@@ -214,7 +215,7 @@ def check_outcome(log: VoteLog, k: int, by_assignment: dict[int, int]) -> bool |
         if choice not in ("left", "right") or log.choice[original] not in ("left", "right"):
             return None
         return _winner_image(log, k) == _winner_image(log, original)
-    if log.kind == "rating":
+    if log.kind == StudyKind.rating:
         rating = log.rating[k]
         if degraded:
             if rating is None or rating == 3:
@@ -233,7 +234,7 @@ def check_outcome(log: VoteLog, k: int, by_assignment: dict[int, int]) -> bool |
 def default_rule(kind: str) -> ExclusionRule:
     """The exclusion rule per study kind: exact agreement on a 1-5 score is not expected, so
     rating studies judge annotators by attention checks and speed only."""
-    if kind == "rating":
+    if kind == StudyKind.rating:
         return ExclusionRule(min_loo_agreement=None)
     return ExclusionRule()
 
@@ -261,7 +262,7 @@ def annotator_figures(
                 continue
             item = ("check", log.assignment[k])
             label, gold[item] = outcome, True
-            if log.check_kind[k] == "repeat":
+            if log.check_kind[k] == CheckKind.repeat:
                 repeats.add(item)
         items.append(item)
         raters.append(log.annotator[k])
@@ -286,9 +287,9 @@ def annotator_figures(
     for handle in sorted(set(annotators) | set(figures) | set(inconclusive), key=str):
         info = annotators.get(handle, AnnotatorInfo(handle))
         auto = tuple(automatic.get(handle, ()))
-        if info.override == "exclude":
+        if info.override == ExclusionAction.exclude:
             reasons = (MANUAL_REASON + (f": {info.note}" if info.note else ""), *auto)
-        elif info.override == "reinstate":
+        elif info.override == ExclusionAction.reinstate:
             reasons = ()
         else:
             reasons = auto
@@ -309,15 +310,15 @@ def agreement_statistics(log: VoteLog, keep: list[int]) -> dict[str, Any]:
         items.append(item)
         raters.append(log.annotator[k])
         labels.append(label)
-    level = "ordinal" if log.kind == "rating" else "nominal"
+    level = "ordinal" if log.kind == StudyKind.rating else "nominal"
     summary: AgreementSummary = study_agreement(items, raters, labels, level=level)
     out = summary.to_dict()
     out["krippendorff_level"] = out.pop("level")
     out["labels"] = (
         "the generator that won (or tie / both bad), whatever side it was shown on"
-        if log.kind == "pairwise"
+        if log.kind == StudyKind.pairwise
         else "the score"
-        if log.kind == "rating"
+        if log.kind == StudyKind.rating
         else "flagged or not"
     )
     return out
@@ -478,10 +479,14 @@ def summarise_votes(
     by_assignment = {a: k for k, a in enumerate(log.assignment)}
     outcomes = [check_outcome(log, k, by_assignment) for k in checks]
     scored = [
-        o for o, k in zip(outcomes, checks) if o is not None and log.check_kind[k] != "repeat"
+        o
+        for o, k in zip(outcomes, checks)
+        if o is not None and log.check_kind[k] != CheckKind.repeat
     ]
     repeats = [
-        o for o, k in zip(outcomes, checks) if o is not None and log.check_kind[k] == "repeat"
+        o
+        for o, k in zip(outcomes, checks)
+        if o is not None and log.check_kind[k] == CheckKind.repeat
     ]
     attention = {
         "accuracy": (sum(scored) / len(scored)) if scored else None,
@@ -500,12 +505,12 @@ def summarise_votes(
     matrix = None
     mos_scores: dict[str, list[int]] = {}
     position: dict[str, Any] | None = None
-    if log.kind == "pairwise":
+    if log.kind == StudyKind.pairwise:
         per, score, matrix, position, warnings = _pairwise(
             log, ratings_rows, generators, rounds, seed
         )
         label = "Bradley–Terry rating"
-    elif log.kind == "rating":
+    elif log.kind == StudyKind.rating:
         per, score, mos_scores = _rating(log, ratings_rows, generators)
         label = "mean opinion score"
     else:
@@ -529,7 +534,7 @@ def summarise_votes(
     agreement["reinstated"] = [
         {"handle": h, "automatic_reasons": list(st.automatic_reasons), "note": st.note}
         for h, st in sorted(status.items())
-        if st.override == "reinstate"
+        if st.override == ExclusionAction.reinstate
     ]
     people = []
     for handle in sorted(status):

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from app.errors import NotFound
 from app.metrics.catalog import LOWER_IS_BETTER, METRICS, REFERENCE_METRICS
 from app.models import Generator, Image, Job, MetricResult, ReferenceSet
-from app.models.ops import PENDING_STATUSES, JobKind, metrics_scope, owner_scope
+from app.models.enums import PENDING_STATUSES, JobKind
+from app.models.ops import metrics_scope, owner_scope
 from app.validation import is_row_id
 
 PENDING = PENDING_STATUSES

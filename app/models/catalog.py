@@ -20,11 +20,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, created_column, new_public_id
+from app.models.enums import FamilySetting, PreprocessingMode
 
 # Sampling settings a family of generators can sweep (the quality-diversity trade-off).
-FAMILY_SETTINGS = ("guidance_scale", "truncation", "steps")
+FAMILY_SETTINGS = tuple(FamilySetting)
 # clean-fid's preprocessing modes for the FID Inception (see workers/extractors/inception.py).
-PREPROCESSING_MODES = ("clean", "legacy_pytorch", "legacy_tensorflow")
+PREPROCESSING_MODES = tuple(PreprocessingMode)
 
 
 class Generator(Base):
@@ -105,7 +106,7 @@ class ReferenceSet(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     preprocessing_mode: Mapped[str] = mapped_column(
-        String(30), default="clean", server_default="clean"
+        String(30), default=PreprocessingMode.clean, server_default="clean"
     )
     statistics_path: Mapped[str | None] = mapped_column(String(500))
     statistics_sha256: Mapped[str | None] = mapped_column(String(64))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -18,6 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, created_column
+from app.models.enums import JobStatus
 
 
 class ApiKey(Base):
@@ -47,25 +47,6 @@ class ResearcherSession(Base):
         ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[datetime] = created_column()
-
-
-class JobKind(StrEnum):
-    """What a job does; the worker's handler registry is keyed by these."""
-
-    extract_features = "extract_features"
-    compute_metrics = "compute_metrics"
-    recompute_leaderboard = "recompute_leaderboard"
-    probe = "probe"
-
-
-class JobStatus(StrEnum):
-    queued = "queued"
-    running = "running"
-    done = "done"
-    failed = "failed"
-
-
-PENDING_STATUSES = (JobStatus.queued, JobStatus.running)
 
 
 def owner_scope(generator_id: int | None, reference_set_id: int | None) -> str:
@@ -102,7 +83,7 @@ class Job(Base):
     # What the job works on ("generator:3", "reference_set:1"): lets a metrics job wait for the
     # extraction of exactly its inputs.
     scope: Mapped[str | None] = mapped_column(String(100), index=True)
-    status: Mapped[str] = mapped_column(String(20), default="queued")
+    status: Mapped[str] = mapped_column(String(20), default=JobStatus.queued)
     priority: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=5)

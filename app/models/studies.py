@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, created_column, new_public_id
 from app.models.catalog import Generator, Image
+from app.models.enums import PairPolicy, StudyStatus
 
 DEFAULT_FLAG_OPTIONS = [
     "anatomy",
@@ -67,8 +68,8 @@ class Study(Base):
     raters_per_item: Mapped[int] = mapped_column(Integer, default=3)
     attention_check_rate: Mapped[float] = mapped_column(Float, default=0.1)
     flag_options: Mapped[list[Any]] = mapped_column(default=lambda: list(DEFAULT_FLAG_OPTIONS))
-    pair_policy: Mapped[str] = mapped_column(String(20), default="uniform")
-    status: Mapped[str] = mapped_column(String(20), default="draft")
+    pair_policy: Mapped[str] = mapped_column(String(20), default=PairPolicy.uniform)
+    status: Mapped[str] = mapped_column(String(20), default=StudyStatus.draft)
     is_public: Mapped[bool] = mapped_column(Boolean, default=False)
     # Optional cap so one fast annotator does not take every item of a study.
     max_tasks_per_annotator: Mapped[int | None] = mapped_column(Integer)

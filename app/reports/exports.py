@@ -18,6 +18,7 @@ from app.errors import InvalidInput
 from app.leaderboard.board import Leaderboard, flat_row
 from app.leaderboard.metric_cells import metric_results_table
 from app.models import ReferenceSet, Study
+from app.models.enums import StudyKind
 from app.services.reference_statistics import statistics_filename, statistics_npz
 from app.services.vote_export import export_votes
 
@@ -90,7 +91,7 @@ def _cell(value: Any) -> Any:
 
 
 def leaderboard_records(lb: Leaderboard) -> list[dict[str, Any]]:
-    flags = lb.study["flag_options"] if lb.study["kind"] == "flag" else []
+    flags = lb.study["flag_options"] if lb.study["kind"] == StudyKind.flag else []
     return [flat_row(row, flags) for row in lb.rows]
 
 

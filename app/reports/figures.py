@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.leaderboard.board import Leaderboard
 from app.media import MediaStore
 from app.models import Assignment, Image, Vote
+from app.models.enums import StudyKind
 from app.reports import format as fmt
 from app.reports import plots
 
@@ -374,11 +375,11 @@ def available_figures(lb: Leaderboard) -> list[str]:
     """Figures worth showing for this study's kind (empty ones are reported, not hidden)."""
     kind = lb.study["kind"]
     names = ["ratings"]
-    if kind == "pairwise":
+    if kind == StudyKind.pairwise:
         names += ["win-rate", "average-win-rate", "vote-counts", "trajectory"]
-    if kind == "rating":
+    if kind == StudyKind.rating:
         names.append("mos")
-    if kind == "flag":
+    if kind == StudyKind.flag:
         names = ["flags"]
     names.append("precision-recall")
     if lb.families:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from app.leaderboard.board import Leaderboard
 from app.media import MediaStore
 from app.metrics.catalog import LOWER_IS_BETTER, METRIC_LABELS, pillar
+from app.models.enums import StudyKind
 from app.reports import figures
 from app.reports import format as fmt
 
@@ -114,7 +115,7 @@ def collect(
                 "no stored images",
             )
         )
-    if lb.study["kind"] == "flag":
+    if lb.study["kind"] == StudyKind.flag:
         data.flagged = Figure(
             "flagged",
             "Most often flagged images",
@@ -165,7 +166,7 @@ def render(data: ReportData, report_format: str = "html") -> str:
         data=data,
         human=lb.human,
         agreement=lb.human.agreement,
-        flag_options=lb.study["flag_options"] if lb.study["kind"] == "flag" else [],
+        flag_options=lb.study["flag_options"] if lb.study["kind"] == StudyKind.flag else [],
     )
 
 

@@ -49,6 +49,7 @@ from app.models import (
     new_public_id,
     utcnow,
 )
+from app.models.enums import CheckKind, StudyKind, StudyStatus
 from app.services import pair_policy, slots
 from app.services.checks import check_image_for
 from app.services.studies import Item
@@ -104,7 +105,9 @@ def progress(
     study = session.get(Study, annotator.study_id)
     pool = slots.study_pool(session, study)
     has_task = current_assignment(session, annotator, now) is not None
-    open_left = study.status == "open" and slots.has_free_slot(session, study, annotator.id)
+    open_left = study.status == StudyStatus.open and slots.has_free_slot(
+        session, study, annotator.id
+    )
     answered, real = annotator.n_answered, annotator.n_answered_real
     return answered, _target(study, len(pool.items), answered, real, has_task, open_left)
 
@@ -144,7 +147,7 @@ def next_assignment(
     """The annotator's current task, or a new one; None when nothing is left for them."""
     now = now or utcnow()
     study = session.get(Study, annotator.study_id)
-    if study.status != "open":
+    if study.status != StudyStatus.open:
         raise Conflict(f"this study is {study.status}: it accepts no answers")
     current = current_assignment(session, annotator, now)
     if current is not None:
@@ -210,7 +213,7 @@ def _claim(
 ) -> slots.ClaimedSlot | None:
     """A free slot of the pair the study's policy picks (pairwise), else the first free slot in
     the study's order."""
-    if study.kind != "pairwise" or not pool.pairs:
+    if study.kind != StudyKind.pairwise or not pool.pairs:
         return slots.claim_slot(session, study, annotator.id)
     key = (str(session.get_bind().url), study.id, study.created_at, pool.version, annotator.id)
     with _CHECK_LOCK:
@@ -264,7 +267,7 @@ def _reserve(
         "issued_at": now,
         "expires_at": expires,
     }
-    if study.kind == "pairwise":
+    if study.kind == StudyKind.pairwise:
         image_a, image_b = _images_for_slot(pool, item, claimed.slot)
         sides = [(image_a, item.gen_a), (image_b, item.gen_b)]
         if rng.random() < 0.5:  # sides drawn server-side, per assignment
@@ -346,7 +349,9 @@ def _check_sources(
         for image in item.images_b or ((item.image_b,) if item.image_b else ()):
             rows[image] = (image, item.gen_b, item.prompt_id)
     pool_rows = [
-        row for row in sorted(rows.values()) if study.kind != "pairwise" or row[2] is not None
+        row
+        for row in sorted(rows.values())
+        if study.kind != StudyKind.pairwise or row[2] is not None
     ]
     if not pool_rows:
         return []
@@ -376,11 +381,11 @@ def _image_scores(session: Session, study: Study) -> dict[int, float]:
     hits: Counter = Counter()
     shown: Counter = Counter()
     for left, right, single, choice, rating, flags in session.execute(votes):
-        if study.kind == "pairwise":
+        if study.kind == StudyKind.pairwise:
             for side, image in (("left", left), ("right", right)):
                 shown[image] += 1
                 hits[image] += 1.0 if choice == side else 0.5 if choice == "tie" else 0.0
-        elif study.kind == "rating" and rating is not None:
+        elif study.kind == StudyKind.rating and rating is not None:
             shown[single] += 1
             hits[single] += (rating - 1) / 4
         elif flags is not None:
@@ -400,7 +405,7 @@ def _attention_check(
 ) -> Assignment | None:
     # Two degraded checks per repeat: a degraded copy tells attention from inattention; a repeat
     # of a close pair is answered differently by honest people too (it measures consistency).
-    kind = "repeat" if rng.random() < REPEAT_SHARE else "degraded"
+    kind = CheckKind.repeat if rng.random() < REPEAT_SHARE else CheckKind.degraded
     values = {
         "public_id": new_public_id(),
         "study_id": study.id,
@@ -410,7 +415,7 @@ def _attention_check(
         "expires_at": expires,
     }
     repeatable = []
-    if kind == "repeat":
+    if kind == CheckKind.repeat:
         repeated = select(Assignment.repeat_of_id).where(
             Assignment.annotator_id == annotator.id,
             Assignment.repeat_of_id.is_not(None),
@@ -438,12 +443,12 @@ def _attention_check(
             ).all()
         )
         if not repeatable:
-            kind = values["check_kind"] = "degraded"
-    if kind == "repeat":
+            kind = values["check_kind"] = CheckKind.degraded
+    if kind == CheckKind.repeat:
         original = repeatable[int(rng.integers(len(repeatable)))]
         values["repeat_of_id"] = original.id
         values["prompt_id"] = original.prompt_id
-        if study.kind == "pairwise":
+        if study.kind == StudyKind.pairwise:
             values["image_left_id"] = original.image_right_id
             values["image_right_id"] = original.image_left_id
             values["generator_left_id"] = original.generator_right_id
@@ -458,7 +463,7 @@ def _attention_check(
         image_id, generator_id, prompt_id = source
         values["check_image_id"] = check_image_id(session, study, image_id)
         values["prompt_id"] = prompt_id
-        if study.kind == "pairwise":
+        if study.kind == StudyKind.pairwise:
             degraded = "left" if rng.random() < 0.5 else "right"
             values["degraded_side"] = degraded
             values["image_left_id"] = values["image_right_id"] = image_id
@@ -555,7 +560,7 @@ def view_with_tokens(
         left_image=tokens.get("left"),
         right_image=tokens.get("right"),
         image=tokens.get("single"),
-        flag_options=tuple(study.flag_options) if study.kind == "flag" else (),
+        flag_options=tuple(study.flag_options) if study.kind == StudyKind.flag else (),
         width=study.display_width or 0,
         height=study.display_height or 0,
     )

@@ -8,7 +8,7 @@ the status from here, so they cannot disagree.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,9 +17,10 @@ from app.errors import InvalidInput, NotFound
 from app.leaderboard.board import exclusion_rule, load_vote_log
 from app.leaderboard.human import ExclusionStatus, annotator_figures
 from app.models import Annotator, Study, utcnow
+from app.models.enums import ExclusionAction
 
-ACTIONS = ("exclude", "reinstate", "clear")
-Action = Literal["exclude", "reinstate", "clear"]
+ACTIONS = tuple(ExclusionAction)
+Action = ExclusionAction
 
 
 def exclusion_statuses(
@@ -73,8 +74,8 @@ def set_override(
     note = (note or "").strip() or None
     if note is not None and len(note) > 500:
         raise InvalidInput("note must be at most 500 characters")
-    annotator.exclusion_override = None if action == "clear" else action
-    annotator.exclusion_note = None if action == "clear" else note
+    annotator.exclusion_override = None if action == ExclusionAction.clear else action
+    annotator.exclusion_note = None if action == ExclusionAction.clear else note
     annotator.exclusion_set_at = utcnow()
     session.flush()
     return annotator

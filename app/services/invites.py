@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import Forbidden, Gone, InvalidInput, NotFound
 from app.models import Annotator, Study, utcnow
+from app.models.enums import StudyStatus
 
 MAX_INVITES_PER_CALL = 10_000
 
@@ -50,7 +51,7 @@ def create_invites(
     if max_uses is not None and max_uses < 1:
         raise InvalidInput(f"max_uses must be at least 1, got {max_uses}")
     expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
-    if study.status == "closed":
+    if study.status == StudyStatus.closed:
         raise InvalidInput(f"study {study.name!r} is closed; reopen it before inviting annotators")
     created = []
     for _ in range(count):

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound
 from app.models import Generator, Image, Job, ReferenceSet, utcnow
-from app.models.ops import JobKind, JobStatus, leaderboard_scope, metrics_scope
+from app.models.enums import JobKind, JobStatus
+from app.models.ops import leaderboard_scope, metrics_scope
 from app.models.ops import owner_scope as owner_scope  # re-exported: uploads and tests use it
 
 # Extractors run on every uploaded image; metric jobs reduce their cached features.

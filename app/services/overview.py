@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session
 
 from app.errors import NotFound
 from app.models import Image, Job, Prompt, Study, Vote
+from app.models.enums import JobStatus
 from app.models.ops import owner_scope
 from app.services.studies import list_studies, study_images, study_items
 
 # Job states a researcher waits on or has to act on.
-JOB_STATES = ("queued", "running", "failed")
+JOB_STATES = (JobStatus.queued, JobStatus.running, JobStatus.failed)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Assignment, Study, Vote
+from app.models.enums import PairPolicy
 
 # Vote ids are handed out before their transactions commit, so a vote can become visible after
 # a newer one: every refresh re-reads this many ids below the newest seen (skipping those
@@ -166,7 +167,7 @@ def choose_pair(
     """One of `candidates` (generator index pairs with an open item for this annotator)."""
     if not candidates:
         raise ValueError("choose_pair needs at least one candidate pair")
-    if study.pair_policy == "active":
+    if study.pair_policy == PairPolicy.active:
         # Imported here: the numeric core is optional for uniform studies and loads numpy/scipy.
         from app.stats.active_sampling import choose_pair as active_choose_pair
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.leaderboard.board import Leaderboard
 from app.models import Rendition, Study
+from app.models.enums import StudyStatus
 from app.services.studies import study_images
 
 # Per-generator keys that give away the uploaded resolution.
@@ -23,7 +24,7 @@ RESOLUTION_KEYS = ("image_resolution", "resolutions")
 
 
 def publicly_readable(study: Study) -> bool:
-    return study.is_public and study.status == "closed"
+    return study.is_public and study.status == StudyStatus.closed
 
 
 def _public_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -43,9 +44,9 @@ def images_open_studies_serve(session: Session) -> set[int]:
         session.scalars(
             select(Rendition.image_id)
             .join(Study, Study.id == Rendition.study_id)
-            .where(Study.status == "open")
+            .where(Study.status == StudyStatus.open)
         )
     )
-    for study in session.scalars(select(Study).where(Study.status == "open")):
+    for study in session.scalars(select(Study).where(Study.status == StudyStatus.open)):
         served.update(image_id for image_id, _g, _p in study_images(session, study))
     return served

@@ -22,6 +22,7 @@ from app.metrics import load_statistics
 from app.metrics.errors import StatisticsFileError
 from app.models import Batch, Generator, Image, MetricResult, ReferenceSet
 from app.models.catalog import PREPROCESSING_MODES
+from app.models.enums import PreprocessingMode
 from app.services.jobs import enqueue_metrics
 from app.services.lookup import get_by_ref
 
@@ -45,7 +46,10 @@ def _check_name_free(session: Session, name: str) -> None:
 
 
 def create_reference_set(
-    session: Session, name: str, description: str = "", preprocessing_mode: str = "clean"
+    session: Session,
+    name: str,
+    description: str = "",
+    preprocessing_mode: str = PreprocessingMode.clean,
 ) -> ReferenceSet:
     _check_name_free(session, name)
     reference_set = ReferenceSet(

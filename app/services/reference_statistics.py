@@ -14,6 +14,7 @@ from app.errors import InvalidInput, NotFound
 from app.metrics.errors import MetricInputError
 from app.metrics.frechet import gaussian_stats
 from app.models import FeatureFile, Image, ReferenceSet
+from app.models.enums import PreprocessingMode
 from app.services.features import MissingFeatures, cached_keys, load_features
 from app.services.reference_sets import statistics_file
 
@@ -21,7 +22,9 @@ from app.services.reference_sets import statistics_file
 INCEPTION_EXTRACTOR = "inception-fid"
 
 
-def _inception_extractor(session: Session, shas: list[str], mode: str = "clean") -> str | None:
+def _inception_extractor(
+    session: Session, shas: list[str], mode: str = PreprocessingMode.clean
+) -> str | None:
     """The fp32 Inception cache key ("inception-fid:VERSION") in preprocessing `mode` that
     holds features for all `shas`, newest version first; None when no version covers the set.
     (Versions name their mode: "...sha256-X.clean-pil-…", "….legacy_pytorch-…".)"""
@@ -34,7 +37,9 @@ def _inception_extractor(session: Session, shas: list[str], mode: str = "clean")
     legacy = (".legacy_pytorch-", ".legacy_tensorflow-")
 
     def in_mode(key: str) -> bool:
-        if mode == "clean":  # clean is the default: any version not naming a legacy mode
+        if (
+            mode == PreprocessingMode.clean
+        ):  # clean is the default: any version not naming a legacy mode
             return not any(marker in key for marker in legacy)
         return f".{mode}-" in key
 

@@ -20,11 +20,12 @@ from sqlalchemy.orm import Session
 from app import display
 from app.media import MediaStore
 from app.models import Image, Prompt, Rendition, Study, study_generators
+from app.models.enums import RenditionVariant, StudyStatus
 from app.services import slots
 from app.services.studies import study_images
 
-CLEAN = "clean"
-DEGRADED = "degraded"
+CLEAN = RenditionVariant.clean
+DEGRADED = RenditionVariant.degraded
 VARIANTS = (CLEAN, DEGRADED)
 
 
@@ -146,7 +147,7 @@ def prepare_uploaded(
     studies = session.scalars(
         select(Study)
         .join(study_generators, study_generators.c.study_id == Study.id)
-        .where(study_generators.c.generator_id == generator_id, Study.status == "open")
+        .where(study_generators.c.generator_id == generator_id, Study.status == StudyStatus.open)
     ).all()
     made = 0
     for study in studies:

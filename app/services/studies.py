@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import ConfigDict, Field, field_validator
 from sqlalchemy import func, select
@@ -18,15 +18,16 @@ from sqlalchemy.orm import Session
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import DEFAULT_FLAG_OPTIONS, Generator, Image, Prompt, Study, Vote
+from app.models.enums import PairPolicy, StudyKind, StudyStatus
 from app.services.generators import get_generator
 from app.services.prompts import get_prompt_set
 from app.services.reference_sets import get_reference_set
 from app.validation import MAX_ID, CleanModel, is_row_id
 
 DEFAULT_QUESTIONS = {
-    "pairwise": "Which image better matches the prompt?",
-    "rating": "How good is this image overall?",
-    "flag": "Which of these problems does the image show?",
+    StudyKind.pairwise: "Which image better matches the prompt?",
+    StudyKind.rating: "How good is this image overall?",
+    StudyKind.flag: "Which of these problems does the image show?",
 }
 DEFAULT_DISPLAY_SIZE = 1024
 DEFAULT_INSTRUCTIONS = (
@@ -60,7 +61,7 @@ class StudyFields(CleanModel):
     flag_options: list[FlagOption] = Field(
         default_factory=lambda: list(DEFAULT_FLAG_OPTIONS), json_schema_extra={"uniqueItems": True}
     )
-    pair_policy: Literal["uniform", "active"] = "uniform"
+    pair_policy: PairPolicy = PairPolicy.uniform
     is_public: bool = False
     max_tasks_per_annotator: int | None = Field(default=None, ge=1, le=MAX_ID)
     display_size: int = Field(
@@ -106,7 +107,7 @@ class StudyFields(CleanModel):
 
 class StudyCreate(StudyFields):
     name: str = Field(min_length=1, max_length=200)
-    kind: Literal["pairwise", "rating", "flag"]
+    kind: StudyKind
     generators: list[str | int] = Field(
         min_length=1, description="generator names or ids (at least two for pairwise)"
     )
@@ -125,7 +126,7 @@ class StudyUpdate(CleanModel):
     flag_options: list[FlagOption] | None = Field(
         default=None, json_schema_extra={"uniqueItems": True}
     )
-    pair_policy: Literal["uniform", "active"] | None = None
+    pair_policy: PairPolicy | None = None
     is_public: bool | None = None
     max_tasks_per_annotator: int | None = Field(default=None, ge=1, le=MAX_ID)
     display_size: int | None = Field(default=None, ge=64, le=4096)
@@ -154,7 +155,7 @@ def _resolve_generators(session: Session, refs: list[str | int], kind: str) -> l
     generators = [get_generator(session, ref) for ref in refs]
     if len({g.id for g in generators}) != len(generators):
         raise InvalidInput("a generator is listed twice in 'generators'")
-    if kind == "pairwise" and len(generators) < 2:
+    if kind == StudyKind.pairwise and len(generators) < 2:
         raise InvalidInput("a pairwise study needs at least two generators")
     return generators
 
@@ -168,7 +169,7 @@ def create_study(session: Session, body: StudyCreate) -> Study:
         get_reference_set(session, body.reference_set) if body.reference_set is not None else None
     )
     loo = body.min_loo_agreement
-    if body.kind == "rating" and "min_loo_agreement" not in body.model_fields_set:
+    if body.kind == StudyKind.rating and "min_loo_agreement" not in body.model_fields_set:
         loo = None  # exact agreement on a 1-5 score is not expected of honest raters
     study = Study(
         name=body.name,
@@ -190,7 +191,7 @@ def create_study(session: Session, body: StudyCreate) -> Study:
         min_loo_agreement=loo,
         min_median_response_s=body.min_median_response_s,
         max_vote_share=body.max_vote_share,
-        status="draft",
+        status=StudyStatus.draft,
         generators=generators,
     )
     session.add(study)
@@ -229,7 +230,7 @@ def get_study_by_public_id(session: Session, public_id: str) -> Study:
 
 def update_study(session: Session, study: Study, body: StudyUpdate) -> Study:
     changes = body.model_dump(exclude_unset=True)
-    if study.status != "draft":
+    if study.status != StudyStatus.draft:
         # Once votes may exist, changing what was asked would mix answers to different questions.
         allowed = {
             "is_public",
@@ -277,20 +278,20 @@ def delete_study(session: Session, study: Study) -> None:
 
 
 def open_study(session: Session, study: Study) -> Study:
-    if study.status == "open":
+    if study.status == StudyStatus.open:
         return study
     if not study_items(session, study):
         raise Conflict(
             f"study {study.name!r} has no items: upload images of its generators "
-            + ("for the same prompts" if study.kind == "pairwise" else "")
+            + ("for the same prompts" if study.kind == StudyKind.pairwise else "")
         )
-    study.status = "open"
+    study.status = StudyStatus.open
     session.flush()
     return study
 
 
 def close_study(session: Session, study: Study) -> Study:
-    study.status = "closed"
+    study.status = StudyStatus.closed
     session.flush()
     return study
 
@@ -380,7 +381,7 @@ def study_items(session: Session, study: Study) -> dict[str, Item]:
 
 def _build_items(session: Session, study: Study) -> dict[str, Item]:
     images = study_images(session, study)
-    if study.kind != "pairwise":
+    if study.kind != StudyKind.pairwise:
         return {f"i{img}": Item(f"i{img}", prompt, img, gen) for img, gen, prompt in images}
     by_prompt: dict[int, dict[int, list[int]]] = {}
     for img, gen, prompt in images:

@@ -20,6 +20,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.errors import Conflict, Forbidden, Gone, NotFound
 from app.models import Annotator, AnnotatorSession, Assignment, Study, Vote, utcnow
+from app.models.enums import StudyStatus
 from app.services import slots
 from app.services.assignment import progress
 
@@ -92,7 +93,7 @@ def skip_assignment(
     if assignment.skipped_at is not None:
         return assignment
     study = session.get(Study, assignment.study_id)
-    if study.status != "open":
+    if study.status != StudyStatus.open:
         raise Conflict(f"this study is {study.status}: it accepts no answers")
     # The slot goes back to the pool (other annotators) when the skip wins the claim below.
     slot = _slot_of(assignment)

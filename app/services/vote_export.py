@@ -27,6 +27,7 @@ from app.errors import InvalidInput
 from app.leaderboard.board import load_vote_log
 from app.leaderboard.human import check_outcome, judgement
 from app.models import Assignment, CheckImage, Image, Prompt, Study, Vote
+from app.models.enums import StudyKind
 from app.services.exclusions import exclusion_statuses
 
 EXPORT_COLUMNS = [
@@ -129,7 +130,7 @@ def export_rows(session: Session, study: Study, *, exclusions: bool = True) -> l
                 rating=log.rating[k],
                 flags=log.flags[k],
             )
-        pairwise = log.kind == "pairwise"
+        pairwise = log.kind == StudyKind.pairwise
         out.append(
             {
                 # A check's degraded side names no generator: check rows are no battles.

@@ -15,6 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from app.models import Annotator, Assignment, Study, Vote, utcnow
+from app.models.enums import PairPolicy, StudyKind, StudyStatus
 from app.services import pair_policy
 
 CHOICES = ("left", "right", "tie", "both_bad")
@@ -35,13 +36,13 @@ def _normalise(
     study: Study, choice: str | None, rating: int | str | None, flags: list[str] | None
 ) -> tuple[str | None, int | None, list[str] | None]:
     """Validate an answer against the study kind; InvalidInput (422) says what is expected."""
-    if study.kind == "pairwise":
+    if study.kind == StudyKind.pairwise:
         if rating is not None or flags is not None:
             raise InvalidInput("a pairwise task takes 'choice' only")
         if choice not in CHOICES:
             raise InvalidInput(f"choice must be one of {', '.join(CHOICES)}; got {choice!r}")
         return choice, None, None
-    if study.kind == "rating":
+    if study.kind == StudyKind.rating:
         if choice is not None or flags is not None:
             raise InvalidInput("a rating task takes 'rating' only")
         text = str(rating).strip() if rating is not None else ""
@@ -132,7 +133,7 @@ def record_vote(
     choice, rating, flags = _normalise(study, choice, rating, flags)
     if client_ms is not None and not 0 <= client_ms <= 86_400_000:
         raise InvalidInput("client_ms must be between 0 and 86400000")
-    if study.status == "open":
+    if study.status == StudyStatus.open:
         # Core statements on the tables: the ORM's bulk-update bookkeeping is most of the CPU
         # cost of a one-row statement on this path.
         table = Assignment.__table__
@@ -193,7 +194,7 @@ def _insert(session, study, annotator, claimed, choice, rating, flags, client_ms
     ).scalar_one()
     vote = Vote(id=vote_id, **values)  # what was stored (not attached to the session)
     real = 1 if check_kind is None else 0
-    if real and study.pair_policy == "active":
+    if real and study.pair_policy == PairPolicy.active:
         pair_policy.note_vote(session, study, vote.id, left, right, choice)
     people = Annotator.__table__
     counts = session.execute(
@@ -225,7 +226,7 @@ def _not_claimed(session, study, annotator, public_id, choice, rating, flags) ->
     existing = _existing(session, assignment)
     if existing is not None:
         return _settle(existing, choice, rating, flags)
-    if study.status != "open":
+    if study.status != StudyStatus.open:
         raise Conflict(f"this study is {study.status}: it accepts no answers")
     raise Gone("this task expired before it was answered; reload the page for a new one")
 

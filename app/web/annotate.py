@@ -17,6 +17,7 @@ from app.db import SessionDep
 from app.display import MEDIA_TYPE
 from app.errors import ArenaError, Forbidden, InvalidInput
 from app.models import Annotator, AnnotatorSession, Study
+from app.models.enums import StudyKind
 from app.observability import TASKS_SERVED, VOTES
 from app.services.annotator_sessions import find_session, start_session
 from app.services.assignment import (
@@ -310,7 +311,7 @@ def vote(
         )
         if none_of_these and flags:
             raise InvalidInput("Tick either problems or “none of these”, not both.")
-        if study.kind == "flag" and not flags and not none_of_these:
+        if study.kind == StudyKind.flag and not flags and not none_of_these:
             raise InvalidInput(
                 "Tick every problem you see, or “none of these” if there is none, then submit."
             )

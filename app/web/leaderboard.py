@@ -31,6 +31,7 @@ from app.errors import ArenaError, Forbidden, NotFound, Unauthorized
 from app.leaderboard.board import Leaderboard
 from app.metrics.catalog import CATALOG, LOWER_IS_BETTER, METRIC_LABELS, METRICS
 from app.models import Study
+from app.models.enums import StudyKind
 from app.reports import figures
 from app.reports import format as fmt
 from app.services.api_keys import (
@@ -89,7 +90,7 @@ def _columns(lb: Leaderboard) -> list[dict[str, Any]]:
         {"key": "position", "label": "#", "dir": "asc", "group": "human"},
         {"key": "generator", "label": "generator", "dir": "asc", "group": "human"},
     ]
-    if kind == "pairwise":
+    if kind == StudyKind.pairwise:
         cols += [
             {
                 "key": "bt",
@@ -102,9 +103,9 @@ def _columns(lb: Leaderboard) -> list[dict[str, Any]]:
             {"key": "win_rate", "label": "win rate", "dir": "desc", "group": "human"},
             {"key": "ties", "label": "tie / both bad", "dir": "asc", "group": "human"},
         ]
-    if kind == "rating":
+    if kind == StudyKind.rating:
         cols.append({"key": "mos", "label": "MOS [95% CI]", "dir": "desc", "group": "human"})
-    if kind == "flag":
+    if kind == StudyKind.flag:
         for mode in lb.study["flag_options"]:
             cols.append({"key": f"flag:{mode}", "label": mode, "dir": "asc", "group": "flags"})
         cols.append({"key": "flag:any", "label": "any flag", "dir": "asc", "group": "flags"})
@@ -204,9 +205,9 @@ def _context(
     kind = lb.study["kind"]
     ci = (
         fmt.ci_bars(lb.rows, "bt", "bt_ci_low", "bt_ci_high")
-        if kind == "pairwise"
+        if kind == StudyKind.pairwise
         else fmt.ci_bars(lb.rows, "mos", "mos_ci_low", "mos_ci_high")
-        if kind == "rating"
+        if kind == StudyKind.rating
         else {}
     )
     plots = []
