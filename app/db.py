@@ -45,7 +45,7 @@ def pool_size(settings: Settings) -> int:
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     from app.media import install_media_hooks
-    from app.services.slots import install_pool_hooks
+    from app.services.studies.slots import install_pool_hooks
 
     install_media_hooks(factory)
     install_pool_hooks(factory)

@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Built once here, not lazily per request: views never wait for a recomputation once a
     # board exists; a worker does it (the deduplicated recompute_leaderboard job).
     from app.leaderboard.cache import LeaderboardCache
-    from app.services.jobs import enqueue_leaderboard_recomputation
+    from app.services.compute.jobs import enqueue_leaderboard_recomputation
 
     app.state.leaderboard_cache = LeaderboardCache(
         session_factory=app.state.session_factory,

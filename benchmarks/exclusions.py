@@ -82,7 +82,8 @@ def answer(task, rater: Rater, strength: dict[int, float], rng: np.random.Genera
 def seed_study(session: Session, *, prompts: int = 16, images_per_prompt: int = 1, **fields):
     """Generators of known strength with image rows per prompt, a reference set, an open study."""
     from app.models import Batch, Generator, Image, Prompt, PromptSet, ReferenceSet
-    from app.services.studies import StudyCreate, create_study, open_study
+    from app.services.studies.schemas import StudyCreate
+    from app.services.studies.study import create_study, open_study
 
     prompt_set = PromptSet(name="sim-prompts")
     prompt_set.prompts = [
@@ -142,10 +143,10 @@ def seed_study(session: Session, *, prompts: int = 16, images_per_prompt: int = 
 def run_study(session: Session, seed: int, **fields) -> dict:
     """One simulated study; returns who was excluded and why."""
     from app.models import utcnow
-    from app.services.assignment import next_assignment
-    from app.services.exclusions import exclusion_statuses
-    from app.services.invites import create_simulated_annotator
-    from app.services.votes import submit_vote
+    from app.services.studies.assignment import next_assignment
+    from app.services.studies.exclusions import exclusion_statuses
+    from app.services.studies.invites import create_simulated_annotator
+    from app.services.studies.votes import submit_vote
 
     rng = np.random.default_rng(seed)
     study, strength = seed_study(session, **fields)
@@ -191,7 +192,7 @@ def simulate_log(rng: np.random.Generator, *, prompts: int = 16, check_rate: flo
     from types import SimpleNamespace
 
     from app.leaderboard.human import VoteLog
-    from app.services.assignment import REPEAT_SHARE
+    from app.services.studies.assignment import REPEAT_SHARE
 
     people = raters(rng)
     handles = [f"r{k}" for k in range(len(people))]

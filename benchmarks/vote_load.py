@@ -411,8 +411,9 @@ def seed(database_url: str, media_dir: Path, prompts: int, existing_votes: int) 
     from app.media import MediaStore
     from app.models import Batch, Generator, Image, Prompt, PromptSet
     from app.services.planner import analyze
-    from app.services.slots import ensure_slots
-    from app.services.studies import StudyCreate, create_study, open_study
+    from app.services.studies.schemas import StudyCreate
+    from app.services.studies.slots import ensure_slots
+    from app.services.studies.study import create_study, open_study
     from app.settings import Settings
 
     store = MediaStore(media_dir)
@@ -504,7 +505,7 @@ def _seed_votes(session, study_id: int, votes: int) -> None:
     (k = 3 slots each, three distinct simulated annotators per item), slots consumed."""
     from sqlalchemy import text
 
-    from app.services.votes import recount_answers
+    from app.services.studies.votes import recount_answers
 
     people = max(30, (votes // 100) // 3 * 3)
     third = people // 3
@@ -572,7 +573,7 @@ def _seed_votes(session, study_id: int, votes: int) -> None:
 def invites(database_url: str, study_id: int, count: int, port: int) -> list[str]:
     from app.db import make_engine, make_session_factory
     from app.models import Study
-    from app.services.invites import create_invites
+    from app.services.studies.invites import create_invites
     from app.settings import Settings
 
     engine = make_engine(Settings(database_url=database_url))
@@ -596,9 +597,9 @@ def statements_per_cycle(
     from app.db import make_engine, make_session_factory
     from app.media import MediaStore
     from app.models import Study
-    from app.services.annotator_sessions import start_session
-    from app.services.assignment import answer_and_continue, next_assignment
-    from app.services.invites import create_invites
+    from app.services.studies.annotator_sessions import start_session
+    from app.services.studies.assignment import answer_and_continue, next_assignment
+    from app.services.studies.invites import create_invites
     from app.settings import Settings
 
     settings = Settings(database_url=database_url)

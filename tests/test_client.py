@@ -214,7 +214,7 @@ def test_jobs_follow_refreshes_until_the_queue_is_empty(served, folder, monkeypa
     arena, url = served
     _setup(arena)
     with arena.session_factory() as session:
-        from app.services.jobs import enqueue
+        from app.services.compute.jobs import enqueue
 
         enqueue(session, "extract_features", {"image_ids": []}, dedupe_key="follow-test")
         session.commit()

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from app.errors import InvalidInput
 from app.media import MediaStore, collect_garbage
 from app.models import Image
-from app.services.generators import get_generator
-from app.services.images import referenced_shas
+from app.services.catalog.generators import get_generator
+from app.services.catalog.images import referenced_shas
 from app.services.uploads import IncomingFile, store_batch
 from tests.support.imagefactory import png_bytes
 

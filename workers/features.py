@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Image
-from app.services.features import cached_keys, store_features
+from app.services.compute.features import cached_keys, store_features
 from workers.context import JobContext
 from workers.extractors import ExtractorUnavailable
 

@@ -24,8 +24,8 @@ from app.metrics.errors import MetricInputError
 from app.models import Generator, Image, Job, MetricResult, Prompt, ReferenceSet
 from app.models.enums import PENDING_STATUSES, JobKind, PreprocessingMode
 from app.models.ops import owner_scope
-from app.services.features import cached_keys, load_features, store_features, text_key
-from app.services.reference_sets import statistics_file
+from app.services.catalog.reference_sets import statistics_file
+from app.services.compute.features import cached_keys, load_features, store_features, text_key
 from workers.context import Deferred, JobContext
 from workers.extractors import ExtractorUnavailable
 from workers.features import ensure_features

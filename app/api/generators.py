@@ -5,7 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request, Response
 
 from app.api.deps import AdminDep, SettingsDep, StoreDep
-from app.api.schemas import (
+from app.api.upload_form import BATCH_FORM_DOC, BatchFormDep, store_uploaded_batch
+from app.db import SessionDep
+from app.services.catalog import generators as service
+from app.services.catalog.images import known_hashes, list_images
+from app.services.catalog.schemas import (
     BatchOut,
     GeneratorCreate,
     GeneratorOut,
@@ -14,10 +18,6 @@ from app.api.schemas import (
     KnownImagesOut,
     KnownImagesQuery,
 )
-from app.api.upload_form import BATCH_FORM_DOC, BatchFormDep, store_uploaded_batch
-from app.db import SessionDep
-from app.services import generators as service
-from app.services.images import known_hashes, list_images
 
 router = APIRouter(prefix="/api/generators", tags=["generators"])
 

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from app.api.deps import AdminDep
 from app.db import SessionDep
-from app.services.invites import invite_status, list_annotators, revoke_invite
-from app.services.studies import get_study
+from app.services.studies.invites import invite_status, list_annotators, revoke_invite
+from app.services.studies.schemas import InviteStatusOut
+from app.services.studies.study import get_study
 
 router = APIRouter(prefix="/api/studies/{ref}/invites", tags=["studies"])
-
-
-class InviteStatusOut(BaseModel):
-    handle: str
-    status: str
-    uses: int
-    max_uses: int | None
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    created_at: datetime
 
 
 def _out(annotator) -> InviteStatusOut:

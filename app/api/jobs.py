@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from app.api.deps import AdminDep, IdPath
-from app.api.schemas import JobOut
 from app.db import SessionDep
-from app.services import jobs as service
+from app.services.compute import jobs as service
+from app.services.compute.schemas import JobOut
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 

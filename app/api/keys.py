@@ -3,12 +3,38 @@ revoke."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import AdminDep, IdPath
-from app.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from app.db import SessionDep
 from app.services.api_keys import create_api_key, list_api_keys, revoke_api_key
+from app.validation import CleanModel
+
+
+class ApiKeyCreate(CleanModel):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ApiKeyCreated(BaseModel):
+    id: int
+    name: str
+    key: str = Field(description="shown once; only its SHA-256 is stored")
+
+
+class ApiKeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    prefix: str = Field(description="the key's first characters, to recognise it")
+    role: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
 
 router = APIRouter(prefix="/api/keys", tags=["keys"])
 

@@ -21,8 +21,8 @@ from app.deps import cached_leaderboard, export_response, options_from
 from app.leaderboard.covariates import COVARIATES
 from app.leaderboard.schema import LeaderboardOut
 from app.reports.exports import reference_statistics, to_json
-from app.services.reference_sets import get_reference_set
-from app.services.studies import get_study
+from app.services.catalog.reference_sets import get_reference_set
+from app.services.studies.study import get_study
 
 router = APIRouter(tags=["leaderboard"])
 

@@ -10,10 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from app.api.deps import AdminDep
-from app.api.schemas import PromptSetCreate, PromptSetOut
 from app.db import SessionDep
 from app.errors import InvalidInput
-from app.services import prompts as service
+from app.services.catalog import prompts as service
+from app.services.catalog.schemas import PromptSetCreate, PromptSetOut
 
 router = APIRouter(prefix="/api/prompt-sets", tags=["prompts"])
 

@@ -8,19 +8,19 @@ from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 
 from app.api.deps import AdminDep, SettingsDep, StoreDep
 from app.api.generators import image_out
-from app.api.schemas import (
+from app.api.upload_form import BATCH_FORM_DOC, BatchFormDep, store_uploaded_batch
+from app.db import SessionDep
+from app.models.enums import PreprocessingMode
+from app.services.catalog import reference_sets as service
+from app.services.catalog.images import known_hashes, list_images
+from app.services.catalog.schemas import (
     BatchOut,
     ImageOut,
     KnownImagesOut,
     KnownImagesQuery,
-    PreprocessingMode,
     ReferenceSetCreate,
     ReferenceSetOut,
 )
-from app.api.upload_form import BATCH_FORM_DOC, BatchFormDep, store_uploaded_batch
-from app.db import SessionDep
-from app.services import reference_sets as service
-from app.services.images import known_hashes, list_images
 
 router = APIRouter(prefix="/api/reference-sets", tags=["reference sets"])
 

@@ -2,94 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import AdminDep, SettingsDep, StoreDep
 from app.db import SessionDep
-from app.models.enums import ExclusionAction
-from app.services import studies as service
-from app.services.exclusions import annotator_report, set_override
-from app.services.invites import create_invites
-from app.services.renditions import prepare_study
-from app.services.studies import StudyCreate, StudyUpdate
-from app.services.vote_export import export_votes
+from app.services.studies import study as service
+from app.services.studies.exclusions import annotator_report, set_override
+from app.services.studies.invites import create_invites
+from app.services.studies.renditions import prepare_study
+from app.services.studies.schemas import (
+    AnnotatorOut,
+    ExclusionRequest,
+    InviteOut,
+    InviteRequest,
+    StudyCreate,
+    StudyOut,
+    StudyUpdate,
+)
+from app.services.studies.vote_export import export_votes
 
 router = APIRouter(prefix="/api/studies", tags=["studies"])
-
-
-class StudyOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    public_id: str
-    name: str
-    kind: str
-    question: str
-    instructions: str
-    raters_per_item: int
-    attention_check_rate: float
-    flag_options: list[str]
-    pair_policy: str
-    status: str
-    is_public: bool
-    max_tasks_per_annotator: int | None
-    display_size: int
-    display_width: int | None = Field(description="the display box, fixed when the study opens")
-    display_height: int | None
-    prompt_set_id: int | None
-    reference_set_id: int | None
-    min_attention_checks: int
-    min_attention_accuracy: float | None
-    min_repeat_consistency: float | None
-    min_loo_agreement: float | None
-    min_median_response_s: float | None
-    max_vote_share: float
-    generators: list[str]
-    created_at: datetime
-    n_items: int
-    study_url: str = Field(description="where invited annotators land (after their invite link)")
-
-
-class InviteRequest(BaseModel):
-    count: int = Field(ge=1, le=10_000)
-    expires_in_days: float | None = Field(
-        default=None, gt=0, description="omitted: ARENA_INVITE_TTL_DAYS; null: never expires"
-    )
-    max_uses: int | None = Field(
-        default=None, ge=1, description="openings per link; omitted: ARENA_INVITE_MAX_USES"
-    )
-
-
-class InviteOut(BaseModel):
-    handle: str
-    url: str = Field(description="the invite link; shown once, only its token's hash is stored")
-
-
-class AnnotatorOut(BaseModel):
-    handle: str
-    is_simulated: bool
-    excluded: bool = Field(description="left out of every figure (rule or override)")
-    excluded_reasons: list[str]
-    automatic_reasons: list[str] = Field(description="what the study's rule says")
-    override: ExclusionAction | None
-    override_note: str | None
-    override_at: datetime | None
-    consented_at: datetime | None
-    created_at: datetime
-    figures: dict = Field(description="votes, agreement, attention checks, response time")
-
-
-class ExclusionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    action: ExclusionAction = Field(
-        description="exclude or reinstate whatever the rule says; clear: the rule decides"
-    )
-    note: str | None = Field(default=None, max_length=500)
 
 
 def _out(session, study, settings) -> StudyOut:

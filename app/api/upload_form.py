@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 
-from app.api.schemas import BatchOut
 from app.error_handlers import TOO_MUCH
 from app.errors import InvalidInput, TooLarge
 from app.media import MediaStore
 from app.models import Generator, ReferenceSet
-from app.services.prompts import get_prompt_set
+from app.services.catalog.prompts import get_prompt_set
+from app.services.catalog.schemas import BatchOut
 from app.services.uploads import (
     MAX_MANIFEST_BYTES,
     IncomingFile,

@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         statistics of STUDY to one zip with a manifest of checksums."""
         from app.media import MediaStore
         from app.services.bundles import export_bundle
-        from app.services.studies import get_study
+        from app.services.studies.study import get_study
 
         settings = load_settings()
         with session_scope(settings) as session:

@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         """
         from app.cli.server_commands import session_scope
         from app.media import MediaStore, collect_garbage
-        from app.services.images import referenced_shas
+        from app.services.catalog.images import referenced_shas
 
         settings = load_settings()
         store = MediaStore(settings.media_dir)

@@ -106,7 +106,7 @@ def register(app: typer.Typer) -> None:
         from app.cli.server_commands import session_scope
         from app.leaderboard.board import LeaderboardOptions, build_leaderboard
         from app.reports.exports import check_request, export_study
-        from app.services.studies import get_study
+        from app.services.studies.study import get_study
 
         chosen = _format_for(what.value, fmt, out)
         if not out.parent.exists():
@@ -164,7 +164,7 @@ def register(app: typer.Typer) -> None:
         from app.leaderboard.board import LeaderboardOptions, build_leaderboard
         from app.media import MediaStore
         from app.reports.report import write_report
-        from app.services.studies import get_study
+        from app.services.studies.study import get_study
 
         if not out.parent.exists():
             _fail(f"--out: the folder {out.parent} does not exist")

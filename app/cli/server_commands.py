@@ -151,10 +151,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Import a folder of images as one all-or-nothing batch (same checks as the API)."""
         from app.media import MediaStore
-        from app.services.generators import get_generator
+        from app.services.catalog.generators import get_generator
+        from app.services.catalog.prompts import get_prompt_set
+        from app.services.catalog.reference_sets import get_reference_set
         from app.services.planner import analyze
-        from app.services.prompts import get_prompt_set
-        from app.services.reference_sets import get_reference_set
         from app.services.uploads import IncomingFile, parse_manifest, store_batch
 
         if (generator is None) == (reference_set is None):

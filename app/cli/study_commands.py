@@ -53,8 +53,9 @@ def register(app: typer.Typer) -> None:
         from pydantic import ValidationError
 
         from app.media import MediaStore
-        from app.services.renditions import prepare_study
-        from app.services.studies import StudyCreate, create_study, open_study
+        from app.services.studies.renditions import prepare_study
+        from app.services.studies.schemas import StudyCreate
+        from app.services.studies.study import create_study, open_study
 
         try:
             body = StudyCreate(
@@ -98,7 +99,7 @@ def register(app: typer.Typer) -> None:
     @studies.command("list")
     def studies_list() -> None:
         """One JSON line per study."""
-        from app.services.studies import list_studies
+        from app.services.studies.study import list_studies
 
         with session_scope(load_settings()) as session:
             for study in list_studies(session):
@@ -116,8 +117,8 @@ def register(app: typer.Typer) -> None:
 
     def _set_status(ref: str, action: str) -> None:
         from app.media import MediaStore
-        from app.services import studies as service
-        from app.services.renditions import prepare_study
+        from app.services.studies import study as service
+        from app.services.studies.renditions import prepare_study
 
         settings = load_settings()
         with session_scope(settings) as session:
@@ -159,8 +160,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Create COUNT annotators and print their invite links, one per line (shown only once)."""
-        from app.services.invites import create_invites
-        from app.services.studies import get_study
+        from app.services.studies.invites import create_invites
+        from app.services.studies.study import get_study
 
         settings = load_settings()
         ttl = None if never_expires else (expires_in_days or settings.invite_ttl_days)
@@ -184,8 +185,8 @@ def register(app: typer.Typer) -> None:
     @invites.command("list")
     def invites_list(study: str = typer.Option(..., "--study", help="study name or id")) -> None:
         """One JSON line per invite: handle, status, uses, expiry (never the link)."""
-        from app.services.invites import list_annotators
-        from app.services.studies import get_study
+        from app.services.studies.invites import list_annotators
+        from app.services.studies.study import get_study
 
         with session_scope(load_settings()) as session:
             try:
@@ -202,8 +203,8 @@ def register(app: typer.Typer) -> None:
         study: str = typer.Option(..., "--study", help="study name or id"),
     ) -> None:
         """Revoke an invite: the link stops opening and its sessions end at once."""
-        from app.services.invites import revoke_invite
-        from app.services.studies import get_study
+        from app.services.studies.invites import revoke_invite
+        from app.services.studies.study import get_study
 
         with session_scope(load_settings()) as session:
             try:
@@ -225,8 +226,8 @@ def register(app: typer.Typer) -> None:
         study: str = typer.Option(..., "--study", help="study name or id"),
     ) -> None:
         """One JSON line per annotator: excluded or not, why, overrides and quality figures."""
-        from app.services.exclusions import annotator_report
-        from app.services.studies import get_study
+        from app.services.studies.exclusions import annotator_report
+        from app.services.studies.study import get_study
 
         with session_scope(load_settings()) as session:
             try:
@@ -237,8 +238,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(row, default=str))
 
     def _override(study: str, handle: str, action: str, note: str | None) -> None:
-        from app.services.exclusions import exclusion_statuses, set_override
-        from app.services.studies import get_study
+        from app.services.studies.exclusions import exclusion_statuses, set_override
+        from app.services.studies.study import get_study
 
         with session_scope(load_settings()) as session:
             try:
@@ -293,8 +294,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Votes in the Chatbot Arena layout (model_a = left, model_b = right, winner)."""
-        from app.services.studies import get_study
-        from app.services.vote_export import export_votes
+        from app.services.studies.study import get_study
+        from app.services.studies.vote_export import export_votes
 
         if exclusions not in ("on", "off"):
             fail(f"--exclusions must be on or off; got {exclusions!r}")
@@ -312,7 +313,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _invite_json(annotator) -> dict:
-    from app.services.invites import invite_status
+    from app.services.studies.invites import invite_status
 
     def stamp(value):
         return value.isoformat() if value else None

@@ -68,8 +68,8 @@ def register(app: typer.Typer) -> None:
             def read() -> list[dict]:
                 return client.jobs(status, limit)
         else:
-            from app.api.schemas import JobOut
-            from app.services.jobs import list_jobs
+            from app.services.compute.jobs import list_jobs
+            from app.services.compute.schemas import JobOut
 
             def read() -> list[dict]:
                 with session_scope(load_settings()) as session:
@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
     @jobs_app.command("retry")
     def jobs_retry(job_id: int) -> None:
         """Queue a failed job again with a fresh set of attempts."""
-        from app.services.jobs import get_job, retry_job
+        from app.services.compute.jobs import get_job, retry_job
 
         with session_scope(load_settings()) as session:
             try:

@@ -23,13 +23,14 @@ from app.migrate import upgrade
 from app.models import Job
 from app.models.enums import JobStatus, StudyKind
 from app.services.api_keys import create_api_key
-from app.services.generators import create_generator
-from app.services.invites import create_invites
+from app.services.catalog.generators import create_generator
+from app.services.catalog.prompts import PromptRow, create_prompt_set
+from app.services.catalog.reference_sets import create_reference_set
 from app.services.planner import analyze
-from app.services.prompts import PromptRow, create_prompt_set
-from app.services.reference_sets import create_reference_set
-from app.services.renditions import prepare_study
-from app.services.studies import StudyCreate, create_study, open_study
+from app.services.studies.invites import create_invites
+from app.services.studies.renditions import prepare_study
+from app.services.studies.schemas import StudyCreate
+from app.services.studies.study import create_study, open_study
 from app.services.uploads import files_from_bytes, store_batch
 from app.settings import Settings
 

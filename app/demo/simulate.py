@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from app.models import Assignment, Generator, Study
 from app.models.enums import StudyKind
-from app.services.assignment import next_assignment
-from app.services.invites import create_simulated_annotator
-from app.services.votes import submit_vote
+from app.services.studies.assignment import next_assignment
+from app.services.studies.invites import create_simulated_annotator
+from app.services.studies.votes import submit_vote
 
 # Latent quality on the Bradley-Terry logit scale: what a careful human would prefer.
 TRUE_QUALITY = {

@@ -25,7 +25,7 @@ class StudyStatus(StrEnum):
 
 
 class PairPolicy(StrEnum):
-    """How a pairwise study picks the next generator pair (app/services/studies/pair_policy.py)."""
+    """How a pairwise study picks the next generator pair (app/services/studies/study/pair_policy.py)."""
 
     uniform = "uniform"
     active = "active"

@@ -91,7 +91,7 @@ class Study(Base):
     max_vote_share: Mapped[float] = mapped_column(Float, default=0.2)
     created_at: Mapped[datetime] = created_column()
     # The pool's version: bumped whenever an image joins one of the study's generators (see
-    # app/services/slots.py), so per-process item caches and the open-slot table follow it
+    # app/services/studies/slots.py), so per-process item caches and the open-slot table follow it
     # without aggregating over the pool on every request. slots_version: the pool version the
     # study's open slots were last made for.
     items_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

@@ -19,8 +19,8 @@ from app.leaderboard.board import Leaderboard, flat_row
 from app.leaderboard.metric_cells import metric_results_table
 from app.models import ReferenceSet, Study
 from app.models.enums import StudyKind
-from app.services.reference_statistics import statistics_filename, statistics_npz
-from app.services.vote_export import export_votes
+from app.services.catalog.reference_statistics import statistics_filename, statistics_npz
+from app.services.studies.vote_export import export_votes
 
 WHAT = ("votes", "leaderboard", "metrics")
 FORMATS = {
@@ -140,7 +140,7 @@ def reference_statistics(
     session: Session, features_root: Path, reference_set: ReferenceSet
 ) -> Export:
     """A reference set's Inception statistics as a downloadable .npz (see
-    app.services.reference_statistics)."""
+    app.services.catalog.reference_statistics)."""
     return Export(
         statistics_npz(session, features_root, reference_set),
         "application/octet-stream",

@@ -409,7 +409,7 @@ def sample_image_ids(
 ) -> list[int]:
     """The first `count` of this generator's images in this study's own pool, minus `exclude`."""
     from app.models import Study
-    from app.services.studies import study_images
+    from app.services.studies.study import study_images
 
     study = session.get(Study, study_id)
     ids = [i for i, gen, _p in study_images(session, study) if gen == generator_id]

@@ -12,7 +12,7 @@ Layout (format "gallery-arena-study-bundle", version 1):
     annotators.jsonl       opaque handles, exclusion flags, consent times (never invite tokens)
     assignments.jsonl      every answered task: sides, images, check kind and expectation
     votes.jsonl            every vote (assignment, choice, winner, rating, flags, timings)
-    votes.csv              the same votes in the Chatbot Arena layout (app.services.votes)
+    votes.csv              the same votes in the Chatbot Arena layout (app.services.studies.votes)
     metric_results.json    automatic metrics of the study's generators, with their parameters
     reference_sets.json    the reference sets those metrics compare against
     reference/NAME.npz     their Inception statistics (mu, sigma, n, features) when extracted
@@ -58,8 +58,8 @@ from app.models import (
     utcnow,
 )
 from app.services.planner import analyze
-from app.services.vote_export import export_votes
-from app.services.votes import recount_answers
+from app.services.studies.vote_export import export_votes
+from app.services.studies.votes import recount_answers
 
 FORMAT = "gallery-arena-study-bundle"
 VERSION = 1
@@ -185,7 +185,7 @@ def export_bundle(
 ) -> dict[str, Any]:
     """Write the study's bundle to `out` (atomically); returns the manifest."""
     from app.leaderboard.board import software_versions
-    from app.services.reference_statistics import statistics_npz
+    from app.services.catalog.reference_statistics import statistics_npz
 
     if include_images and store is None:
         raise ValueError("include_images needs the media store")

@@ -1,7 +1,7 @@
 """What a researcher sees first: every study at a glance, and one prompt across all generators.
 
 Researcher-only reads: generator names and stable image ids appear here, never on a page an
-annotator can open (their task images come through per-showing tokens, app/services/task_images).
+annotator can open (their task images come through per-showing tokens, app/services/studies/task_images).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from app.errors import NotFound
 from app.models import Image, Job, Prompt, Study, Vote
 from app.models.enums import JobStatus
 from app.models.ops import owner_scope
-from app.services.studies import list_studies, study_images, study_items
+from app.services.studies.study import list_studies, study_images, study_items
 
 # Job states a researcher waits on or has to act on.
 JOB_STATES = (JobStatus.queued, JobStatus.running, JobStatus.failed)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app.leaderboard.board import Leaderboard
 from app.models import Rendition, Study
 from app.models.enums import StudyStatus
-from app.services.studies import study_images
+from app.services.studies.study import study_images
 
 # Per-generator keys that give away the uploaded resolution.
 RESOLUTION_KEYS = ("image_resolution", "resolutions")

@@ -23,9 +23,9 @@ from app.errors import InvalidInput, TooLarge
 from app.imaging import ImageRejected, decode_image
 from app.media import MediaStore, Staged
 from app.models import Batch, Generator, Image, Job, PromptSet, ReferenceSet
-from app.services.jobs import enqueue_extraction, enqueue_metrics_after_upload, owner_scope
-from app.services.prompts import resolve_prompts
-from app.services.renditions import prepare_uploaded
+from app.services.catalog.prompts import resolve_prompts
+from app.services.compute.jobs import enqueue_extraction, enqueue_metrics_after_upload, owner_scope
+from app.services.studies.renditions import prepare_uploaded
 from app.settings import Settings
 from app.validation import check_text, csv_error
 

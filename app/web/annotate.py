@@ -19,17 +19,17 @@ from app.errors import ArenaError, Forbidden, InvalidInput
 from app.models import Annotator, AnnotatorSession, Study
 from app.models.enums import StudyKind
 from app.observability import TASKS_SERVED, VOTES
-from app.services.annotator_sessions import find_session, start_session
-from app.services.assignment import (
+from app.services.studies.annotator_sessions import find_session, start_session
+from app.services.studies.assignment import (
     answer_and_continue,
     next_assignment,
     page_ahead,
     task_view,
 )
-from app.services.invites import annotator_for_token, annotator_in_study, record_consent
-from app.services.studies import get_study_by_public_id
-from app.services.task_images import image_path_for_token
-from app.services.task_session import (
+from app.services.studies.invites import annotator_for_token, annotator_in_study, record_consent
+from app.services.studies.study import get_study_by_public_id
+from app.services.studies.task_images import image_path_for_token
+from app.services.studies.task_session import (
     SessionProgress,
     release_unneeded,
     session_progress,

@@ -1,5 +1,5 @@
 """The annotator's browser session: an HttpOnly, SameSite cookie scoped to one study's paths,
-holding an opaque random token (app/services/annotator_sessions.py), and the CSRF token derived
+holding an opaque random token (app/services/studies/annotator_sessions.py), and the CSRF token derived
 from it (double-submit: the form carries what the cookie implies)."""
 
 from __future__ import annotations

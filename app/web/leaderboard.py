@@ -39,10 +39,10 @@ from app.services.api_keys import (
     end_researcher_session,
     start_researcher_session,
 )
-from app.services.exclusions import set_override
 from app.services.overview import sample_images
 from app.services.public_results import images_open_studies_serve, public_leaderboard
-from app.services.studies import get_study
+from app.services.studies.exclusions import set_override
+from app.services.studies.study import get_study
 from app.web.client_address import client_address
 from app.web.ratelimit import RateLimiter
 from app.web.researcher_session import (

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from app.db import SessionDep
-from app.services.images import served_image_bytes
+from app.services.catalog.images import served_image_bytes
 from app.web.researcher_session import ensure_researcher
 
 router = APIRouter(tags=["media"])

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from app.cli.main import app as cli
 from app.models import Annotator, Assignment, Generator, Vote
-from app.services.invites import hash_token
+from app.services.studies.invites import hash_token
 from tests.web.conftest import GENERATORS, PROMPTS, invite_urls, make_study, upload_pool
 from tests.web.conftest import Annotator as Browser
 

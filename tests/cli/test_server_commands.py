@@ -41,8 +41,8 @@ def test_migrate_and_keys(env):
 
 
 def test_import_folder_with_prompts(env, tmp_path):
-    from app.services.generators import create_generator
-    from app.services.prompts import PromptRow, create_prompt_set
+    from app.services.catalog.generators import create_generator
+    from app.services.catalog.prompts import PromptRow, create_prompt_set
 
     with _session(env) as session:
         create_generator(session, name="g1")
@@ -59,7 +59,7 @@ def test_import_folder_with_prompts(env, tmp_path):
 
 
 def test_import_refuses_a_bad_folder_and_stores_nothing(env, tmp_path):
-    from app.services.generators import create_generator
+    from app.services.catalog.generators import create_generator
 
     with _session(env) as session:
         create_generator(session, name="g1")

@@ -33,7 +33,7 @@ from app.media import MediaStore
 from app.models import Image, Prompt
 from app.reports import format as fmt
 from app.reports.report import write_report
-from app.services.vote_export import export_votes
+from app.services.studies.vote_export import export_votes
 from app.stats import bootstrap_bradley_terry
 from app.stats.controlled_bradley_terry import SIDE, normalized_difference, standardize
 from tests.support.leaderboard_seed import seed_leaderboard_study

@@ -12,7 +12,7 @@ from app.leaderboard.cache import LeaderboardCache
 from app.media import MediaStore
 from app.models import Job, Study
 from app.models.enums import JobKind
-from app.services.jobs import enqueue_leaderboard_recomputation
+from app.services.compute.jobs import enqueue_leaderboard_recomputation
 from tests.support.leaderboard_seed import cast_votes, seed_leaderboard_study
 from workers.runner import run_until_idle
 

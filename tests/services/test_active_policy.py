@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from app.models import Study
-from app.services.assignment import next_assignment
-from app.services.invites import create_invites
-from app.services.pair_policy import choose_pair, vote_tables
-from app.services.votes import submit_vote
+from app.services.studies.assignment import next_assignment
+from app.services.studies.invites import create_invites
+from app.services.studies.pair_policy import choose_pair, vote_tables
+from app.services.studies.votes import submit_vote
 from app.stats import active_sampling
 from tests.support.humaneval import seed_study
 
@@ -110,7 +110,7 @@ def test_tallies_follow_the_votes_incrementally(factory):
     already seen (less a window for late commits), not the whole study."""
     from sqlalchemy import event
 
-    from app.services.pair_policy import clear_tallies, tallies
+    from app.services.studies.pair_policy import clear_tallies, tallies
 
     clear_tallies()
     with factory() as session:

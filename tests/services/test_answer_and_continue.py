@@ -21,12 +21,12 @@ from sqlalchemy import event, func, select
 from app.errors import Conflict, Gone
 from app.media import MediaStore
 from app.models import Annotator, Assignment, Batch, Image, Prompt, Study, StudySlot, Vote, utcnow
-from app.services import assignment as assignment_service
-from app.services import slots
-from app.services.annotator_sessions import start_session
-from app.services.assignment import answer_and_continue, next_assignment
-from app.services.invites import create_invites
-from app.services.task_images import rendition_id
+from app.services.studies import assignment as assignment_service
+from app.services.studies import slots
+from app.services.studies.annotator_sessions import start_session
+from app.services.studies.assignment import answer_and_continue, next_assignment
+from app.services.studies.invites import create_invites
+from app.services.studies.task_images import rendition_id
 from tests.support.humaneval import seed_study
 
 MAX_STATEMENTS = 6

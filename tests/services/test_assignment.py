@@ -15,13 +15,13 @@ from sqlalchemy import func, select
 from app.errors import Conflict, Gone, InvalidInput
 from app.media import MediaStore
 from app.models import Annotator, Assignment, Vote, utcnow
-from app.services.annotator_sessions import start_session
-from app.services.assignment import next_assignment, progress, task_view
-from app.services.invites import create_invites
-from app.services.pair_policy import choose_pair, vote_tables
-from app.services.task_images import side_variant
-from app.services.vote_export import export_rows
-from app.services.votes import submit_vote
+from app.services.studies.annotator_sessions import start_session
+from app.services.studies.assignment import next_assignment, progress, task_view
+from app.services.studies.invites import create_invites
+from app.services.studies.pair_policy import choose_pair, vote_tables
+from app.services.studies.task_images import side_variant
+from app.services.studies.vote_export import export_rows
+from app.services.studies.votes import submit_vote
 from tests.support.humaneval import seed_study
 
 
@@ -351,7 +351,7 @@ def test_items_follow_a_new_upload_to_an_open_study(factory):
     import hashlib
 
     from app.models import Batch, Image, Prompt
-    from app.services.studies import study_items
+    from app.services.studies.study import study_items
 
     with factory() as session:
         study = seed_study(session, "rating", generators=2, prompts=2)

@@ -18,8 +18,8 @@ from app.media import MediaStore
 from app.migrate import upgrade
 from app.models import Image, Job
 from app.services.bundles import export_bundle, import_bundle
-from app.services.features import store_features
-from app.services.studies import get_study
+from app.services.compute.features import store_features
+from app.services.studies.study import get_study
 from app.settings import Settings
 from tests.support.leaderboard_seed import seed_leaderboard_study
 

@@ -6,7 +6,7 @@ import pytest
 
 from app.errors import Forbidden, InvalidInput
 from app.models import Annotator
-from app.services.invites import (
+from app.services.studies.invites import (
     MAX_INVITES_PER_CALL,
     annotator_for_token,
     create_invites,
@@ -14,7 +14,7 @@ from app.services.invites import (
     hash_token,
     list_annotators,
 )
-from app.services.studies import close_study
+from app.services.studies.study import close_study
 from tests.support.humaneval import seed_study
 
 

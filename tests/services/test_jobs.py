@@ -6,7 +6,7 @@ import pytest
 
 from app.errors import Conflict, NotFound
 from app.models import Job
-from app.services.jobs import (
+from app.services.compute.jobs import (
     EXTRACT_KIND,
     FEATURE_EXTRACTORS,
     enqueue,

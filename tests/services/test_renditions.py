@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from app.media import MediaStore, collect_garbage
 from app.models import Rendition, Study
-from app.services.images import referenced_shas
+from app.services.catalog.images import referenced_shas
 from tests.web.conftest import make_study, upload_pool
 
 

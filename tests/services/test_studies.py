@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import Vote
-from app.services.studies import (
+from app.services.studies.study import (
     StudyCreate,
     StudyUpdate,
     close_study,
@@ -79,9 +79,9 @@ def test_open_close_update_and_lookup(session):
 
 def test_a_study_with_votes_cannot_be_deleted(session):
     study = seed_study(session, generators=2, prompts=1, raters_per_item=1)
-    from app.services.assignment import next_assignment
-    from app.services.invites import create_invites
-    from app.services.votes import submit_vote
+    from app.services.studies.assignment import next_assignment
+    from app.services.studies.invites import create_invites
+    from app.services.studies.votes import submit_vote
 
     ((annotator, _url),) = create_invites(session, study, 1, "http://test")
     assignment = next_assignment(session, annotator)

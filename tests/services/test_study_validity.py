@@ -17,12 +17,12 @@ from sqlalchemy import select
 
 from app.db import make_engine, make_session_factory
 from app.models import Assignment, Image, Job, Vote, utcnow
-from app.services.assignment import next_assignment, task_cap
-from app.services.exclusions import annotator_report, exclusion_statuses, set_override
-from app.services.invites import create_simulated_annotator
-from app.services.studies import study_items
-from app.services.vote_export import export_rows
-from app.services.votes import submit_vote
+from app.services.studies.assignment import next_assignment, task_cap
+from app.services.studies.exclusions import annotator_report, exclusion_statuses, set_override
+from app.services.studies.invites import create_simulated_annotator
+from app.services.studies.study import study_items
+from app.services.studies.vote_export import export_rows
+from app.services.studies.votes import submit_vote
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "exclusions.py"
 

@@ -11,11 +11,11 @@ from sqlalchemy import func, select
 
 from app.errors import Conflict, Forbidden, Gone
 from app.models import Assignment, Vote, utcnow
-from app.services.annotator_sessions import start_session
-from app.services.assignment import next_assignment
-from app.services.invites import create_invites
-from app.services.task_session import expected_checks, session_progress, skip_assignment
-from app.services.votes import submit_vote
+from app.services.studies.annotator_sessions import start_session
+from app.services.studies.assignment import next_assignment
+from app.services.studies.invites import create_invites
+from app.services.studies.task_session import expected_checks, session_progress, skip_assignment
+from app.services.studies.votes import submit_vote
 from tests.support.humaneval import seed_study
 
 

@@ -12,10 +12,10 @@ import pytest
 
 from app.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from app.models import Assignment, Generator, Vote, utcnow
-from app.services.assignment import next_assignment
-from app.services.invites import create_invites
-from app.services.vote_export import export_votes
-from app.services.votes import WINNER, submit_vote
+from app.services.studies.assignment import next_assignment
+from app.services.studies.invites import create_invites
+from app.services.studies.vote_export import export_votes
+from app.services.studies.votes import WINNER, submit_vote
 from tests.support.humaneval import seed_study
 
 

@@ -7,7 +7,8 @@ import hashlib
 from sqlalchemy.orm import Session
 
 from app.models import Batch, Generator, Image, Prompt, PromptSet, Study
-from app.services.studies import StudyCreate, create_study, open_study
+from app.services.studies.schemas import StudyCreate
+from app.services.studies.study import create_study, open_study
 
 
 def seed_pool(

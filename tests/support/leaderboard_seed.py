@@ -26,10 +26,11 @@ from app.models import (
     Study,
     utcnow,
 )
-from app.services.assignment import next_assignment
-from app.services.invites import create_simulated_annotator
-from app.services.studies import StudyCreate, create_study, open_study
-from app.services.votes import submit_vote
+from app.services.studies.assignment import next_assignment
+from app.services.studies.invites import create_simulated_annotator
+from app.services.studies.schemas import StudyCreate
+from app.services.studies.study import create_study, open_study
+from app.services.studies.votes import submit_vote
 
 # Human strength on the logit scale; the metrics below agree with it, mostly.
 STRENGTH = {"aurora": 1.0, "brook": 0.5, "cinder": 0.0, "dune": -0.4, "ember": -1.0}

@@ -264,7 +264,7 @@ def test_probe5_repeat_checks_carry_fresh_urls(arena, monkeypatch):
     seeds = iter(range(10_000))
     default_rng = np.random.default_rng
     monkeypatch.setattr(
-        "app.services.assignment.np.random.default_rng",
+        "app.services.studies.assignment.np.random.default_rng",
         lambda seed=None: default_rng(next(seeds) if seed is None else seed),
     )
     [url] = invite_urls(arena, study)

@@ -19,7 +19,7 @@ from app.leaderboard.cache import LeaderboardCache
 from app.media import MediaStore
 from app.models import Image, Job, Study
 from app.reports import format as fmt
-from app.services.features import store_features
+from app.services.compute.features import store_features
 from tests.support.leaderboard_seed import (
     CLIP_REASON,
     STRENGTH,

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from app import metrics
 from app.models import Image, Job, MetricResult
-from app.services.features import load_features
+from app.services.compute.features import load_features
 from tests.workers.conftest import TINY_CLIP, real_photo_crops
 from workers.runner import run_until_idle
 

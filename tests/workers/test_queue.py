@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from app.db import make_engine, make_session_factory
 from app.models import Job, utcnow
-from app.services.jobs import enqueue
+from app.services.compute.jobs import enqueue
 from workers import queue
 from workers.runner import Deferred, Worker
 

@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import sessionmaker
 
 from app.models import Job
-from app.services.jobs import enqueue
+from app.services.compute.jobs import enqueue
 
 pytestmark = pytest.mark.postgres
 

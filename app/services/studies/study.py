@@ -9,134 +9,30 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Annotated
 
-from pydantic import ConfigDict, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, InvalidInput, NotFound
-from app.models import DEFAULT_FLAG_OPTIONS, Generator, Image, Prompt, Study, Vote
-from app.models.enums import PairPolicy, StudyKind, StudyStatus
-from app.services.generators import get_generator
-from app.services.prompts import get_prompt_set
-from app.services.reference_sets import get_reference_set
-from app.validation import MAX_ID, CleanModel, is_row_id
+from app.models import Generator, Image, Prompt, Study, Vote
+from app.models.enums import StudyKind, StudyStatus
+from app.services.catalog.generators import get_generator
+from app.services.catalog.prompts import get_prompt_set
+from app.services.catalog.reference_sets import get_reference_set
+from app.services.studies.schemas import StudyCreate, StudyFields, StudyUpdate
+from app.validation import MAX_ID, is_row_id
 
 DEFAULT_QUESTIONS = {
     StudyKind.pairwise: "Which image better matches the prompt?",
     StudyKind.rating: "How good is this image overall?",
     StudyKind.flag: "Which of these problems does the image show?",
 }
-DEFAULT_DISPLAY_SIZE = 1024
 DEFAULT_INSTRUCTIONS = (
     "You will see images made by different image generators. Judge each image only by what you "
     "see. There are no right or wrong answers except on a few control items. Your answers are "
     "stored with an anonymous handle and used for research on image-generation quality."
 )
-
-
-# Documents what _distinct_options accepts: no space at either end (so strip() keeps it
-# distinct and non-empty) and no control character.
-FlagOption = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=200,
-        json_schema_extra={
-            "pattern": r"^[^\s\u0000-\u001f\u007f-\u009f](?:[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f])?$"
-        },
-    ),
-]
-
-
-class StudyFields(CleanModel):
-    model_config = ConfigDict(extra="forbid")
-
-    question: str | None = Field(default=None, min_length=1, description="shown above each task")
-    instructions: str | None = Field(default=None, description="shown once on the consent page")
-    raters_per_item: int = Field(default=3, ge=1, le=100)
-    attention_check_rate: float = Field(default=0.1, ge=0, le=1)
-    flag_options: list[FlagOption] = Field(
-        default_factory=lambda: list(DEFAULT_FLAG_OPTIONS), json_schema_extra={"uniqueItems": True}
-    )
-    pair_policy: PairPolicy = PairPolicy.uniform
-    is_public: bool = False
-    max_tasks_per_annotator: int | None = Field(default=None, ge=1, le=MAX_ID)
-    display_size: int = Field(
-        default=DEFAULT_DISPLAY_SIZE,
-        ge=64,
-        le=4096,
-        description="longest side (px) of the one box every served image is fitted into",
-    )
-    reference_set: str | int | None = Field(
-        default=None,
-        description="real images for the clean side of attention checks (name or id); without "
-        "one, checks use images the study's own votes rank well",
-    )
-    min_attention_checks: int = Field(
-        default=5, ge=1, description="checks of a kind an annotator answers before they count"
-    )
-    min_attention_accuracy: float | None = Field(default=0.8, ge=0, le=1)
-    min_repeat_consistency: float | None = Field(default=0.5, ge=0, le=1)
-    min_loo_agreement: float | None = Field(
-        default=0.35,
-        ge=0,
-        le=1,
-        description="default 0.35 (chance on a 4-way answer is about 0.25); none for rating "
-        "studies",
-    )
-    min_median_response_s: float | None = Field(default=1.0, ge=0)
-    max_vote_share: float = Field(
-        default=0.2,
-        gt=0,
-        le=1,
-        description="largest share of the study's planned votes (items x raters) one annotator "
-        "may cast",
-    )
-
-    @field_validator("flag_options")
-    @classmethod
-    def _distinct_options(cls, value: list[str]) -> list[str]:
-        cleaned = [option.strip() for option in value]
-        if any(not option for option in cleaned) or len(set(cleaned)) != len(cleaned):
-            raise ValueError("flag_options must be distinct, non-empty strings")
-        return cleaned
-
-
-class StudyCreate(StudyFields):
-    name: str = Field(min_length=1, max_length=200)
-    kind: StudyKind
-    generators: list[str | int] = Field(
-        min_length=1, description="generator names or ids (at least two for pairwise)"
-    )
-    prompt_set: str | int | None = Field(
-        default=None, description="restrict items to this prompt set (name or id)"
-    )
-
-
-class StudyUpdate(CleanModel):
-    model_config = ConfigDict(extra="forbid")
-
-    question: str | None = Field(default=None, min_length=1)
-    instructions: str | None = None
-    raters_per_item: int | None = Field(default=None, ge=1, le=100)
-    attention_check_rate: float | None = Field(default=None, ge=0, le=1)
-    flag_options: list[FlagOption] | None = Field(
-        default=None, json_schema_extra={"uniqueItems": True}
-    )
-    pair_policy: PairPolicy | None = None
-    is_public: bool | None = None
-    max_tasks_per_annotator: int | None = Field(default=None, ge=1, le=MAX_ID)
-    display_size: int | None = Field(default=None, ge=64, le=4096)
-    reference_set: str | int | None = None
-    min_attention_checks: int | None = Field(default=None, ge=1)
-    min_attention_accuracy: float | None = Field(default=None, ge=0, le=1)
-    min_repeat_consistency: float | None = Field(default=None, ge=0, le=1)
-    min_loo_agreement: float | None = Field(default=None, ge=0, le=1)
-    min_median_response_s: float | None = Field(default=None, ge=0)
-    max_vote_share: float | None = Field(default=None, gt=0, le=1)
 
 
 # Analysis settings: they change who is excluded and how many votes one person may cast, never

@@ -21,8 +21,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from app.errors import Conflict, Forbidden, Gone, NotFound
 from app.models import Annotator, AnnotatorSession, Assignment, Study, Vote, utcnow
 from app.models.enums import StudyStatus
-from app.services import slots
-from app.services.assignment import progress
+from app.services.studies import slots
+from app.services.studies.assignment import progress
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Attention-check material: heavily degraded copies of pool images (blurred and noised).
 
-How a copy looks and is served is decided in app/display.py and app/services/renditions.py:
+How a copy looks and is served is decided in app/display.py and app/services/studies/renditions.py:
 each study renders its check copies ahead of time, in its display box, like real images.
 """
 

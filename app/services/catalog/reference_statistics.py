@@ -15,8 +15,8 @@ from app.metrics.errors import MetricInputError
 from app.metrics.frechet import gaussian_stats
 from app.models import FeatureFile, Image, ReferenceSet
 from app.models.enums import PreprocessingMode
-from app.services.features import MissingFeatures, cached_keys, load_features
-from app.services.reference_sets import statistics_file
+from app.services.catalog.reference_sets import statistics_file
+from app.services.compute.features import MissingFeatures, cached_keys, load_features
 
 # pytorch-fid and clean-fid read Inception statistics from this extractor's pool3 features.
 INCEPTION_EXTRACTOR = "inception-fid"

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from app.errors import NotFound
 from app.media import MediaStore
 from app.models import AnnotatorSession, Assignment, ImageToken, Rendition, Study, utcnow
-from app.services.renditions import CLEAN, DEGRADED, rendition_for
+from app.services.studies.renditions import CLEAN, DEGRADED, rendition_for
 
 
 def issue_token(

@@ -32,7 +32,7 @@ from sqlalchemy.orm.attributes import get_history
 
 from app.models import Assignment, Image, Prompt, Study, StudySlot, study_generators
 from app.services.planner import analyze
-from app.services.studies import Item, study_items
+from app.services.studies.study import Item, study_items
 
 # How often one process looks for expired claims of a study on the vote path (they are also
 # looked for whenever a claim finds nothing, so nobody is told "done" while one is pending).

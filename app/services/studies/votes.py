@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from app.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from app.models import Annotator, Assignment, Study, Vote, utcnow
 from app.models.enums import PairPolicy, StudyKind, StudyStatus
-from app.services import pair_policy
+from app.services.studies import pair_policy
 
 CHOICES = ("left", "right", "tie", "both_bad")
 

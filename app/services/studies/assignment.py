@@ -1,7 +1,7 @@
 """Handing out tasks: the next item for an annotator, race-free on PostgreSQL and SQLite.
 
 A task for a real item holds one of the item's `raters_per_item` slots. A free slot is a row of
-`study_slots`, claimed by deleting it in one statement (app/services/slots.py: FOR UPDATE SKIP
+`study_slots`, claimed by deleting it in one statement (app/services/studies/slots.py: FOR UPDATE SKIP
 LOCKED on PostgreSQL, one atomic statement on SQLite); the assignment inserted next holds it.
 Two unique constraints on assignments stay the last word: (study, item_key, slot) — no item gets
 more live assignments than raters — and (study, annotator, item_key) — no annotator gets the
@@ -50,10 +50,10 @@ from app.models import (
     utcnow,
 )
 from app.models.enums import CheckKind, StudyKind, StudyStatus
-from app.services import pair_policy, slots
-from app.services.checks import check_image_for
-from app.services.studies import Item
-from app.services.task_images import issue_tokens, revoke_tokens, side_variant
+from app.services.studies import pair_policy, slots
+from app.services.studies.checks import check_image_for
+from app.services.studies.study import Item
+from app.services.studies.task_images import issue_tokens, revoke_tokens, side_variant
 
 DEFAULT_TTL_SECONDS = 600
 MAX_RESERVATION_ATTEMPTS = 25
@@ -495,7 +495,7 @@ def check_image_id(session: Session, study: Study, source_image_id: int) -> int:
 @dataclass(frozen=True)
 class TaskView:
     """Everything an annotator may see about a task: per-showing image tokens and text, never
-    a generator or a stable image id (app/services/task_images.py)."""
+    a generator or a stable image id (app/services/studies/task_images.py)."""
 
     assignment_id: str
     kind: str
@@ -735,7 +735,7 @@ def answer_and_continue(
 
     A re-sent answer settles like votes.submit_vote (the same answer: the stored vote; another:
     409) and the annotator's current task is shown again."""
-    from app.services.votes import record_vote
+    from app.services.studies.votes import record_vote
 
     now = now or utcnow()
     outcome = record_vote(

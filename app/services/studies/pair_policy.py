@@ -2,7 +2,7 @@
 
 "uniform" picks uniformly among the study's generator pairs (a pair that has nothing left for
 this annotator is dropped from their candidates); the item within the pair is the pair's first
-free slot in the study's fixed pseudo-random order (app/services/slots.py).
+free slot in the study's fixed pseudo-random order (app/services/studies/slots.py).
 "active": hands the study's vote tallies to app.stats.active_sampling, which picks the pair whose
 outcome most reduces rating uncertainty. The tallies are kept per study in each process and
 refreshed incrementally (only votes newer than the last refresh are read), so a choice costs

@@ -1,13 +1,16 @@
-"""Pydantic request and response bodies of the JSON API."""
+"""Request and response bodies of the catalog: generators, prompt sets, reference sets, images and batches."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.models.enums import FamilySetting, PreprocessingMode
+from app.models.enums import (
+    FamilySetting,
+    PreprocessingMode,
+)
 from app.validation import MAX_ID, CleanJson, CleanModel, CleanText
 
 
@@ -148,47 +151,6 @@ class ImageOut(BaseModel):
     batch_id: int
     created_at: datetime
     url: str = ""
-
-
-class JobOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    kind: str
-    status: str
-    attempts: int
-    max_attempts: int
-    payload: dict[str, Any]
-    progress_done: int
-    progress_total: int
-    worker: str | None
-    lease_until: datetime | None
-    error: str | None
-    result: dict[str, Any] | None
-    created_at: datetime
-    finished_at: datetime | None
-
-
-class ApiKeyCreate(CleanModel):
-    name: str = Field(min_length=1, max_length=200)
-
-
-class ApiKeyCreated(BaseModel):
-    id: int
-    name: str
-    key: str = Field(description="shown once; only its SHA-256 is stored")
-
-
-class ApiKeyOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    name: str
-    prefix: str = Field(description="the key's first characters, to recognise it")
-    role: str
-    created_at: datetime
-    last_used_at: datetime | None
-    revoked_at: datetime | None
 
 
 class KnownImagesQuery(CleanModel):

@@ -23,7 +23,7 @@ from app.metrics.errors import StatisticsFileError
 from app.models import Batch, Generator, Image, MetricResult, ReferenceSet
 from app.models.catalog import PREPROCESSING_MODES
 from app.models.enums import PreprocessingMode
-from app.services.jobs import enqueue_metrics
+from app.services.compute.jobs import enqueue_metrics
 from app.services.lookup import get_by_ref
 
 # Inception pool3 statistics: 2048 means and a 2048 x 2048 covariance (32 MiB as float64), plus

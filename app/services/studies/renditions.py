@@ -21,8 +21,8 @@ from app import display
 from app.media import MediaStore
 from app.models import Image, Prompt, Rendition, Study, study_generators
 from app.models.enums import RenditionVariant, StudyStatus
-from app.services import slots
-from app.services.studies import study_images
+from app.services.studies import slots
+from app.services.studies.study import study_images
 
 CLEAN = RenditionVariant.clean
 DEGRADED = RenditionVariant.degraded

@@ -28,7 +28,7 @@ from app.leaderboard.board import load_vote_log
 from app.leaderboard.human import check_outcome, judgement
 from app.models import Assignment, CheckImage, Image, Prompt, Study, Vote
 from app.models.enums import StudyKind
-from app.services.exclusions import exclusion_statuses
+from app.services.studies.exclusions import exclusion_statuses
 
 EXPORT_COLUMNS = [
     "model_a",

@@ -1,0 +1,1 @@
+"""What is evaluated: generators, prompt sets, reference sets, uploaded images and their renditions."""

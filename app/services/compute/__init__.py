@@ -1,0 +1,1 @@
+"""Automatic metrics' plumbing: worker jobs and the feature cache."""

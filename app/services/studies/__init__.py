@@ -1,0 +1,1 @@
+"""Human evaluation: studies, invites, task assignment, attention checks, votes and exclusions."""
