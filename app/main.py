@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     from app.api import generators, jobs, keys, leaderboard, prompt_sets, reference_sets, studies
     from app.api import invites as invite_routes
-    from app.web import annotate, api_docs, home, media
+    from app.web import annotate, api_docs, home, media, sign_in
     from app.web import leaderboard as leaderboard_pages
 
     for router in (
@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         annotate.router,
         leaderboard.router,
         leaderboard_pages.router,
+        sign_in.router,
         home.router,
         api_docs.router,
     ):

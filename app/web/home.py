@@ -16,8 +16,9 @@ from app.db import SessionDep
 from app.errors import ArenaError, Unauthorized
 from app.services.overview import compare_view, study_summaries
 from app.services.studies.study import get_study_by_public_id
-from app.web.leaderboard import PAGE_HEADERS, _csrf_for
+from app.web.leaderboard import _csrf_for
 from app.web.researcher_session import ensure_researcher, safe_next, signed_in_key
+from app.web.templating import RESEARCHER_PAGE_HEADERS as PAGE_HEADERS
 from app.web.templating import templates
 
 router = APIRouter(include_in_schema=False)

@@ -6,7 +6,6 @@
 /studies/{public_id}/leaderboard/samples/G.svg  a grid of generator G's images in this study
 /studies/{public_id}/leaderboard/export     the exports (what=votes|leaderboard|metrics, format=)
 /studies/{public_id}/leaderboard/annotators/H/exclusion  (POST) exclude or reinstate annotator H
-/login, /logout                             researcher sign-in with an admin API key
 
 Researchers (signed in, or with a Bearer key) read every study. Anyone else reads a public
 study's pages only once it is closed (app/services/public_results.py), without the generators'
@@ -34,20 +33,12 @@ from app.models import Study
 from app.models.enums import StudyKind
 from app.reports import figures
 from app.reports import format as fmt
-from app.services.api_keys import (
-    authenticate,
-    end_researcher_session,
-    start_researcher_session,
-)
 from app.services.overview import sample_images
 from app.services.public_results import images_open_studies_serve, public_leaderboard
 from app.services.studies.exclusions import set_override
 from app.services.studies.study import get_study
-from app.web.client_address import client_address
-from app.web.ratelimit import RateLimiter
 from app.web.researcher_session import (
     COOKIE_NAME,
-    LOGIN_NONCE_COOKIE,
     ensure_can_read,
     ensure_researcher,
     researcher,
@@ -55,28 +46,18 @@ from app.web.researcher_session import (
     sessions,
     signed_in_key,
 )
+from app.web.templating import RESEARCHER_PAGE_HEADERS as PAGE_HEADERS
 from app.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
 templates.env.filters.setdefault("num", fmt.number)
 
-PAGE_HEADERS = {
-    "Cache-Control": "no-cache",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
-        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-    ),
-}
 # SVG opened directly is a document: no scripts, no outside fetches; matplotlib's inline styles only.
 SVG_HEADERS = {
     "Cache-Control": "private, max-age=60",
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
 }
-LOGIN_LIMIT_PER_MINUTE = 10
 REFRESH_SECONDS = 5
 
 
@@ -472,107 +453,3 @@ def set_exclusion(
     query = back if back and "\n" not in back and not back.startswith(("/", "http")) else ""
     target = f"/studies/{study.public_id}/leaderboard" + (f"?{query}" if query else "")
     return RedirectResponse(safe_next(target), status_code=303)
-
-
-# ----------------------------------------------------------------------------- sign-in
-
-
-def _limiter(request: Request) -> RateLimiter:
-    state = request.app.state
-    if getattr(state, "rate_limiter", None) is None:
-        state.rate_limiter = RateLimiter()
-    return state.rate_limiter
-
-
-def _login_form(
-    request: Request, next_url: str, error: str | None = None, status: int = 200
-) -> Response:
-    import secrets
-
-    nonce = secrets.token_urlsafe(16)
-    response = _render(
-        request,
-        "leaderboard/login.html",
-        {
-            "next": next_url,
-            "error": error,
-            "csrf_token": sessions(request).login_token(nonce),
-        },
-        status,
-    )
-    response.set_cookie(
-        LOGIN_NONCE_COOKIE,
-        nonce,
-        max_age=1800,
-        httponly=True,
-        samesite="strict",
-        path="/login",
-    )
-    return response
-
-
-@router.get("/login")
-def login_page(request: Request, next: str | None = None) -> Response:
-    return _login_form(request, safe_next(next))
-
-
-@router.post("/login")
-def login(
-    request: Request,
-    session: SessionDep,
-    api_key: str = Form("", description="an admin API key"),
-    csrf_token: str = Form(""),
-    next: str = Form("/"),
-) -> Response:
-    target = safe_next(next)
-    try:
-        client = client_address(request)
-        _limiter(request).hit(f"login:{client}", LOGIN_LIMIT_PER_MINUTE, "sign-in attempts")
-    except ArenaError as exc:
-        response = _login_form(request, target, exc.message, exc.status_code)
-        response.headers["Retry-After"] = str(exc.extra.get("retry_after", 60))
-        return response
-    nonce = request.cookies.get(LOGIN_NONCE_COOKIE, "")
-    if not nonce or not sessions(request).same(sessions(request).login_token(nonce), csrf_token):
-        return _login_form(request, target, "the form expired: sign in again", 403)
-    if not api_key.strip():
-        return _login_form(
-            request,
-            target,
-            "enter an admin API key (create one with `arena keys create`)",
-            422,
-        )
-    try:
-        key = authenticate(session, api_key.strip())
-    except ArenaError:
-        return _login_form(request, target, "API key not recognised or revoked", 403)
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
-        COOKIE_NAME,
-        sessions(request).issue(start_researcher_session(session, key)),
-        max_age=sessions(request).max_age,
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-    )
-    response.delete_cookie(LOGIN_NONCE_COOKIE, path="/login")
-    return response
-
-
-@router.post("/logout")
-def logout(request: Request, session: SessionDep, csrf_token: str = Form("")) -> Response:
-    token = sessions(request).read(request.cookies.get(COOKIE_NAME))
-    if token is not None and not sessions(request).same(
-        sessions(request).csrf_token(token), csrf_token
-    ):
-        return _render(
-            request,
-            "leaderboard/error.html",
-            {"status": 403, "message": "stale form: reload and try again"},
-            403,
-        )
-    if token is not None:
-        end_researcher_session(session, token)
-    response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE_NAME)
-    return response

@@ -11,6 +11,18 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
 # Autoescaping is on for .html: prompt texts and study questions are shown as text, never markup.
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 
+# The researcher's pages (home, leaderboard, compare, sign-in): revalidated, never framed.
+RESEARCHER_PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+}
+
 
 def time_left(seconds: int | None) -> str:
     """A rough, human estimate of the time left ("about 4 min left"); empty when unknown."""
