@@ -33,7 +33,7 @@ def create_reference_set(body: ReferenceSetCreate, session: SessionDep, _: Admin
 
 
 @router.post("/statistics", status_code=201, response_model=ReferenceSetOut)
-async def import_reference_statistics(
+def import_reference_statistics(
     _: AdminDep,
     session: SessionDep,
     settings: SettingsDep,
@@ -46,8 +46,12 @@ async def import_reference_statistics(
     description: Annotated[str, Form(max_length=10_000)] = "",
 ):
     """A reference set from Inception statistics (a paper's or a dataset's .npz): FID against it
-    needs no reference images; KID and PRDC need the per-image features (a `features` array)."""
-    data = await statistics.read(service.MAX_STATISTICS_BYTES + 1)
+    needs no reference images; KID and PRDC need the per-image features (a `features` array).
+
+    A plain `def`: it runs in a worker thread, so neither reading the spooled upload nor the
+    database work blocks the event loop."""
+    statistics.file.seek(0)
+    data = statistics.file.read(service.MAX_STATISTICS_BYTES + 1)
     return service.import_reference_statistics(
         session,
         settings.features_path,
