@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -52,10 +53,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     observability.configure_logging(settings)
     app.add_middleware(observability.RequestContextMiddleware)
 
+    from app.deps.annotator import AnnotatorSessions
+    from app.deps.limits import RateLimiter
+    from app.deps.researcher import ResearcherSessions
     from app.shared_state import Invalidations, rate_limit_storage
-    from app.web.ratelimit import RateLimiter
 
+    # Everything requests share is built here, once, before the first request: nothing is
+    # created lazily by concurrent requests on the threadpool.
     app.state.rate_limiter = RateLimiter(rate_limit_storage(settings, app.state.engine))
+    app.state.rate_limiter_lock = threading.Lock()  # a test's reset (rate_limiter = None)
+    secret = settings.resolved_secret_key
+    app.state.researcher_sessions = ResearcherSessions(secret)
+    app.state.annotator_sessions = AnnotatorSessions(secret)
+    app.state.sample_grids = {}  # rendered sample grids, by (database, study, generator, ids)
     app.state.invalidations = Invalidations(settings.redis_url, settings.redis_prefix)
     # Built once here, not lazily per request: views never wait for a recomputation once a
     # board exists; a worker does it (the deduplicated recompute_leaderboard job).

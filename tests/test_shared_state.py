@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from app.db import make_engine
+from app.deps.limits import RateLimiter
 from app.errors import RateLimited
 from app.leaderboard.cache import LeaderboardCache
 from app.shared_state import DatabaseStorage, Invalidations, rate_limit_storage
-from app.web.ratelimit import RateLimiter
 from tests.support.humaneval import seed_study
 from tests.support.served import serve_processes
 

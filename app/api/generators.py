@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request, Response
 
-from app.api.deps import AdminDep, SettingsDep, StoreDep
 from app.api.upload_form import BATCH_FORM_DOC, BatchFormDep, store_uploaded_batch
 from app.db import SessionDep
+from app.deps.admin import AdminDep
+from app.deps.common import SettingsDep, StoreDep
 from app.services.catalog import generators as service
 from app.services.catalog.images import known_hashes, list_images
 from app.services.catalog.schemas import (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import AdminDep
 from app.db import SessionDep
+from app.deps.admin import AdminDep
 from app.services.studies.invites import invite_status, list_annotators, revoke_invite
 from app.services.studies.schemas import InviteStatusOut
 from app.services.studies.study import get_study

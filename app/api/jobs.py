@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from app.api.deps import AdminDep, IdPath
+from app.api.deps import IdPath
 from app.db import SessionDep
+from app.deps.admin import AdminDep
 from app.services.compute import jobs as service
 from app.services.compute.schemas import JobOut
 

@@ -8,8 +8,9 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.deps import AdminDep, IdPath
+from app.api.deps import IdPath
 from app.db import SessionDep
+from app.deps.admin import AdminDep
 from app.services.api_keys import create_api_key, list_api_keys, revoke_api_key
 from app.validation import CleanModel
 

@@ -15,9 +15,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from app.api.deps import AdminDep
 from app.db import SessionDep
-from app.deps import cached_leaderboard, export_response, options_from
+from app.deps.admin import AdminDep
+from app.deps.leaderboard import cached_leaderboard, export_response, options_from
 from app.leaderboard.covariates import COVARIATES
 from app.leaderboard.schema import LeaderboardOut
 from app.reports.exports import reference_statistics, to_json

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from app.api.deps import AdminDep
 from app.db import SessionDep
+from app.deps.admin import AdminDep
 from app.errors import InvalidInput
 from app.services.catalog import prompts as service
 from app.services.catalog.schemas import PromptSetCreate, PromptSetOut

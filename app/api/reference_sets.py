@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 
-from app.api.deps import AdminDep, SettingsDep, StoreDep
 from app.api.generators import image_out
 from app.api.upload_form import BATCH_FORM_DOC, BatchFormDep, store_uploaded_batch
 from app.db import SessionDep
+from app.deps.admin import AdminDep
+from app.deps.common import SettingsDep, StoreDep
 from app.models.enums import PreprocessingMode
 from app.services.catalog import reference_sets as service
 from app.services.catalog.images import known_hashes, list_images

@@ -6,8 +6,9 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from app.api.deps import AdminDep, SettingsDep, StoreDep
 from app.db import SessionDep
+from app.deps.admin import AdminDep
+from app.deps.common import SettingsDep, StoreDep
 from app.services.studies import study as service
 from app.services.studies.exclusions import annotator_report, set_override
 from app.services.studies.invites import create_invites

@@ -14,6 +14,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from app.db import SessionDep
+from app.deps.annotator import COOKIE_NAME, AnnotatorSessions
+from app.deps.limits import RateLimiter, rate_limiter
 from app.display import MEDIA_TYPE
 from app.errors import ArenaError, Forbidden, InvalidInput
 from app.models import Annotator, AnnotatorSession, Study
@@ -37,9 +39,7 @@ from app.services.studies.task_session import (
 )
 from app.settings import Settings
 from app.validation import check_fields
-from app.web.annotator_session import COOKIE_NAME, AnnotatorSessions
 from app.web.client_address import client_address
-from app.web.ratelimit import RateLimiter
 from app.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
@@ -63,17 +63,11 @@ def _settings(request: Request) -> Settings:
 
 
 def _sessions(request: Request) -> AnnotatorSessions:
-    state = request.app.state
-    if getattr(state, "annotator_sessions", None) is None:
-        state.annotator_sessions = AnnotatorSessions(state.settings.resolved_secret_key)
-    return state.annotator_sessions
+    return request.app.state.annotator_sessions
 
 
 def _limiter(request: Request) -> RateLimiter:
-    state = request.app.state
-    if getattr(state, "rate_limiter", None) is None:
-        state.rate_limiter = RateLimiter()
-    return state.rate_limiter
+    return rate_limiter(request)
 
 
 def _client_ip(request: Request) -> str:

@@ -13,11 +13,11 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.db import SessionDep
+from app.deps.researcher import ReaderDep
 from app.errors import ArenaError, Unauthorized
 from app.services.overview import compare_view, study_summaries
 from app.services.studies.study import get_study_by_public_id
-from app.web.leaderboard import _csrf_for
-from app.web.researcher_session import ensure_researcher, safe_next, signed_in_key
+from app.web.sign_in import safe_next
 from app.web.templating import RESEARCHER_PAGE_HEADERS as PAGE_HEADERS
 from app.web.templating import templates
 
@@ -33,12 +33,12 @@ def _render(
 
 
 @router.get("/", name="home")
-def home(request: Request, session: SessionDep) -> Response:
-    signed_in = signed_in_key(request, session) is not None
+def home(request: Request, session: SessionDep, reader: ReaderDep) -> Response:
+    signed_in = reader.signed_in
     context: dict[str, Any] = {"signed_in": signed_in, "studies": None}
     if signed_in:
         context["studies"] = study_summaries(session)
-        context["csrf_token"] = _csrf_for(request, session)
+        context["csrf_token"] = reader.csrf_token
     return _render(request, "home.html", context)
 
 
@@ -47,11 +47,12 @@ def compare(
     public_id: str,
     request: Request,
     session: SessionDep,
+    reader: ReaderDep,
     prompt: int = Query(1, ge=1, le=1_000_000, description="1-based prompt number"),
 ) -> Response:
     """Researchers only: it names the generators and shows images a running study serves."""
     try:
-        ensure_researcher(request, session)
+        reader.ensure_researcher()
         study = get_study_by_public_id(session, public_id)
         view = compare_view(session, study, prompt - 1)
     except Unauthorized:
@@ -73,6 +74,6 @@ def compare(
             "study": study,
             "view": view,
             "signed_in": True,
-            "csrf_token": _csrf_for(request, session),
+            "csrf_token": reader.csrf_token,
         },
     )

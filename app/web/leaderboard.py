@@ -25,7 +25,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from app.db import SessionDep
-from app.deps import cached_leaderboard, export_response, options_from
+from app.deps.leaderboard import cached_leaderboard, export_response, options_from
+from app.deps.researcher import Reader, ReaderDep
 from app.errors import ArenaError, Forbidden, NotFound, Unauthorized
 from app.leaderboard.board import Leaderboard
 from app.metrics.catalog import CATALOG, LOWER_IS_BETTER, METRIC_LABELS, METRICS
@@ -37,15 +38,7 @@ from app.services.overview import sample_images
 from app.services.public_results import images_open_studies_serve, public_leaderboard
 from app.services.studies.exclusions import set_override
 from app.services.studies.study import get_study
-from app.web.researcher_session import (
-    COOKIE_NAME,
-    ensure_can_read,
-    ensure_researcher,
-    researcher,
-    safe_next,
-    sessions,
-    signed_in_key,
-)
+from app.web.sign_in import safe_next
 from app.web.templating import RESEARCHER_PAGE_HEADERS as PAGE_HEADERS
 from app.web.templating import templates
 
@@ -145,6 +138,7 @@ def _query(**params: Any) -> str:
 def _context(
     request: Request,
     session: Session,
+    reader: Reader,
     study: Study,
     sort: str,
     direction: str | None,
@@ -155,7 +149,7 @@ def _context(
 ) -> dict[str, Any]:
     options = options_from(exclusions, reference_set, control, anchor)
     lb = cached_leaderboard(request, session, study, options)
-    researcher_view = researcher(request, session) is not None
+    researcher_view = reader.researcher is not None
     if not researcher_view:
         lb = public_leaderboard(lb)
     columns = _columns(lb)
@@ -236,23 +230,18 @@ def _context(
         "refresh_seconds": REFRESH_SECONDS,
         "human": lb.human,
         "agreement": lb.human.agreement,
-        "signed_in": signed_in_key(request, session) is not None,
+        "signed_in": reader.signed_in,
         "researcher_view": researcher_view,
-        "csrf_token": _csrf_for(request, session),
+        "csrf_token": reader.csrf_token,
     }
 
 
-def _csrf_for(request: Request, session) -> str | None:
-    token = sessions(request).read(request.cookies.get(COOKIE_NAME))
-    return sessions(request).csrf_token(token) if token else None
-
-
-def _study_for_reader(request: Request, session, public_id: str) -> Study:
+def _study_for_reader(session: Session, reader: Reader, public_id: str) -> Study:
     study = get_study(session, public_id)
     if study.public_id != public_id:
         # Pages live under the opaque public id only (names and ids are for the API and CLI).
         raise NotFound("no such study")
-    ensure_can_read(request, session, study)
+    reader.ensure_can_read(study)
     return study
 
 
@@ -273,6 +262,7 @@ def _error_page(request: Request, exc: ArenaError) -> Response:
 def _leaderboard_view(
     request: Request,
     session: Session,
+    reader: Reader,
     public_id: str,
     template: str,
     sort: str,
@@ -286,9 +276,18 @@ def _leaderboard_view(
     # Checkboxes send control=a&control=b, links control=a,b: one comma-separated string.
     control = ",".join(control) if control else None
     try:
-        study = _study_for_reader(request, session, public_id)
+        study = _study_for_reader(session, reader, public_id)
         context = _context(
-            request, session, study, sort, dir, exclusions, reference_set, control, anchor or None
+            request,
+            session,
+            reader,
+            study,
+            sort,
+            dir,
+            exclusions,
+            reference_set,
+            control,
+            anchor or None,
         )
     except ArenaError as exc:
         return _error_page(request, exc)
@@ -300,6 +299,7 @@ def leaderboard_page(
     public_id: str,
     request: Request,
     session: SessionDep,
+    reader: ReaderDep,
     sort: str = "position",
     dir: str | None = None,
     exclusions: str = Query("on", pattern="^(on|off)$"),
@@ -310,6 +310,7 @@ def leaderboard_page(
     return _leaderboard_view(
         request,
         session,
+        reader,
         public_id,
         "leaderboard/page.html",
         sort,
@@ -326,6 +327,7 @@ def leaderboard_board(
     public_id: str,
     request: Request,
     session: SessionDep,
+    reader: ReaderDep,
     sort: str = "position",
     dir: str | None = None,
     exclusions: str = Query("on", pattern="^(on|off)$"),
@@ -337,6 +339,7 @@ def leaderboard_board(
     return _leaderboard_view(
         request,
         session,
+        reader,
         public_id,
         "leaderboard/_board.html",
         sort,
@@ -360,31 +363,32 @@ def plot(
     name: str,
     request: Request,
     session: SessionDep,
+    reader: ReaderDep,
     exclusions: str = Query("on", pattern="^(on|off)$"),
     reference_set: str | None = None,
     anchor: str | None = None,
 ) -> Response:
     if name not in figures.FIGURES:
         raise NotFound(f"no figure {name!r}; figures: {', '.join(figures.FIGURES)}")
-    study = _study_for_reader(request, session, public_id)
+    study = _study_for_reader(session, reader, public_id)
     options = options_from(exclusions, reference_set, anchor=anchor)
     lb = cached_leaderboard(request, session, study, options)
     return _svg(figures.figure(lb, name), figures.TITLES[name])
 
 
 @router.get("/studies/{public_id}/leaderboard/samples/{generator_id}.svg")
-def samples(public_id: str, generator_id: int, request: Request, session: SessionDep) -> Response:
+def samples(
+    public_id: str, generator_id: int, request: Request, session: SessionDep, reader: ReaderDep
+) -> Response:
     """A grid of the generator's images in this study's own pool; for readers without a
     sign-in, never an image an open study serves (it would unblind that study's annotators)."""
-    study = _study_for_reader(request, session, public_id)
+    study = _study_for_reader(session, reader, public_id)
     names = {g.id: g.name for g in study.generators}
     if generator_id not in names:
         raise NotFound("no such generator in this study")
-    exclude = set() if researcher(request, session) else images_open_studies_serve(session)
+    exclude = set() if reader.researcher else images_open_studies_serve(session)
     ids = figures.sample_image_ids(session, study.id, generator_id, exclude=exclude)
-    cache = getattr(request.app.state, "sample_grids", None)
-    if cache is None:
-        cache = request.app.state.sample_grids = {}
+    cache = request.app.state.sample_grids  # built in create_app
     key = (str(session.get_bind().url), study.id, generator_id, tuple(ids))
     if key not in cache:
         cache[key] = figures.sample_grid(
@@ -403,6 +407,7 @@ def export(
     public_id: str,
     request: Request,
     session: SessionDep,
+    reader: ReaderDep,
     what: str = Query(..., description="votes, leaderboard or metrics"),
     format: str = Query(
         "csv", description="votes: csv or jsonl; leaderboard, metrics: csv or json"
@@ -412,8 +417,8 @@ def export(
     control: str | None = None,
 ) -> Response:
     """The page's exports, for whoever may read the page (the API needs an admin key)."""
-    study = _study_for_reader(request, session, public_id)
-    public = researcher(request, session) is None
+    study = _study_for_reader(session, reader, public_id)
+    public = reader.researcher is None
     return export_response(
         request,
         session,
@@ -433,18 +438,16 @@ def set_exclusion(
     handle: str,
     request: Request,
     session: SessionDep,
+    reader: ReaderDep,
     action: str = Form(""),
     csrf_token: str = Form(""),
     back: str = Form(""),
 ) -> Response:
     """A signed-in researcher excludes or reinstates an annotator (or lets the rule decide)."""
     try:
-        study = _study_for_reader(request, session, public_id)
-        ensure_researcher(request, session)
-        parsed = sessions(request).read(request.cookies.get(COOKIE_NAME))
-        if parsed is None or not sessions(request).same(
-            sessions(request).csrf_token(parsed), csrf_token
-        ):
+        study = _study_for_reader(session, reader, public_id)
+        reader.ensure_researcher()
+        if not reader.csrf_ok(csrf_token):
             raise Forbidden("stale form: reload the leaderboard and try again")
         set_override(session, study, handle, action)
         session.commit()

@@ -6,19 +6,22 @@ Annotators never see these URLs: a task's images come through per-showing tokens
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
 from app.db import SessionDep
+from app.deps.common import StoreDep
+from app.deps.researcher import ReaderDep
 from app.services.catalog.images import served_image_bytes
-from app.web.researcher_session import ensure_researcher
 
 router = APIRouter(tags=["media"])
 
 
 @router.get("/media/{public_id}", name="served_image", include_in_schema=False)
-def served_image(public_id: str, request: Request, session: SessionDep) -> Response:
-    ensure_researcher(request, session)
-    data = served_image_bytes(session, request.app.state.media, public_id)
+def served_image(
+    public_id: str, session: SessionDep, store: StoreDep, reader: ReaderDep
+) -> Response:
+    reader.ensure_researcher()
+    data = served_image_bytes(session, store, public_id)
     # No ETag/Last-Modified (they could fingerprint a generator's upload), no filename.
     return Response(
         content=data,

@@ -1,8 +1,6 @@
-"""Request dependencies shared by the JSON API and the HTML pages.
-
-app/api and app/web both import this module and never each other (an import-linter contract).
-It holds what one request resolves about the leaderboard: the reader options, the board from
-the process's LeaderboardCache (built once, in `create_app`), and an export as a download.
+"""What one request resolves about a leaderboard, for the JSON API and the pages alike: the
+reader options, the board from the process's LeaderboardCache (built once, in `create_app`),
+and an export as a download.
 """
 
 from __future__ import annotations

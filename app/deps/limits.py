@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import Annotated
 
+from fastapi import Depends, Request
 from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage, Storage
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
@@ -47,3 +49,19 @@ class RateLimiter:
             f"too many {what}: at most {limit} per {self.window} s; wait {retry} s and try again",
             retry_after=retry,
         )
+
+
+def rate_limiter(request: Request) -> RateLimiter:
+    """The app's limiter (app.state, built in create_app). A test that forgets every count sets
+    it to None; the next request builds a fresh one, under the app's lock."""
+    state = request.app.state
+    limiter = state.rate_limiter
+    if limiter is None:
+        with state.rate_limiter_lock:
+            if state.rate_limiter is None:
+                state.rate_limiter = RateLimiter()
+            limiter = state.rate_limiter
+    return limiter
+
+
+LimiterDep = Annotated[RateLimiter, Depends(rate_limiter)]

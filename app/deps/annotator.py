@@ -1,0 +1,84 @@
+"""The annotator behind a request: an HttpOnly, SameSite session cookie scoped to one study's
+paths, holding an opaque random token (app/services/studies/annotator_sessions.py), and the
+CSRF token derived from it (double-submit: the form carries what the cookie implies).
+
+`Visitor` is what one request knows about its annotator, looked up at most once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import timedelta
+from functools import cached_property
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from app.db import SessionDep
+from app.errors import Forbidden
+from app.models import AnnotatorSession, Study
+from app.services.studies.annotator_sessions import find_session
+from app.services.studies.invites import annotator_in_study
+
+COOKIE_NAME = "arena_session"
+
+
+class AnnotatorSessions:
+    """Derives and checks the CSRF token of an annotator session (one per app, create_app)."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._secret = secret_key.encode()
+
+    def csrf_token(self, session_token: str) -> str:
+        return hmac.new(self._secret, f"csrf:{session_token}".encode(), hashlib.sha256).hexdigest()
+
+    def csrf_ok(self, session_token: str, token: str | None) -> bool:
+        return bool(token) and hmac.compare_digest(self.csrf_token(session_token), token)
+
+
+class Visitor:
+    """The annotator of one request: the cookie is read once, the session row behind it looked
+    up once and checked against the study once."""
+
+    def __init__(
+        self, request: Request, session: Session, sessions: AnnotatorSessions, max_age: timedelta
+    ) -> None:
+        self.cookie = request.cookies.get(COOKIE_NAME)
+        self._session = session
+        self._sessions = sessions
+        self._max_age = max_age
+        self._viewers: dict[int, AnnotatorSession] = {}
+
+    @cached_property
+    def _found(self) -> AnnotatorSession | None:
+        return find_session(self._session, self.cookie, max_age=self._max_age)
+
+    def viewer(self, study: Study) -> AnnotatorSession:
+        """The annotator session behind the cookie, refused unless it belongs to this study."""
+        if study.id not in self._viewers:
+            viewer = self._found
+            if viewer is None:
+                raise Forbidden("you are not signed in to this study: open your invite link")
+            annotator_in_study(self._session, viewer.annotator_id, study)
+            self._viewers[study.id] = viewer
+        return self._viewers[study.id]
+
+    def signed_in(self, study: Study) -> tuple[AnnotatorSession, str]:
+        """The annotator session, and the CSRF token their forms must carry."""
+        viewer = self.viewer(study)
+        return viewer, self._sessions.csrf_token(self.cookie)
+
+    def check_csrf(self, token: str | None) -> None:
+        if not self.cookie or not self._sessions.csrf_ok(self.cookie, token):
+            raise Forbidden("the form's security token is missing or stale: reload the page")
+
+
+def visitor(request: Request, session: SessionDep) -> Visitor:
+    state = request.app.state
+    max_age = timedelta(hours=state.settings.annotator_session_hours)
+    return Visitor(request, session, state.annotator_sessions, max_age)
+
+
+VisitorDep = Annotated[Visitor, Depends(visitor)]
