@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -10,6 +10,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.settings import Settings
+
+AFTER_COMMIT = "arena.after_commit"
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -52,12 +54,22 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return factory
 
 
+def on_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` once the request's transaction is committed, still before the response
+    is sent (a vote is counted and the board told only once it is durable)."""
+    session.info.setdefault(AFTER_COMMIT, []).append(callback)
+
+
 def get_session(request: Request) -> Iterator[Session]:
-    """One session per request, committed before the response is sent (NOTES.md pitfall)."""
+    """One session per request: the one place a request's writes are committed (on success,
+    before the response is sent: NOTES.md pitfall) or rolled back (on any error, including an
+    ArenaError the routes raise for the error pages). Routes never commit."""
     session: Session = request.app.state.session_factory()
     try:
         yield session
         session.commit()
+        for callback in session.info.pop(AFTER_COMMIT, ()):
+            callback()
     except BaseException:
         session.rollback()
         raise

@@ -1,5 +1,8 @@
 """Every error the app answers, in one shape: {"detail": "<what to fix>"} (+ "errors" on 422).
 
+The HTML pages answer a service error with a page instead: a route group marks its requests
+with its ErrorPages (app/web/errors.py), and the one ArenaError handler here hands it over.
+
 Service exceptions carry their status (app/errors.py). Request validation errors keep
 FastAPI's per-field list under "errors" with a readable summary in "detail". Starlette's own
 errors are translated: too many multipart files or fields is 413 (not 400), and 405 or OPTIONS
@@ -56,7 +59,11 @@ def allowed_methods(request: Request) -> list[str]:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ArenaError)
-    async def _arena_error(_request: Request, exc: ArenaError) -> JSONResponse:
+    async def _arena_error(request: Request, exc: ArenaError) -> Response:
+        # An HTML route marked its request with its error pages (app/web/errors.py).
+        pages = getattr(request.state, "error_pages", None)
+        if pages is not None:
+            return pages.render(request, exc)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return error_response(exc.status_code, exc.message, headers, **exc.extra)
 

@@ -7,28 +7,28 @@ JavaScript (POST then 303 to the task page); with htmx the next task is swapped 
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from app.db import SessionDep
-from app.deps.annotator import COOKIE_NAME, AnnotatorSessions
-from app.deps.limits import RateLimiter, rate_limiter
+from app.db import SessionDep, on_commit
+from app.deps.annotator import COOKIE_NAME, VisitorDep
+from app.deps.common import SettingsDep, StoreDep
+from app.deps.limits import LimiterDep
 from app.display import MEDIA_TYPE
-from app.errors import ArenaError, Forbidden, InvalidInput
+from app.errors import InvalidInput
 from app.models import Annotator, AnnotatorSession, Study
 from app.models.enums import StudyKind
 from app.observability import TASKS_SERVED, VOTES
-from app.services.studies.annotator_sessions import find_session, start_session
+from app.services.studies.annotator_sessions import start_session
 from app.services.studies.assignment import (
     answer_and_continue,
     next_assignment,
     page_ahead,
     task_view,
 )
-from app.services.studies.invites import annotator_for_token, annotator_in_study, record_consent
+from app.services.studies.invites import annotator_for_token, record_consent
 from app.services.studies.study import get_study_by_public_id
 from app.services.studies.task_images import image_path_for_token
 from app.services.studies.task_session import (
@@ -40,9 +40,8 @@ from app.services.studies.task_session import (
 from app.settings import Settings
 from app.validation import check_fields
 from app.web.client_address import client_address
+from app.web.errors import ErrorPages, PlainRefusal, is_htmx
 from app.web.templating import templates
-
-router = APIRouter(include_in_schema=False)
 
 # Pages an annotator sees are never cached, never framed (keyboard voting + clickjacking) and
 # never leak their URL to another site.
@@ -58,24 +57,10 @@ PAGE_HEADERS = {
 }
 
 
-def _settings(request: Request) -> Settings:
-    return request.app.state.settings
+# Every error of these pages: the error page, or for htmx the message in the page's flash area.
+ANNOTATOR_PAGES = ErrorPages("annotate/error.html", PAGE_HEADERS, fragment="annotate/_error.html")
 
-
-def _sessions(request: Request) -> AnnotatorSessions:
-    return request.app.state.annotator_sessions
-
-
-def _limiter(request: Request) -> RateLimiter:
-    return rate_limiter(request)
-
-
-def _client_ip(request: Request) -> str:
-    return client_address(request)
-
-
-def _is_htmx(request: Request) -> bool:
-    return request.headers.get("hx-request") == "true"
+router = APIRouter(include_in_schema=False, dependencies=[Depends(ANNOTATOR_PAGES)])
 
 
 def _render(
@@ -86,62 +71,26 @@ def _render(
     return response
 
 
-def _error(request: Request, exc: ArenaError) -> HTMLResponse:
-    context = {"status": exc.status_code, "message": exc.message}
-    if _is_htmx(request):
-        # Shown in the page's message area; the current task stays where it is.
-        response = _render(request, "annotate/_error.html", context, exc.status_code)
-        response.headers["HX-Retarget"] = "#flash"
-        response.headers["HX-Reswap"] = "innerHTML"
-    else:
-        response = _render(request, "annotate/error.html", context, exc.status_code)
-    if "retry_after" in exc.extra:
-        response.headers["Retry-After"] = str(exc.extra["retry_after"])
-    return response
-
-
-def _viewer(request: Request, session, study: Study) -> AnnotatorSession:
-    """The annotator session behind the cookie, refused unless it belongs to this study."""
-    viewer = find_session(
-        session,
-        request.cookies.get(COOKIE_NAME),
-        max_age=timedelta(hours=_settings(request).annotator_session_hours),
-    )
-    if viewer is None:
-        raise Forbidden("you are not signed in to this study: open your invite link")
-    annotator_in_study(session, viewer.annotator_id, study)
-    return viewer
-
-
-def _signed_in(request: Request, session, study: Study) -> tuple[AnnotatorSession, str]:
-    """The annotator session behind the cookie, and the CSRF token their forms must carry."""
-    viewer = _viewer(request, session, study)
-    csrf = _sessions(request).csrf_token(request.cookies[COOKIE_NAME])
-    return viewer, csrf
-
-
-def _check_csrf(request: Request, token: str | None) -> None:
-    cookie = request.cookies.get(COOKIE_NAME, "")
-    if not cookie or not _sessions(request).csrf_ok(cookie, token):
-        raise Forbidden("the form's security token is missing or stale: reload the page")
-
-
 def _task_context(
-    request: Request, session, study: Study, viewer: AnnotatorSession, csrf: str
+    session,
+    store,
+    settings: Settings,
+    study: Study,
+    viewer: AnnotatorSession,
+    csrf: str,
 ) -> dict:
     annotator = viewer.annotator
     standing = session_progress(session, viewer)
     task = ahead = None
-    ttl = _settings(request).assignment_ttl_seconds
+    ttl = settings.assignment_ttl_seconds
     if not standing.finished:
         assignment = next_assignment(session, annotator, ttl_seconds=ttl)
         if assignment is not None:
-            media = request.app.state.media
-            task = task_view(session, media, assignment, viewer, study=study)
+            task = task_view(session, store, assignment, viewer, study=study)
             TASKS_SERVED.labels(study.kind).inc()
             if standing.done + 1 < standing.total:
                 held = page_ahead(
-                    session, media, study, annotator, viewer, assignment, ttl_seconds=ttl
+                    session, store, study, annotator, viewer, assignment, ttl_seconds=ttl
                 )
                 ahead = held.task if held else None
     return _context(study, annotator, csrf, task, standing, ahead)
@@ -180,18 +129,17 @@ def _instructions_context(study: Study, annotator: Annotator, csrf: str) -> dict
 
 
 @router.get("/invite/{token}")
-def open_invite(token: str, request: Request, session: SessionDep) -> Response:
-    settings = _settings(request)
-    try:
-        _limiter(request).hit(
-            f"invite-ip:{_client_ip(request)}",
-            settings.invite_rate_per_ip,
-            "invite requests",
-        )
-        annotator = annotator_for_token(session, token)
-    except ArenaError as exc:
-        session.rollback()
-        return _error(request, exc)
+def open_invite(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: LimiterDep,
+) -> Response:
+    limiter.hit(
+        f"invite-ip:{client_address(request)}", settings.invite_rate_per_ip, "invite requests"
+    )
+    annotator = annotator_for_token(session, token)
     study_id = annotator.study.public_id
     # The token leaves the address bar at once; from here on the session cookie identifies them.
     response = RedirectResponse(f"/study/{study_id}", status_code=303)
@@ -210,34 +158,35 @@ def open_invite(token: str, request: Request, session: SessionDep) -> Response:
 
 
 @router.get("/study/{study_id}", name="study_page")
-def study_page(study_id: str, request: Request, session: SessionDep) -> Response:
-    try:
-        study = get_study_by_public_id(session, study_id)
-        viewer, csrf = _signed_in(request, session, study)
-        annotator = viewer.annotator
-        if annotator.consented_at is None:
-            return _render(
-                request, "annotate/consent.html", _instructions_context(study, annotator, csrf)
-            )
-        context = _task_context(request, session, study, viewer, csrf)
-        context["instructions"] = study.instructions
-        context["kind"] = study.kind
-    except ArenaError as exc:
-        session.rollback()
-        return _error(request, exc)
+def study_page(
+    study_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    visitor: VisitorDep,
+) -> Response:
+    study = get_study_by_public_id(session, study_id)
+    viewer, csrf = visitor.signed_in(study)
+    annotator = viewer.annotator
+    if annotator.consented_at is None:
+        return _render(
+            request, "annotate/consent.html", _instructions_context(study, annotator, csrf)
+        )
+    context = _task_context(session, store, settings, study, viewer, csrf)
+    context["instructions"] = study.instructions
+    context["kind"] = study.kind
     return _render(request, "annotate/task_page.html", context)
 
 
 @router.get("/study/{study_id}/instructions", name="study_instructions")
-def instructions(study_id: str, request: Request, session: SessionDep) -> Response:
+def instructions(
+    study_id: str, request: Request, session: SessionDep, visitor: VisitorDep
+) -> Response:
     """The instructions again, after consent (the task page's "Instructions" link and `?` key)."""
-    try:
-        study = get_study_by_public_id(session, study_id)
-        viewer, csrf = _signed_in(request, session, study)
-        annotator = viewer.annotator
-    except ArenaError as exc:
-        session.rollback()
-        return _error(request, exc)
+    study = get_study_by_public_id(session, study_id)
+    viewer, csrf = visitor.signed_in(study)
+    annotator = viewer.annotator
     context = _instructions_context(study, annotator, csrf)
     context["reread"] = annotator.consented_at is not None
     return _render(request, "annotate/consent.html", context)
@@ -246,19 +195,15 @@ def instructions(study_id: str, request: Request, session: SessionDep) -> Respon
 @router.post("/study/{study_id}/consent")
 def consent(
     study_id: str,
-    request: Request,
     session: SessionDep,
+    visitor: VisitorDep,
     csrf_token: Annotated[str | None, Form()] = None,
 ) -> Response:
-    try:
-        check_fields(csrf_token=csrf_token)
-        study = get_study_by_public_id(session, study_id)
-        viewer, _csrf = _signed_in(request, session, study)
-        _check_csrf(request, csrf_token)
-        record_consent(viewer.annotator)
-    except ArenaError as exc:
-        session.rollback()
-        return _error(request, exc)
+    check_fields(csrf_token=csrf_token)
+    study = get_study_by_public_id(session, study_id)
+    viewer, _csrf = visitor.signed_in(study)
+    visitor.check_csrf(csrf_token)
+    record_consent(viewer.annotator)
     return RedirectResponse(f"/study/{study.public_id}", status_code=303)
 
 
@@ -267,6 +212,10 @@ def vote(
     study_id: str,
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    visitor: VisitorDep,
+    limiter: LimiterDep,
     assignment: Annotated[str, Form()] = "",
     choice: Annotated[str | None, Form()] = None,
     rating: Annotated[str | None, Form()] = None,
@@ -276,84 +225,81 @@ def vote(
     csrf_token: Annotated[str | None, Form()] = None,
     ahead: Annotated[str | None, Form()] = None,
 ) -> Response:
-    settings = _settings(request)
-    try:
-        check_fields(
-            assignment=assignment,
-            choice=choice,
-            rating=rating,
-            flags=flags,
-            none_of_these=none_of_these,
-            client_ms=client_ms,
-            csrf_token=csrf_token,
-            ahead=ahead,
+    check_fields(
+        assignment=assignment,
+        choice=choice,
+        rating=rating,
+        flags=flags,
+        none_of_these=none_of_these,
+        client_ms=client_ms,
+        csrf_token=csrf_token,
+        ahead=ahead,
+    )
+    study = get_study_by_public_id(session, study_id)
+    viewer, csrf = visitor.signed_in(study)
+    annotator = viewer.annotator
+    visitor.check_csrf(csrf_token)
+    limiter.hit(
+        f"vote-ip:{client_address(request)}",
+        settings.vote_rate_per_ip,
+        "answers from this address",
+    )
+    limiter.hit(f"vote-annotator:{annotator.id}", settings.vote_rate_per_annotator, "answers")
+    if none_of_these and flags:
+        raise InvalidInput("Tick either problems or “none of these”, not both.")
+    if study.kind == StudyKind.flag and not flags and not none_of_these:
+        raise InvalidInput(
+            "Tick every problem you see, or “none of these” if there is none, then submit."
         )
-        study = get_study_by_public_id(session, study_id)
-        viewer, csrf = _signed_in(request, session, study)
-        annotator = viewer.annotator
-        _check_csrf(request, csrf_token)
-        limiter = _limiter(request)
-        limiter.hit(
-            f"vote-ip:{_client_ip(request)}",
-            settings.vote_rate_per_ip,
-            "answers from this address",
-        )
-        limiter.hit(
-            f"vote-annotator:{annotator.id}",
-            settings.vote_rate_per_annotator,
-            "answers",
-        )
-        if none_of_these and flags:
-            raise InvalidInput("Tick either problems or “none of these”, not both.")
-        if study.kind == StudyKind.flag and not flags and not none_of_these:
-            raise InvalidInput(
-                "Tick every problem you see, or “none of these” if there is none, then submit."
-            )
-        answer_flags = [] if none_of_these else (flags or None)
-        elapsed = None
-        if client_ms not in (None, ""):
-            if not (client_ms.isascii() and client_ms.isdigit() and len(client_ms) <= 9):
-                raise InvalidInput("client_ms must be a whole number of milliseconds")
-            elapsed = int(client_ms)
-        htmx = _is_htmx(request)
-        # Room for a task ahead after the one this vote brings on screen (the vote counts too).
-        before = session_progress(session, viewer)
-        # The vote, the next task and the progress bar in one short transaction.
-        step = answer_and_continue(
-            session,
-            request.app.state.media,
-            study,
-            annotator,
-            viewer if htmx else None,
-            assignment,
-            choice=choice or None,
-            rating=rating if rating not in (None, "") else None,
-            flags=answer_flags,
-            client_ms=elapsed,
-            ttl_seconds=settings.assignment_ttl_seconds,
-            ahead=(ahead or None) if htmx else None,
-            claim_ahead_room=htmx and before.done + 2 < before.total,
-        )
-        # The session's fixed total is reached: the tasks just claimed are not shown, they go back.
-        standing = session_progress(session, viewer)
-        task, held = step.task, step.ahead
-        if standing.finished:
-            for claimed in (step.assignment, held.assignment if held else None):
-                if claimed is not None:
-                    release_unneeded(session, study, claimed)
-            task = held = None
-        # Durable before anything is sent back: an acknowledged vote survives a crash.
-        session.commit()
-        VOTES.labels(study.kind).inc()
-        request.app.state.invalidations.bump(f"leaderboard:{study.id}")
-        if not htmx:
-            return RedirectResponse(f"/study/{study.public_id}", status_code=303)
-        if task is not None:
-            TASKS_SERVED.labels(study.kind).inc()
-        context = _context(study, annotator, csrf, task, standing, held.task if held else None)
-    except ArenaError as exc:
-        session.rollback()
-        return _error(request, exc)
+    answer_flags = [] if none_of_these else (flags or None)
+    elapsed = None
+    if client_ms not in (None, ""):
+        if not (client_ms.isascii() and client_ms.isdigit() and len(client_ms) <= 9):
+            raise InvalidInput("client_ms must be a whole number of milliseconds")
+        elapsed = int(client_ms)
+    htmx = is_htmx(request)
+    # Room for a task ahead after the one this vote brings on screen (the vote counts too).
+    before = session_progress(session, viewer)
+    # The vote, the next task and the progress bar in one short transaction.
+    step = answer_and_continue(
+        session,
+        store,
+        study,
+        annotator,
+        viewer if htmx else None,
+        assignment,
+        choice=choice or None,
+        rating=rating if rating not in (None, "") else None,
+        flags=answer_flags,
+        client_ms=elapsed,
+        ttl_seconds=settings.assignment_ttl_seconds,
+        ahead=(ahead or None) if htmx else None,
+        claim_ahead_room=htmx and before.done + 2 < before.total,
+    )
+    # The session's fixed total is reached: the tasks just claimed are not shown, they go back.
+    standing = session_progress(session, viewer)
+    task, held = step.task, step.ahead
+    if standing.finished:
+        for claimed in (step.assignment, held.assignment if held else None):
+            if claimed is not None:
+                release_unneeded(session, study, claimed)
+        task = held = None
+    # The session dependency commits before anything is sent back (an acknowledged vote
+    # survives a crash); only then is the vote counted and the board told.
+    invalidations = request.app.state.invalidations
+    kind, board = study.kind, f"leaderboard:{study.id}"
+    shown = htmx and task is not None
+
+    def _committed() -> None:
+        VOTES.labels(kind).inc()
+        invalidations.bump(board)
+        if shown:
+            TASKS_SERVED.labels(kind).inc()
+
+    on_commit(session, _committed)
+    if not htmx:
+        return RedirectResponse(f"/study/{study.public_id}", status_code=303)
+    context = _context(study, annotator, csrf, task, standing, held.task if held else None)
     return _render(request, "annotate/_task.html", context)
 
 
@@ -362,28 +308,25 @@ def cant_judge(
     study_id: str,
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    visitor: VisitorDep,
+    limiter: LimiterDep,
     assignment: Annotated[str, Form()] = "",
     csrf_token: Annotated[str | None, Form()] = None,
 ) -> Response:
     """ "Can't judge": no vote; the item goes back to the pool for other annotators."""
-    settings = _settings(request)
-    try:
-        check_fields(assignment=assignment, csrf_token=csrf_token)
-        study = get_study_by_public_id(session, study_id)
-        viewer, csrf = _signed_in(request, session, study)
-        annotator = viewer.annotator
-        _check_csrf(request, csrf_token)
-        _limiter(request).hit(
-            f"vote-annotator:{annotator.id}", settings.vote_rate_per_annotator, "answers"
-        )
-        skip_assignment(session, annotator, assignment)
-        session.commit()
-        if not _is_htmx(request):
-            return RedirectResponse(f"/study/{study.public_id}", status_code=303)
-        context = _task_context(request, session, study, viewer, csrf)
-    except ArenaError as exc:
-        session.rollback()
-        return _error(request, exc)
+    check_fields(assignment=assignment, csrf_token=csrf_token)
+    study = get_study_by_public_id(session, study_id)
+    viewer, csrf = visitor.signed_in(study)
+    annotator = viewer.annotator
+    visitor.check_csrf(csrf_token)
+    limiter.hit(f"vote-annotator:{annotator.id}", settings.vote_rate_per_annotator, "answers")
+    skip_assignment(session, annotator, assignment)
+    if not is_htmx(request):
+        return RedirectResponse(f"/study/{study.public_id}", status_code=303)
+    # The skip and the next task in one transaction, as for a vote.
+    context = _task_context(session, store, settings, study, viewer, csrf)
     return _render(request, "annotate/_task.html", context)
 
 
@@ -408,20 +351,18 @@ class BlindFileResponse(FileResponse):
         self.headers.setdefault("content-length", str(stat_result.st_size))
 
 
-@router.get("/study/{study_id}/image/{token}", name="task_image")
-def task_image(study_id: str, token: str, request: Request, session: SessionDep) -> Response:
+@router.get(
+    "/study/{study_id}/image/{token}",
+    name="task_image",
+    dependencies=[Depends(PlainRefusal(REFUSAL_HEADERS))],
+)
+def task_image(
+    study_id: str, token: str, session: SessionDep, store: StoreDep, visitor: VisitorDep
+) -> Response:
     """One image of the annotator's current task, by the token issued when it was shown.
 
     Under /study/{id} so the path-scoped session cookie is sent; refused without it."""
-    try:
-        study = get_study_by_public_id(session, study_id)
-        viewer = _viewer(request, session, study)
-        path = image_path_for_token(session, request.app.state.media, study, viewer, token)
-    except ArenaError as exc:
-        return Response(
-            exc.message,
-            status_code=exc.status_code,
-            media_type="text/plain",
-            headers=REFUSAL_HEADERS,
-        )
+    study = get_study_by_public_id(session, study_id)
+    viewer = visitor.viewer(study)
+    path = image_path_for_token(session, store, study, viewer, token)
     return BlindFileResponse(path, media_type=MEDIA_TYPE, headers=IMAGE_HEADERS)

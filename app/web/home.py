@@ -7,17 +7,15 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import HTMLResponse
 
 from app.db import SessionDep
 from app.deps.researcher import ReaderDep
-from app.errors import ArenaError, Unauthorized
 from app.services.overview import compare_view, study_summaries
 from app.services.studies.study import get_study_by_public_id
-from app.web.sign_in import safe_next
+from app.web.errors import RESEARCHER_PAGES
 from app.web.templating import RESEARCHER_PAGE_HEADERS as PAGE_HEADERS
 from app.web.templating import templates
 
@@ -42,7 +40,9 @@ def home(request: Request, session: SessionDep, reader: ReaderDep) -> Response:
     return _render(request, "home.html", context)
 
 
-@router.get("/studies/{public_id}/compare", name="compare_page")
+@router.get(
+    "/studies/{public_id}/compare", name="compare_page", dependencies=[Depends(RESEARCHER_PAGES)]
+)
 def compare(
     public_id: str,
     request: Request,
@@ -51,22 +51,9 @@ def compare(
     prompt: int = Query(1, ge=1, le=1_000_000, description="1-based prompt number"),
 ) -> Response:
     """Researchers only: it names the generators and shows images a running study serves."""
-    try:
-        reader.ensure_researcher()
-        study = get_study_by_public_id(session, public_id)
-        view = compare_view(session, study, prompt - 1)
-    except Unauthorized:
-        target = safe_next(
-            request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        )
-        return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
-    except ArenaError as exc:
-        return _render(
-            request,
-            "leaderboard/error.html",
-            {"status": exc.status_code, "message": exc.message},
-            exc.status_code,
-        )
+    reader.ensure_researcher()
+    study = get_study_by_public_id(session, public_id)
+    view = compare_view(session, study, prompt - 1)
     return _render(
         request,
         "leaderboard/compare.html",

@@ -20,14 +20,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from app.db import SessionDep
 from app.deps.leaderboard import cached_leaderboard, export_response, options_from
 from app.deps.researcher import Reader, ReaderDep
-from app.errors import ArenaError, Forbidden, NotFound, Unauthorized
+from app.errors import Forbidden, NotFound
 from app.leaderboard.board import Leaderboard
 from app.metrics.catalog import CATALOG, LOWER_IS_BETTER, METRIC_LABELS, METRICS
 from app.models import Study
@@ -38,11 +38,15 @@ from app.services.overview import sample_images
 from app.services.public_results import images_open_studies_serve, public_leaderboard
 from app.services.studies.exclusions import set_override
 from app.services.studies.study import get_study
+from app.web.errors import RESEARCHER_PAGES
 from app.web.sign_in import safe_next
 from app.web.templating import RESEARCHER_PAGE_HEADERS as PAGE_HEADERS
 from app.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
+# The pages answer errors with the error page (401: sign in first); the figures, sample grids
+# and exports answer them as JSON, like the API.
+PAGES = [Depends(RESEARCHER_PAGES)]
 templates.env.filters.setdefault("num", fmt.number)
 
 # SVG opened directly is a document: no scripts, no outside fetches; matplotlib's inline styles only.
@@ -245,20 +249,6 @@ def _study_for_reader(session: Session, reader: Reader, public_id: str) -> Study
     return study
 
 
-def _error_page(request: Request, exc: ArenaError) -> Response:
-    if isinstance(exc, Unauthorized):
-        target = safe_next(
-            request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        )
-        return RedirectResponse(f"/login?{_query(next=target)}", status_code=303)
-    return _render(
-        request,
-        "leaderboard/error.html",
-        {"status": exc.status_code, "message": exc.message},
-        exc.status_code,
-    )
-
-
 def _leaderboard_view(
     request: Request,
     session: Session,
@@ -275,26 +265,23 @@ def _leaderboard_view(
     """The whole page or the board alone (what the htmx refresh swaps in), same context."""
     # Checkboxes send control=a&control=b, links control=a,b: one comma-separated string.
     control = ",".join(control) if control else None
-    try:
-        study = _study_for_reader(session, reader, public_id)
-        context = _context(
-            request,
-            session,
-            reader,
-            study,
-            sort,
-            dir,
-            exclusions,
-            reference_set,
-            control,
-            anchor or None,
-        )
-    except ArenaError as exc:
-        return _error_page(request, exc)
+    study = _study_for_reader(session, reader, public_id)
+    context = _context(
+        request,
+        session,
+        reader,
+        study,
+        sort,
+        dir,
+        exclusions,
+        reference_set,
+        control,
+        anchor or None,
+    )
     return _render(request, template, context)
 
 
-@router.get("/studies/{public_id}/leaderboard", name="leaderboard_page")
+@router.get("/studies/{public_id}/leaderboard", name="leaderboard_page", dependencies=PAGES)
 def leaderboard_page(
     public_id: str,
     request: Request,
@@ -322,7 +309,7 @@ def leaderboard_page(
     )
 
 
-@router.get("/studies/{public_id}/leaderboard/board")
+@router.get("/studies/{public_id}/leaderboard/board", dependencies=PAGES)
 def leaderboard_board(
     public_id: str,
     request: Request,
@@ -432,7 +419,7 @@ def export(
     )
 
 
-@router.post("/studies/{public_id}/leaderboard/annotators/{handle}/exclusion")
+@router.post("/studies/{public_id}/leaderboard/annotators/{handle}/exclusion", dependencies=PAGES)
 def set_exclusion(
     public_id: str,
     handle: str,
@@ -444,15 +431,11 @@ def set_exclusion(
     back: str = Form(""),
 ) -> Response:
     """A signed-in researcher excludes or reinstates an annotator (or lets the rule decide)."""
-    try:
-        study = _study_for_reader(session, reader, public_id)
-        reader.ensure_researcher()
-        if not reader.csrf_ok(csrf_token):
-            raise Forbidden("stale form: reload the leaderboard and try again")
-        set_override(session, study, handle, action)
-        session.commit()
-    except ArenaError as exc:
-        return _error_page(request, exc)
+    study = _study_for_reader(session, reader, public_id)
+    reader.ensure_researcher()
+    if not reader.csrf_ok(csrf_token):
+        raise Forbidden("stale form: reload the leaderboard and try again")
+    set_override(session, study, handle, action)
     query = back if back and "\n" not in back and not back.startswith(("/", "http")) else ""
     target = f"/studies/{study.public_id}/leaderboard" + (f"?{query}" if query else "")
     return RedirectResponse(safe_next(target), status_code=303)
