@@ -1,8 +1,10 @@
 """Annotator pages: invite → consent → tasks (pairwise, rating, flag) → thank-you.
 
-Thin routes: they check the session cookie, the CSRF token and the rate limits, call the
-services (which decide what is shown: opaque ids only), and render. Every form works without
-JavaScript (POST then 303 to the task page); with htmx the next task is swapped in instead.
+Thin routes: they check the annotator (the session cookie, app/deps/annotator.py), the CSRF
+token and the rate limits, call the services (which decide what is shown: opaque ids only), and
+render. They only raise: ANNOTATOR_PAGES renders every error (a fragment for htmx) and the
+session dependency rolls back. Every form works without JavaScript (POST then 303 to the task
+page); with htmx the next task is swapped in instead.
 """
 
 from __future__ import annotations
@@ -55,7 +57,6 @@ PAGE_HEADERS = {
         "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
     ),
 }
-
 
 # Every error of these pages: the error page, or for htmx the message in the page's flash area.
 ANNOTATOR_PAGES = ErrorPages("annotate/error.html", PAGE_HEADERS, fragment="annotate/_error.html")
