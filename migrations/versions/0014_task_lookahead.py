@@ -22,7 +22,7 @@ depends_on = None
 
 # Each answer's time counts at most this long towards the time-left estimate (a pause is not
 # the pace); app/services/task_session.py ANSWER_MS_CAP.
-ANSWER_MS_CAP = 120_000  # = app.services.votes.ANSWER_MS_CAP (migrations stand alone)
+ANSWER_MS_CAP = 120_000  # = app.services.studies.votes.ANSWER_MS_CAP (migrations stand alone)
 
 
 def upgrade() -> None:
