@@ -101,11 +101,13 @@ def simulate_study(
             if task is None:
                 break
             answer = _answer(session, study, task, rater, rng)
-            # The server times a vote from the assignment's issue; a simulated rater answers at
-            # once, so its think time is simulated by moving the issue back. The careless one
+            # The server times a vote from when its task went on screen (the later of the
+            # assignment's issue and the annotator's previous answer); a simulated rater answers
+            # at once, so its think time is simulated by moving both back. The careless one
             # clicks through in well under a second, as the exclusion rule expects of such people.
             think_ms = int(rng.uniform(200, 700) if rater.careless else rng.uniform(1500, 6000))
             task.issued_at = task.issued_at - timedelta(milliseconds=think_ms)
+            annotator.last_answer_at = task.issued_at
             session.flush()
             submit_vote(
                 session,
