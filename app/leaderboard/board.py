@@ -54,6 +54,7 @@ from app.models import (
     Vote,
 )
 from app.models.enums import PENDING_STATUSES, CheckKind
+from app.models.ops import JobScope, ScopeKind, owner_scope
 from app.stats import ExclusionRule
 from app.stats.correlation import rank_agreement
 from app.stats.elo import ELO_BASE, ELO_INITIAL, ELO_K, ELO_SCALE
@@ -388,9 +389,9 @@ def fingerprint(session: Session, study: Study, generator_ids: list[int]) -> str
         # Only the jobs that can change this leaderboard's cells: its generators' extraction
         # and metrics jobs, and reference-set extraction.
         relevant = or_(
-            Job.scope.in_([f"generator:{g}" for g in generator_ids]),
-            Job.scope.like("reference_set:%"),
-            *[Job.scope.like(f"metrics:{g}:%") for g in generator_ids],
+            Job.scope.in_([owner_scope(g, None) for g in generator_ids]),
+            Job.scope.like(JobScope.like_any(ScopeKind.reference_set)),
+            *[Job.scope.like(JobScope.like_metrics_of(g)) for g in generator_ids],
         )
         parts.append(
             tuple(

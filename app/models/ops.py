@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -49,19 +51,81 @@ class ResearcherSession(Base):
     created_at: Mapped[datetime] = created_column()
 
 
+class ScopeKind(StrEnum):
+    """What a job works on (the text before the first colon of its stored scope)."""
+
+    generator = "generator"  # extraction: one generator's images
+    reference_set = "reference_set"  # extraction: one reference set's images
+    metrics = "metrics"  # metrics: one generator against one reference set (or none)
+    leaderboard = "leaderboard"  # a study's leaderboard recomputation
+
+
+@dataclass(frozen=True)
+class JobScope:
+    """A job's scope, typed; stored as text ("generator:7", "metrics:7:3", "metrics:7:None",
+    "leaderboard:5"), made and read only here."""
+
+    kind: ScopeKind
+    id: int | None
+    reference_set_id: int | None = None  # metrics scopes only
+
+    def __str__(self) -> str:
+        if self.kind == ScopeKind.metrics:
+            return f"{self.kind}:{self.id}:{self.reference_set_id}"
+        return f"{self.kind}:{self.id}"
+
+    @classmethod
+    def parse(cls, text: str) -> JobScope:
+        kind, _, rest = text.partition(":")
+        parts = rest.split(":")
+        try:
+            ids = [None if p == "None" else int(p) for p in parts]
+            scope = cls(ScopeKind(kind), *ids)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"not a job scope: {text!r}") from exc
+        if str(scope) != text:
+            raise ValueError(f"not a job scope: {text!r}")
+        return scope
+
+    @classmethod
+    def owner(cls, generator_id: int | None, reference_set_id: int | None) -> JobScope:
+        """An extraction job's: the images of one generator or one reference set."""
+        if generator_id:
+            return cls(ScopeKind.generator, generator_id)
+        return cls(ScopeKind.reference_set, reference_set_id)
+
+    @classmethod
+    def metrics_of(cls, generator_id: int, reference_set_id: int | None) -> JobScope:
+        return cls(ScopeKind.metrics, generator_id, reference_set_id)
+
+    @classmethod
+    def leaderboard_of(cls, study_id: int) -> JobScope:
+        return cls(ScopeKind.leaderboard, study_id)
+
+    @staticmethod
+    def like_metrics_of(generator_id: int) -> str:
+        """A LIKE pattern for a generator's metrics scopes, against any reference set."""
+        return f"{ScopeKind.metrics}:{generator_id}:%"
+
+    @staticmethod
+    def like_any(kind: ScopeKind) -> str:
+        return f"{kind}:%"
+
+
 def owner_scope(generator_id: int | None, reference_set_id: int | None) -> str:
-    """The scope of an extraction job: the images of one generator or one reference set."""
-    return f"generator:{generator_id}" if generator_id else f"reference_set:{reference_set_id}"
+    """The stored scope of an extraction job (JobScope.owner)."""
+    return str(JobScope.owner(generator_id, reference_set_id))
 
 
 def metrics_scope(generator_id: int, reference_set_id: int | None) -> str:
-    """The scope of a metrics job: one generator against one reference set (None: none)."""
-    return f"metrics:{generator_id}:{reference_set_id}"
+    """The stored scope of a metrics job (JobScope.metrics_of)."""
+    return str(JobScope.metrics_of(generator_id, reference_set_id))
 
 
 def leaderboard_scope(study_id: int) -> str:
-    """The scope of a leaderboard recomputation (not one the leaderboard's fingerprint counts)."""
-    return f"leaderboard:{study_id}"
+    """The stored scope of a leaderboard recomputation (not one the leaderboard's fingerprint
+    counts)."""
+    return str(JobScope.leaderboard_of(study_id))
 
 
 class Job(Base):

@@ -59,3 +59,21 @@ def test_only_failed_jobs_are_retried_with_fresh_attempts(session):
     session.flush()
     retry_job(session, job)
     assert (job.status, job.attempts, job.finished_at) == ("queued", 0, None)
+
+
+def test_job_scopes_are_typed_and_round_trip():
+    from app.models.ops import JobScope, ScopeKind
+
+    for scope in (
+        JobScope.owner(7, None),
+        JobScope.owner(None, 4),
+        JobScope.metrics_of(7, 3),
+        JobScope.metrics_of(7, None),
+        JobScope.leaderboard_of(5),
+    ):
+        assert JobScope.parse(str(scope)) == scope
+    assert str(JobScope.metrics_of(7, None)) == "metrics:7:None"
+    assert JobScope.parse("reference_set:4").kind == ScopeKind.reference_set
+    for bad in ("gpu:1", "generator:x", "metrics:7", "generator:07", ""):
+        with pytest.raises(ValueError, match="not a job scope"):
+            JobScope.parse(bad)
