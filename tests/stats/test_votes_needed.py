@@ -9,20 +9,27 @@ What the test measures, on 24 seeded studies (6 generators, ratings ~ N(1000, 60
 uniform votes), over the neighbours not yet separated (a separated pair needs 0 and gets 0):
 the share whose estimate lies within a factor 1.5 and 2 of the simulated truth, the median
 log-ratio (bias), and how often the reported 80% range contains the truth. Measured on
-2026-12-03 with these seeds (73 unseparated neighbours, 40 separated ones): within 1.5x 27%,
+2026-12-04 with these seeds (73 unseparated neighbours, 40 separated ones): within 1.5x 27%,
 within 2x 45%, median ratio 1.30, 80% range covers 81%; plugging the estimated gap in instead:
-within 1.5x 16%, median ratio 1.85. Counting the separated pairs (exact), about half are
-within 1.5x. A factor 1.5 in 80% of trials is out of reach for pairs that are not yet separated,
-for any estimate from the current data: their gap is uncertain by at least half its size, and
-the votes needed scale with 1 / gap^2. The assertions below fail if the estimate
-becomes biased (median ratio beyond 1.5x either way), the range miscalibrated (coverage outside
-65-95%), or no better than plugging the estimated gap in.
+within 1.5x 16%, median ratio 1.85; separated pairs: 40 of 40 exact (0 needed, 0 simulated).
+
+Why "within 1.5x in 80% of trials" is out of reach for pairs not yet separated, measured here:
+(1) the planning formula given the TRUE gap lands within 1.5x of the simulated truth in 96% of
+the pairs (median ratio 1.03): the truth is, nearly, a function of the gap; (2) from the current
+votes the gap is known only up to its posterior, even with the simulations' true prior
+N(1000, 60^2) given to it, and the best any single number can do is to be within 1.5x of the
+votes that posterior implies with probability 26% on average (the "ceiling": the largest
+posterior mass one 1.5x window holds). The estimate reaches 27%, at the ceiling. The
+assertions fail if the formula stops matching the simulation, the ceiling rises to 80%, the
+estimate becomes biased (median ratio beyond 1.5x either way), the range miscalibrated
+(coverage outside 65-95%), or no better than plugging the estimated gap in.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -34,6 +41,7 @@ from app.stats.exceptions import StatsError
 from app.stats.votes_needed import (
     adjacent_votes_needed,
     information_needed,
+    posterior,
     simulated_votes_needed,
 )
 
@@ -96,9 +104,41 @@ def test_simulated_truth_is_checked():
         simulated_votes_needed(truth, fit.pairs, [(0, 1)], grid=np.array([10, 5]))
 
 
+def best_window_mass(values: np.ndarray, factor: float) -> float:
+    """The largest share of equally weighted `values` that one window [x / factor, x * factor]
+    holds: the most often any single number can be within `factor` of a quantity distributed
+    like `values`."""
+    logs = np.sort(np.log(values[np.isfinite(values) & (values > 0)]))
+    if logs.size == 0:
+        return 0.0
+    ends = np.searchsorted(logs, logs + 2 * math.log(factor), side="right")
+    return float(np.max(ends - np.arange(logs.size))) / values.size
+
+
+def oracle_votes(fit, higher: int, lower: int, true_sd: float, points: int = 401) -> np.ndarray:
+    """Further votes needed (the study's pair mix) over the posterior of the gap under the TRUE
+    prior of the simulated studies, N(1000, true_sd^2): what the best-informed estimate from the
+    current votes can know about the truth."""
+    mean, cov = posterior(fit.ratings, fit.covariance, true_sd**2)
+    contrast = np.zeros(fit.ratings.size)
+    contrast[higher], contrast[lower] = 1.0, -1.0
+    gaps = float(contrast @ mean) + math.sqrt(float(contrast @ cov @ contrast)) * np.array(
+        [NormalDist().inv_cdf((i + 0.5) / points) for i in range(points)]
+    )
+    d = float(fit.ratings[higher] - fit.ratings[lower])
+    c = fit.covariance
+    v = float(c[higher, higher] + c[lower, lower] - 2 * c[higher, lower])
+    return information_needed(d, v, gaps, Z) * v * float(fit.pairs.votes.sum())
+
+
+def test_best_window_mass():
+    assert best_window_mass(np.array([1.0, 1.4, 2.2, 10.0]), 1.5) == 0.75
+    assert best_window_mass(np.array([1.0, 3.0, 9.0, np.inf]), 1.5) == 0.25
+
+
 @pytest.mark.slow
 def test_estimate_against_forward_simulations_from_the_true_ratings():
-    ratios, plug_in, covered, exact = [], [], [], 0
+    ratios, plug_in, covered, exact, ceilings, model = [], [], [], 0, [], []
     for seed in range(24):
         truth, battles, fit = study(seed)
         needed = adjacent_votes_needed(fit, battles.generators)
@@ -107,7 +147,7 @@ def test_estimate_against_forward_simulations_from_the_true_ratings():
         simulated = simulated_votes_needed(
             truth, fit.pairs, pairs, grid=grid, simulations=100, seed=1000 + seed
         )
-        for e, true_more in zip(needed, simulated):
+        for e, (hi, lo), true_more in zip(needed, pairs, simulated):
             if e.separated:
                 exact += true_more == 0
                 continue
@@ -117,16 +157,32 @@ def test_estimate_against_forward_simulations_from_the_true_ratings():
             ratios.append(e.more_votes / true_more)
             n = e.n_votes
             plug_in.append(n * (Z * Z * e.sd**2 / e.difference**2 - 1) / true_more)
-    ratios, plug_in = np.array(ratios), np.array(plug_in)
+            ceilings.append(best_window_mass(oracle_votes(fit, hi, lo, 60.0), 1.5))
+            # The planning formula with the true gap plugged in, against the simulated truth.
+            d, c = e.difference, fit.covariance
+            v = float(c[hi, hi] + c[lo, lo] - 2 * c[hi, lo])
+            x = information_needed(d, v, np.array([truth[hi] - truth[lo]]), Z)[0]
+            model.append(x * v * n / true_more)
+    ratios, plug_in, model = np.array(ratios), np.array(plug_in), np.array(model)
     within = lambda r, f: float(np.mean((r <= f) & (r >= 1 / f)))  # noqa: E731
     bias = float(np.median(np.log(ratios)))
+    ceiling = float(np.mean(ceilings))
     print(
         f"\nunseparated neighbours: {ratios.size}; within 1.5x {within(ratios, 1.5):.0%}, "
         f"within 2x {within(ratios, 2):.0%}, median ratio {math.exp(bias):.2f}, "
         f"80% range covers {np.mean(covered):.0%}; plug-in: within 1.5x "
         f"{within(plug_in, 1.5):.0%}, median ratio {math.exp(np.median(np.log(plug_in))):.2f}; "
-        f"separated pairs exact: {exact}"
+        f"separated pairs exact: {exact}; the formula given the TRUE gap: within 1.5x "
+        f"{within(model, 1.5):.0%}, median ratio {math.exp(np.median(np.log(model))):.2f}; "
+        f"ceiling for ANY estimate from the current votes (true prior known): {ceiling:.0%}"
     )
+    # Why 80 % within 1.5x cannot be reached: given the true gap, the formula lands within 1.5x
+    # of the simulated truth almost always, so the truth is (nearly) a function of the gap; but
+    # from the current votes the gap is known only up to its posterior, and no single number
+    # is within 1.5x of the votes that posterior implies with probability near 0.8.
+    assert within(model, 1.5) >= 0.8
+    assert ceiling < 0.8
+    assert within(ratios, 1.5) <= ceiling + 0.1
     assert ratios.size >= 40
     assert exact > 0  # a separated pair needs no more votes, in simulation too
     assert abs(bias) < math.log(1.5)
