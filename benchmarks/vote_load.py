@@ -44,7 +44,8 @@ sys.path.insert(0, str(ROOT))
 
 ADMIN_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 CHOICES = ("left", "right", "tie", "both_bad")
-FIELD = re.compile(rb'name="(csrf_token|assignment)" value="([^"]*)"')
+# The form's fields a browser sends back (`ahead`: the task the page holds ahead, see README).
+FIELD = re.compile(rb'name="(csrf_token|assignment|ahead)" value="([^"]*)"')
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -214,6 +215,8 @@ async def generate(job: dict) -> dict:
                 "choice": choice,
                 "client_ms": "900",
             }
+            if b"ahead" in fields:
+                form["ahead"] = fields[b"ahead"].decode()
             request = _request("POST", vote_path or f"{path}/vote", hostport, cookie, form)
             sent = time.monotonic()
             while True:
@@ -590,15 +593,16 @@ def invites(database_url: str, study_id: int, count: int, port: int) -> list[str
 def statements_per_cycle(
     database_url: str, study_id: int, media_dir: Path, cycles: int = 30
 ) -> dict:
-    """answer_and_continue's statements per cycle, counted in this process on the same study
-    (a fresh annotator; the first cycle, which fills this process's caches, left out)."""
+    """answer_and_continue's statements per cycle as the task page drives it (one task held
+    ahead), counted in this process on the same study (a fresh annotator; the first cycle, which
+    fills this process's caches, left out)."""
     from sqlalchemy import event
 
     from app.db import make_engine, make_session_factory
     from app.media import MediaStore
-    from app.models import Study
+    from app.models import Study, utcnow
     from app.services.studies.annotator_sessions import start_session
-    from app.services.studies.assignment import answer_and_continue, next_assignment
+    from app.services.studies.assignment import answer_and_continue, claim_ahead, next_assignment
     from app.services.studies.invites import create_invites
     from app.settings import Settings
 
@@ -609,7 +613,9 @@ def statements_per_cycle(
         study = session.get(Study, study_id)
         ((annotator, _url),) = create_invites(session, study, 1, "http://bench")
         viewer, _token = start_session(session, annotator)
+        store = MediaStore(media_dir)
         task = next_assignment(session, annotator)
+        ahead = claim_ahead(session, store, study, annotator, viewer, now=utcnow())
         session.commit()
         for _ in range(cycles + 1):
             seen = []
@@ -620,17 +626,19 @@ def statements_per_cycle(
             event.listen(engine, "before_cursor_execute", count)
             step = answer_and_continue(
                 session,
-                MediaStore(media_dir),
+                store,
                 study,
                 annotator,
                 viewer,
                 task.public_id,
                 choice="left",
+                ahead=ahead.assignment.public_id if ahead else None,
+                claim_ahead_room=True,
             )
             session.commit()
             event.remove(engine, "before_cursor_execute", count)
             counts.append(len(seen))
-            task = step.assignment
+            task, ahead = step.assignment, step.ahead
     engine.dispose()
     steady = counts[1:]
     return {"median": sorted(steady)[len(steady) // 2], "max": max(steady)}

@@ -26,13 +26,13 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app.errors import Conflict
 from app.media import MediaStore
@@ -587,14 +587,85 @@ def tokens_by_side(assignment: Assignment, shown: list[tuple[str, int, str]]) ->
 # images come from the browser's cache) and claims the next one ahead. A task ahead is an ordinary
 # open assignment (a slot towards k raters, never an item the annotator held, released on expiry),
 # with twice the TTL because its time on screen starts later; the oldest open assignment is the
-# one on screen, so a reload shows the same task.
+# one on screen, so a reload shows the same task. Its tokens stay the same until it is shown.
 AHEAD_TTL_FACTOR = 2
+
+# The view of each task held ahead, kept by the process that claimed it, so the answer that shows
+# it costs no statement (a browser's keep-alive connection stays with one server process); any
+# other process reads it back with one look-up. Entries are taken once; the oldest go first.
+_HELD_VIEWS: OrderedDict[tuple, tuple[int, dict, TaskView]] = OrderedDict()
+_HELD_LOCK = threading.Lock()
+HELD_VIEWS_MAX = 20_000
 
 
 @dataclass(frozen=True)
 class Ahead:
     assignment: Assignment
     task: TaskView
+
+
+def _held_key(session: Session, public_id: str) -> tuple:
+    return (str(session.get_bind().url), public_id)
+
+
+def forget_ahead(session: Session, public_id: str) -> None:
+    """Drop what this process remembers of a task held ahead (it was given back)."""
+    with _HELD_LOCK:
+        _HELD_VIEWS.pop(_held_key(session, public_id), None)
+
+
+def _remember(session: Session, viewer: AnnotatorSession, ahead: Ahead) -> None:
+    row = ahead.assignment
+    values = {c.key: getattr(row, c.key) for c in Assignment.__mapper__.column_attrs}
+    with _HELD_LOCK:
+        _HELD_VIEWS[_held_key(session, row.public_id)] = (viewer.id, values, ahead.task)
+        while len(_HELD_VIEWS) > HELD_VIEWS_MAX:
+            _HELD_VIEWS.popitem(last=False)
+
+
+def _recalled(
+    session: Session, annotator: Annotator, viewer: AnnotatorSession, public_id: str, now
+) -> Ahead | None:
+    """The task held ahead as this process remembers it (no statement), if still open."""
+    with _HELD_LOCK:
+        found = _HELD_VIEWS.pop(_held_key(session, public_id), None)
+    if found is None:
+        return None
+    viewer_id, values, view = found
+    if viewer_id != viewer.id or values["annotator_id"] != annotator.id:
+        return None
+    if values["expires_at"] <= now:
+        return None
+    row = session.identity_map.get(Session.identity_key(Assignment, values["id"]))
+    if row is None:
+        row = Assignment(**values)
+        make_transient_to_detached(row)
+        row = session.merge(row, load=False)  # as loaded: no statement
+    return Ahead(row, view)
+
+
+def _ahead_rows(session: Session, viewer: AnnotatorSession, *conditions) -> Ahead | None:
+    """The first open assignment matching `conditions`, with this session's tokens for it."""
+    rows = session.execute(
+        select(Assignment, ImageToken.token, Rendition.image_id, Rendition.variant)
+        .outerjoin(
+            ImageToken,
+            (ImageToken.assignment_id == Assignment.id) & (ImageToken.session_id == viewer.id),
+        )
+        .outerjoin(Rendition, Rendition.id == ImageToken.rendition_id)
+        .where(
+            Assignment.answered_at.is_(None),
+            Assignment.item_key.is_not(None) | Assignment.check_kind.is_not(None),
+            *conditions,
+        )
+        .order_by(Assignment.issued_at, Assignment.id)
+        .limit(3)  # one assignment: at most its two images' tokens
+    ).all()
+    if not rows:
+        return None
+    assignment = rows[0][0]
+    shown = [(t, image, variant) for a, t, image, variant in rows if a is assignment and t]
+    return assignment, tokens_by_side(assignment, shown)
 
 
 def held_ahead(
@@ -605,30 +676,23 @@ def held_ahead(
     public_id: str,
     now: datetime,
 ) -> Ahead | None:
-    """The task held ahead for this session, still open, with the tokens its page preloaded (one
-    statement); None when it is not (expired, released, not theirs)."""
-    rows = session.execute(
-        select(Assignment, ImageToken.token, Rendition.image_id, Rendition.variant)
-        .join(
-            ImageToken,
-            (ImageToken.assignment_id == Assignment.id) & (ImageToken.session_id == viewer.id),
-        )
-        .join(Rendition, Rendition.id == ImageToken.rendition_id)
-        .where(
-            Assignment.public_id == public_id,
-            Assignment.study_id == study.id,
-            Assignment.annotator_id == annotator.id,
-            Assignment.answered_at.is_(None),
-            Assignment.expires_at > now,
-            Assignment.item_key.is_not(None) | Assignment.check_kind.is_not(None),
-        )
-    ).all()
-    if not rows:
-        return None
-    assignment = rows[0][0]
-    tokens = tokens_by_side(
-        assignment, [(token, image, variant) for _a, token, image, variant in rows]
+    """The task held ahead for this session, still open, with the tokens its page preloaded (no
+    statement in the process that claimed it, else one); None when it is not (expired,
+    released, not theirs)."""
+    recalled = _recalled(session, annotator, viewer, public_id, now)
+    if recalled is not None:
+        return recalled
+    found = _ahead_rows(
+        session,
+        viewer,
+        Assignment.public_id == public_id,
+        Assignment.study_id == study.id,
+        Assignment.annotator_id == annotator.id,
+        Assignment.expires_at > now,
     )
+    if found is None or not found[1]:
+        return None
+    assignment, tokens = found
     return Ahead(assignment, view_with_tokens(session, study, assignment, tokens))
 
 
@@ -658,7 +722,11 @@ def claim_ahead(
     )
     if assignment is None:
         return None
-    return Ahead(assignment, task_view(session, store, assignment, viewer, study=study, fresh=True))
+    ahead = Ahead(
+        assignment, task_view(session, store, assignment, viewer, study=study, fresh=True)
+    )
+    _remember(session, viewer, ahead)
+    return ahead
 
 
 def page_ahead(
@@ -672,24 +740,28 @@ def page_ahead(
     now: datetime | None = None,
     ttl_seconds: int = DEFAULT_TTL_SECONDS,
 ) -> Ahead | None:
-    """The task ahead of `current` for a page load: one they already hold (shown with new tokens,
-    as a reload shows any task), else a new claim."""
+    """The task ahead of `current` for a page load: one they already hold (with the tokens
+    this session was given for it, or new ones for a new session), else a new claim."""
     now = now or utcnow()
-    held = session.scalar(
-        select(Assignment)
-        .where(
-            Assignment.annotator_id == annotator.id,
-            Assignment.id != current.id,
-            Assignment.answered_at.is_(None),
-            Assignment.expires_at > now,
-            (Assignment.item_key.is_not(None)) | (Assignment.check_kind.is_not(None)),
-        )
-        .order_by(Assignment.issued_at, Assignment.id)
-        .limit(1)
+    found = _ahead_rows(
+        session,
+        viewer,
+        Assignment.annotator_id == annotator.id,
+        Assignment.id != current.id,
+        Assignment.expires_at > now,
     )
-    if held is not None:
-        return Ahead(held, task_view(session, store, held, viewer, study=study))
-    return claim_ahead(session, store, study, annotator, viewer, now=now, ttl_seconds=ttl_seconds)
+    if found is None:
+        return claim_ahead(
+            session, store, study, annotator, viewer, now=now, ttl_seconds=ttl_seconds
+        )
+    assignment, tokens = found
+    if tokens:
+        ahead = Ahead(assignment, view_with_tokens(session, study, assignment, tokens))
+    else:
+        view = task_view(session, store, assignment, viewer, study=study, fresh=True)
+        ahead = Ahead(assignment, view)
+    _remember(session, viewer, ahead)
+    return ahead
 
 
 @dataclass(frozen=True)
@@ -752,7 +824,7 @@ def answer_and_continue(
     pool = slots.study_pool(session, study)
     fresh = True
     held = None
-    if outcome.created and ahead and viewer is not None:
+    if outcome.created and ahead and ahead != assignment_public_id and viewer is not None:
         held = held_ahead(session, study, annotator, viewer, ahead, now)
     if held is not None:
         # The page already holds the next task and its images: show it, claim the one after.

@@ -22,7 +22,7 @@ from app.errors import Conflict, Forbidden, Gone, NotFound
 from app.models import Annotator, AnnotatorSession, Assignment, Study, Vote, utcnow
 from app.models.enums import StudyStatus
 from app.services.studies import slots
-from app.services.studies.assignment import progress
+from app.services.studies.assignment import forget_ahead, progress
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,7 @@ def release_unneeded(session: Session, study: Study, assignment: Assignment) -> 
     its slot returns to the pool at once (a check simply expires)."""
     if assignment.answered_at is not None:
         return
+    forget_ahead(session, assignment.public_id)
     now = utcnow()
     assignment.expires_at = now
     session.flush()
