@@ -176,8 +176,10 @@ def release(factory: sessionmaker[Session], job_id: int, worker: str, delay: flo
         session.commit()
 
 
-def has_pending(session: Session) -> bool:
-    """Whether any job is queued or running (what `arena worker --once` waits for)."""
-    return (
-        session.scalar(select(Job.id).where(Job.status.in_(PENDING_STATUSES)).limit(1)) is not None
-    )
+def has_pending(session: Session, kinds: list[str] | None = None) -> bool:
+    """Whether any job (of these kinds) is queued or running (what `arena worker --once`
+    waits for: a worker that takes only some kinds never waits for the others)."""
+    pending = select(Job.id).where(Job.status.in_(PENDING_STATUSES))
+    if kinds:
+        pending = pending.where(Job.kind.in_(kinds))
+    return session.scalar(pending.limit(1)) is not None

@@ -87,7 +87,7 @@ class Worker:
             if job is None:
                 if self.once:
                     with self.factory() as session:
-                        if not queue.has_pending(session):
+                        if not queue.has_pending(session, self.kinds):
                             return
                 self.stopping.wait(self.poll_seconds)
                 continue

@@ -136,3 +136,15 @@ def test_retry_through_the_api(arena):
     assert done.status_code == 200 and done.json()["status"] == "queued"
     again = arena.client.post(f"/api/jobs/{job_id}/retry", headers=arena.headers)
     assert again.status_code == 409 and "only failed jobs" in again.json()["detail"]
+
+
+def test_a_once_worker_for_some_kinds_does_not_wait_for_the_others(settings, factory):
+    add_jobs(factory, 2)
+    add_jobs(factory, 1, kind="other")  # queued, never taken by this worker
+    worker = Worker(
+        settings, once=True, kinds=["probe"], session_factory=factory, poll_seconds=0.05
+    )
+    assert worker.run() == 2  # returned: it used to wait for "other" forever
+    with factory() as session:
+        assert queue.has_pending(session) and queue.has_pending(session, ["other"])
+        assert not queue.has_pending(session, ["probe"])
