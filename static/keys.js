@@ -1,4 +1,5 @@
-/* Gallery Arena annotator keyboard: pairwise 1/2/3/4 and arrows, rating 1-5, flags 0-9 + Enter.
+/* Gallery Arena annotator keyboard: pairwise 1/2/3/4 and arrows, rating 1-5, flags 0-9 + Enter;
+   aspects: a row of keys per question (1-4, Q-R, U-P) or 1-5 for the first open rating row.
    Every control is a real form button, so the page works without this script. */
 (function () {
   "use strict";
@@ -52,6 +53,23 @@
     for (var i = 0; i < others.length; i++) others[i].checked = false;
   }
 
+  // A study with aspects: the questions (fieldsets) not answered yet, in order.
+  function openRows(form) {
+    var rows = form.querySelectorAll("fieldset[data-aspect]");
+    var open = [];
+    for (var i = 0; i < rows.length; i++) {
+      if (!rows[i].querySelector("input:checked")) open.push(rows[i]);
+    }
+    return open;
+  }
+
+  // Rating aspects share the digits 1-5: they answer the first question still open.
+  function rowKey(form, key) {
+    var open = openRows(form);
+    if (!open.length) return null;
+    return open[0].querySelector('input[data-row-key="' + key + '"]');
+  }
+
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     var form = taskForm();
@@ -61,8 +79,8 @@
     var target = event.target;
     if (target && (target.tagName === "TEXTAREA" || (target.tagName === "INPUT" && target.type === "text"))) return;
     var controls = form.querySelectorAll("[data-key]");
-    var match = null;
-    for (var i = 0; i < controls.length; i++) {
+    var match = rowKey(form, event.key);
+    for (var i = 0; !match && i < controls.length; i++) {
       if (controls[i].getAttribute("data-key").split(" ").indexOf(event.key) >= 0) {
         match = controls[i];
         break;
@@ -74,6 +92,16 @@
     if (document.documentElement.dataset.keys !== "ready") return;
     if (match.type === "checkbox") {
       toggle(match, form);
+      return;
+    }
+    if (match.type === "radio") {
+      // An aspect's answer; the key that answers the last open question submits.
+      var wasOpen = openRows(form).length;
+      match.checked = true;
+      if (wasOpen > 0 && openRows(form).length === 0) {
+        var submit = document.getElementById("submit-aspects");
+        if (submit && !submit.disabled && !form.classList.contains("htmx-request")) submit.click();
+      }
       return;
     }
     // In flight: the buttons are disabled by hx-disabled-elt; a second key press does nothing.

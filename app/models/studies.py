@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -68,6 +69,9 @@ class Study(Base):
     raters_per_item: Mapped[int] = mapped_column(Integer, default=3)
     attention_check_rate: Mapped[float] = mapped_column(Float, default=0.1)
     flag_options: Mapped[list[Any]] = mapped_column(default=lambda: list(DEFAULT_FLAG_OPTIONS))
+    # Several questions per task: [{"key": slug, "question": text}, ...], each answered and
+    # stored as its own vote (Vote.aspect); None: the one `question` (pairwise and rating only).
+    aspects: Mapped[list[Any] | None] = mapped_column()
     pair_policy: Mapped[str] = mapped_column(String(20), default=PairPolicy.uniform)
     status: Mapped[str] = mapped_column(String(20), default=StudyStatus.draft)
     is_public: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -232,7 +236,8 @@ class Assignment(Base):
     image_right: Mapped[Image | None] = relationship(foreign_keys=[image_right_id])
     image: Mapped[Image | None] = relationship(foreign_keys=[image_id])
     check_image: Mapped[CheckImage | None] = relationship()
-    vote: Mapped[Vote | None] = relationship(back_populates="assignment", uselist=False)
+    # One vote, or one per aspect for a study with aspects.
+    votes: Mapped[list[Vote]] = relationship(back_populates="assignment")
 
 
 class StudySlot(Base):
@@ -262,10 +267,20 @@ class StudySlot(Base):
 
 
 class Vote(Base):
-    """Exactly one per assignment, append-only. The winner is resolved from the stored sides."""
+    """One per assignment (one per assignment and aspect for a study with aspects), append-only.
+    The winner is resolved from the stored sides."""
 
     __tablename__ = "votes"
     __table_args__ = (
+        UniqueConstraint("assignment_id", "aspect", name="uq_votes_assignment_aspect"),
+        # NULLs are distinct in a unique constraint: a single-question vote is unique by itself.
+        Index(
+            "uq_votes_assignment_whole",
+            "assignment_id",
+            unique=True,
+            sqlite_where=text("aspect IS NULL"),
+            postgresql_where=text("aspect IS NULL"),
+        ),
         Index("ix_votes_study_created", "study_id", "created_at"),
         CheckConstraint(
             "choice IS NULL OR choice IN ('left', 'right', 'tie', 'both_bad')",
@@ -277,13 +292,13 @@ class Vote(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    assignment_id: Mapped[int] = mapped_column(
-        ForeignKey("assignments.id", ondelete="CASCADE"), unique=True
-    )
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
     annotator_id: Mapped[int] = mapped_column(
         ForeignKey("annotators.id", ondelete="CASCADE"), index=True
     )
+    # The aspect's key (Study.aspects); None in a single-question study.
+    aspect: Mapped[str | None] = mapped_column(String(32))
     choice: Mapped[str | None] = mapped_column(String(20))
     winner: Mapped[str | None] = mapped_column(String(20))
     rating: Mapped[int | None] = mapped_column(Integer)
@@ -292,4 +307,4 @@ class Vote(Base):
     client_ms: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = created_column()
 
-    assignment: Mapped[Assignment] = relationship(back_populates="vote")
+    assignment: Mapped[Assignment] = relationship(back_populates="votes")

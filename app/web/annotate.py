@@ -63,6 +63,23 @@ ANNOTATOR_PAGES = ErrorPages("annotate/error.html", PAGE_HEADERS, fragment="anno
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(ANNOTATOR_PAGES)])
 
+# A study with aspects: one answer per aspect, in the form fields `choice.<key>` (pairwise) or
+# `rating.<key>` (rating).
+ASPECT_FIELDS = ("choice.", "rating.")
+
+
+async def aspect_answers(request: Request) -> dict[str, str]:
+    """The per-aspect answers of the submitted form (Starlette parses the form once)."""
+    form = await request.form()
+    answers: dict[str, str] = {}
+    for name, value in form.multi_items():
+        prefix = next((p for p in ASPECT_FIELDS if name.startswith(p)), None)
+        if prefix is not None and isinstance(value, str):
+            check_fields(**{name: value})
+            if value:
+                answers[name[len(prefix) :]] = value
+    return answers
+
 
 def _render(
     request: Request, name: str, context: dict[str, Any], status: int = 200
@@ -108,6 +125,7 @@ def _context(
     return {
         "study_id": study.public_id,
         "question": study.question,
+        "aspects": aspect_rows(study),
         "task": task,
         "ahead": ahead,
         "answered": standing.done,
@@ -116,6 +134,24 @@ def _context(
         "csrf_token": csrf,
         "handle": annotator.handle,
     }
+
+
+# Keys that answer each aspect row of a pairwise task: left, right, tie, both bad.
+# (F, M and C are the full-screen, magnifier and "can't judge" keys.)
+PAIRWISE_ASPECT_KEYS = (("1", "2", "3", "4"), ("q", "w", "e", "r"), ("u", "i", "o", "p"))
+
+
+def aspect_rows(study: Study) -> list[dict[str, Any]]:
+    """The task page's rows of answers, one per aspect ([] for a single-question study):
+    pairwise rows take their own keys (1-4, q-r, u-p; more than three aspects: by click or
+    Tab), rating rows the digits 1-5 for the row in focus, which moves on once answered."""
+    rows = []
+    for index, aspect in enumerate(study.aspects or []):
+        keys = None
+        if study.kind == StudyKind.pairwise and index < len(PAIRWISE_ASPECT_KEYS):
+            keys = PAIRWISE_ASPECT_KEYS[index]
+        rows.append({"key": aspect["key"], "question": aspect["question"], "keys": keys})
+    return rows
 
 
 def _instructions_context(study: Study, annotator: Annotator, csrf: str) -> dict:
@@ -217,6 +253,7 @@ def vote(
     store: StoreDep,
     visitor: VisitorDep,
     limiter: LimiterDep,
+    aspects: Annotated[dict[str, str], Depends(aspect_answers)],
     assignment: Annotated[str, Form()] = "",
     choice: Annotated[str | None, Form()] = None,
     rating: Annotated[str | None, Form()] = None,
@@ -272,6 +309,7 @@ def vote(
         choice=choice or None,
         rating=rating if rating not in (None, "") else None,
         flags=answer_flags,
+        aspects=aspects if study.aspects else None,
         client_ms=elapsed,
         ttl_seconds=settings.assignment_ttl_seconds,
         ahead=(ahead or None) if htmx else None,

@@ -27,8 +27,9 @@ import math
 import threading
 import time
 from collections import Counter, OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy import insert, select
@@ -51,6 +52,7 @@ from app.models import (
 )
 from app.models.enums import CheckKind, StudyKind, StudyStatus
 from app.services.studies import pair_policy, slots
+from app.services.studies.aspects import primary_votes
 from app.services.studies.checks import check_image_for
 from app.services.studies.study import Item
 from app.services.studies.task_images import issue_tokens, revoke_tokens, side_variant
@@ -376,7 +378,9 @@ def _image_scores(session: Session, study: Study) -> dict[int, float]:
             Vote.flags,
         )
         .join(Vote, Vote.assignment_id == Assignment.id)
-        .where(Assignment.study_id == study.id, Assignment.check_kind.is_(None))
+        .where(
+            Assignment.study_id == study.id, Assignment.check_kind.is_(None), primary_votes(study)
+        )
     )
     hits: Counter = Counter()
     shown: Counter = Counter()
@@ -438,6 +442,7 @@ def _attention_check(
                     Assignment.annotator_id == annotator.id,
                     Assignment.check_kind.is_(None),
                     Assignment.id.not_in(repeated),
+                    primary_votes(study),
                 )
                 .order_by(Assignment.id)
             ).all()
@@ -769,12 +774,13 @@ class NextStep:
     """What the vote path answers: the stored vote, the next task (None: nothing left) and the
     progress bar."""
 
-    vote: Vote
+    vote: Vote  # the task's first aspect's vote (see `votes`)
     assignment: Assignment | None
     task: TaskView | None
     answered: int
     target: int
     ahead: Ahead | None = None  # the task now held ahead of `task` (its images preloaded)
+    votes: list[Vote] = field(default_factory=list)  # every aspect's vote (or the one)
 
 
 def answer_and_continue(
@@ -788,6 +794,7 @@ def answer_and_continue(
     choice: str | None = None,
     rating: int | str | None = None,
     flags: list[str] | None = None,
+    aspects: dict[str, Any] | None = None,
     client_ms: int | None = None,
     now: datetime | None = None,
     rng: np.random.Generator | None = None,
@@ -818,6 +825,7 @@ def answer_and_continue(
         choice=choice,
         rating=rating,
         flags=flags,
+        aspects=aspects,
         client_ms=client_ms,
         now=now,
     )
@@ -842,7 +850,9 @@ def answer_and_continue(
                 pool=pool,
             )
         answered, target = progress_with(session, study, annotator, held.assignment)
-        return NextStep(outcome.vote, held.assignment, held.task, answered, target, next_ahead)
+        return NextStep(
+            outcome.vote, held.assignment, held.task, answered, target, next_ahead, outcome.votes
+        )
     if outcome.created:
         assignment = claim_next(
             session,
@@ -861,4 +871,4 @@ def answer_and_continue(
     if assignment is not None and viewer is not None:
         task = task_view(session, store, assignment, viewer, study=study, fresh=fresh)
     answered, target = progress_with(session, study, annotator, assignment)
-    return NextStep(outcome.vote, assignment, task, answered, target)
+    return NextStep(outcome.vote, assignment, task, answered, target, votes=outcome.votes)

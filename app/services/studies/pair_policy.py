@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Assignment, Study, Vote
 from app.models.enums import PairPolicy
+from app.services.studies.aspects import primary_votes
 
 # Vote ids are handed out before their transactions commit, so a vote can become visible after
 # a newer one: every refresh re-reads this many ids below the newest seen (skipping those
@@ -57,7 +58,9 @@ def vote_tables(session: Session, study: Study) -> tuple[np.ndarray, np.ndarray]
     rows = session.execute(
         select(Assignment.generator_left_id, Assignment.generator_right_id, Vote.choice)
         .join(Vote, Vote.assignment_id == Assignment.id)
-        .where(Assignment.study_id == study.id, Assignment.check_kind.is_(None))
+        .where(
+            Assignment.study_id == study.id, Assignment.check_kind.is_(None), primary_votes(study)
+        )
     )
     for left, right, choice in rows:
         _count(wins, ties, index, left, right, choice)
@@ -86,7 +89,8 @@ class Tallies:
         if vote_id > self.newest - LATE_COMMIT_WINDOW:
             self.counted.add(vote_id)
 
-    def refresh(self, session: Session, study_id: int) -> None:
+    def refresh(self, session: Session, study: Study) -> None:
+        study_id = study.id
         floor = max(0, self.newest - LATE_COMMIT_WINDOW)
         rows = session.execute(
             select(
@@ -100,6 +104,8 @@ class Tallies:
                 Vote.study_id == study_id,
                 Vote.id > floor,
                 Assignment.check_kind.is_(None),
+                # A study with aspects: the pair policy follows the first aspect's answers.
+                primary_votes(study),
             )
         ).all()
         for vote_id, left, right, choice in rows:
@@ -133,7 +139,7 @@ def tallies(
             _TALLIES[key] = state
     with state.lock:
         if time.monotonic() - state.refreshed >= max_age:
-            state.refresh(session, study.id)
+            state.refresh(session, study)
         return state.wins.copy(), state.ties.copy()
 
 

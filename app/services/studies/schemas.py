@@ -28,6 +28,40 @@ FlagOption = Annotated[
 ]
 
 
+ASPECT_KEY = r"^[a-z][a-z0-9_]{0,31}$"
+MAX_ASPECTS = 5
+
+
+class Aspect(CleanModel):
+    """One of several questions asked about every task (answered with its own keys)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(
+        pattern=ASPECT_KEY, description="short slug stored with each vote, e.g. 'realism'"
+    )
+    question: str = Field(min_length=1, max_length=500, description="shown above its answers")
+
+    @field_validator("question")
+    @classmethod
+    def _question_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("an aspect's question cannot be blank")
+        return value.strip()
+
+
+def check_aspects(value: list[Aspect] | None) -> list[Aspect] | None:
+    """1 to MAX_ASPECTS aspects with distinct keys; an empty list means none (one question)."""
+    if not value:
+        return None
+    if len(value) > MAX_ASPECTS:
+        raise ValueError(f"at most {MAX_ASPECTS} aspects")
+    keys = [aspect.key for aspect in value]
+    if len(set(keys)) != len(keys):
+        raise ValueError("aspect keys must be distinct")
+    return value
+
+
 class StudyFields(CleanModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -39,6 +73,12 @@ class StudyFields(CleanModel):
         default_factory=lambda: list(DEFAULT_FLAG_OPTIONS), json_schema_extra={"uniqueItems": True}
     )
     pair_policy: PairPolicy = PairPolicy.uniform
+    aspects: list[Aspect] | None = Field(
+        default=None,
+        max_length=MAX_ASPECTS,
+        description="several questions per task (pairwise and rating studies), each answered "
+        "and stored as its own vote; omitted or empty: the one `question`",
+    )
     is_public: bool = False
     max_tasks_per_annotator: int | None = Field(default=None, ge=1, le=MAX_ID)
     display_size: int = Field(
@@ -81,6 +121,8 @@ class StudyFields(CleanModel):
             raise ValueError("flag_options must be distinct, non-empty strings")
         return cleaned
 
+    _aspects = field_validator("aspects")(check_aspects)
+
 
 class StudyCreate(StudyFields):
     name: str = Field(min_length=1, max_length=200)
@@ -104,9 +146,14 @@ class StudyUpdate(CleanModel):
         default=None, json_schema_extra={"uniqueItems": True}
     )
     pair_policy: PairPolicy | None = None
+    aspects: list[Aspect] | None = Field(
+        default=None, max_length=MAX_ASPECTS, description="null or []: the one question"
+    )
     is_public: bool | None = None
     max_tasks_per_annotator: int | None = Field(default=None, ge=1, le=MAX_ID)
     display_size: int | None = Field(default=None, ge=64, le=4096)
+
+    _aspects = field_validator("aspects")(check_aspects)
     reference_set: str | int | None = None
     min_attention_checks: int | None = Field(default=None, ge=1)
     min_attention_accuracy: float | None = Field(default=None, ge=0, le=1)
@@ -128,6 +175,7 @@ class StudyOut(BaseModel):
     raters_per_item: int
     attention_check_rate: float
     flag_options: list[str]
+    aspects: list[Aspect] | None
     pair_policy: str
     status: str
     is_public: bool

@@ -28,6 +28,8 @@ DEFAULT_QUESTIONS = {
     StudyKind.rating: "How good is this image overall?",
     StudyKind.flag: "Which of these problems does the image show?",
 }
+# Above a task of a study with aspects (each aspect's question is shown with its answers).
+ASPECTS_QUESTION = "Answer each question about this task."
 DEFAULT_INSTRUCTIONS = (
     "You will see images made by different image generators. Judge each image only by what you "
     "see. There are no right or wrong answers except on a few control items. Your answers are "
@@ -56,6 +58,15 @@ def _resolve_generators(session: Session, refs: list[str | int], kind: str) -> l
     return generators
 
 
+def _aspects(kind: str, aspects: list | None) -> list[dict[str, str]] | None:
+    """The stored form of a study's aspects (None: the one question)."""
+    if not aspects:
+        return None
+    if kind not in (StudyKind.pairwise, StudyKind.rating):
+        raise InvalidInput("aspects are for pairwise and rating studies only")
+    return [{"key": a.key, "question": a.question} for a in aspects]
+
+
 def create_study(session: Session, body: StudyCreate) -> Study:
     if session.scalar(select(Study.id).where(Study.name == body.name)) is not None:
         raise Conflict(f"a study named {body.name!r} already exists")
@@ -70,11 +81,13 @@ def create_study(session: Session, body: StudyCreate) -> Study:
     study = Study(
         name=body.name,
         kind=body.kind,
-        question=body.question or DEFAULT_QUESTIONS[body.kind],
+        question=body.question
+        or (ASPECTS_QUESTION if body.aspects else DEFAULT_QUESTIONS[body.kind]),
         instructions=body.instructions if body.instructions is not None else DEFAULT_INSTRUCTIONS,
         raters_per_item=body.raters_per_item,
         attention_check_rate=body.attention_check_rate,
         flag_options=body.flag_options,
+        aspects=_aspects(body.kind, body.aspects),
         pair_policy=body.pair_policy,
         is_public=body.is_public,
         max_tasks_per_annotator=body.max_tasks_per_annotator,
@@ -143,6 +156,8 @@ def update_study(session: Session, study: Study, body: StudyUpdate) -> Study:
             )
     if "flag_options" in changes:
         changes["flag_options"] = StudyFields(flag_options=changes["flag_options"]).flag_options
+    if "aspects" in changes:
+        changes["aspects"] = _aspects(study.kind, body.aspects)
     if "reference_set" in changes:
         ref = changes.pop("reference_set")
         changes["reference_set_id"] = (

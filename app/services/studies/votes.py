@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from app.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from app.models import Annotator, Assignment, Study, Vote, utcnow
 from app.models.enums import PairPolicy, StudyKind, StudyStatus
 from app.services.studies import pair_policy
+from app.services.studies.aspects import primary_votes, split_answers
 
 CHOICES = ("left", "right", "tie", "both_bad")
 
@@ -61,26 +63,62 @@ def _normalise(
     return None, None, [option for option in study.flag_options if option in set(flags)]
 
 
-def _same_answer(
-    vote: Vote, choice: str | None, rating: int | None, flags: list[str] | None
-) -> bool:
-    return vote.choice == choice and vote.rating == rating and vote.flags == flags
+# One answer: (aspect, choice, rating, flags); aspect None in a single-question study.
+Answer = tuple[str | None, str | None, int | None, list[str] | None]
 
 
-def _existing(session: Session, assignment: Assignment) -> Vote | None:
-    return session.scalar(select(Vote).where(Vote.assignment_id == assignment.id))
+def _answers(
+    study: Study,
+    choice: str | None,
+    rating: int | str | None,
+    flags: list[str] | None,
+    aspects: dict[str, Any] | None,
+) -> list[Answer]:
+    """The answers a task's submission holds: one, or one per aspect (all required)."""
+    if not study.aspects:
+        if aspects:
+            raise InvalidInput("this study asks one question: send 'choice' or 'rating' only")
+        return [(None, *_normalise(study, choice, rating, flags))]
+    if choice is not None or rating is not None or flags is not None:
+        raise InvalidInput("this study asks several questions: send one answer per aspect")
+    out: list[Answer] = []
+    for key, value in split_answers(study, aspects):
+        if study.kind == StudyKind.pairwise:
+            normalised = _normalise(study, value, None, None)
+        else:
+            normalised = _normalise(study, None, value, None)
+        out.append((key, *normalised))
+    return out
 
 
-def _settle(existing: Vote, choice, rating, flags) -> Vote:
-    if _same_answer(existing, choice, rating, flags):
-        return existing
-    raise Conflict("this task was already answered with a different answer; answers cannot change")
+def _existing(session: Session, assignment: Assignment) -> list[Vote]:
+    return list(
+        session.scalars(select(Vote).where(Vote.assignment_id == assignment.id).order_by(Vote.id))
+    )
+
+
+def _settle(existing: list[Vote], answers: list[Answer]) -> list[Vote]:
+    """A re-send: the stored votes when every answer is the same, else 409 naming what changed."""
+    stored = {vote.aspect: (vote.choice, vote.rating, vote.flags) for vote in existing}
+    changed = [a[0] for a in answers if stored.get(a[0]) != tuple(a[1:])]
+    if not changed:
+        by_aspect = {vote.aspect: vote for vote in existing}
+        return [by_aspect[a[0]] for a in answers]
+    which = "" if changed == [None] else f" ({', '.join(str(key) for key in changed)})"
+    raise Conflict(
+        f"this task was already answered with a different answer{which}; answers cannot change"
+    )
 
 
 @dataclass(frozen=True)
 class Recorded:
-    vote: Vote
+    votes: list[Vote]  # one, or one per aspect in the study's order
     created: bool  # False: an idempotent re-send of a stored answer
+
+    @property
+    def vote(self) -> Vote:
+        """The task's (first aspect's) vote."""
+        return self.votes[0]
 
 
 def submit_vote(
@@ -91,6 +129,7 @@ def submit_vote(
     choice: str | None = None,
     rating: int | str | None = None,
     flags: list[str] | None = None,
+    aspects: dict[str, Any] | None = None,
     client_ms: int | None = None,
     now: datetime | None = None,
 ) -> Vote:
@@ -103,6 +142,7 @@ def submit_vote(
         choice=choice,
         rating=rating,
         flags=flags,
+        aspects=aspects,
         client_ms=client_ms,
         now=now,
     ).vote
@@ -117,11 +157,14 @@ def record_vote(
     choice: str | None = None,
     rating: int | str | None = None,
     flags: list[str] | None = None,
+    aspects: dict[str, Any] | None = None,
     client_ms: int | None = None,
     now: datetime | None = None,
 ) -> Recorded:
     """Store the answer to one of the annotator's tasks: three statements when it is new (mark
-    the assignment answered, insert the vote, count it on the annotator).
+    the assignment answered, insert the vote, count it on the annotator). A study with aspects
+    takes `aspects` ({key: choice or rating}, every aspect answered) and stores one vote per
+    aspect in the same one INSERT; the annotator's counters count the task once.
 
     The conditional UPDATE claims the assignment: on PostgreSQL its row lock orders a concurrent
     duplicate submission and release_expired; the WHERE re-checks after the wait, so exactly one
@@ -130,7 +173,7 @@ def record_vote(
     now = now or utcnow()
     if annotator.study_id != study.id:
         raise Forbidden("you are not signed in to this study: open your invite link again")
-    choice, rating, flags = _normalise(study, choice, rating, flags)
+    answers = _answers(study, choice, rating, flags, aspects)
     if client_ms is not None and not 0 <= client_ms <= 86_400_000:
         raise InvalidInput("client_ms must be between 0 and 86400000")
     if study.status == StudyStatus.open:
@@ -157,16 +200,12 @@ def record_vote(
         ).first()
         if claimed is not None:
             return Recorded(
-                _insert(session, study, annotator, claimed, choice, rating, flags, client_ms, now),
-                True,
+                _insert(session, study, annotator, claimed, answers, client_ms, now), True
             )
-    return Recorded(
-        _not_claimed(session, study, annotator, assignment_public_id, choice, rating, flags),
-        False,
-    )
+    return Recorded(_not_claimed(session, study, annotator, assignment_public_id, answers), False)
 
 
-def _insert(session, study, annotator, claimed, choice, rating, flags, client_ms, now) -> Vote:
+def _insert(session, study, annotator, claimed, answers, client_ms, now) -> list[Vote]:
     assignment_id, issued_at, check_kind, left, right = claimed
     loaded = session.identity_map.get(Session.identity_key(Assignment, assignment_id))
     if loaded is not None:
@@ -177,25 +216,36 @@ def _insert(session, study, annotator, claimed, choice, rating, flags, client_ms
     if annotator.last_answer_at is not None and annotator.last_answer_at > shown_at:
         shown_at = annotator.last_answer_at
     server_ms = max(0, int((now - shown_at).total_seconds() * 1000))
-    values = {
-        "assignment_id": assignment_id,
-        "study_id": study.id,
-        "annotator_id": annotator.id,
-        "choice": choice,
-        "winner": WINNER[choice] if choice else None,
-        "rating": rating,
-        "flags": flags,
-        "server_ms": server_ms,
-        "client_ms": client_ms,
-        "created_at": now,
-    }
-    vote_id = session.execute(
-        insert(Vote.__table__).values(values).returning(Vote.__table__.c.id)
-    ).scalar_one()
-    vote = Vote(id=vote_id, **values)  # what was stored (not attached to the session)
+    rows = [
+        {
+            "assignment_id": assignment_id,
+            "study_id": study.id,
+            "annotator_id": annotator.id,
+            "aspect": aspect,
+            "choice": choice,
+            "winner": WINNER[choice] if choice else None,
+            "rating": rating,
+            "flags": flags,
+            "server_ms": server_ms,
+            "client_ms": client_ms,
+            "created_at": now,
+        }
+        for aspect, choice, rating, flags in answers
+    ]
+    table = Vote.__table__
+    if len(rows) == 1:
+        only = session.execute(insert(table).values(rows[0]).returning(table.c.id)).scalar_one()
+        ids = {rows[0]["aspect"]: only}
+    else:
+        # All aspects in one multi-row INSERT (one statement, as a single answer).
+        returned = session.execute(insert(table).values(rows).returning(table.c.id, table.c.aspect))
+        ids = {aspect: vote_id for vote_id, aspect in returned}
+    # What was stored (not attached to the session).
+    votes = [Vote(id=ids[row["aspect"]], **row) for row in rows]
+    vote = votes[0]
     real = 1 if check_kind is None else 0
     if real and study.pair_policy == PairPolicy.active:
-        pair_policy.note_vote(session, study, vote.id, left, right, choice)
+        pair_policy.note_vote(session, study, vote.id, left, right, vote.choice)
     people = Annotator.__table__
     counts = session.execute(
         update(people)
@@ -212,10 +262,10 @@ def _insert(session, study, annotator, claimed, choice, rating, flags, client_ms
     set_committed_value(annotator, "n_answered_real", counts[1])
     set_committed_value(annotator, "answer_ms_total", counts[2])
     set_committed_value(annotator, "last_answer_at", now)
-    return vote
+    return votes
 
 
-def _not_claimed(session, study, annotator, public_id, choice, rating, flags) -> Vote:
+def _not_claimed(session, study, annotator, public_id, answers) -> list[Vote]:
     """Why the conditional UPDATE matched nothing: the stored vote (a re-send) or the error."""
     assignment = session.scalar(select(Assignment).where(Assignment.public_id == public_id))
     if assignment is None:
@@ -224,26 +274,28 @@ def _not_claimed(session, study, annotator, public_id, choice, rating, flags) ->
         raise Forbidden("this task was assigned to another annotator")
     session.expire(assignment)
     existing = _existing(session, assignment)
-    if existing is not None:
-        return _settle(existing, choice, rating, flags)
+    if existing:
+        return _settle(existing, answers)
     if study.status != StudyStatus.open:
         raise Conflict(f"this study is {study.status}: it accepts no answers")
     raise Gone("this task expired before it was answered; reload the page for a new one")
 
 
 def recount_answers(session: Session, study_id: int) -> None:
-    """Set the study's annotators' answer counters from their votes (after a bulk import)."""
+    """Set the study's annotators' answer counters from their votes (after a bulk import);
+    a task answered on several aspects counts once (its first aspect's vote)."""
+    primary = primary_votes(session.get(Study, study_id))
     answered = (
         select(func.count())
         .select_from(Vote)
-        .where(Vote.annotator_id == Annotator.id)
+        .where(Vote.annotator_id == Annotator.id, primary)
         .scalar_subquery()
     )
     real = (
         select(func.count())
         .select_from(Vote)
         .join(Assignment, Assignment.id == Vote.assignment_id)
-        .where(Vote.annotator_id == Annotator.id, Assignment.check_kind.is_(None))
+        .where(Vote.annotator_id == Annotator.id, Assignment.check_kind.is_(None), primary)
         .scalar_subquery()
     )
     skipped = (
@@ -255,7 +307,7 @@ def recount_answers(session: Session, study_id: int) -> None:
     capped = case((Vote.server_ms > ANSWER_MS_CAP, ANSWER_MS_CAP), else_=Vote.server_ms)
     answer_ms = (
         select(func.coalesce(func.sum(capped), 0))
-        .where(Vote.annotator_id == Annotator.id)
+        .where(Vote.annotator_id == Annotator.id, primary)
         .scalar_subquery()
     )
     last = (
