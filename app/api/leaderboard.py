@@ -37,6 +37,13 @@ ReferenceQuery = Annotated[
     str | None,
     Query(description="reference set id or name (default: the one with the most results)"),
 ]
+AspectQuery = Annotated[
+    str | None,
+    Query(
+        description="a study with aspects: the aspect whose votes the figures use (default: "
+        "the first)"
+    ),
+]
 ControlQuery = Annotated[
     str | None,
     Query(
@@ -59,10 +66,12 @@ def leaderboard_json(
         str | None,
         Query(description="a generator held at 1000 in the ratings-over-votes trajectory"),
     ] = None,
+    aspect: AspectQuery = None,
 ) -> Response:
-    """Human ratings, automatic metrics, agreement and correlations of one study."""
+    """Human ratings, automatic metrics, agreement and correlations of one study (of one
+    aspect, with every aspect's ratings side by side, in a study with aspects)."""
     study = get_study(session, ref)
-    options = options_from(exclusions, reference_set, control, anchor)
+    options = options_from(exclusions, reference_set, control, anchor, aspect)
     lb = cached_leaderboard(request, session, study, options)
     return Response(to_json(lb.to_dict()), media_type="application/json")
 
@@ -83,11 +92,21 @@ def export(
     exclusions: ExclusionsQuery = "on",
     reference_set: ReferenceQuery = None,
     control: ControlQuery = None,
+    aspect: AspectQuery = None,
 ) -> Response:
-    """Download votes (Chatbot Arena battle layout), the leaderboard or the metric results."""
+    """Download votes (Chatbot Arena battle layout; every aspect's, with an `aspect` column),
+    the leaderboard (of one aspect) or the metric results."""
     study = get_study(session, ref)
     return export_response(
-        request, session, study, what, format, exclusions, reference_set, control=control
+        request,
+        session,
+        study,
+        what,
+        format,
+        exclusions,
+        reference_set,
+        control=control,
+        aspect=aspect,
     )
 
 

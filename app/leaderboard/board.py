@@ -53,7 +53,7 @@ from app.models import (
     Study,
     Vote,
 )
-from app.models.enums import PENDING_STATUSES, CheckKind
+from app.models.enums import PENDING_STATUSES, CheckKind, StudyKind
 from app.models.ops import JobScope, ScopeKind, owner_scope
 from app.stats import ExclusionRule
 from app.stats.correlation import rank_agreement
@@ -107,6 +107,8 @@ class LeaderboardOptions:
     control: tuple[str, ...] = ()
     # A generator held at 1000 in the ratings-over-votes trajectory (None: mean 1000).
     anchor: str | None = None
+    # A study with aspects: whose votes every figure is computed from (None: the first aspect).
+    aspect: str | None = None
 
 
 @dataclass
@@ -131,6 +133,9 @@ class Leaderboard:
     updating: bool = False
     # Controlled ratings and per-category boards (app.leaderboard.depth).
     depth: dict[str, Any] = field(default_factory=dict)
+    # A study with aspects: every aspect's human score per generator, side by side
+    # (aspect_table); empty for a single-question study.
+    aspects: list[dict[str, Any]] = field(default_factory=list)
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -165,6 +170,8 @@ class Leaderboard:
                 for m in METRICS
             ],
             "human_score": {"label": human.human_score_label},
+            "aspect": self.options.get("aspect"),
+            "aspects": self.aspects,
             "rows": self.rows,
             "agreement": human.agreement,
             "annotators": human.annotators,
@@ -270,8 +277,26 @@ def load_annotators(session: Session, study: Study) -> dict[str, AnnotatorInfo]:
     }
 
 
-def load_vote_log(session: Session, study: Study) -> tuple[VoteLog, dict[str, AnnotatorInfo]]:
-    """The study's votes in time order with their assignments' sides, as plain columns."""
+def board_aspect(study: Study, aspect: str | None) -> str | None:
+    """The aspect a reader asked for, checked (None: the first, or None without aspects)."""
+    keys = study.aspect_keys
+    if not keys:
+        if aspect:
+            raise InvalidInput("this study asks one question: it has no aspects")
+        return None
+    if aspect is None or aspect == "":
+        return keys[0]
+    if aspect not in keys:
+        raise InvalidInput(f"unknown aspect {aspect!r}; this study's aspects are {keys}")
+    return aspect
+
+
+def load_vote_log(
+    session: Session, study: Study, aspect: str | None = None
+) -> tuple[VoteLog, dict[str, AnnotatorInfo]]:
+    """The study's votes in time order with their assignments' sides, as plain columns: of one
+    aspect in a study with aspects (None: the first)."""
+    aspect = board_aspect(study, aspect)
     left, right, single = aliased(Generator), aliased(Generator), aliased(Generator)
     # The source of a degraded check's copy: a real reference image or a generator's.
     source = aliased(Image)
@@ -309,6 +334,7 @@ def load_vote_log(session: Session, study: Study) -> tuple[VoteLog, dict[str, An
         .outerjoin(right, right.id == Assignment.generator_right_id)
         .outerjoin(single, single.id == Assignment.generator_id)
         .where(Vote.study_id == study.id)
+        .where(Vote.aspect.is_(None) if aspect is None else Vote.aspect == aspect)
         .order_by(Vote.created_at, Vote.id)
     )
     log = VoteLog(kind=study.kind)
@@ -366,6 +392,7 @@ def fingerprint(session: Session, study: Study, generator_ids: list[int]) -> str
         study.attention_check_rate,
         study.pair_policy,
         tuple(study.flag_options or []),
+        repr(study.aspects),
         tuple(exclusion_rule(study).to_dict().items()),
         tuple(generator_ids),
         # Names and sampling settings are shown beside every score.
@@ -447,11 +474,62 @@ def _correlations(
     return out
 
 
+# What the side-by-side aspect table shows of each aspect's board, per generator.
+ASPECT_FIELDS = {
+    StudyKind.pairwise: ("bt", "bt_ci_low", "bt_ci_high", "rank", "votes"),
+    StudyKind.rating: ("mos", "mos_ci_low", "mos_ci_high", "rank", "votes"),
+}
+
+
+def aspect_table(
+    session: Session,
+    study: Study,
+    options: LeaderboardOptions,
+    shown: tuple[str, HumanSummary],
+) -> list[dict[str, Any]]:
+    """Every aspect's rating with its 95% interval per generator: each aspect's own board (its
+    votes, its exclusions, the reader's bootstrap settings); `shown`: the one already computed."""
+    names = [g.name for g in study.generators]
+    fields = ASPECT_FIELDS.get(StudyKind(study.kind), ())
+    out = []
+    for aspect in study.aspects or []:
+        if aspect["key"] == shown[0]:
+            human = shown[1]
+        else:
+            log, annotators = load_vote_log(session, study, aspect["key"])
+            human = summarise_votes(
+                log,
+                names,
+                annotators,
+                apply_exclusions=options.apply_exclusions,
+                rule=exclusion_rule(study),
+                flag_options=list(study.flag_options or []),
+                rounds=options.rounds,
+                seed=options.seed,
+            )
+        out.append(
+            {
+                "key": aspect["key"],
+                "question": aspect["question"],
+                "label": human.human_score_label,
+                "votes": human.n_votes_used,
+                "generators": {
+                    name: {key: human.per_generator.get(name, {}).get(key) for key in fields}
+                    for name in names
+                },
+            }
+        )
+    return out
+
+
 def build_leaderboard(
     session: Session, study: Study, options: LeaderboardOptions = LeaderboardOptions()
 ) -> Leaderboard:
-    """Compute the leaderboard of `study` (no cache; see LeaderboardCache)."""
+    """Compute the leaderboard of `study` (no cache; see LeaderboardCache): in a study with
+    aspects, every figure from the votes of `options.aspect` (None: the first), and the
+    side-by-side table of every aspect."""
     started = time.perf_counter()
+    aspect = board_aspect(study, options.aspect)
     generators = list(study.generators)
     if options.anchor is not None and options.anchor not in {g.name for g in generators}:
         raise InvalidInput(f"the anchor {options.anchor!r} is not a generator of this study")
@@ -461,7 +539,7 @@ def build_leaderboard(
     reference = choose_reference_set(session, ids, options.reference_set)
     cells = metric_cells(session, ids, reference.id if reference else None)
     images = image_resolutions(session, ids)
-    log, annotators = load_vote_log(session, study)
+    log, annotators = load_vote_log(session, study, aspect)
     human = summarise_votes(
         log,
         [g.name for g in generators],
@@ -526,6 +604,7 @@ def build_leaderboard(
             "attention_check_rate": study.attention_check_rate,
             "pair_policy": study.pair_policy,
             "flag_options": list(study.flag_options or []),
+            "aspects": list(study.aspects or []),
             "max_vote_share": study.max_vote_share,
             "reference_set_id": study.reference_set_id,
         },
@@ -536,6 +615,7 @@ def build_leaderboard(
             "seed": options.seed,
             "control": list(options.control),
             "anchor": options.anchor,
+            "aspect": aspect,
         },
         reference_set=(
             {
@@ -565,5 +645,6 @@ def build_leaderboard(
     )
     leaderboard.families = quality_diversity_families(rows)
     leaderboard.depth = depth
+    leaderboard.aspects = aspect_table(session, study, options, (aspect, human))
     leaderboard.compute_seconds = time.perf_counter() - started
     return leaderboard

@@ -16,6 +16,23 @@ class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class AspectInfo(_Open):
+    key: str
+    question: str
+
+
+class AspectRatings(_Open):
+    """One aspect's human score per generator, from that aspect's own votes."""
+
+    key: str
+    question: str
+    label: str  # what the score is (Bradley-Terry rating or MOS)
+    votes: int  # votes behind the aspect's ratings
+    # per generator: bt, bt_ci_low, bt_ci_high (pairwise) or mos, mos_ci_low, mos_ci_high
+    # (rating), rank, votes
+    generators: dict[str, dict[str, Any]]
+
+
 class StudyInfo(_Open):
     id: int
     public_id: str
@@ -28,6 +45,7 @@ class StudyInfo(_Open):
     attention_check_rate: float
     pair_policy: str
     flag_options: list[str]
+    aspects: list[AspectInfo] = []  # several questions per task; [] for one question
     max_vote_share: float | None
     reference_set_id: int | None
 
@@ -39,6 +57,7 @@ class BoardOptions(_Open):
     seed: int
     control: list[str]  # covariates the controlled ratings adjust for, besides the side shown
     anchor: str | None  # the generator held at 1000 in the trajectory
+    aspect: str | None = None  # the aspect whose votes every figure uses (null: one question)
 
 
 class ReferenceSetInfo(_Open):
@@ -264,6 +283,8 @@ class LeaderboardOut(_Open):
     updating: bool
     metrics: list[MetricColumn]
     human_score: HumanScoreLabel
+    aspect: str | None = None  # = options.aspect
+    aspects: list[AspectRatings] = []  # every aspect side by side; [] for one question
     rows: list[Row]
     # The agreement panel and annotator figures as app.stats computes them.
     agreement: dict[str, Any]

@@ -23,7 +23,8 @@ from app.models import LeaderboardSnapshot, Study
 from app.observability import LEADERBOARD_RECOMPUTATIONS
 
 # Bumped whenever the stored layout of a Leaderboard changes.
-SNAPSHOT_FORMAT = 3  # 2: FID∞ cells, reference-set mode, quality-diversity families; 3: depth
+SNAPSHOT_FORMAT = 4  # 2: FID∞ cells, reference-set mode, quality-diversity families; 3: depth;
+# 4: aspects
 _RUNTIME_FIELDS = ("updating", "_memo", "_lock")
 
 

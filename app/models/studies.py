@@ -105,6 +105,11 @@ class Study(Base):
         secondary=study_generators, order_by="Generator.id"
     )
 
+    @property
+    def aspect_keys(self) -> list[str]:
+        """The aspects' keys in order; [] for a single-question study."""
+        return [aspect["key"] for aspect in self.aspects or []]
+
 
 class Annotator(Base):
     """One invited person (or simulated rater) in one study, known only by an opaque handle."""

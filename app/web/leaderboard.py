@@ -150,9 +150,11 @@ def _context(
     reference_set: str | None,
     control: str | None = None,
     anchor: str | None = None,
+    aspect: str | None = None,
 ) -> dict[str, Any]:
-    options = options_from(exclusions, reference_set, control, anchor)
+    options = options_from(exclusions, reference_set, control, anchor, aspect)
     lb = cached_leaderboard(request, session, study, options)
+    aspect = lb.options.get("aspect")
     researcher_view = reader.researcher is not None
     if not researcher_view:
         lb = public_leaderboard(lb)
@@ -169,6 +171,7 @@ def _context(
         "reference_set": reference_set,
         "control": control,
         "anchor": anchor,
+        "aspect": aspect,
     }
     for c in columns:
         # Clicking the current column flips it; another column starts with its best-first order.
@@ -179,7 +182,17 @@ def _context(
         c["aria"] = (
             ("ascending" if direction == "asc" else "descending") if c["key"] == sort else None
         )
-    plot_query = _query(exclusions=exclusions, reference_set=ref, anchor=anchor)
+    plot_query = _query(exclusions=exclusions, reference_set=ref, anchor=anchor, aspect=aspect)
+    # The aspect switch: the same view of each aspect's votes (aria-current on the one shown).
+    aspect_links = [
+        {
+            "key": a["key"],
+            "question": a["question"],
+            "href": f"{base}?{_query(sort=sort, dir=direction, **{**state, 'aspect': a['key']})}",
+            "current": a["key"] == aspect,
+        }
+        for a in lb.study.get("aspects") or []
+    ]
     notes, marks = fmt.table_notes(lb.rows)
     kind = lb.study["kind"]
     ci = (
@@ -225,12 +238,16 @@ def _context(
         "LOWER_IS_BETTER": LOWER_IS_BETTER,
         "base": base,
         "self_query": _query(sort=sort, dir=direction, **state),
-        "toggle_href": f"{base}?{_query(sort=sort, dir=direction, exclusions='on' if exclusions == 'off' else 'off', reference_set=reference_set)}",
+        "toggle_href": f"{base}?{_query(sort=sort, dir=direction, exclusions='on' if exclusions == 'off' else 'off', reference_set=reference_set, aspect=aspect)}",
+        "aspect": aspect,
+        "aspect_links": aspect_links,
         "plot_query": plot_query,
         "figures": figures.available_figures(lb),
         "titles": figures.TITLES,
         "export_base": f"{base}/export",
-        "export_query": _query(exclusions=exclusions, reference_set=ref, control=control),
+        "export_query": _query(
+            exclusions=exclusions, reference_set=ref, control=control, aspect=aspect
+        ),
         "refresh_seconds": REFRESH_SECONDS,
         "human": lb.human,
         "agreement": lb.human.agreement,
@@ -261,6 +278,7 @@ def _leaderboard_view(
     reference_set: str | None,
     control: list[str] | None = None,
     anchor: str | None = None,
+    aspect: str | None = None,
 ) -> Response:
     """The whole page or the board alone (what the htmx refresh swaps in), same context."""
     # Checkboxes send control=a&control=b, links control=a,b: one comma-separated string.
@@ -277,6 +295,7 @@ def _leaderboard_view(
         reference_set,
         control,
         anchor or None,
+        aspect or None,
     )
     return _render(request, template, context)
 
@@ -293,6 +312,7 @@ def leaderboard_page(
     reference_set: str | None = None,
     control: list[str] | None = Query(None, description="covariates to control for"),
     anchor: str | None = Query(None, description="generator held at 1000 in the trajectory"),
+    aspect: str | None = Query(None, description="the aspect shown (default: the first)"),
 ) -> Response:
     return _leaderboard_view(
         request,
@@ -306,6 +326,7 @@ def leaderboard_page(
         reference_set,
         control,
         anchor,
+        aspect,
     )
 
 
@@ -321,6 +342,7 @@ def leaderboard_board(
     reference_set: str | None = None,
     control: list[str] | None = Query(None),
     anchor: str | None = None,
+    aspect: str | None = None,
 ) -> Response:
     """The table and its status line alone: what the htmx refresh swaps in."""
     return _leaderboard_view(
@@ -335,6 +357,7 @@ def leaderboard_board(
         reference_set,
         control,
         anchor,
+        aspect,
     )
 
 
@@ -354,11 +377,12 @@ def plot(
     exclusions: str = Query("on", pattern="^(on|off)$"),
     reference_set: str | None = None,
     anchor: str | None = None,
+    aspect: str | None = None,
 ) -> Response:
     if name not in figures.FIGURES:
         raise NotFound(f"no figure {name!r}; figures: {', '.join(figures.FIGURES)}")
     study = _study_for_reader(session, reader, public_id)
-    options = options_from(exclusions, reference_set, anchor=anchor)
+    options = options_from(exclusions, reference_set, anchor=anchor, aspect=aspect)
     lb = cached_leaderboard(request, session, study, options)
     return _svg(figures.figure(lb, name), figures.TITLES[name])
 
@@ -402,6 +426,7 @@ def export(
     exclusions: str = Query("on", pattern="^(on|off)$"),
     reference_set: str | None = None,
     control: str | None = None,
+    aspect: str | None = None,
 ) -> Response:
     """The page's exports, for whoever may read the page (the API needs an admin key)."""
     study = _study_for_reader(session, reader, public_id)
@@ -416,6 +441,7 @@ def export(
         reference_set,
         public=public,
         control=control,
+        aspect=aspect,
     )
 
 

@@ -3,7 +3,7 @@
 Each aspect's answer is its own vote row carrying the aspect's key (Vote.aspect); a
 single-question study's votes carry None. Everything that needs one answer per task (the active
 pair policy's tallies, the clean side of attention checks, repeats) reads the first aspect's;
-the leaderboard computes every statistic per aspect (app/leaderboard/board.py).
+the leaderboard computes every statistic per aspect (app/leaderboard/board.py: board_aspect).
 """
 
 from __future__ import annotations
@@ -16,14 +16,9 @@ from app.errors import InvalidInput
 from app.models import Study, Vote
 
 
-def aspect_keys(study: Study) -> list[str]:
-    """The study's aspect keys in order; [] for a single-question study."""
-    return [aspect["key"] for aspect in study.aspects or []]
-
-
 def primary_aspect(study: Study) -> str | None:
     """The aspect that stands for the task where one answer per task is needed: the first."""
-    keys = aspect_keys(study)
+    keys = study.aspect_keys
     return keys[0] if keys else None
 
 
@@ -33,25 +28,11 @@ def primary_votes(study: Study) -> ColumnElement[bool]:
     return Vote.aspect.is_(None) if first is None else Vote.aspect == first
 
 
-def vote_aspect(study: Study, aspect: str | None) -> str | None:
-    """The aspect a reader asked for, checked (None: the first, or None without aspects)."""
-    keys = aspect_keys(study)
-    if not keys:
-        if aspect:
-            raise InvalidInput("this study asks one question: it has no aspects")
-        return None
-    if aspect is None or aspect == "":
-        return keys[0]
-    if aspect not in keys:
-        raise InvalidInput(f"unknown aspect {aspect!r}; this study's aspects are {keys}")
-    return aspect
-
-
 def split_answers(study: Study, answers: dict[str, Any] | None) -> list[tuple[str, Any]]:
     """An aspect study's answer, one (key, value) per aspect in the study's order.
 
     InvalidInput (422) names the aspects missing or unknown: every aspect must be answered."""
-    keys = aspect_keys(study)
+    keys = study.aspect_keys
     answers = answers or {}
     unknown = sorted(set(answers) - set(keys))
     if unknown:
