@@ -101,6 +101,12 @@ def register(app: typer.Typer) -> None:
         reference_set: Annotated[
             str | None, typer.Option("--reference-set", help="reference set name or id")
         ] = None,
+        aspect: Annotated[
+            str | None,
+            typer.Option(
+                "--aspect", help="a study with aspects: the one shown (default: the first)"
+            ),
+        ] = None,
     ) -> None:
         """Write a study's votes (Chatbot Arena battle layout), leaderboard or metric results."""
         from app.cli.server_commands import session_scope
@@ -125,6 +131,7 @@ def register(app: typer.Typer) -> None:
                         LeaderboardOptions(
                             apply_exclusions=exclusions is Exclusions.on,
                             reference_set=reference_set,
+                            aspect=aspect,
                         ),
                     )
                 result = export_study(
@@ -145,6 +152,12 @@ def register(app: typer.Typer) -> None:
         ] = Exclusions.on,
         reference_set: Annotated[
             str | None, typer.Option("--reference-set", help="reference set name or id")
+        ] = None,
+        aspect: Annotated[
+            str | None,
+            typer.Option(
+                "--aspect", help="a study with aspects: the one shown (default: the first)"
+            ),
         ] = None,
         rounds: Annotated[
             int,
@@ -181,6 +194,7 @@ def register(app: typer.Typer) -> None:
                         reference_set=reference_set,
                         rounds=rounds,
                         seed=seed,
+                        aspect=aspect,
                     ),
                 )
                 kind = write_report(session, MediaStore(settings.media_dir), lb, out, embed=embed)

@@ -81,7 +81,13 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def ratings_report(path: Path, rounds: int, seed: int, anchor: tuple[str, float] | None) -> dict:
+def ratings_report(
+    path: Path,
+    rounds: int,
+    seed: int,
+    anchor: tuple[str, float] | None,
+    aspect: str | None = None,
+) -> dict:
     """The JSON document of `arena ratings` (also usable by the server on an uploaded log)."""
     from app.stats import (
         bootstrap_bradley_terry,
@@ -92,7 +98,7 @@ def ratings_report(path: Path, rounds: int, seed: int, anchor: tuple[str, float]
     )
     from app.stats.io import read_battles
 
-    battles = read_battles(path)
+    battles = read_battles(path, aspect)
     elo = online_elo(battles)
     tables = win_tables(battles)
     position = position_bias(battles)
@@ -158,12 +164,12 @@ def ratings_report(path: Path, rounds: int, seed: int, anchor: tuple[str, float]
     }
 
 
-def agreement_report(path: Path, level: str) -> dict:
+def agreement_report(path: Path, level: str, aspect: str | None = None) -> dict:
     """The JSON document of `arena agreement` (the leaderboard's agreement panel, same function)."""
     from app.stats import StatsError, study_agreement
     from app.stats.io import read_ratings
 
-    table = read_ratings(path)
+    table = read_ratings(path, aspect)
     if level == "interval" and not table.numeric:
         raise StatsError("--level interval needs numeric labels (e.g. 1-5 scores)")
     items, raters, labels = [], [], []
@@ -186,12 +192,17 @@ def agreement_report(path: Path, level: str) -> dict:
     }
 
 
-def mos_report(path: Path, normalise: bool, scale: tuple[float, float] | None = (1.0, 5.0)) -> dict:
+def mos_report(
+    path: Path,
+    normalise: bool,
+    scale: tuple[float, float] | None = (1.0, 5.0),
+    aspect: str | None = None,
+) -> dict:
     """The JSON document of `arena mos`; intervals of raw scores are clipped to `scale`."""
     from app.stats import StatsError, krippendorff_alpha, mean_opinion_scores
     from app.stats.io import read_mos
 
-    data = read_mos(path)
+    data = read_mos(path, aspect)
     result = mean_opinion_scores(
         data.models, data.items, data.raters, data.scores, normalise=normalise, bounds=scale
     )
@@ -246,6 +257,12 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--anchor", help="NAME=VALUE: put NAME at VALUE instead of mean 1000"),
         ] = None,
+        aspect: Annotated[
+            str | None,
+            typer.Option(
+                "--aspect", help="a votes export of a study with aspects: this one's rows"
+            ),
+        ] = None,
         fmt: Annotated[
             OutputFormat, typer.Option("--format", help="json or table")
         ] = OutputFormat.json,
@@ -260,7 +277,7 @@ def register(app: typer.Typer) -> None:
         from app.stats import StatsError
 
         try:
-            report = ratings_report(battles, bootstrap, seed, parsed)
+            report = ratings_report(battles, bootstrap, seed, parsed, aspect)
         except StatsError as exc:
             _fail(f"{battles}: {exc}")
         table = Table(
@@ -310,6 +327,12 @@ def register(app: typer.Typer) -> None:
         level: Annotated[
             Level, typer.Option("--level", help="Krippendorff's alpha level of measurement")
         ] = Level.nominal,
+        aspect: Annotated[
+            str | None,
+            typer.Option(
+                "--aspect", help="a votes export of a study with aspects: this one's rows"
+            ),
+        ] = None,
         fmt: Annotated[
             OutputFormat, typer.Option("--format", help="json or table")
         ] = OutputFormat.json,
@@ -318,7 +341,7 @@ def register(app: typer.Typer) -> None:
         from app.stats import StatsError
 
         try:
-            report = agreement_report(ratings_file, level.value)
+            report = agreement_report(ratings_file, level.value, aspect)
         except StatsError as exc:
             _fail(f"{ratings_file}: {exc}")
         table = Table(title=f"Agreement ({report['n_items']} items, {report['n_raters']} raters)")
@@ -352,6 +375,12 @@ def register(app: typer.Typer) -> None:
                 "--scale", help="LOW,HIGH of the rating scale: intervals are clipped to it; none"
             ),
         ] = "1,5",
+        aspect: Annotated[
+            str | None,
+            typer.Option(
+                "--aspect", help="a votes export of a study with aspects: this one's rows"
+            ),
+        ] = None,
         fmt: Annotated[
             OutputFormat, typer.Option("--format", help="json or table")
         ] = OutputFormat.json,
@@ -363,7 +392,7 @@ def register(app: typer.Typer) -> None:
         from app.stats import StatsError
 
         try:
-            report = mos_report(ratings_file, normalise, bounds)
+            report = mos_report(ratings_file, normalise, bounds, aspect)
         except StatsError as exc:
             _fail(f"{ratings_file}: {exc}")
         table = Table(title="Mean opinion scores" + (" (rater-normalised)" if normalise else ""))

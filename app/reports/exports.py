@@ -91,8 +91,25 @@ def _cell(value: Any) -> Any:
 
 
 def leaderboard_records(lb: Leaderboard) -> list[dict[str, Any]]:
+    """One flat record per generator; a study with aspects adds the aspect the figures are of
+    and every aspect's rating with its interval (`aspect[KEY]`, `_ci_low`, `_ci_high`)."""
     flags = lb.study["flag_options"] if lb.study["kind"] == StudyKind.flag else []
-    return [flat_row(row, flags) for row in lb.rows]
+    records = [flat_row(row, flags) for row in lb.rows]
+    if not lb.aspects:
+        return records
+    score = "bt" if lb.study["kind"] == StudyKind.pairwise else "mos"
+    out = []
+    for record in records:
+        front = {"position": record.pop("position"), "generator": record["generator"]}
+        front["aspect"] = lb.options.get("aspect")
+        for aspect in lb.aspects:
+            cell = aspect["generators"].get(record["generator"], {})
+            column = f"aspect[{aspect['key']}]"
+            front[column] = cell.get(score)
+            front[f"{column}_ci_low"] = cell.get(f"{score}_ci_low")
+            front[f"{column}_ci_high"] = cell.get(f"{score}_ci_high")
+        out.append({**front, **record})
+    return out
 
 
 def export_leaderboard(lb: Leaderboard, fmt: str) -> str:
@@ -129,6 +146,8 @@ def export_study(
     else:
         if leaderboard is None:
             raise ValueError("a leaderboard export needs the leaderboard")
+        if leaderboard.options.get("aspect"):
+            stem += f"-{leaderboard.options['aspect']}"
         content = export_leaderboard(leaderboard, fmt)
     return Export(content, MEDIA_TYPES[fmt], f"{stem}.{fmt}")
 

@@ -12,7 +12,8 @@ Layouts:
            or long: item_id, model, rater, rating (or score).
 
 Gallery Arena's own votes export is read as it is: it has the long columns, and a `check_kind`
-column whose non-empty rows (attention checks, never part of the figures) are skipped.
+column whose non-empty rows (attention checks, never part of the figures) are skipped. A study
+with aspects exports an `aspect` column: the readers take `aspect` and read that aspect's rows.
 """
 
 from __future__ import annotations
@@ -57,7 +58,33 @@ def _reader(handle: TextIO) -> tuple[csv.reader, list[str]]:
     return reader, header
 
 
-def _rows(reader: csv.reader, width: int) -> Iterator[tuple[int, list[str]]]:
+def _rows(
+    reader: csv.reader, header: list[str], aspect: str | None = None
+) -> Iterator[tuple[int, list[str]]]:
+    """The data rows; of one aspect when the file has an `aspect` column (a votes export of a
+    study asking several questions), which then must be chosen."""
+    width = len(header)
+    column = header.index("aspect") if "aspect" in header else None
+    if aspect is not None and column is None:
+        raise InputFormatError(f"no 'aspect' column: cannot select aspect {aspect!r}", line=1)
+    seen: set[str] = set()
+    for line, row in _all_rows(reader, width):
+        if column is not None:
+            value = row[column]
+            if aspect is None and value:
+                seen.add(value)
+                if len(seen) > 1:
+                    raise InputFormatError(
+                        f"the file holds several aspects ({', '.join(sorted(seen))}, ...): "
+                        "choose one (--aspect)",
+                        line=line,
+                    )
+            elif aspect is not None and value != aspect:
+                continue
+        yield line, row
+
+
+def _all_rows(reader: csv.reader, width: int) -> Iterator[tuple[int, list[str]]]:
     while True:
         try:
             row = next(reader)
@@ -88,7 +115,7 @@ def _is_check(header: list[str], row: list[str]) -> bool:
     return "check_kind" in header and bool(row[header.index("check_kind")])
 
 
-def read_battles(source: Source) -> Battles:
+def read_battles(source: Source, aspect: str | None = None) -> Battles:
     """Chatbot Arena battle log -> Battles (generators in order of first appearance)."""
     with _open(source) as handle:
         reader, header = _reader(handle)
@@ -96,7 +123,7 @@ def read_battles(source: Source) -> Battles:
         model_a: list[str] = []
         model_b: list[str] = []
         winner: list[str] = []
-        for line, row in _rows(reader, len(header)):
+        for line, row in _rows(reader, header, aspect):
             if _is_check(header, row):
                 continue
             a, b, w = row[col["model_a"]], row[col["model_b"]], row[col["winner"]]
@@ -149,7 +176,7 @@ def _numeric_or_text(rows: list[list[str | None]]) -> tuple[list[list[object]], 
     return [[None if v is None else float(v) for v in r] for r in rows], True
 
 
-def read_ratings(source: Source) -> RatingsTable:
+def read_ratings(source: Source, aspect: str | None = None) -> RatingsTable:
     """Agreement input, wide (item_id, rater1..raterN) or long (item_id, rater, label)."""
     with _open(source) as handle:
         reader, header = _reader(handle)
@@ -160,7 +187,7 @@ def read_ratings(source: Source) -> RatingsTable:
             rater_col, label_col = header.index("rater"), header.index("label")
             cells: dict[str, dict[str, str]] = {}
             raters: dict[str, None] = {}
-            for line, row in _rows(reader, len(header)):
+            for line, row in _rows(reader, header, aspect):
                 if _is_check(header, row):
                     continue
                 item, rater, label = row[item_col], row[rater_col], row[label_col]
@@ -183,7 +210,7 @@ def read_ratings(source: Source) -> RatingsTable:
                 )
             names = tuple(header[k] for k in rater_cols)
             rows, item_list, seen = [], [], set()
-            for line, row in _rows(reader, len(header)):
+            for line, row in _rows(reader, header, aspect):
                 item = row[item_col]
                 if not item:
                     raise InputFormatError("empty item_id", line=line)
@@ -211,12 +238,14 @@ class MOSRatings:
     matrix: tuple[tuple[float | None, ...], ...]  # items x raters, None = missing
 
 
-def _read_mos_long(reader: csv.reader, header: list[str], score_column: str) -> MOSRatings:
+def _read_mos_long(
+    reader: csv.reader, header: list[str], score_column: str, aspect: str | None = None
+) -> MOSRatings:
     col = _require(header, ("item_id", "model", "rater", score_column))
     models, items, raters, scores = [], [], [], []
     cells: dict[str, dict[str, float]] = {}
     seen: dict[tuple[str, str], int] = {}
-    for line, row in _rows(reader, len(header)):
+    for line, row in _rows(reader, header, aspect):
         if _is_check(header, row):
             continue
         item, model, rater = row[col["item_id"]], row[col["model"]], row[col["rater"]]
@@ -240,12 +269,14 @@ def _read_mos_long(reader: csv.reader, header: list[str], score_column: str) -> 
     return MOSRatings(tuple(models), tuple(items), tuple(raters), tuple(scores), names, matrix)
 
 
-def read_mos(source: Source) -> MOSRatings:
+def read_mos(source: Source, aspect: str | None = None) -> MOSRatings:
     """MOS input: item_id, model, rater1..raterN (wide) or item_id, model, rater, rating (long)."""
     with _open(source) as handle:
         reader, header = _reader(handle)
         if "rater" in header and ("rating" in header or "score" in header):
-            return _read_mos_long(reader, header, "rating" if "rating" in header else "score")
+            return _read_mos_long(
+                reader, header, "rating" if "rating" in header else "score", aspect
+            )
         col = _require(header, ("item_id", "model"))
         rater_cols = [k for k, h in enumerate(header) if h.lower().startswith("rater")]
         if not rater_cols:
@@ -256,7 +287,7 @@ def read_mos(source: Source) -> MOSRatings:
             )
         names = tuple(header[k] for k in rater_cols)
         models, items, raters, scores, matrix, seen = [], [], [], [], [], set()
-        for line, row in _rows(reader, len(header)):
+        for line, row in _rows(reader, header, aspect):
             item, model = row[col["item_id"]], row[col["model"]]
             if not item or not model:
                 raise InputFormatError("empty item_id or model", line=line)

@@ -5,57 +5,12 @@ side-by-side table holds every aspect's ratings."""
 from __future__ import annotations
 
 import math
-from datetime import timedelta
 
-import numpy as np
 import pytest
 
 from app.errors import InvalidInput
 from app.leaderboard.board import LeaderboardOptions, build_leaderboard
-from app.models import utcnow
-from app.services.studies.assignment import next_assignment
-from app.services.studies.invites import create_simulated_annotator
-from app.services.studies.votes import submit_vote
-from tests.support.humaneval import seed_study
-
-ASPECTS = [
-    {"key": "prompt", "question": "Which matches the prompt better?"},
-    {"key": "realism", "question": "Which looks more realistic?"},
-]
-# True quality per aspect on the logit scale: realism ranks the generators the other way round.
-TRUTH = {"prompt": [1.0, 0.0, -1.0], "realism": [-1.0, 0.0, 1.0]}
-ELO = 400 / math.log(10)
-
-
-def _simulate(session, kind, seed=0, prompts=24, raters=6):
-    study = seed_study(
-        session,
-        kind,
-        generators=3,
-        prompts=prompts,
-        raters_per_item=raters,
-        aspects=ASPECTS,
-    )
-    index = {g.id: k for k, g in enumerate(study.generators)}
-    rng = np.random.default_rng(seed)
-    clock = utcnow()
-    for _ in range(raters):
-        annotator = create_simulated_annotator(session, study)
-        while (task := next_assignment(session, annotator, now=clock)) is not None:
-            clock += timedelta(seconds=3)  # each answer takes 3 s
-            answers = {}
-            for key, quality in TRUTH.items():
-                if kind == "pairwise":
-                    gap = quality[index[task.generator_left_id]]
-                    gap -= quality[index[task.generator_right_id]]
-                    left = rng.random() < 1 / (1 + math.exp(-gap))
-                    answers[key] = "left" if left else "right"
-                else:
-                    perceived = 3 + 1.5 * quality[index[task.generator_id]] + rng.normal(0, 0.8)
-                    answers[key] = int(min(5, max(1, round(perceived))))
-            submit_vote(session, annotator, task.public_id, aspects=answers, now=clock)
-    session.flush()
-    return study
+from tests.support.humaneval import ASPECTS, TRUTH, seed_study, simulate_aspects
 
 
 def _options(aspect=None):
@@ -64,7 +19,7 @@ def _options(aspect=None):
 
 @pytest.mark.parametrize("aspect", ["prompt", "realism"])
 def test_each_aspects_bradley_terry_ratings_recover_that_aspects_truth(session, aspect):
-    study = _simulate(session, "pairwise")
+    study = simulate_aspects(session, "pairwise")
     board = build_leaderboard(session, study, _options(aspect))
     assert board.options["aspect"] == aspect
     names = [g.name for g in study.generators]
@@ -76,7 +31,7 @@ def test_each_aspects_bradley_terry_ratings_recover_that_aspects_truth(session, 
     # The truth on the board's scale (Elo points, mean 1000) inside the 95% interval.
     inside = 0
     for row in board.rows:
-        expected = 1000 + ELO * truth[row["generator"]]
+        expected = 1000 + 400 / math.log(10) * truth[row["generator"]]
         human = row["human"]
         inside += human["bt_ci_low"] <= expected <= human["bt_ci_high"]
     assert inside >= 2
@@ -93,7 +48,7 @@ def test_each_aspects_bradley_terry_ratings_recover_that_aspects_truth(session, 
 
 
 def test_each_aspects_mos_recovers_that_aspects_order(session):
-    study = _simulate(session, "rating", prompts=30, raters=4)
+    study = simulate_aspects(session, "rating", prompts=30, raters=4)
     names = [g.name for g in study.generators]
     for aspect in ("prompt", "realism"):
         board = build_leaderboard(session, study, _options(aspect))

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import math
+from datetime import timedelta
 
+import numpy as np
 from sqlalchemy.orm import Session
 
-from app.models import Batch, Generator, Image, Prompt, PromptSet, Study
+from app.models import Batch, Generator, Image, Prompt, PromptSet, Study, utcnow
+from app.services.studies.assignment import next_assignment
+from app.services.studies.invites import create_simulated_annotator
 from app.services.studies.schemas import StudyCreate
 from app.services.studies.study import create_study, open_study
+from app.services.studies.votes import submit_vote
 
 
 def seed_pool(
@@ -65,4 +71,45 @@ def seed_study(
     )
     study = create_study(session, body)
     open_study(session, study)
+    return study
+
+
+ASPECTS = [
+    {"key": "prompt", "question": "Which matches the prompt better?"},
+    {"key": "realism", "question": "Which looks more realistic?"},
+]
+# True quality per aspect on the logit scale: realism ranks the generators the other way round.
+TRUTH = {"prompt": [1.0, 0.0, -1.0], "realism": [-1.0, 0.0, 1.0]}
+
+
+def simulate_aspects(session, kind, seed=0, prompts=24, raters=6):
+    """A study asking two aspects, answered by simulated raters whose preferences follow TRUTH
+    (Bradley-Terry on the logit scale for pairwise, a noisy 1-5 score for rating)."""
+    study = seed_study(
+        session,
+        kind,
+        generators=3,
+        prompts=prompts,
+        raters_per_item=raters,
+        aspects=ASPECTS,
+    )
+    index = {g.id: k for k, g in enumerate(study.generators)}
+    rng = np.random.default_rng(seed)
+    clock = utcnow()
+    for _ in range(raters):
+        annotator = create_simulated_annotator(session, study)
+        while (task := next_assignment(session, annotator, now=clock)) is not None:
+            clock += timedelta(seconds=3)  # each answer takes 3 s
+            answers = {}
+            for key, quality in TRUTH.items():
+                if kind == "pairwise":
+                    gap = quality[index[task.generator_left_id]]
+                    gap -= quality[index[task.generator_right_id]]
+                    left = rng.random() < 1 / (1 + math.exp(-gap))
+                    answers[key] = "left" if left else "right"
+                else:
+                    perceived = 3 + 1.5 * quality[index[task.generator_id]] + rng.normal(0, 0.8)
+                    answers[key] = int(min(5, max(1, round(perceived))))
+            submit_vote(session, annotator, task.public_id, aspects=answers, now=clock)
+    session.flush()
     return study

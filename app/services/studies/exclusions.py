@@ -24,16 +24,20 @@ Action = ExclusionAction
 
 
 def exclusion_statuses(
-    session: Session, study: Study
+    session: Session, study: Study, aspect: str | None = None
 ) -> tuple[dict[str, dict[str, Any]], dict[str, ExclusionStatus]]:
-    """(quality figures, exclusion status) per annotator handle, as the leaderboard decides."""
-    log, annotators = load_vote_log(session, study)
+    """(quality figures, exclusion status) per annotator handle, as the leaderboard decides: in
+    a study with aspects, from the answers to `aspect` (None: the first)."""
+    log, annotators = load_vote_log(session, study, aspect)
     return annotator_figures(log, annotators, exclusion_rule(study))
 
 
-def annotator_report(session: Session, study: Study) -> list[dict[str, Any]]:
-    """Every annotator of the study with their exclusion status, reasons and quality figures."""
-    figures, status = exclusion_statuses(session, study)
+def annotator_report(
+    session: Session, study: Study, aspect: str | None = None
+) -> list[dict[str, Any]]:
+    """Every annotator of the study with their exclusion status, reasons and quality figures
+    (in a study with aspects: on `aspect`, None: the first)."""
+    figures, status = exclusion_statuses(session, study, aspect)
     rows = []
     for annotator in session.scalars(
         select(Annotator).where(Annotator.study_id == study.id).order_by(Annotator.id)

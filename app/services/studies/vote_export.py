@@ -6,7 +6,8 @@ answer (choice, rating, flags, model for rating and flag studies), the images sh
 the prompt (external id, category, text), timing (ISO and Unix-epoch timestamps, server- and
 client-measured response times), attention checks (check_kind, expected_choice, check_outcome:
 pass, fail or inconclusive), the annotator (handle, simulated, excluded and why) and the
-assignment id. `arena ratings`, `arena agreement` and `arena mos` read this file directly: they
+assignment id; in a study with aspects, `aspect` (the question's key; one row per aspect
+of a task, each aspect's exclusions its own). `arena ratings`, `arena agreement` and `arena mos` read this file directly: they
 skip attention-check rows, as the leaderboard does.
 
 With exclusions applied (the default, as on the leaderboard) the votes of excluded annotators are
@@ -45,6 +46,7 @@ EXPORT_COLUMNS = [
     "right_image",
     "image",
     "study",
+    "aspect",
     "prompt_id",
     "prompt_category",
     "prompt",
@@ -93,10 +95,21 @@ def _extras(session: Session, study: Study) -> dict[int, tuple]:
 
 
 def export_rows(session: Session, study: Study, *, exclusions: bool = True) -> list[dict[str, Any]]:
-    """One dict per vote in the leaderboard's order (time, then id)."""
-    log, annotators = load_vote_log(session, study)
-    _figures, status = exclusion_statuses(session, study)
+    """One dict per vote in the leaderboard's order (time, then id): every aspect's votes in a
+    study with aspects, so each aspect's rows alone are that aspect's board's votes in order."""
     extras = _extras(session, study)
+    if not study.aspects:
+        return _aspect_rows(session, study, None, extras, exclusions)
+    rows = []
+    for aspect in study.aspect_keys:
+        rows += _aspect_rows(session, study, aspect, extras, exclusions)
+    rows.sort(key=lambda row: (row["created_at_epoch"], row.pop("_vote_id")))
+    return rows
+
+
+def _aspect_rows(session, study, aspect, extras, exclusions) -> list[dict[str, Any]]:
+    log, annotators = load_vote_log(session, study, aspect)
+    _figures, status = exclusion_statuses(session, study, aspect)
     by_assignment = {a: k for k, a in enumerate(log.assignment)}
     out = []
     for k in range(len(log)):
@@ -148,6 +161,7 @@ def export_rows(session: Session, study: Study, *, exclusions: bool = True) -> l
                 "right_image": check_image if degraded == "right" else right,
                 "image": check_image if degraded == "single" else single,
                 "study": study.name,
+                "aspect": aspect,
                 "prompt_id": log.prompt_ref[k],
                 "prompt_category": category,
                 "prompt": text,
@@ -167,6 +181,8 @@ def export_rows(session: Session, study: Study, *, exclusions: bool = True) -> l
                 "assignment": assignment,
             }
         )
+        if aspect is not None:
+            out[-1]["_vote_id"] = log.vote_id[k]  # the order across aspects (export_rows)
     return out
 
 
