@@ -11,7 +11,7 @@ Layout (format "gallery-arena-study-bundle", version 1):
     check_images.jsonl     attention-check copies (their source image)
     annotators.jsonl       opaque handles, exclusion flags, consent times (never invite tokens)
     assignments.jsonl      every answered task: sides, images, check kind and expectation
-    votes.jsonl            every vote (assignment, choice, winner, rating, flags, timings)
+    votes.jsonl            every vote (assignment, aspect, choice, winner, rating, flags, timings)
     votes.csv              the same votes in the Chatbot Arena layout (app.services.studies.votes)
     metric_results.json    automatic metrics of the study's generators, with their parameters
     reference_sets.json    the reference sets those metrics compare against
@@ -85,6 +85,7 @@ STUDY_FIELDS = (
     "raters_per_item",
     "attention_check_rate",
     "flag_options",
+    "aspects",
     "pair_policy",
     "status",
     "is_public",
@@ -327,6 +328,7 @@ def export_bundle(
             {
                 "assignment_id": v.assignment_id,
                 "annotator": handles[v.annotator_id],
+                "aspect": v.aspect,
                 "choice": v.choice,
                 "winner": v.winner,
                 "rating": v.rating,
@@ -650,6 +652,7 @@ def import_bundle(session: Session, path: Path, store: MediaStore | None = None)
                 assignment_id=assignments[row["assignment_id"]].id,
                 study_id=study.id,
                 annotator_id=annotators[row["annotator"]].id,
+                aspect=row.get("aspect"),  # absent from bundles written before aspects
                 choice=row["choice"],
                 winner=row["winner"],
                 rating=row["rating"],

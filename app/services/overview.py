@@ -46,7 +46,9 @@ class StudySummary:
 def study_summaries(session: Session) -> list[StudySummary]:
     """Every study, newest first, with its votes, planned votes and pending jobs."""
     studies = list_studies(session)
-    votes = dict(session.execute(select(Vote.study_id, func.count()).group_by(Vote.study_id)).all())
+    # Tasks answered (a task of a study with aspects holds one vote per aspect).
+    answered = func.count(func.distinct(Vote.assignment_id))
+    votes = dict(session.execute(select(Vote.study_id, answered).group_by(Vote.study_id)).all())
     jobs_by_scope: dict[str, Counter] = defaultdict(Counter)
     for scope, status, n in session.execute(
         select(Job.scope, Job.status, func.count())

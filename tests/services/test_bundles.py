@@ -174,3 +174,30 @@ def test_a_damaged_bundle_is_refused_and_nothing_is_written(settings, other, tmp
         assert session.query(Study).count() == 0
     engine.dispose()
     other_engine.dispose()
+
+
+def test_a_study_with_aspects_round_trips_every_aspects_board(settings, other, tmp_path):
+    from tests.support.humaneval import simulate_aspects
+
+    engine = make_engine(settings)
+    with make_session_factory(engine)() as session:
+        study = simulate_aspects(session, "pairwise", prompts=6, raters=3)
+        session.commit()
+        name = study.name
+        export_bundle(session, study, tmp_path / "aspects.zip")
+    other_engine = make_engine(other)
+    with make_session_factory(other_engine)() as session:
+        import_bundle(session, tmp_path / "aspects.zip")
+        session.commit()
+    for aspect in ("prompt", "realism"):
+        boards = []
+        for each in (engine, other_engine):
+            with make_session_factory(each)() as session:
+                study = get_study(session, name)
+                options = LeaderboardOptions(rounds=50, aspect=aspect)
+                boards.append(build_leaderboard(session, study, options).to_dict())
+        assert boards[0]["study"]["aspects"] == boards[1]["study"]["aspects"]
+        assert boards[1]["options"]["aspect"] == aspect
+        assert _comparable(boards[1]) == _comparable(boards[0])
+    engine.dispose()
+    other_engine.dispose()
