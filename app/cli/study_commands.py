@@ -48,6 +48,11 @@ def register(app: typer.Typer) -> None:
             0.2, "--max-vote-share", help="largest share of the planned votes one annotator casts"
         ),
         open_now: bool = typer.Option(False, "--open", help="open the study for votes at once"),
+        aspect: list[str] | None = typer.Option(
+            None,
+            "--aspect",
+            help="KEY=QUESTION, repeat for several questions per task (pairwise and rating)",
+        ),
     ) -> None:
         """Create a study (draft unless --open) and print it as JSON."""
         from pydantic import ValidationError
@@ -57,6 +62,12 @@ def register(app: typer.Typer) -> None:
         from app.services.studies.schemas import StudyCreate
         from app.services.studies.study import create_study, open_study
 
+        aspects = []
+        for text in aspect or []:
+            key, sep, asked = text.partition("=")
+            if not sep:
+                fail(f"--aspect {text!r}: expected KEY=QUESTION")
+            aspects.append({"key": key.strip(), "question": asked})
         try:
             body = StudyCreate(
                 name=name,
@@ -70,6 +81,7 @@ def register(app: typer.Typer) -> None:
                 max_tasks_per_annotator=max_tasks,
                 reference_set=reference_set,
                 max_vote_share=max_vote_share,
+                aspects=aspects or None,
             )
         except ValidationError as exc:
             fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))

@@ -199,6 +199,23 @@ def test_cli_creates_studies_and_invites(pool, monkeypatch):
         cli, ["studies", "create", "--name", "x", "--kind", "video", "--generator", "a"]
     )
     assert bad.exit_code == 2 and "kind" in bad.output
+    aspects = runner.invoke(
+        cli,
+        [
+            *args[:3],
+            "cli-aspects",
+            *args[4:],
+            "--aspect",
+            "prompt=Does it show the prompt?",
+            "--aspect",
+            "realism=How realistic is it?",
+        ],
+    )
+    assert aspects.exit_code == 0, aspects.output
+    shown = arena.client.get("/api/studies/cli-aspects", headers=arena.headers).json()
+    assert [a["key"] for a in shown["aspects"]] == ["prompt", "realism"]
+    no_question = runner.invoke(cli, [*args[:3], "x", *args[4:], "--aspect", "prompt"])
+    assert no_question.exit_code == 2 and "KEY=QUESTION" in no_question.output
     closed = runner.invoke(cli, ["studies", "close", "cli-study"])
     assert closed.exit_code == 0 and "closed" in closed.stdout
     export = runner.invoke(cli, ["votes", "export", "--study", "cli-study"])
