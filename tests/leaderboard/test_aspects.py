@@ -5,11 +5,17 @@ side-by-side table holds every aspect's ratings."""
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
+import numpy as np
 import pytest
 
 from app.errors import InvalidInput
 from app.leaderboard.board import LeaderboardOptions, build_leaderboard
+from app.models import utcnow
+from app.services.studies.assignment import next_assignment
+from app.services.studies.invites import create_simulated_annotator
+from app.services.studies.votes import submit_vote
 from tests.support.humaneval import ASPECTS, TRUTH, seed_study, simulate_aspects
 
 
@@ -67,3 +73,43 @@ def test_an_unknown_aspect_is_refused(session):
     study = seed_study(session, "pairwise", generators=2, prompts=1, aspects=ASPECTS)
     with pytest.raises(InvalidInput, match="unknown aspect"):
         build_leaderboard(session, study, _options("colour"))
+
+
+def test_attention_checks_are_scored_on_each_aspect_in_its_own_board(session):
+    """A rater who passes every degraded-copy check on the first aspect and picks the degraded
+    copy on the second is excluded from the second aspect's board only."""
+    study = seed_study(
+        session,
+        "pairwise",
+        generators=3,
+        prompts=10,
+        raters_per_item=3,
+        aspects=ASPECTS,
+        attention_check_rate=0.5,
+    )
+    rng = np.random.default_rng(1)
+    clock = utcnow()
+    raters = [create_simulated_annotator(session, study) for _ in range(3)]
+    for annotator in raters:
+        while (task := next_assignment(session, annotator, now=clock, rng=rng)) is not None:
+            clock += timedelta(seconds=3)
+            if task.check_kind == "degraded":
+                clean = task.expected_choice
+                wrong = "right" if clean == "left" else "left"
+                last = annotator is raters[-1]
+                answers = {"prompt": clean, "realism": wrong if last else clean}
+            else:
+                # Everyone prefers the generator registered first, on both aspects (so repeats
+                # are consistent and the raters agree).
+                first = task.generator_left_id < task.generator_right_id
+                answers = dict.fromkeys(("prompt", "realism"), "left" if first else "right")
+            submit_vote(session, annotator, task.public_id, aspects=answers, now=clock)
+    session.flush()
+    careless = raters[-1].handle
+    verdicts = {}
+    for aspect in ("prompt", "realism"):
+        board = build_leaderboard(session, study, _options(aspect))
+        people = {p["handle"]: p for p in board.human.annotators}
+        assert people[careless]["n_attention"] >= 5
+        verdicts[aspect] = people[careless]["excluded"]
+    assert verdicts == {"prompt": False, "realism": True}
