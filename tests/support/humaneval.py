@@ -98,7 +98,7 @@ def simulate_aspects(session, kind, seed=0, prompts=24, raters=6):
     clock = utcnow()
     for _ in range(raters):
         annotator = create_simulated_annotator(session, study)
-        while (task := next_assignment(session, annotator, now=clock)) is not None:
+        while (task := next_assignment(session, annotator, now=clock, rng=rng)) is not None:
             clock += timedelta(seconds=3)  # each answer takes 3 s
             answers = {}
             for key, quality in TRUTH.items():
