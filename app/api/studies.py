@@ -110,11 +110,17 @@ def invite(
 
 
 @router.get("/{ref}/annotators", response_model=list[AnnotatorOut])
-def annotators(ref: str, session: SessionDep, _: AdminDep) -> list[AnnotatorOut]:
+def annotators(
+    ref: str,
+    session: SessionDep,
+    _: AdminDep,
+    aspect: str | None = Query(
+        None, description="a study with aspects: judged on this aspect's answers (default: first)"
+    ),
+) -> list[AnnotatorOut]:
     """Every annotator with the exclusion the leaderboard and exports apply, and why."""
-    return [
-        AnnotatorOut(**row) for row in annotator_report(session, service.get_study(session, ref))
-    ]
+    study = service.get_study(session, ref)
+    return [AnnotatorOut(**row) for row in annotator_report(session, study, aspect)]
 
 
 @router.post("/{ref}/annotators/{handle}/exclusion", response_model=AnnotatorOut)

@@ -236,6 +236,9 @@ def register(app: typer.Typer) -> None:
     @annotators.command("list")
     def annotators_list(
         study: str = typer.Option(..., "--study", help="study name or id"),
+        aspect: str | None = typer.Option(
+            None, "--aspect", help="a study with aspects: judged on this one (default: the first)"
+        ),
     ) -> None:
         """One JSON line per annotator: excluded or not, why, overrides and quality figures."""
         from app.services.studies.exclusions import annotator_report
@@ -243,7 +246,7 @@ def register(app: typer.Typer) -> None:
 
         with session_scope(load_settings()) as session:
             try:
-                rows = annotator_report(session, get_study(session, study))
+                rows = annotator_report(session, get_study(session, study), aspect)
             except ArenaError as exc:
                 fail(exc.message)
         for row in rows:

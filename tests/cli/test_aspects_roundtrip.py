@@ -100,6 +100,13 @@ def test_each_aspects_export_reproduces_its_board(arena, tmp_path):
         f"/api/studies/{study}/leaderboard", params={"aspect": "colour"}, headers=arena.headers
     )
     assert bad.status_code == 422 and "unknown aspect" in bad.text
+    # The annotators' exclusions are judged per aspect too.
+    people = _get(arena, f"/api/studies/{study}/annotators", aspect="realism").json()
+    assert len(people) == 3 and all(p["figures"]["n_votes"] > 0 for p in people)
+    bad = arena.client.get(
+        f"/api/studies/{study}/annotators", params={"aspect": "colour"}, headers=arena.headers
+    )
+    assert bad.status_code == 422
 
 
 def test_the_leaderboard_export_and_the_report_carry_the_aspects(arena, tmp_path, monkeypatch):
