@@ -1,7 +1,8 @@
 """Real browser (Debian's Chromium): a study with aspects. The annotator answers one task's
 three questions with each row's own keys (1-4, Q-R, U-P; the key that answers the last open
 row submits), every aspect's vote is stored, and a researcher switches the leaderboard between
-aspects (aria-current follows) and sees every aspect side by side."""
+aspects (aria-current follows) and sees every aspect side by side. Rating aspects share the
+digits 1-5, which answer the first question still open."""
 
 from __future__ import annotations
 
@@ -150,4 +151,35 @@ def test_aspect_keys_answer_a_task_and_the_leaderboard_switches_aspects(arena, b
         assert "aspect=realism" in board_export.get_attribute("href")
         assert not serious_violations(tab), serious_violations(tab)
         assert not errors, errors
+        context.close()
+
+
+def test_rating_aspects_share_the_digits_which_answer_the_first_open_question(arena, browser):
+    upload_pool(arena)
+    study = make_study(arena, kind="rating", name="rated-aspects", aspects=ASPECTS[:2])
+    with serve_app(arena.app) as base:
+        arena.settings.base_url = base
+        [url] = invite_urls(arena, study)
+        context, tab, errors, remote = _tab(browser)
+        tab.goto(url)
+        tab.get_by_role("button", name="I agree").click()
+        _ready(tab)
+        first = tab.locator("input[name=assignment]").get_attribute("value")
+        tab.keyboard.press("4")  # the first question
+        assert tab.is_checked('input[name="rating.prompt"][value="4"]')
+        assert tab.locator("input[name=assignment]").get_attribute("value") == first
+        tab.keyboard.press("2")  # the second, the last open one: sent
+        _next_task(tab, first)
+        assert not errors, errors
+        assert not remote, remote
+        votes = arena.client.get(
+            f"/api/studies/{study['id']}/export",
+            params={"what": "votes", "format": "jsonl", "exclusions": "off"},
+            headers=arena.headers,
+        )
+        rows = [json.loads(line) for line in votes.text.splitlines()]
+        assert {(r["assignment"], r["aspect"]): r["rating"] for r in rows} == {
+            (first, "prompt"): 4,
+            (first, "realism"): 2,
+        }
         context.close()
