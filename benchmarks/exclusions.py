@@ -20,7 +20,7 @@ milliseconds each), which gives the false-exclusion rate with a tight interval.
 
     python benchmarks/exclusions.py --studies 1000 --db-studies 2   # about 3 minutes
 
-tests/services/test_study_validity.py runs one seeded study of the same design on SQLite and
+tests/services/studies/test_study_validity.py runs one seeded study of the same design on SQLite and
 PostgreSQL.
 """
 

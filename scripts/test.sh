@@ -34,7 +34,9 @@ fi
 "$venv/bin/lint-imports" --no-cache
 
 set +e
-"$venv/bin/python" -m pytest "$@"
+# One pytest process per core (pytest-xdist; each gets its own PostgreSQL database), tests
+# handed out as the processes free up. ARENA_TEST_PROCESSES=0 runs them in this process.
+"$venv/bin/python" -m pytest -n "${ARENA_TEST_PROCESSES:-auto}" --dist worksteal "$@"
 rc=$?
 set -e
 # pytest's 5 means "no tests ran": that is a failure, not a pass.

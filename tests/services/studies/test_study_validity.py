@@ -24,7 +24,7 @@ from app.services.studies.study import study_items
 from app.services.studies.vote_export import export_rows
 from app.services.studies.votes import submit_vote
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "exclusions.py"
+SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "exclusions.py"
 
 
 def _simulation():
