@@ -122,6 +122,11 @@ def seed(
             status="open",
             prompt_set_id=prompt_set.id,
             generators=generators,
+            # The default exclusion rule (StudyCreate's defaults).
+            min_attention_accuracy=0.8,
+            min_repeat_consistency=0.5,
+            min_loo_agreement=0.35,
+            min_median_response_s=1.0,
         )
         session.add(study)
         session.flush()

@@ -86,11 +86,13 @@ class Study(Base):
     # Real images for the clean side of degraded attention checks (optional).
     reference_set_id: Mapped[int | None] = mapped_column(ForeignKey("reference_sets.id"))
     # The exclusion rule (see app.stats.agreement.ExclusionRule); None disables a criterion.
+    # The defaults are the request schema's (StudyCreate): a column default here would turn an
+    # explicit None ("disabled") back into the default on INSERT.
     min_attention_checks: Mapped[int] = mapped_column(Integer, default=5)
-    min_attention_accuracy: Mapped[float | None] = mapped_column(Float, default=0.8)
-    min_repeat_consistency: Mapped[float | None] = mapped_column(Float, default=0.5)
-    min_loo_agreement: Mapped[float | None] = mapped_column(Float, default=0.35)
-    min_median_response_s: Mapped[float | None] = mapped_column(Float, default=1.0)
+    min_attention_accuracy: Mapped[float | None] = mapped_column(Float)
+    min_repeat_consistency: Mapped[float | None] = mapped_column(Float)
+    min_loo_agreement: Mapped[float | None] = mapped_column(Float)
+    min_median_response_s: Mapped[float | None] = mapped_column(Float)
     # No annotator may cast more than this share of the study's planned votes.
     max_vote_share: Mapped[float] = mapped_column(Float, default=0.2)
     created_at: Mapped[datetime] = created_column()

@@ -220,3 +220,22 @@ def test_cli_creates_studies_and_invites(pool, monkeypatch):
     assert closed.exit_code == 0 and "closed" in closed.stdout
     export = runner.invoke(cli, ["votes", "export", "--study", "cli-study"])
     assert export.exit_code == 0 and export.stdout.startswith("model_a,model_b,winner")
+
+
+def test_a_criterion_created_as_null_is_disabled_and_omitted_ones_take_the_defaults(pool):
+    """`null` disables an exclusion criterion at creation too (a column default used to turn
+    an explicit None back into the default)."""
+    client, headers = pool.client, pool.headers
+    body = {"kind": "pairwise", "generators": list(GENERATORS), "prompt_set": PROMPTS["name"]}
+    off = client.post(
+        "/api/studies",
+        json={**body, "name": "off", "min_repeat_consistency": None, "min_median_response_s": None},
+        headers=headers,
+    )
+    assert off.status_code == 201, off.text
+    again = client.get(f"/api/studies/{off.json()['id']}", headers=headers).json()
+    for study in (off.json(), again):
+        assert study["min_repeat_consistency"] is None and study["min_median_response_s"] is None
+        assert study["min_attention_accuracy"] == 0.8 and study["min_loo_agreement"] == 0.35
+    default = client.post("/api/studies", json={**body, "name": "on"}, headers=headers).json()
+    assert default["min_repeat_consistency"] == 0.5 and default["min_median_response_s"] == 1.0
