@@ -15,6 +15,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+# Under pytest-xdist every core already runs a test process: torch and BLAS each starting a
+# thread per core on top would only fight over them (set before anything imports them).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_threads, "1")
+
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
