@@ -73,6 +73,16 @@ def _cycles(session, store, study, annotator, viewer, engine, rng):
     return counts
 
 
+def _opened(arena, annotators: int, **fields):
+    """An open study over the test pool with `annotators` invited: (study JSON, engine, store)."""
+    from tests.web.conftest import invite_urls, make_study, upload_pool
+
+    upload_pool(arena)
+    public = make_study(arena, **fields)
+    invite_urls(arena, public, annotators)
+    return public, arena.app.state.engine, MediaStore(arena.settings.media_dir)
+
+
 @pytest.fixture
 def quiet_sweeps(monkeypatch):
     """Periodic work out of the count: expiry sweeps, active-policy refreshes and the refresh of
@@ -85,13 +95,7 @@ def quiet_sweeps(monkeypatch):
 
 @pytest.mark.parametrize("policy", ["uniform", "active"])
 def test_a_cycle_takes_at_most_six_statements(arena, quiet_sweeps, policy):
-    from tests.web.conftest import invite_urls, make_study, upload_pool
-
-    upload_pool(arena)
-    public = make_study(arena, pair_policy=policy, raters_per_item=2)
-    invite_urls(arena, public, 2)
-    engine = arena.app.state.engine
-    store = MediaStore(arena.settings.media_dir)
+    public, engine, store = _opened(arena, 2, pair_policy=policy, raters_per_item=2)
     with arena.session_factory() as session:
         study = session.scalar(select(Study).where(Study.public_id == public["public_id"]))
         first, second = session.scalars(select(Annotator).order_by(Annotator.id)).all()
@@ -111,13 +115,7 @@ def test_a_cycle_takes_at_most_six_statements(arena, quiet_sweeps, policy):
 
 
 def test_check_cycles_stay_within_six_statements(arena, quiet_sweeps):
-    from tests.web.conftest import invite_urls, make_study, upload_pool
-
-    upload_pool(arena)
-    public = make_study(arena, attention_check_rate=0.5, raters_per_item=2)
-    invite_urls(arena, public, 2)
-    engine = arena.app.state.engine
-    store = MediaStore(arena.settings.media_dir)
+    public, engine, store = _opened(arena, 2, attention_check_rate=0.5, raters_per_item=2)
     with arena.session_factory() as session:
         study = session.scalar(select(Study).where(Study.public_id == public["public_id"]))
         first, second = session.scalars(select(Annotator).order_by(Annotator.id)).all()
@@ -416,13 +414,7 @@ def _cycles_ahead(session, store, study, annotator, viewer, engine, rng, forget=
 
 @pytest.mark.parametrize("policy", ["uniform", "active"])
 def test_a_cycle_with_a_task_held_ahead_adds_one_look_up(arena, quiet_sweeps, policy):
-    from tests.web.conftest import invite_urls, make_study, upload_pool
-
-    upload_pool(arena)
-    public = make_study(arena, pair_policy=policy, raters_per_item=2)
-    invite_urls(arena, public, 2)
-    engine = arena.app.state.engine
-    store = MediaStore(arena.settings.media_dir)
+    public, engine, store = _opened(arena, 2, pair_policy=policy, raters_per_item=2)
     with arena.session_factory() as session:
         study = session.scalar(select(Study).where(Study.public_id == public["public_id"]))
         first, second = session.scalars(select(Annotator).order_by(Annotator.id)).all()
@@ -460,13 +452,7 @@ def test_a_cycle_with_a_task_held_ahead_adds_one_look_up(arena, quiet_sweeps, po
 
 
 def test_a_task_held_ahead_by_another_process_costs_one_look_up(arena, quiet_sweeps):
-    from tests.web.conftest import invite_urls, make_study, upload_pool
-
-    upload_pool(arena)
-    public = make_study(arena, raters_per_item=1)
-    invite_urls(arena, public, 1)
-    engine = arena.app.state.engine
-    store = MediaStore(arena.settings.media_dir)
+    public, engine, store = _opened(arena, 1, raters_per_item=1)
     with arena.session_factory() as session:
         study = session.scalar(select(Study).where(Study.public_id == public["public_id"]))
         annotator = session.scalar(select(Annotator))
