@@ -35,7 +35,7 @@ from app.services.studies.study import get_study_by_public_id
 from app.services.studies.task_images import image_path_for_token
 from app.services.studies.task_session import (
     SessionProgress,
-    release_unneeded,
+    release_open,
     session_progress,
     skip_assignment,
 )
@@ -101,7 +101,9 @@ def _task_context(
     standing = session_progress(session, viewer)
     task = ahead = None
     ttl = settings.assignment_ttl_seconds
-    if not standing.finished:
+    if standing.finished:
+        release_open(session, study, annotator)  # e.g. the task held ahead of the last one
+    else:
         assignment = next_assignment(session, annotator, ttl_seconds=ttl)
         if assignment is not None:
             task = task_view(session, store, assignment, viewer, study=study)
@@ -319,9 +321,7 @@ def vote(
     standing = session_progress(session, viewer)
     task, held = step.task, step.ahead
     if standing.finished:
-        for claimed in (step.assignment, held.assignment if held else None):
-            if claimed is not None:
-                release_unneeded(session, study, claimed)
+        release_open(session, study, annotator)
         task = held = None
     # The session dependency commits before anything is sent back (an acknowledged vote
     # survives a crash); only then is the vote counted and the board told.

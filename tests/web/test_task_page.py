@@ -8,7 +8,7 @@ import re
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from app.models import Assignment, Vote
+from app.models import Assignment, Vote, utcnow
 from tests.web.conftest import Annotator, Page, invite_urls, make_study
 
 
@@ -114,3 +114,33 @@ def test_an_empty_flag_answer_is_explained_to_the_annotator(pool):
     assert "Tick every problem you see, or “none of these”" in response.text
     assert "empty list" not in response.text
     assert _counts(arena) == (0, 0)
+
+
+def _open_claims(arena) -> int:
+    with arena.session_factory() as session:
+        return session.scalar(
+            select(func.count()).where(
+                Assignment.answered_at.is_(None),
+                Assignment.item_key.is_not(None),
+                Assignment.expires_at > utcnow(),
+            )
+        )
+
+
+def test_a_finished_session_holds_no_task_with_or_without_javascript(pool):
+    """The task held ahead (and anything claimed past the session's total) goes back to the pool
+    the moment the session ends, so other annotators can take those items at once."""
+    arena = pool
+    study = make_study(arena, max_tasks_per_annotator=3)
+    first, second = invite_urls(arena, study, 2)
+    for url, htmx in ((first, True), (second, False)):
+        annotator = Annotator(TestClient(arena.app), url)
+        page = annotator.start()
+        assert 'name="ahead"' in page.html  # the page holds the next task ahead
+        for _ in range(3):
+            response = annotator.answer(page, htmx=htmx, choice="left")
+            assert response.status_code in (200, 303), response.text
+            html = response.text if htmx else annotator.page(page.study_path).html
+            page = Page(html, page.study_path)
+        assert 'id="thanks"' in page.html and 'name="assignment"' not in page.html
+        assert _open_claims(arena) == 0

@@ -154,13 +154,28 @@ def _slot_of(assignment: Assignment) -> slots.ClaimedSlot | None:
     )
 
 
-def release_unneeded(session: Session, study: Study, assignment: Assignment) -> None:
-    """Give back a task claimed after the session's fixed total was reached: it expires now and
-    its slot returns to the pool at once (a check simply expires)."""
-    if assignment.answered_at is not None:
-        return
-    forget_ahead(session, assignment.public_id)
+def release_open(session: Session, study: Study, annotator: Annotator) -> int:
+    """The session is over: every task the annotator still holds (the one just claimed, the
+    task held ahead, any left by another tab) expires now and its slot returns to the pool."""
     now = utcnow()
-    assignment.expires_at = now
-    session.flush()
-    slots.release_expired(session, study, now)
+    held = list(
+        session.scalars(
+            update(Assignment)
+            .where(
+                Assignment.annotator_id == annotator.id,
+                Assignment.answered_at.is_(None),
+                Assignment.expires_at > now,
+            )
+            .values(expires_at=now)
+            .returning(Assignment.public_id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    for public_id in held:
+        forget_ahead(session, public_id)
+    for row in session.identity_map.values():
+        if isinstance(row, Assignment) and row.public_id in held:
+            session.expire(row, ["expires_at"])
+    if held:
+        slots.release_expired(session, study, now)
+    return len(held)
