@@ -68,3 +68,27 @@ def serious_violations(page) -> list[str]:
             .map(v => v.id + " (" + v.impact + "): " + v.nodes.map(n => n.target.join(" ")).join(", "));
         }"""
     )
+
+
+def new_tab(browser, width: int = 1440, height: int = 900, touch: bool = False):
+    """A fresh browser context and page: axe-core injected, every non-loopback request blocked
+    and listed on `tab.remote`, page errors and console errors (not a missing favicon) on
+    `tab.errors`. Returns (context, tab)."""
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, has_touch=touch, is_mobile=touch
+    )
+    context.add_init_script(path=str(AXE))
+    remote = block_remote(context)
+    tab = context.new_page()
+    tab.errors = []
+    tab.on("pageerror", lambda exc: tab.errors.append(str(exc)))
+    tab.on(
+        "console",
+        lambda m: (
+            tab.errors.append(f"{m.text} at {m.location}")
+            if m.type == "error" and "favicon" not in (m.location or {}).get("url", "")
+            else None
+        ),
+    )
+    tab.remote = remote
+    return context, tab

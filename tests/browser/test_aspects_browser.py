@@ -11,11 +11,7 @@ import json
 import pytest
 
 from tests.browser.support import (
-    AXE,
-    CHROMIUM,
-    LAUNCH_ARGS,
-    block_remote,
-    require_chromium,
+    new_tab,
     serious_violations,
     serve_app,
 )
@@ -31,35 +27,6 @@ ASPECTS = [
     {"key": "realism", "question": "Which looks more realistic?"},
     {"key": "aesthetics", "question": "Which is more beautiful?"},
 ]
-
-
-@pytest.fixture
-def browser():
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield launched
-        launched.close()
-
-
-def _tab(browser):
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    context.add_init_script(path=str(AXE))
-    remote = block_remote(context)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    tab.on(
-        "console",
-        lambda m: (
-            errors.append(m.text)
-            if m.type == "error" and "favicon" not in (m.location or {}).get("url", "")
-            else None
-        ),
-    )
-    return context, tab, errors, remote
 
 
 def _ready(tab) -> None:
@@ -84,7 +51,7 @@ def test_aspect_keys_answer_a_task_and_the_leaderboard_switches_aspects(arena, b
     with serve_app(arena.app) as base:
         arena.settings.base_url = base
         [url] = invite_urls(arena, study)
-        context, tab, errors, remote = _tab(browser)
+        context, tab = new_tab(browser)
         tab.goto(url)
         tab.get_by_role("button", name="I agree").click()
         _ready(tab)
@@ -109,8 +76,8 @@ def test_aspect_keys_answer_a_task_and_the_leaderboard_switches_aspects(arena, b
         tab.keyboard.press("w")
         tab.keyboard.press("u")
         _next_task(tab, second)
-        assert not errors, errors
-        assert not remote, remote
+        assert not tab.errors, tab.errors
+        assert not tab.remote, tab.remote
 
         votes = arena.client.get(
             f"/api/studies/{study['id']}/export",
@@ -130,7 +97,7 @@ def test_aspect_keys_answer_a_task_and_the_leaderboard_switches_aspects(arena, b
         context.close()
 
         # The leaderboard: sign in, switch aspects.
-        context, tab, errors, _remote = _tab(browser)
+        context, tab = new_tab(browser)
         key = arena.headers["Authorization"].split(" ", 1)[1]
         tab.goto(f"{base}/studies/{study['public_id']}/leaderboard")
         tab.fill("input[name=api_key]", key)
@@ -150,7 +117,7 @@ def test_aspect_keys_answer_a_task_and_the_leaderboard_switches_aspects(arena, b
         board_export = tab.locator('.lb-exports a[href*="what=leaderboard"]').first
         assert "aspect=realism" in board_export.get_attribute("href")
         assert not serious_violations(tab), serious_violations(tab)
-        assert not errors, errors
+        assert not tab.errors, tab.errors
         context.close()
 
 
@@ -160,7 +127,7 @@ def test_rating_aspects_share_the_digits_which_answer_the_first_open_question(ar
     with serve_app(arena.app) as base:
         arena.settings.base_url = base
         [url] = invite_urls(arena, study)
-        context, tab, errors, remote = _tab(browser)
+        context, tab = new_tab(browser)
         tab.goto(url)
         tab.get_by_role("button", name="I agree").click()
         _ready(tab)
@@ -170,8 +137,8 @@ def test_rating_aspects_share_the_digits_which_answer_the_first_open_question(ar
         assert tab.locator("input[name=assignment]").get_attribute("value") == first
         tab.keyboard.press("2")  # the second, the last open one: sent
         _next_task(tab, first)
-        assert not errors, errors
-        assert not remote, remote
+        assert not tab.errors, tab.errors
+        assert not tab.remote, tab.remote
         votes = arena.client.get(
             f"/api/studies/{study['id']}/export",
             params={"what": "votes", "format": "jsonl", "exclusions": "off"},

@@ -14,11 +14,7 @@ from app.leaderboard.cache import LeaderboardCache
 from app.media import MediaStore
 from tests.browser.support import (
     ARTIFACTS,
-    AXE,
-    CHROMIUM,
-    LAUNCH_ARGS,
-    block_remote,
-    require_chromium,
+    new_tab,
     serious_violations,
     serve_app,
 )
@@ -41,36 +37,6 @@ def served(arena):
         public_id = seeded.study.public_id
     with serve_app(arena.app) as url:
         yield arena, url, public_id
-
-
-@pytest.fixture
-def browser():
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield launched
-        launched.close()
-
-
-def _tab(browser, width, height):
-    context = browser.new_context(viewport={"width": width, "height": height})
-    context.add_init_script(path=str(AXE))
-    remote = block_remote(context)
-    tab = context.new_page()
-    tab.errors = []
-    tab.on("pageerror", lambda exc: tab.errors.append(str(exc)))
-    tab.on(
-        "console",
-        lambda m: (
-            tab.errors.append(f"{m.text} at {m.location}")
-            if m.type == "error" and "favicon" not in (m.location or {}).get("url", "")
-            else None
-        ),
-    )
-    tab.remote = remote
-    return context, tab
 
 
 def _no_page_scroll_x(tab) -> None:
@@ -98,7 +64,7 @@ def test_home_sign_in_docs_and_compare_offline(served, browser):
     arena, base, public_id = served
     key = arena.headers["Authorization"].split(" ", 1)[1]
     ARTIFACTS.mkdir(exist_ok=True)
-    context, tab = _tab(browser, 1440, 900)
+    context, tab = new_tab(browser, 1440, 900)
 
     tab.goto(f"{base}/")
     assert tab.locator("h1").inner_text() == "Gallery Arena"
@@ -159,7 +125,7 @@ def test_leaderboard_fits_desktop_and_phone_with_truthful_plots(served, browser)
     key = arena.headers["Authorization"].split(" ", 1)[1]
     ARTIFACTS.mkdir(exist_ok=True)
     for width, height in ((1440, 900), (390, 844)):
-        context, tab = _tab(browser, width, height)
+        context, tab = new_tab(browser, width, height)
         _sign_in(tab, base, key)
         tab.goto(f"{base}/studies/{public_id}/leaderboard")
         tab.wait_for_selector("#leaderboard")

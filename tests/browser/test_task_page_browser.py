@@ -16,11 +16,7 @@ import pytest
 
 from tests.browser.support import (
     ARTIFACTS,
-    AXE,
-    CHROMIUM,
-    LAUNCH_ARGS,
-    block_remote,
-    require_chromium,
+    new_tab,
     serious_violations,
     serve_app,
 )
@@ -48,34 +44,6 @@ def server(arena):
     with serve_app(arena.app) as url:
         arena.settings.base_url = url
         yield arena
-
-
-@pytest.fixture
-def browser():
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield launched
-        launched.close()
-
-
-def _tab(browser, width, height, touch=False):
-    context = browser.new_context(
-        viewport={"width": width, "height": height}, has_touch=touch, is_mobile=touch
-    )
-    context.add_init_script(path=str(AXE))
-    remote = block_remote(context)
-    tab = context.new_page()
-    tab.errors = []
-    tab.on("pageerror", lambda exc: tab.errors.append(str(exc)))
-    tab.on(
-        "console",
-        lambda m: tab.errors.append(f"{m.text} at {m.location}") if m.type == "error" else None,
-    )
-    tab.remote = remote
-    return context, tab
 
 
 def _ready(tab) -> None:
@@ -135,7 +103,7 @@ def test_pairwise_page_at_desktop_laptop_and_phone_sizes(server, browser):
     for url, (width, height, touch) in zip(
         urls, [(1440, 900, False), (1280, 720, False), (390, 844, True)], strict=True
     ):
-        context, tab = _tab(browser, width, height, touch)
+        context, tab = new_tab(browser, width, height, touch)
         _start(tab, url)
         g = _geometry(tab)
         _assert_all_visible(g)
@@ -169,7 +137,7 @@ def test_lightbox_magnifier_help_and_a_fixed_total_over_ten_answers(server, brow
         instructions="Judge the hands first.",
     )
     [url] = invite_urls(arena, study)
-    context, tab = _tab(browser, 1440, 900)
+    context, tab = new_tab(browser, 1440, 900)
     _start(tab, url)
     assert not serious_violations(tab), serious_violations(tab)  # the task page
     total = tab.locator("#progress-text").inner_text().split("/")[1].strip()
@@ -270,7 +238,7 @@ def test_the_next_tasks_images_are_preloaded_and_shown_within_150_ms(server, bro
     upload_pool(arena, prompts=PROMPTS)
     study = make_study(arena, name="ahead", prompt_set=PROMPTS["name"])
     [url] = invite_urls(arena, study)
-    context, tab = _tab(browser, 1440, 900)
+    context, tab = new_tab(browser, 1440, 900)
     _start(tab, url)
     tab.evaluate(TIMING)
     for n in range(12):
@@ -298,7 +266,7 @@ def test_rating_page_and_thank_you_page(server, browser):
     upload_pool(arena)  # 3 generators x 4 prompts: 12 images to rate
     study = make_study(arena, kind="rating", name="rate", max_tasks_per_annotator=2)
     [url] = invite_urls(arena, study)
-    context, tab = _tab(browser, 1280, 720)
+    context, tab = new_tab(browser, 1280, 720)
     _start(tab, url)
     g = _geometry(tab)
     _assert_all_visible(g)
