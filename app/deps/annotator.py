@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 from app.db import SessionDep
 from app.errors import Forbidden
 from app.models import AnnotatorSession, Study
-from app.services.studies.annotator_sessions import find_session
+from app.services.studies.annotator_sessions import find_session, find_session_in_study
 from app.services.studies.invites import annotator_in_study
+from app.services.studies.study import get_study_by_public_id
 
 COOKIE_NAME = "arena_session"
 
@@ -65,10 +66,25 @@ class Visitor:
             self._viewers[study.id] = viewer
         return self._viewers[study.id]
 
-    def signed_in(self, study: Study) -> tuple[AnnotatorSession, str]:
-        """The annotator session, and the CSRF token their forms must carry."""
-        viewer = self.viewer(study)
-        return viewer, self._sessions.csrf_token(self.cookie)
+    def at(self, study_public_id: str) -> tuple[Study, AnnotatorSession]:
+        """The study of an annotator page and the session behind the cookie, in one statement
+        when the session belongs to that study (every annotator request); otherwise the study's
+        own look-up tells "no such study" (404) and `viewer` why they are refused (403)."""
+        found = find_session_in_study(
+            self._session, self.cookie, study_public_id, max_age=self._max_age
+        )
+        if found is None:
+            study = get_study_by_public_id(self._session, study_public_id)
+            return study, self.viewer(study)
+        viewer, study = found
+        annotator_in_study(self._session, viewer.annotator_id, study)  # loaded: no statement
+        self._viewers[study.id] = viewer
+        return study, viewer
+
+    @property
+    def csrf(self) -> str:
+        """The CSRF token the signed-in annotator's forms must carry."""
+        return self._sessions.csrf_token(self.cookie)
 
     def check_csrf(self, token: str | None) -> None:
         if not self.cookie or not self._sessions.csrf_ok(self.cookie, token):

@@ -31,7 +31,6 @@ from app.services.studies.assignment import (
     task_view,
 )
 from app.services.studies.invites import annotator_for_token, record_consent
-from app.services.studies.study import get_study_by_public_id
 from app.services.studies.task_images import image_path_for_token
 from app.services.studies.task_session import (
     SessionProgress,
@@ -205,8 +204,8 @@ def study_page(
     store: StoreDep,
     visitor: VisitorDep,
 ) -> Response:
-    study = get_study_by_public_id(session, study_id)
-    viewer, csrf = visitor.signed_in(study)
+    study, viewer = visitor.at(study_id)
+    csrf = visitor.csrf
     annotator = viewer.annotator
     if annotator.consented_at is None:
         return _render(
@@ -219,12 +218,10 @@ def study_page(
 
 
 @router.get("/study/{study_id}/instructions", name="study_instructions")
-def instructions(
-    study_id: str, request: Request, session: SessionDep, visitor: VisitorDep
-) -> Response:
+def instructions(study_id: str, request: Request, visitor: VisitorDep) -> Response:
     """The instructions again, after consent (the task page's "Instructions" link and `?` key)."""
-    study = get_study_by_public_id(session, study_id)
-    viewer, csrf = visitor.signed_in(study)
+    study, viewer = visitor.at(study_id)
+    csrf = visitor.csrf
     annotator = viewer.annotator
     context = _instructions_context(study, annotator, csrf)
     context["reread"] = annotator.consented_at is not None
@@ -234,13 +231,11 @@ def instructions(
 @router.post("/study/{study_id}/consent")
 def consent(
     study_id: str,
-    session: SessionDep,
     visitor: VisitorDep,
     csrf_token: Annotated[str | None, Form()] = None,
 ) -> Response:
     check_fields(csrf_token=csrf_token)
-    study = get_study_by_public_id(session, study_id)
-    viewer, _csrf = visitor.signed_in(study)
+    study, viewer = visitor.at(study_id)
     visitor.check_csrf(csrf_token)
     record_consent(viewer.annotator)
     return RedirectResponse(f"/study/{study.public_id}", status_code=303)
@@ -275,8 +270,8 @@ def vote(
         csrf_token=csrf_token,
         ahead=ahead,
     )
-    study = get_study_by_public_id(session, study_id)
-    viewer, csrf = visitor.signed_in(study)
+    study, viewer = visitor.at(study_id)
+    csrf = visitor.csrf
     annotator = viewer.annotator
     visitor.check_csrf(csrf_token)
     limiter.hit(
@@ -356,8 +351,8 @@ def cant_judge(
 ) -> Response:
     """ "Can't judge": no vote; the item goes back to the pool for other annotators."""
     check_fields(assignment=assignment, csrf_token=csrf_token)
-    study = get_study_by_public_id(session, study_id)
-    viewer, csrf = visitor.signed_in(study)
+    study, viewer = visitor.at(study_id)
+    csrf = visitor.csrf
     annotator = viewer.annotator
     visitor.check_csrf(csrf_token)
     limiter.hit(f"vote-annotator:{annotator.id}", settings.vote_rate_per_annotator, "answers")
@@ -401,7 +396,6 @@ def task_image(
     """One image of the annotator's current task, by the token issued when it was shown.
 
     Under /study/{id} so the path-scoped session cookie is sent; refused without it."""
-    study = get_study_by_public_id(session, study_id)
-    viewer = visitor.viewer(study)
+    study, viewer = visitor.at(study_id)
     path = image_path_for_token(session, store, study, viewer, token)
     return BlindFileResponse(path, media_type=MEDIA_TYPE, headers=IMAGE_HEADERS)

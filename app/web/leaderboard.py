@@ -37,6 +37,7 @@ from app.reports import format as fmt
 from app.services.overview import sample_images
 from app.services.public_results import images_open_studies_serve, public_leaderboard
 from app.services.studies.exclusions import set_override
+from app.services.studies.hot_path import bind_key
 from app.services.studies.study import get_study
 from app.web.errors import RESEARCHER_PAGES
 from app.web.sign_in import safe_next
@@ -400,7 +401,7 @@ def samples(
     exclude = set() if reader.researcher else images_open_studies_serve(session)
     ids = figures.sample_image_ids(session, study.id, generator_id, exclude=exclude)
     cache = request.app.state.sample_grids  # built in create_app
-    key = (str(session.get_bind().url), study.id, generator_id, tuple(ids))
+    key = (bind_key(session), study.id, generator_id, tuple(ids))
     if key not in cache:
         cache[key] = figures.sample_grid(
             session,

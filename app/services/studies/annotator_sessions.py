@@ -11,9 +11,9 @@ import secrets
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, contains_eager, joinedload
 
-from app.models import Annotator, AnnotatorSession, utcnow
+from app.models import Annotator, AnnotatorSession, Study, utcnow
 
 
 def _hash(token: str) -> str:
@@ -43,6 +43,28 @@ def find_session(
         .where(AnnotatorSession.token_hash == _hash(token))
         .options(joinedload(AnnotatorSession.annotator))
     )
-    if row is not None and max_age is not None and row.created_at < utcnow() - max_age:
+    return row if _current(row, max_age) else None
+
+
+def find_session_in_study(
+    session: Session, token: str | None, study_public_id: str, *, max_age: timedelta | None = None
+) -> tuple[AnnotatorSession, Study] | None:
+    """The session behind a cookie's token with its annotator, and the study they were invited
+    to, in one statement, when that study is `study_public_id` (an annotator page's study); None
+    otherwise, the reason left to find_session and the study's own look-up."""
+    if not token or len(token) > 200:
         return None
-    return row
+    found = session.execute(
+        select(AnnotatorSession, Study)
+        .join(AnnotatorSession.annotator)
+        .join(Study, Study.id == Annotator.study_id)
+        .where(AnnotatorSession.token_hash == _hash(token), Study.public_id == study_public_id)
+        .options(contains_eager(AnnotatorSession.annotator))
+    ).first()
+    if found is None or not _current(found[0], max_age):
+        return None
+    return found[0], found[1]
+
+
+def _current(row: AnnotatorSession | None, max_age: timedelta | None) -> bool:
+    return row is not None and (max_age is None or row.created_at >= utcnow() - max_age)

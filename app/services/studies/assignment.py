@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import insert, select
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 
 from app.errors import Conflict
 from app.media import MediaStore
@@ -54,6 +54,7 @@ from app.models.enums import CheckKind, StudyKind, StudyStatus
 from app.services.studies import pair_policy, slots
 from app.services.studies.aspects import primary_votes
 from app.services.studies.checks import check_image_for
+from app.services.studies.hot_path import attach, bind_key
 from app.services.studies.study import Item
 from app.services.studies.task_images import issue_tokens, revoke_tokens, side_variant
 
@@ -217,7 +218,7 @@ def _claim(
     the study's order."""
     if study.kind != StudyKind.pairwise or not pool.pairs:
         return slots.claim_slot(session, study, annotator.id)
-    key = (str(session.get_bind().url), study.id, study.created_at, pool.version, annotator.id)
+    key = (bind_key(session), study.id, study.created_at, pool.version, annotator.id)
     with _CHECK_LOCK:
         spent = _SPENT_PAIRS.get(key, set())
     candidates = [pair for pair in pool.pairs if pair not in spent] or list(pool.pairs)
@@ -278,8 +279,7 @@ def _reserve(
         (values["image_right_id"], values["generator_right_id"]) = sides[1]
     else:
         values["image_id"], values["generator_id"] = item.image_a, item.gen_a
-    statement = slots.insert_ignoring_conflicts(session, Assignment).returning(Assignment)
-    assignment = session.scalars(statement, [values]).first()
+    assignment = slots.insert_assignment(session, values)
     if assignment is not None:
         return assignment
     # The annotator took this item in another tab at the same moment (give the slot back), or
@@ -320,7 +320,7 @@ def _check_source(
     study has a reference set, else one of the images the study's votes rank best. Both lists
     are kept per study for CHECK_SOURCE_SECONDS (they change slowly; reading every vote per
     check would grow with the study)."""
-    key = (str(session.get_bind().url), study.id, study.created_at, study.reference_set_id)
+    key = (bind_key(session), study.id, study.created_at, study.reference_set_id)
     with _CHECK_LOCK:
         cached = _CHECK_SOURCES.get(key)
     if cached is None or time.monotonic() - cached[0] > CHECK_SOURCE_SECONDS:
@@ -486,7 +486,7 @@ def _attention_check(
 
 def check_image_id(session: Session, study: Study, source_image_id: int) -> int:
     """The id of an image's degraded copy (rows never change: cached per process and study)."""
-    key = (str(session.get_bind().url), study.id, study.created_at, source_image_id)
+    key = (bind_key(session), study.id, study.created_at, source_image_id)
     with _CHECK_LOCK:
         cached = _CHECK_IMAGES.get(key)
     if cached is not None:
@@ -610,7 +610,7 @@ class Ahead:
 
 
 def _held_key(session: Session, public_id: str) -> tuple:
-    return (str(session.get_bind().url), public_id)
+    return (bind_key(session), public_id)
 
 
 def forget_ahead(session: Session, public_id: str) -> None:
@@ -643,9 +643,7 @@ def _recalled(
         return None
     row = session.identity_map.get(Session.identity_key(Assignment, values["id"]))
     if row is None:
-        row = Assignment(**values)
-        make_transient_to_detached(row)
-        row = session.merge(row, load=False)  # as loaded: no statement
+        row = attach(session, Assignment, values)  # as loaded: no statement
     return Ahead(row, view)
 
 

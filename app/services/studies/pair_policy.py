@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from app.models import Assignment, Study, Vote
 from app.models.enums import PairPolicy
 from app.services.studies.aspects import primary_votes
+from app.services.studies.hot_path import bind_key
 
 # Vote ids are handed out before their transactions commit, so a vote can become visible after
 # a newer one: every refresh re-reads this many ids below the newest seen (skipping those
@@ -125,7 +126,7 @@ def tallies(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The study's (wins, ties), refreshed with the votes cast since the last refresh when it is
     older than `max_age` seconds (0: always). Copies: the caller may keep them."""
-    key = (str(session.get_bind().url), study.id, study.created_at)
+    key = (bind_key(session), study.id, study.created_at)
     with _TALLIES_LOCK:
         state = _TALLIES.get(key)
         if state is None:
@@ -147,7 +148,7 @@ def note_vote(
     session: Session, study: Study, vote_id: int, left: int | None, right: int | None, choice
 ) -> None:
     """Count a vote this process just stored into the study's tallies, if it keeps them."""
-    key = (str(session.get_bind().url), study.id, study.created_at)
+    key = (bind_key(session), study.id, study.created_at)
     with _TALLIES_LOCK:
         state = _TALLIES.get(key)
     if state is not None:

@@ -26,12 +26,15 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, event, exists, select, text, update
+from sqlalchemy import bindparam, delete, event, exists, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import get_history
 
 from app.models import Assignment, Image, Prompt, Study, StudySlot, study_generators
 from app.services.planner import analyze
+from app.services.studies.hot_path import attach, bind_key, run
 from app.services.studies.study import Item, study_items
 
 # How often one process looks for expired claims of a study on the vote path (they are also
@@ -63,7 +66,7 @@ _LAST_SWEEP: dict[tuple, float] = {}
 
 def _study_key(session: Session, study: Study) -> tuple:
     # Creation times tell apart databases (test runs) that reuse ids.
-    return (str(session.get_bind().url), study.id, study.created_at)
+    return (bind_key(session), study.id, study.created_at)
 
 
 def study_pool(session: Session, study: Study) -> StudyPool:
@@ -125,11 +128,27 @@ def _slot_row(study: Study, item: Item, slot: int, position: int | None = None) 
 
 def insert_ignoring_conflicts(session: Session, entity):
     """INSERT … ON CONFLICT DO NOTHING for the session's backend."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     return insert(entity).on_conflict_do_nothing()
+
+
+# A new assignment, every column returned (the claim's second statement), built once per backend.
+_NEW_ASSIGNMENT = {
+    "postgresql": pg_insert(Assignment.__table__)
+    .on_conflict_do_nothing()
+    .returning(*Assignment.__table__.c),
+    "sqlite": sqlite_insert(Assignment.__table__)
+    .on_conflict_do_nothing()
+    .returning(*Assignment.__table__.c),
+}
+
+
+def insert_assignment(session: Session, values: dict) -> Assignment | None:
+    """Insert an assignment unless it conflicts (the item already held by them, or the slot by
+    someone): the new row, part of the session as if loaded, or None."""
+    statement = _NEW_ASSIGNMENT[session.get_bind().dialect.name]
+    row = run(session, statement, values).first()
+    return attach(session, Assignment, dict(row._mapping)) if row is not None else None
 
 
 _UNNEST_SLOTS = text(
@@ -209,28 +228,22 @@ class ClaimedSlot:
     position: int
 
 
-def claim_slot(
-    session: Session,
-    study: Study,
-    annotator_id: int,
-    pair: tuple[int, int] | None = None,
-) -> ClaimedSlot | None:
-    """Take the first free slot (in the study's order) of an item this annotator never held.
-
-    `pair`: only items of these two generators (ids, gen_a < gen_b). One statement."""
+def _claim_statement(pair: bool):
+    """DELETE the first free slot (in the study's order) of an item the annotator never held,
+    RETURNING it; `pair`: only items of two given generators."""
     s = StudySlot.__table__.alias("s")
     # Items they hold or answered, and items they could not judge (never shown to them again).
     mine = exists().where(
-        Assignment.study_id == study.id,
-        Assignment.annotator_id == annotator_id,
+        Assignment.study_id == bindparam("p_study"),
+        Assignment.annotator_id == bindparam("p_annotator"),
         (Assignment.item_key == s.c.item_key) | (Assignment.skipped_item_key == s.c.item_key),
     )
-    pick = select(s.c.id).where(s.c.study_id == study.id, ~mine)
-    if pair is not None:
-        pick = pick.where(s.c.gen_a == pair[0], s.c.gen_b == pair[1])
+    pick = select(s.c.id).where(s.c.study_id == bindparam("p_study"), ~mine)
+    if pair:
+        pick = pick.where(s.c.gen_a == bindparam("p_gen_a"), s.c.gen_b == bindparam("p_gen_b"))
     pick = pick.order_by(s.c.position, s.c.slot).limit(1).with_for_update(skip_locked=True)
     table = StudySlot.__table__
-    row = session.execute(
+    return (
         delete(table)
         .where(table.c.id == pick.scalar_subquery())
         .returning(
@@ -241,7 +254,29 @@ def claim_slot(
             table.c.gen_b,
             table.c.position,
         )
-    ).first()
+    )
+
+
+# Built once: the vote path runs one of them per claim (app/services/studies/hot_path.py).
+_CLAIM_ANY = _claim_statement(pair=False)
+_CLAIM_OF_PAIR = _claim_statement(pair=True)
+
+
+def claim_slot(
+    session: Session,
+    study: Study,
+    annotator_id: int,
+    pair: tuple[int, int] | None = None,
+) -> ClaimedSlot | None:
+    """Take the first free slot (in the study's order) of an item this annotator never held.
+
+    `pair`: only items of these two generators (ids, gen_a < gen_b). One statement."""
+    params = {"p_study": study.id, "p_annotator": annotator_id}
+    if pair is None:
+        row = run(session, _CLAIM_ANY, params).first()
+    else:
+        params.update(p_gen_a=pair[0], p_gen_b=pair[1])
+        row = run(session, _CLAIM_OF_PAIR, params).first()
     return ClaimedSlot(*row) if row is not None else None
 
 

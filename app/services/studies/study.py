@@ -20,6 +20,7 @@ from app.models.enums import StudyKind, StudyStatus
 from app.services.catalog.generators import get_generator
 from app.services.catalog.prompts import get_prompt_set
 from app.services.catalog.reference_sets import get_reference_set
+from app.services.studies.hot_path import bind_key
 from app.services.studies.schemas import StudyCreate, StudyFields, StudyUpdate
 from app.validation import MAX_ID, is_row_id
 
@@ -260,7 +261,7 @@ def _pool_fingerprint(session: Session, study: Study) -> tuple:
         )
     count, last_id, last_created = session.execute(query).one()
     return (
-        str(session.get_bind().url),
+        bind_key(session),
         study.id,
         study.created_at,
         study.kind,

@@ -9,17 +9,19 @@ else.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from app.errors import NotFound
 from app.media import MediaStore
 from app.models import AnnotatorSession, Assignment, ImageToken, Rendition, Study, utcnow
+from app.services.studies.hot_path import bind_key, run
 from app.services.studies.renditions import CLEAN, DEGRADED, rendition_for
 
 
@@ -57,7 +59,7 @@ def rendition_id(
 ) -> int:
     """The id of the study's rendition of an image: rows are made once and keep their id (a
     lost file is rendered again under the same row), so it is cached per process."""
-    study_key = (str(session.get_bind().url), study.id, study.created_at)
+    study_key = (bind_key(session), study.id, study.created_at)
     key = (*study_key, image_id, variant)
     with _RENDITION_LOCK:
         cached = _RENDITION_IDS.get(key)
@@ -104,8 +106,21 @@ def issue_tokens(
         for side, (image_id, variant) in shown.items()
     ]
     if rows:
-        session.execute(insert(ImageToken.__table__), rows)
+        # One multi-row INSERT built once per row count (an executemany costs a pipeline).
+        params = {
+            f"{column}_{n}": value for n, row in enumerate(rows) for column, value in row.items()
+        }
+        run(session, _insert_tokens(len(rows)), params)
     return tokens
+
+
+@functools.cache
+def _insert_tokens(n_rows: int):
+    table = ImageToken.__table__
+    columns = ("token", "session_id", "assignment_id", "rendition_id")
+    return insert(table).values(
+        [{column: bindparam(f"{column}_{n}") for column in columns} for n in range(n_rows)]
+    )
 
 
 def revoke_tokens(session: Session, assignment: Assignment, viewer: AnnotatorSession) -> None:

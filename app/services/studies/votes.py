@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -19,6 +19,7 @@ from app.models import Annotator, Assignment, Study, Vote, utcnow
 from app.models.enums import PairPolicy, StudyKind, StudyStatus
 from app.services.studies import pair_policy
 from app.services.studies.aspects import primary_votes, split_answers
+from app.services.studies.hot_path import run
 
 CHOICES = ("left", "right", "tie", "both_bad")
 
@@ -32,6 +33,42 @@ WINNER = {
     "tie": "tie",
     "both_bad": "tie (bothbad)",
 }
+
+# The vote path's statements, built once (app/services/studies/hot_path.py).
+_ASSIGNMENTS = Assignment.__table__
+_VOTES = Vote.__table__
+_PEOPLE = Annotator.__table__
+# Claims the assignment for this answer: only the annotator's own, open, unexpired task.
+_MARK_ANSWERED = (
+    update(_ASSIGNMENTS)
+    .where(
+        _ASSIGNMENTS.c.public_id == bindparam("p_public_id"),
+        _ASSIGNMENTS.c.annotator_id == bindparam("p_annotator"),
+        _ASSIGNMENTS.c.answered_at.is_(None),
+        _ASSIGNMENTS.c.expires_at > bindparam("p_now", type_=_ASSIGNMENTS.c.expires_at.type),
+        _ASSIGNMENTS.c.item_key.is_not(None) | _ASSIGNMENTS.c.check_kind.is_not(None),
+    )
+    .values(answered_at=bindparam("p_answered_at", type_=_ASSIGNMENTS.c.answered_at.type))
+    .returning(
+        _ASSIGNMENTS.c.id,
+        _ASSIGNMENTS.c.issued_at,
+        _ASSIGNMENTS.c.check_kind,
+        _ASSIGNMENTS.c.generator_left_id,
+        _ASSIGNMENTS.c.generator_right_id,
+    )
+)
+_INSERT_VOTE = insert(_VOTES).returning(_VOTES.c.id)
+_COUNT_ANSWER = (
+    update(_PEOPLE)
+    .where(_PEOPLE.c.id == bindparam("p_annotator"))
+    .values(
+        n_answered=_PEOPLE.c.n_answered + 1,
+        n_answered_real=_PEOPLE.c.n_answered_real + bindparam("p_real"),
+        answer_ms_total=_PEOPLE.c.answer_ms_total + bindparam("p_ms"),
+        last_answer_at=bindparam("p_now", type_=_PEOPLE.c.last_answer_at.type),
+    )
+    .returning(_PEOPLE.c.n_answered, _PEOPLE.c.n_answered_real, _PEOPLE.c.answer_ms_total)
+)
 
 
 def _normalise(
@@ -177,26 +214,15 @@ def record_vote(
     if client_ms is not None and not 0 <= client_ms <= 86_400_000:
         raise InvalidInput("client_ms must be between 0 and 86400000")
     if study.status == StudyStatus.open:
-        # Core statements on the tables: the ORM's bulk-update bookkeeping is most of the CPU
-        # cost of a one-row statement on this path.
-        table = Assignment.__table__
-        claimed = session.execute(
-            update(table)
-            .where(
-                table.c.public_id == assignment_public_id,
-                table.c.annotator_id == annotator.id,
-                table.c.answered_at.is_(None),
-                table.c.expires_at > now,
-                table.c.item_key.is_not(None) | table.c.check_kind.is_not(None),
-            )
-            .values(answered_at=now)
-            .returning(
-                table.c.id,
-                table.c.issued_at,
-                table.c.check_kind,
-                table.c.generator_left_id,
-                table.c.generator_right_id,
-            )
+        claimed = run(
+            session,
+            _MARK_ANSWERED,
+            {
+                "p_public_id": assignment_public_id,
+                "p_annotator": annotator.id,
+                "p_now": now,
+                "p_answered_at": now,
+            },
         ).first()
         if claimed is not None:
             return Recorded(
@@ -232,13 +258,13 @@ def _insert(session, study, annotator, claimed, answers, client_ms, now) -> list
         }
         for aspect, choice, rating, flags in answers
     ]
-    table = Vote.__table__
     if len(rows) == 1:
-        only = session.execute(insert(table).values(rows[0]).returning(table.c.id)).scalar_one()
-        ids = {rows[0]["aspect"]: only}
+        ids = {rows[0]["aspect"]: run(session, _INSERT_VOTE, rows[0]).scalar_one()}
     else:
         # All aspects in one multi-row INSERT (one statement, as a single answer).
-        returned = session.execute(insert(table).values(rows).returning(table.c.id, table.c.aspect))
+        returned = session.execute(
+            insert(_VOTES).values(rows).returning(_VOTES.c.id, _VOTES.c.aspect)
+        )
         ids = {aspect: vote_id for vote_id, aspect in returned}
     # What was stored (not attached to the session).
     votes = [Vote(id=ids[row["aspect"]], **row) for row in rows]
@@ -246,17 +272,15 @@ def _insert(session, study, annotator, claimed, answers, client_ms, now) -> list
     real = 1 if check_kind is None else 0
     if real and study.pair_policy == PairPolicy.active:
         pair_policy.note_vote(session, study, vote.id, left, right, vote.choice)
-    people = Annotator.__table__
-    counts = session.execute(
-        update(people)
-        .where(people.c.id == annotator.id)
-        .values(
-            n_answered=people.c.n_answered + 1,
-            n_answered_real=people.c.n_answered_real + real,
-            answer_ms_total=people.c.answer_ms_total + min(server_ms, ANSWER_MS_CAP),
-            last_answer_at=now,
-        )
-        .returning(people.c.n_answered, people.c.n_answered_real, people.c.answer_ms_total)
+    counts = run(
+        session,
+        _COUNT_ANSWER,
+        {
+            "p_annotator": annotator.id,
+            "p_real": real,
+            "p_ms": min(server_ms, ANSWER_MS_CAP),
+            "p_now": now,
+        },
     ).one()
     set_committed_value(annotator, "n_answered", counts[0])
     set_committed_value(annotator, "n_answered_real", counts[1])
