@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -60,13 +62,10 @@ def on_commit(session: Session, callback: Callable[[], None]) -> None:
     session.info.setdefault(AFTER_COMMIT, []).append(callback)
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request: the one place a request's writes are committed (on success,
-    before the response is sent: NOTES.md pitfall) or rolled back (on any error, including an
-    ArenaError the routes raise for the error pages). Routes never commit."""
-    session: Session = request.app.state.session_factory()
+def _commit(session: Session) -> None:
+    """Commit, run the after-commit callbacks, release the connection (rolled back if the
+    commit fails)."""
     try:
-        yield session
         session.commit()
         for callback in session.info.pop(AFTER_COMMIT, ()):
             callback()
@@ -75,6 +74,32 @@ def get_session(request: Request) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def _discard(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session per request: the one place a request's writes are committed (on success,
+    before the response is sent: NOTES.md pitfall) or rolled back (on any error, including an
+    ArenaError the routes raise for the error pages). Routes never commit.
+
+    Opening a session does no I/O, so it happens on the event loop; the commit (or rollback)
+    and the connection's release take one trip to a worker thread, shielded from cancellation
+    (a client that goes away must not leave a transaction open)."""
+    session: Session = request.app.state.session_factory()
+    try:
+        yield session
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(_discard, session)
+        raise
+    with anyio.CancelScope(shield=True):
+        await run_in_threadpool(_commit, session)
 
 
 # scope="function": the code after `yield` (the commit) runs before FastAPI sends the response,

@@ -91,7 +91,7 @@ class Visitor:
             raise Forbidden("the form's security token is missing or stale: reload the page")
 
 
-def visitor(request: Request, session: SessionDep) -> Visitor:
+async def visitor(request: Request, session: SessionDep) -> Visitor:
     state = request.app.state
     max_age = timedelta(hours=state.settings.annotator_session_hours)
     return Visitor(request, session, state.annotator_sessions, max_age)

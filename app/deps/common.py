@@ -10,11 +10,11 @@ from app.media import MediaStore
 from app.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_store(request: Request) -> MediaStore:
+async def get_store(request: Request) -> MediaStore:
     return request.app.state.media
 
 

@@ -51,7 +51,7 @@ class RateLimiter:
         )
 
 
-def rate_limiter(request: Request) -> RateLimiter:
+async def rate_limiter(request: Request) -> RateLimiter:
     """The app's limiter (app.state, built in create_app). A test that forgets every count sets
     it to None; the next request builds a fresh one, under the app's lock."""
     state = request.app.state

@@ -72,7 +72,7 @@ class ResearcherSessions:
         return bool(given) and hmac.compare_digest(expected, given)
 
 
-def researcher_sessions(request: Request) -> ResearcherSessions:
+async def researcher_sessions(request: Request) -> ResearcherSessions:
     """The app's cookie signer (app.state, built in create_app)."""
     return request.app.state.researcher_sessions
 
@@ -144,7 +144,7 @@ class Reader:
         return self.researcher
 
 
-def reader(request: Request, session: SessionDep, sessions: ResearcherSessionsDep) -> Reader:
+async def reader(request: Request, session: SessionDep, sessions: ResearcherSessionsDep) -> Reader:
     return Reader(request, session, sessions)
 
 

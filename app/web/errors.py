@@ -45,7 +45,7 @@ class ErrorPages:
     # The researcher pages: a 401 is answered with the sign-in page, then back here.
     sign_in_on_401: bool = False
 
-    def __call__(self, request: Request) -> None:
+    async def __call__(self, request: Request) -> None:
         """As a dependency: errors of this request are rendered by these pages."""
         request.state.error_pages = self
 
@@ -72,7 +72,7 @@ class PlainRefusal:
 
     headers: Mapping[str, str]
 
-    def __call__(self, request: Request) -> None:
+    async def __call__(self, request: Request) -> None:
         request.state.error_pages = self
 
     def render(self, request: Request, exc: ArenaError) -> Response:

@@ -96,12 +96,14 @@ def issue_tokens(
     """New URL tokens for the images of one showing of a task ({side: (image id, variant)}),
     inserted in one statement; returns {side: token}."""
     tokens = {side: secrets.token_urlsafe(24) for side in shown}
+    now = utcnow()
     rows = [
         {
             "token": tokens[side],
             "session_id": viewer.id,
             "assignment_id": assignment.id,
             "rendition_id": rendition_id(session, store, study, image_id, variant),
+            "created_at": now,
         }
         for side, (image_id, variant) in shown.items()
     ]
@@ -117,7 +119,9 @@ def issue_tokens(
 @functools.cache
 def _insert_tokens(n_rows: int):
     table = ImageToken.__table__
-    columns = ("token", "session_id", "assignment_id", "rendition_id")
+    # Every column given (created_at too: a Python-side default makes a multi-row INSERT
+    # uncacheable, compiled again on every call).
+    columns = ("token", "session_id", "assignment_id", "rendition_id", "created_at")
     return insert(table).values(
         [{column: bindparam(f"{column}_{n}") for column in columns} for n in range(n_rows)]
     )
