@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
 import anyio
 from fastapi import Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -88,18 +90,27 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     before the response is sent: NOTES.md pitfall) or rolled back (on any error, including an
     ArenaError the routes raise for the error pages). Routes never commit.
 
-    Opening a session does no I/O, so it happens on the event loop; the commit (or rollback)
-    and the connection's release take one trip to a worker thread, shielded from cancellation
-    (a client that goes away must not leave a transaction open)."""
-    session: Session = request.app.state.session_factory()
+    Opening a session does no I/O, so it happens on the event loop. The commit (or rollback)
+    and the connection's release run on threads of their own (`commit_executor`), shielded from
+    cancellation: a request that finished its work holds a connection, and if it had to wait for
+    one of the route threads, which may all be waiting for a connection, neither would move."""
+    state = request.app.state
+    session: Session = state.session_factory()
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()  # the request id, for anything logged on the way
     try:
         yield session
     except BaseException:
         with anyio.CancelScope(shield=True):
-            await run_in_threadpool(_discard, session)
+            await loop.run_in_executor(state.commit_executor, context.run, _discard, session)
         raise
     with anyio.CancelScope(shield=True):
-        await run_in_threadpool(_commit, session)
+        await loop.run_in_executor(state.commit_executor, context.run, _commit, session)
+
+
+def commit_executor(settings: Settings) -> ThreadPoolExecutor:
+    """The threads that finish requests' transactions: one per pooled connection."""
+    return ThreadPoolExecutor(max_workers=pool_size(settings), thread_name_prefix="commit")
 
 
 # scope="function": the code after `yield` (the commit) runs before FastAPI sends the response,

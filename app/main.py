@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app import __version__
 from app.api.openapi import install_openapi
-from app.db import make_engine, make_session_factory
+from app.db import commit_executor, make_engine, make_session_factory
 from app.error_handlers import install_error_handlers
 from app.media import MediaStore
 from app.request_guard import RequestGuard
@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Sync routes run on this many threads: as many as the database pool has connections.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.web_threads
         yield
+        app.state.commit_executor.shutdown(wait=True)
 
     app = FastAPI(
         lifespan=lifespan,
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = make_engine(settings)
     app.state.session_factory = make_session_factory(app.state.engine)
+    app.state.commit_executor = commit_executor(settings)
     app.state.media = MediaStore(settings.media_dir)
 
     from app import observability

@@ -10,7 +10,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from app.models import Annotator, AnnotatorSession, Study, utcnow
@@ -46,6 +46,19 @@ def find_session(
     return row if _current(row, max_age) else None
 
 
+# Every annotator request runs it: built once (app/services/studies/hot_path.py).
+_SESSION_IN_STUDY = (
+    select(AnnotatorSession, Study)
+    .join(AnnotatorSession.annotator)
+    .join(Study, Study.id == Annotator.study_id)
+    .where(
+        AnnotatorSession.token_hash == bindparam("p_hash"),
+        Study.public_id == bindparam("p_study"),
+    )
+    .options(contains_eager(AnnotatorSession.annotator))
+)
+
+
 def find_session_in_study(
     session: Session, token: str | None, study_public_id: str, *, max_age: timedelta | None = None
 ) -> tuple[AnnotatorSession, Study] | None:
@@ -55,11 +68,7 @@ def find_session_in_study(
     if not token or len(token) > 200:
         return None
     found = session.execute(
-        select(AnnotatorSession, Study)
-        .join(AnnotatorSession.annotator)
-        .join(Study, Study.id == Annotator.study_id)
-        .where(AnnotatorSession.token_hash == _hash(token), Study.public_id == study_public_id)
-        .options(contains_eager(AnnotatorSession.annotator))
+        _SESSION_IN_STUDY, {"p_hash": _hash(token), "p_study": study_public_id}
     ).first()
     if found is None or not _current(found[0], max_age):
         return None
