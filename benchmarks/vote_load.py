@@ -197,13 +197,20 @@ async def generate(job: dict) -> dict:
     acknowledged: dict[str, str] = {}
     errors: list[str] = []
     counters = Counter()
-    start = time.monotonic()
+    # The first seconds are not measured: every server process and pooled connection compiles
+    # and prepares its statements on first use (the steady state is what is measured).
+    start = time.monotonic() + job.get("warmup", 0)
     end = start + seconds
-    cpu_before = (
-        server_cpu(job["server_pid"]),
-        postgres_cpu(job["database"]),
-        time.process_time(),
-    )
+    cpu_before: tuple = ()
+
+    async def measure_from_start() -> None:
+        nonlocal cpu_before
+        await asyncio.sleep(max(0.0, start - time.monotonic()))
+        cpu_before = (
+            server_cpu(job["server_pid"]),
+            postgres_cpu(job["database"]),
+            time.process_time(),
+        )
 
     async def annotate(index: int, conn: Connection, cookie: str, path: str, fields: dict):
         n = 0
@@ -236,9 +243,9 @@ async def generate(job: dict) -> dict:
             if status != 200:
                 errors.append(f"{status}: {body[:160]!r}")
                 return
-            if done <= end:
+            if sent >= start and done <= end:
                 latencies.append(done - sent)
-            else:
+            elif done > end:
                 counters["after_window"] += 1
             acknowledged[form["assignment"]] = choice
             fields = dict(FIELD.findall(body))
@@ -247,7 +254,7 @@ async def generate(job: dict) -> dict:
             counters["finished_study"] += 1
 
     async def killer():
-        await asyncio.sleep(job["kill_after"])
+        await asyncio.sleep(max(0.0, start - time.monotonic()) + job["kill_after"])
         # The busiest child of the server: a worker (not a helper process) serving clients.
         children = server_cpu(job["server_pid"])
         children.pop(job["server_pid"], None)
@@ -257,6 +264,7 @@ async def generate(job: dict) -> dict:
             counters["killed_pid"] = busiest
 
     tasks = [asyncio.create_task(annotate(k, *client)) for k, client in enumerate(clients)]
+    await measure_from_start()
     if job.get("kill_after"):
         tasks.append(asyncio.create_task(killer()))
     await asyncio.sleep(max(0.0, end - time.monotonic()))
@@ -690,6 +698,7 @@ def verify(database_url: str, acknowledged: dict[str, str]) -> dict:
 def run_suite(
     seconds: float = 12,
     workers: int = 2,
+    warmup: float = 3,
     concurrency: tuple[int, ...] = (16, 64, 256),
     existing_votes: int = 200_000,
     prompts: int | None = None,
@@ -712,6 +721,7 @@ def run_suite(
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "workers": workers,
         "seconds_per_point": seconds,
+        "warmup_seconds": warmup,
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg(),
         "points": [],
@@ -746,6 +756,7 @@ def run_suite(
                         "host": "127.0.0.1",
                         "port": port,
                         "seconds": seconds,
+                        "warmup": warmup,
                         "invites": urls,
                         "server_pid": server.process.pid,
                         "database": database,
@@ -786,6 +797,7 @@ def run_suite(
                             "host": "127.0.0.1",
                             "port": port,
                             "seconds": seconds,
+                            "warmup": warmup,
                             "clients": clients,
                             "server_pid": ceiling.process.pid,
                             "database": database,
@@ -806,7 +818,8 @@ def run_suite(
 def report(result: dict) -> str:
     lines = [
         f"vote_load {result['date']}: {result['workers']} server processes, "
-        f"{result['seconds_per_point']} s per point, {result['cpus']} CPUs, load average "
+        f"{result['seconds_per_point']} s per point after {result['warmup_seconds']} s of "
+        f"warm-up, {result['cpus']} CPUs, load average "
         f"{', '.join(f'{x:.1f}' for x in result['load_average'])} at start; "
         f"{result['items_per_study']:,} items per study, seeded in {result['seed_s']} s",
         f"SQL statements per task-and-vote cycle (answer_and_continue): median "
@@ -857,6 +870,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=12, help="measured seconds per point")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--warmup", type=float, default=3, help="unmeasured seconds before each point"
+    )
     parser.add_argument("--existing-votes", type=int, default=200_000)
     parser.add_argument("--concurrency", default="16,64,256")
     parser.add_argument("--no-minimal", action="store_true")
@@ -869,6 +885,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run_suite(
         seconds=args.seconds,
         workers=args.workers,
+        warmup=args.warmup,
         concurrency=tuple(int(n) for n in args.concurrency.split(",")),
         existing_votes=args.existing_votes,
         minimal=not args.no_minimal,

@@ -26,7 +26,13 @@ def _load():
 def test_kill_mid_run_loses_no_acknowledged_vote_and_duplicates_none(_postgres_schema):
     module = _load()
     result = module.run_suite(
-        seconds=4, workers=2, concurrency=(6,), existing_votes=1500, kill_clients=12, prompts=300
+        seconds=4,
+        warmup=1,
+        workers=2,
+        concurrency=(6,),
+        existing_votes=1500,
+        kill_clients=12,
+        prompts=300,
     )
     print(module.report(result))
     points = result["points"]
