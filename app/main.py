@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from app import __version__
+from app import __version__, gc_tuning
 from app.api.openapi import install_openapi
 from app.db import commit_executor, make_engine, make_session_factory
 from app.error_handlers import install_error_handlers
@@ -29,6 +29,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI):
         # Sync routes run on this many threads: as many as the database pool has connections.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.web_threads
+        if settings.gc_tuning:
+            gc_tuning.tune_for_serving()
         yield
         app.state.commit_executor.shutdown(wait=True)
 

@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     # opened once and kept, never churned under load. `arena serve --workers N` runs N processes.
     web_threads: int = Field(default=16, ge=1, le=1000)
     db_pool_size: int | None = Field(default=None, ge=1, le=10_000)
+    # A serving process's garbage collector tuned (app/gc_tuning.py); `arena serve` turns it on.
+    gc_tuning: bool = False
     # prometheus_client's multiprocess folder, for `arena serve --workers N` (emptied at start).
     metrics_multiproc_dir: Path | None = None
 

@@ -68,6 +68,8 @@ def register(app: typer.Typer) -> None:
             shutil.rmtree(settings.metrics_multiproc_dir, ignore_errors=True)
             settings.metrics_multiproc_dir.mkdir(parents=True)
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.metrics_multiproc_dir)
+        # A serving process's garbage collector is tuned unless the environment says otherwise.
+        os.environ.setdefault("ARENA_GC_TUNING", "true")
         if workers > 1:
             if settings.rate_limit_storage == "auto" and not settings.redis_url:
                 os.environ["ARENA_RATE_LIMIT_STORAGE"] = "database"

@@ -32,6 +32,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import get_history
 
+from app import gc_tuning
 from app.models import Assignment, Image, Prompt, Study, StudySlot, study_generators
 from app.services.planner import analyze
 from app.services.studies.hot_path import attach, bind_key, run
@@ -105,6 +106,7 @@ def study_pool(session: Session, study: Study) -> StudyPool:
         _POOLS[key] = pool
         while len(_POOLS) > _POOLS_SIZE:
             _POOLS.popitem(last=False)
+    gc_tuning.settle()  # kept for the process's life: out of the collector's scans
     return pool
 
 
