@@ -73,6 +73,18 @@ _CHECK_IMAGES: dict[tuple, int] = {}
 _SPENT_PAIRS: dict[tuple, set[tuple[int, int]]] = {}
 
 
+_RNG = threading.local()
+
+
+def _thread_rng() -> np.random.Generator:
+    """This thread's generator, seeded from the OS once (a Generator is not thread-safe, and
+    seeding one per task cost more than the draws it made)."""
+    rng = getattr(_RNG, "generator", None)
+    if rng is None:
+        rng = _RNG.generator = np.random.default_rng()
+    return rng
+
+
 def release_expired(session: Session, study: Study, now: datetime) -> int:
     """Give back the slots of expired, unanswered assignments. Returns how many were released."""
     return slots.release_expired(session, study, now)
@@ -180,7 +192,7 @@ def claim_next(
     """A new task for the annotator (a real item or an attention check), or None.
 
     Steady state: one statement to claim a slot and one to insert the assignment."""
-    rng = rng if rng is not None else np.random.default_rng()
+    rng = rng if rng is not None else _thread_rng()
     slots.ensure_slots(session, study)
     pool = pool or slots.study_pool(session, study)
     if not pool.items or answered_real >= task_cap(study, len(pool.items)):
