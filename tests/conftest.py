@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,8 +139,9 @@ class Arena:
     app: object
 
 
-@pytest.fixture
-def arena(settings: Settings) -> Iterator[Arena]:
+@contextmanager
+def running_arena(settings: Settings) -> Iterator[Arena]:
+    """The app on `settings`, with an admin key, its lifespan running."""
     from fastapi.testclient import TestClient
 
     from app.main import create_app
@@ -154,3 +156,9 @@ def arena(settings: Settings) -> Iterator[Arena]:
             client, {"Authorization": f"Bearer {key}"}, app.state.session_factory, settings, app
         )
     app.state.engine.dispose()
+
+
+@pytest.fixture
+def arena(settings: Settings) -> Iterator[Arena]:
+    with running_arena(settings) as running:
+        yield running

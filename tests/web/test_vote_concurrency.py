@@ -16,10 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.main import create_app
 from app.models import Assignment, Vote
-from app.services.api_keys import create_api_key
-from tests.conftest import Arena
+from tests.conftest import running_arena
 from tests.web.conftest import Annotator, Page, invite_urls, make_study, upload_pool
 
 ANNOTATORS = 12
@@ -28,16 +26,8 @@ ANNOTATORS = 12
 @pytest.fixture
 def small_arena(settings):
     """The app with two route threads and (on PostgreSQL) two pooled connections."""
-    settings = settings.model_copy(update={"web_threads": 2, "db_pool_size": 2})
-    app = create_app(settings)
-    with app.state.session_factory() as session:
-        _row, key = create_api_key(session, "tests")
-        session.commit()
-    with TestClient(app) as client:
-        yield Arena(
-            client, {"Authorization": f"Bearer {key}"}, app.state.session_factory, settings, app
-        )
-    app.state.engine.dispose()
+    with running_arena(settings.model_copy(update={"web_threads": 2, "db_pool_size": 2})) as arena:
+        yield arena
 
 
 def test_votes_beyond_threads_and_connections_all_land(small_arena):
