@@ -91,7 +91,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from app.web import annotate, api_docs, home, media, sign_in
     from app.web import leaderboard as leaderboard_pages
 
+    # The annotator pages first: routes are matched in this order, and the vote path is the
+    # busiest (their paths, /invite/… and /study/…, are nobody else's).
     for router in (
+        annotate.router,
         generators.router,
         prompt_sets.router,
         reference_sets.router,
@@ -100,7 +103,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         studies.router,
         invite_routes.router,
         media.router,
-        annotate.router,
         leaderboard.router,
         leaderboard_pages.router,
         sign_in.router,

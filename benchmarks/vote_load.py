@@ -739,7 +739,8 @@ def run_suite(
         port = _free_port()
         arena = [sys.executable, "-c", "from app.cli.main import main; main()"]
         server = Server(
-            [*arena, "serve", "--port", str(port), "--workers", str(workers)],
+            # No access lines, as the minimal endpoint (uvicorn --no-access-log).
+            [*arena, "serve", "--port", str(port), "--workers", str(workers), "--no-access-log"],
             server_env(database_url, workdir, port),
             port,
             workdir / "server.log",

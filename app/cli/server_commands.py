@@ -43,6 +43,11 @@ def register(app: typer.Typer) -> None:
         workers: int | None = typer.Option(
             None, help="uvicorn worker processes (default: the CPU count)"
         ),
+        access_log: bool = typer.Option(
+            True,
+            help="uvicorn's access line per request in text logs (JSON logs carry their own); "
+            "off when a proxy in front keeps them",
+        ),
     ) -> None:
         """Serve the web app and JSON API with uvicorn (run `arena migrate` first).
 
@@ -85,7 +90,7 @@ def register(app: typer.Typer) -> None:
             port=port,
             workers=workers,
             **uvicorn_options(settings),
-            access_log=settings.log_format != "json",
+            access_log=access_log and settings.log_format != "json",
         )
 
     @app.command()

@@ -80,3 +80,14 @@ def test_import_refuses_a_bad_folder_and_stores_nothing(env, tmp_path):
 def test_import_needs_exactly_one_owner(env, tmp_path):
     result = runner.invoke(app, ["import", str(tmp_path)])
     assert result.exit_code == 2 and "exactly one" in result.output
+
+
+@pytest.mark.parametrize(("flags", "expected"), [([], True), (["--no-access-log"], False)])
+def test_serve_keeps_uvicorns_access_log_unless_told(env, monkeypatch, flags, expected):
+    import uvicorn
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: seen.update(k))
+    result = runner.invoke(app, ["serve", "--workers", "1", *flags])
+    assert result.exit_code == 0, result.output
+    assert seen["access_log"] is expected and seen["workers"] == 1

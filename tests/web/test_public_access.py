@@ -104,7 +104,8 @@ def test_probes_1_2_3_an_open_public_study_reveals_nothing_per_generator(running
         # A figure may have nothing to plot yet after three votes; everything else answers.
         assert response.status_code == 200 or "/plots/" in url, (url, response.text[:200])
     votes = researcher.get(f"/api/studies/{study['public_id']}/votes").text
-    assert GENERATORS[0] in votes and "model_a" in votes
+    # Three votes on random pairs of three generators: one of them may be in none (1 in 27).
+    assert "model_a" in votes and any(name in votes for name in GENERATORS)
 
 
 def _api_routes(routes) -> list[APIRoute]:
