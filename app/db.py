@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.settings import Settings
 
 AFTER_COMMIT = "arena.after_commit"
+COMMITTED = "arena.committed"
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -64,13 +65,17 @@ def on_commit(session: Session, callback: Callable[[], None]) -> None:
     session.info.setdefault(AFTER_COMMIT, []).append(callback)
 
 
+def _commit_and_notify(session: Session) -> None:
+    session.commit()
+    for callback in session.info.pop(AFTER_COMMIT, ()):
+        callback()
+
+
 def _commit(session: Session) -> None:
     """Commit, run the after-commit callbacks, release the connection (rolled back if the
     commit fails)."""
     try:
-        session.commit()
-        for callback in session.info.pop(AFTER_COMMIT, ()):
-            callback()
+        _commit_and_notify(session)
     except BaseException:
         session.rollback()
         raise
@@ -88,7 +93,8 @@ def _discard(session: Session) -> None:
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request: the one place a request's writes are committed (on success,
     before the response is sent: NOTES.md pitfall) or rolled back (on any error, including an
-    ArenaError the routes raise for the error pages). Routes never commit.
+    ArenaError the routes raise for the error pages). Routes never commit, except the vote
+    through `commit_here`.
 
     Opening a session does no I/O, so it happens on the event loop. The commit (or rollback)
     and the connection's release run on threads of their own (`commit_executor`), shielded from
@@ -104,8 +110,19 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         with anyio.CancelScope(shield=True):
             await loop.run_in_executor(state.commit_executor, context.run, _discard, session)
         raise
+    if session.info.pop(COMMITTED, False) and not session.in_transaction():
+        session.close()  # committed by the route (commit_here): its connection is back already
+        return
     with anyio.CancelScope(shield=True):
         await loop.run_in_executor(state.commit_executor, context.run, _commit, session)
+
+
+def commit_here(session: Session) -> None:
+    """Commit the request's transaction now, in the calling sync route's own thread, and run
+    the after-commit callbacks: the busiest route (the vote) saves the trip to a commit thread.
+    The last thing such a route does with the session; get_session then only lets go of it."""
+    _commit_and_notify(session)
+    session.info[COMMITTED] = True
 
 
 def commit_executor(settings: Settings) -> ThreadPoolExecutor:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from app.db import SessionDep, on_commit
+from app.db import SessionDep, commit_here, on_commit
 from app.deps.annotator import COOKIE_NAME, VisitorDep
 from app.deps.common import SettingsDep, StoreDep
 from app.deps.limits import LimiterDep
@@ -318,8 +318,8 @@ def vote(
     if standing.finished:
         release_open(session, study, annotator)
         task = held = None
-    # The session dependency commits before anything is sent back (an acknowledged vote
-    # survives a crash); only then is the vote counted and the board told.
+    # Committed before anything is sent back (an acknowledged vote survives a crash); only
+    # then is the vote counted and the board told.
     invalidations = request.app.state.invalidations
     kind, board = study.kind, f"leaderboard:{study.id}"
     shown = htmx and task is not None
@@ -332,9 +332,12 @@ def vote(
 
     on_commit(session, _committed)
     if not htmx:
-        return RedirectResponse(f"/study/{study.public_id}", status_code=303)
-    context = _context(study, annotator, csrf, task, standing, held.task if held else None)
-    return _render(request, "annotate/_task.html", context)
+        response = RedirectResponse(f"/study/{study.public_id}", status_code=303)
+    else:
+        context = _context(study, annotator, csrf, task, standing, held.task if held else None)
+        response = _render(request, "annotate/_task.html", context)
+    commit_here(session)  # in this thread: no trip to a commit thread on the busiest route
+    return response
 
 
 @router.post("/study/{study_id}/skip")
