@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic import command
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from app.migrate import alembic_config, downgrade, upgrade
 from app.settings import Settings
@@ -39,3 +40,17 @@ def test_sqlite_and_postgresql_get_the_same_schema(tmp_path, _postgres_schema):
     sqlite_url = f"sqlite:///{tmp_path / 'same.db'}"
     upgrade(Settings(database_url=sqlite_url))
     assert _schema(sqlite_url) == _schema(_postgres_schema)
+
+
+@pytest.mark.postgres
+def test_the_slot_queue_is_vacuumed_every_few_thousand_claims(_postgres_schema):
+    """Revision 0016: claims delete slots at the front of the claim index; the default (20 % of
+    the table dead) would let tens of thousands of dead rows slow every claim."""
+    engine = create_engine(_postgres_schema)
+    with engine.connect() as conn:
+        options = conn.execute(
+            text("SELECT reloptions FROM pg_class WHERE relname = 'study_slots'")
+        ).scalar_one()
+    engine.dispose()
+    assert "autovacuum_vacuum_scale_factor=0" in options, options
+    assert "autovacuum_vacuum_threshold=2000" in options, options
