@@ -83,6 +83,12 @@ def _opened(arena, annotators: int, **fields):
     return public, arena.app.state.engine, MediaStore(arena.settings.media_dir)
 
 
+def _loaded(session, public) -> tuple[Study, list[Annotator]]:
+    """The opened study and its invited annotators, in invitation order, in `session`."""
+    study = session.scalar(select(Study).where(Study.public_id == public["public_id"]))
+    return study, session.scalars(select(Annotator).order_by(Annotator.id)).all()
+
+
 @pytest.fixture
 def quiet_sweeps(monkeypatch):
     """Periodic work out of the count: expiry sweeps, active-policy refreshes and the refresh of
@@ -97,8 +103,7 @@ def quiet_sweeps(monkeypatch):
 def test_a_cycle_takes_at_most_six_statements(arena, quiet_sweeps, policy):
     public, engine, store = _opened(arena, 2, pair_policy=policy, raters_per_item=2)
     with arena.session_factory() as session:
-        study = session.scalar(select(Study).where(Study.public_id == public["public_id"]))
-        first, second = session.scalars(select(Annotator).order_by(Annotator.id)).all()
+        study, (first, second) = _loaded(session, public)
         rng = np.random.default_rng(5)
         warm = _cycles(session, store, study, first, start_session(session, first)[0], engine, rng)
         counts = _cycles(
@@ -117,8 +122,7 @@ def test_a_cycle_takes_at_most_six_statements(arena, quiet_sweeps, policy):
 def test_check_cycles_stay_within_six_statements(arena, quiet_sweeps):
     public, engine, store = _opened(arena, 2, attention_check_rate=0.5, raters_per_item=2)
     with arena.session_factory() as session:
-        study = session.scalar(select(Study).where(Study.public_id == public["public_id"]))
-        first, second = session.scalars(select(Annotator).order_by(Annotator.id)).all()
+        study, (first, second) = _loaded(session, public)
         # Warm the per-process caches a long-running server holds: check copies and renditions.
         pool = slots.study_pool(session, study)
         for item in pool.items.values():
@@ -416,8 +420,7 @@ def _cycles_ahead(session, store, study, annotator, viewer, engine, rng, forget=
 def test_a_cycle_with_a_task_held_ahead_adds_one_look_up(arena, quiet_sweeps, policy):
     public, engine, store = _opened(arena, 2, pair_policy=policy, raters_per_item=2)
     with arena.session_factory() as session:
-        study = session.scalar(select(Study).where(Study.public_id == public["public_id"]))
-        first, second = session.scalars(select(Annotator).order_by(Annotator.id)).all()
+        study, (first, second) = _loaded(session, public)
         rng = np.random.default_rng(7)
         warm, _ = _cycles_ahead(
             session, store, study, first, start_session(session, first)[0], engine, rng
@@ -454,8 +457,7 @@ def test_a_cycle_with_a_task_held_ahead_adds_one_look_up(arena, quiet_sweeps, po
 def test_a_task_held_ahead_by_another_process_costs_one_look_up(arena, quiet_sweeps):
     public, engine, store = _opened(arena, 1, raters_per_item=1)
     with arena.session_factory() as session:
-        study = session.scalar(select(Study).where(Study.public_id == public["public_id"]))
-        annotator = session.scalar(select(Annotator))
+        study, (annotator,) = _loaded(session, public)
         viewer = start_session(session, annotator)[0]
         rng = np.random.default_rng(3)
         counts, shown = _cycles_ahead(
@@ -479,8 +481,7 @@ def test_a_task_held_ahead_is_timed_from_the_previous_answer(arena):
 
 
 def _timed_ahead(session, store, public):
-    study = session.scalar(select(Study).where(Study.public_id == public["public_id"]))
-    annotator = session.scalar(select(Annotator))
+    study, (annotator,) = _loaded(session, public)
     viewer = start_session(session, annotator)[0]
     t0 = utcnow()
     task = next_assignment(session, annotator, now=t0)

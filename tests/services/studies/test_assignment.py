@@ -69,13 +69,15 @@ def _work(
         errors.append(exc)
 
 
-def test_three_concurrent_annotators_cover_every_item_exactly_three_times(factory):
+def _answer_concurrently(factory, annotators: int, **study) -> tuple[int, list[int], dict]:
+    """`annotators` threads each answering every task they get of a new study, at once:
+    (study id, annotator ids, answers per annotator)."""
     with factory() as session:
-        study = seed_study(session, generators=3, prompts=5, raters_per_item=3)
-        annotators = _annotators(session, study, 3)
+        seeded = seed_study(session, **study)
+        ids = [a.id for a in _annotators(session, seeded, annotators)]
         session.commit()
-        study_id, ids = study.id, [a.id for a in annotators]
-    barrier, errors, counts = threading.Barrier(3), [], {}
+        study_id = seeded.id
+    barrier, errors, counts = threading.Barrier(annotators), [], {}
     threads = [
         threading.Thread(target=_work, args=(factory, i, barrier, errors, counts)) for i in ids
     ]
@@ -84,6 +86,13 @@ def test_three_concurrent_annotators_cover_every_item_exactly_three_times(factor
     for thread in threads:
         thread.join(timeout=120)
     assert not errors, errors
+    return study_id, ids, counts
+
+
+def test_three_concurrent_annotators_cover_every_item_exactly_three_times(factory):
+    study_id, ids, counts = _answer_concurrently(
+        factory, 3, generators=3, prompts=5, raters_per_item=3
+    )
     with factory() as session:
         per_item = _votes_per_item(session, study_id)
         # 5 prompts × 3 generator pairs, each answered by all three annotators, once each.
@@ -101,20 +110,9 @@ def test_three_concurrent_annotators_cover_every_item_exactly_three_times(factor
 
 
 def test_more_annotators_than_slots_never_overfill_an_item(factory):
-    with factory() as session:
-        study = seed_study(session, generators=3, prompts=3, raters_per_item=2)
-        annotators = _annotators(session, study, 5)
-        session.commit()
-        study_id, ids = study.id, [a.id for a in annotators]
-    barrier, errors, counts = threading.Barrier(5), [], {}
-    threads = [
-        threading.Thread(target=_work, args=(factory, i, barrier, errors, counts)) for i in ids
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
+    study_id, _ids, counts = _answer_concurrently(
+        factory, 5, generators=3, prompts=3, raters_per_item=2
+    )
     with factory() as session:
         per_item = _votes_per_item(session, study_id)
         assert len(per_item) == 9
