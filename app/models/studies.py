@@ -206,6 +206,16 @@ class Assignment(Base):
         ),
         Index("ix_assignments_annotator_open", "annotator_id", "answered_at"),
         Index("ix_assignments_study_expiry", "study_id", "answered_at", "expires_at"),
+        # The claim's probes (slots.never_held): items the annotator held, items they skipped
+        # (few rows have one).
+        Index("ix_assignments_annotator_item", "annotator_id", "item_key"),
+        Index(
+            "ix_assignments_annotator_skipped",
+            "annotator_id",
+            "skipped_item_key",
+            postgresql_where=text("skipped_item_key IS NOT NULL"),
+            sqlite_where=text("skipped_item_key IS NOT NULL"),
+        ),
         CheckConstraint(
             "check_kind IS NULL OR check_kind IN ('degraded', 'repeat')",
             name="assignment_check_known",
@@ -259,8 +269,10 @@ class StudySlot(Base):
     __tablename__ = "study_slots"
     __table_args__ = (
         UniqueConstraint("study_id", "item_key", "slot", name="uq_study_slots_item_slot"),
-        Index("ix_study_slots_order", "study_id", "position"),
-        Index("ix_study_slots_pair", "study_id", "gen_a", "gen_b", "position"),
+        # A claim's order, (position, slot), read straight off the index: the first free slot
+        # is the first row that qualifies, with no sort over the rows before it.
+        Index("ix_study_slots_order", "study_id", "position", "slot"),
+        Index("ix_study_slots_pair", "study_id", "gen_a", "gen_b", "position", "slot"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
