@@ -150,7 +150,7 @@ def insert_assignment(session: Session, values: dict) -> Assignment | None:
     someone): the new row, part of the session as if loaded, or None."""
     statement = _NEW_ASSIGNMENT[session.get_bind().dialect.name]
     row = run(session, statement, values).first()
-    return attach(session, Assignment, dict(row._mapping)) if row is not None else None
+    return attach(session, Assignment, row._asdict()) if row is not None else None
 
 
 _UNNEST_SLOTS = text(

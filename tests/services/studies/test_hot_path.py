@@ -1,0 +1,113 @@
+"""hot_path.run: the vote path's statements, prepared on PostgreSQL, as SQLAlchemy runs them.
+
+Every statement must read back what SQLAlchemy's own execution gives (types converted both
+ways), fail with SQLAlchemy's exceptions (the error handlers answer DataError with a 422), and
+run through SQLAlchemy whenever something listens to the engine (statement counts stay true).
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import bindparam, event, insert, select, update
+from sqlalchemy.exc import DataError, IntegrityError, StatementError
+
+from app.models import Assignment, Vote, utcnow
+from app.services.studies import hot_path
+from app.services.studies.assignment import next_assignment
+from app.services.studies.invites import create_invites
+from app.services.studies.votes import submit_vote
+from tests.support.humaneval import seed_study
+
+VOTES = Vote.__table__
+INSERT_VOTE = insert(VOTES).returning(VOTES.c.id, VOTES.c.flags, VOTES.c.created_at)
+SET_CHOICE = (
+    update(VOTES)
+    .where(VOTES.c.id == bindparam("p_id"))
+    .values(choice=bindparam("p_choice"))
+    .returning(VOTES.c.id, VOTES.c.choice)
+)
+
+
+@pytest.fixture
+def answered(session):
+    """A flag study's vote (flags are JSON) to copy rows from."""
+    study = seed_study(session, "flag", prompts=2)
+    ((annotator, _url),) = create_invites(session, study, 1, "http://test")
+    task = next_assignment(session, annotator)
+    vote = submit_vote(session, annotator, task.public_id, flags=[study.flag_options[0]])
+    session.commit()
+    return vote
+
+
+def _row(vote: Vote, **changes) -> dict:
+    columns = ("assignment_id", "study_id", "annotator_id", "choice", "winner", "rating")
+    row = {c: getattr(vote, c) for c in columns}
+    return {**row, "server_ms": 5, "client_ms": None, "created_at": utcnow(), **changes}
+
+
+def test_rows_read_back_as_sqlalchemy_reads_them(session, answered):
+    row = _row(answered, aspect="realism", flags=["blurry", {"note": "ünïcode"}])
+    prepared = hot_path.run(session, INSERT_VOTE, row).one()
+    assert prepared.flags == ["blurry", {"note": "ünïcode"}]  # JSON both ways
+    assert prepared.created_at == row["created_at"]  # an aware datetime, unchanged
+    stored = session.execute(select(Vote).where(Vote.id == prepared.id)).scalar_one()
+    assert stored.flags == row["flags"] and stored.aspect == "realism"
+    assert prepared._asdict() == {
+        "id": stored.id,
+        "flags": stored.flags,
+        "created_at": stored.created_at,
+    }
+    # A second run of the same statement with the same names: the same prepared form.
+    again = hot_path.run(session, INSERT_VOTE, _row(answered, aspect="style", flags=None))
+    assert again.scalar_one() > prepared.id
+    changed = hot_path.run(session, SET_CHOICE, {"p_id": prepared.id, "p_choice": "tie"}).all()
+    assert [tuple(r) for r in changed] == [(prepared.id, "tie")]
+    assert hot_path.run(session, SET_CHOICE, {"p_id": -1, "p_choice": "tie"}).first() is None
+    session.rollback()
+
+
+def test_errors_are_sqlalchemys_and_the_transaction_rolls_back(session, answered):
+    with pytest.raises(IntegrityError):  # the same (assignment, aspect) twice
+        hot_path.run(session, INSERT_VOTE, _row(answered, aspect=None, flags=None))
+        hot_path.run(session, INSERT_VOTE, _row(answered, aspect=None, flags=None))
+    session.rollback()
+    if session.get_bind().dialect.name == "postgresql":  # SQLite does not check lengths
+        with pytest.raises(DataError):
+            hot_path.run(session, INSERT_VOTE, _row(answered, aspect="a" * 40, flags=None))
+        session.rollback()
+    with pytest.raises(StatementError, match="p_choice"):
+        hot_path.run(session, SET_CHOICE, {"p_id": answered.id})
+    session.rollback()
+    assert session.scalar(select(Vote.id).where(Vote.aspect.is_not(None))) is None
+
+
+def test_listeners_see_every_statement(factory, session, answered):
+    seen = []
+    engine = session.get_bind()
+    session.commit()  # the next transaction's connection sees the listener
+
+    def count(_conn, _cursor, statement, *_args):
+        seen.append(statement.split()[0])
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        hot_path.run(session, SET_CHOICE, {"p_id": answered.id, "p_choice": "left"})
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    session.rollback()
+    assert seen == ["UPDATE"]
+
+
+def test_statements_with_python_side_defaults_run_through_sqlalchemy(session, answered):
+    """An INSERT missing a column with a Python default (Assignment.public_id) is not prepared:
+    SQLAlchemy makes the default."""
+    values = {
+        "study_id": answered.study_id,
+        "annotator_id": answered.annotator_id,
+        "issued_at": utcnow(),
+        "expires_at": utcnow(),
+    }
+    table = Assignment.__table__
+    statement = insert(table).returning(table.c.public_id)
+    assert hot_path.run(session, statement, values).scalar_one()
+    session.rollback()
