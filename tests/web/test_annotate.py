@@ -99,6 +99,32 @@ def test_flag_task_with_checklist_and_none_of_these(pool):
     assert flags == [["anatomy", "unsafe"], []]
 
 
+def test_vote_fields_are_text_and_empty_ones_count_as_absent(pool):
+    """The vote's form is read in one dependency (app/web/annotate.vote_form): a file or a
+    control character in a field is a 422 that names it, an empty optional field is absent."""
+    arena = pool
+    study = make_study(arena, name="form-fields")
+    [url] = invite_urls(arena, study)
+    annotator = Annotator(browser(arena), url)
+    page = annotator.start()
+    fields = {"csrf_token": page.field("csrf_token"), "assignment": page.field("assignment")}
+    as_file = annotator.post(
+        f"{page.study_path}/vote",
+        data=fields,
+        files={"choice": ("choice.txt", b"left", "text/plain")},
+        headers={"HX-Request": "true"},
+    )
+    assert_refused(arena, as_file, 422, "choice&#39; must be text, not a file")
+    nul = annotator.answer(page, choice="left", client_ms="9\x00")
+    assert_refused(arena, nul, 422, "client_ms&#39; contains the control character U+0000")
+    # Empty rating, flags and client time are absent: a pairwise answer goes through.
+    response = annotator.answer(page, choice="left", rating="", client_ms="", ahead="")
+    assert response.status_code == 200, response.text
+    with arena.session_factory() as session:
+        votes = session.scalars(select(Vote)).all()
+    assert [(v.choice, v.rating, v.client_ms) for v in votes] == [("left", None, None)]
+
+
 def test_csrf_token_is_required_on_every_post(pool):
     arena = pool
     study = make_study(arena)
