@@ -90,10 +90,16 @@ class Prepared:
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             self.binds.append((name, bind.value, bind.required, processor))
         columns = list(getattr(statement, "exported_columns", None) or ())
-        self.row = namedtuple("Row", [c.key for c in columns]) if columns else None
-        self.results = [
-            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
-        ]
+        try:  # rows with attribute access; duplicate or private names: SQLAlchemy's rows
+            self.row = namedtuple("Row", [c.key for c in columns]) if columns else None
+        except ValueError:
+            raise Unprepared from None
+        try:  # some conversions need the driver's type code (numeric): SQLAlchemy's rows
+            self.results = [
+                c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
+            ]
+        except Exception:  # noqa: BLE001 - any type that cannot convert without it
+            raise Unprepared from None
         self.convert = any(self.results)
 
     def execute(self, connection: Connection, params: dict[str, Any]) -> Rows:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError, StatementError
 
-from app.models import Assignment, Vote, utcnow
+from app.models import Assignment, Study, Vote, utcnow
 from app.services.studies import hot_path
 from app.services.studies.assignment import next_assignment
 from app.services.studies.invites import create_invites
@@ -111,3 +111,17 @@ def test_statements_with_python_side_defaults_run_through_sqlalchemy(session, an
     statement = insert(table).returning(table.c.public_id)
     assert hot_path.run(session, statement, values).scalar_one()
     session.rollback()
+
+
+def test_rows_with_duplicate_names_run_through_sqlalchemy(session, answered):
+    both = select(Vote.id, Assignment.id).join(Assignment, Assignment.id == Vote.assignment_id)
+    row = hot_path.run(session, both.where(Vote.id == bindparam("p_id")), {"p_id": answered.id})
+    assert tuple(row.one()) == (answered.id, answered.assignment_id)
+
+
+def test_rows_whose_conversion_needs_the_drivers_type_code_run_through_sqlalchemy(
+    session, answered
+):
+    rate = select(Study.attention_check_rate).where(Study.id == bindparam("p_id"))
+    found = hot_path.run(session, rate, {"p_id": answered.study_id}).scalar_one()
+    assert found == session.get(Study, answered.study_id).attention_check_rate
