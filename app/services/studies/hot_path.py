@@ -122,8 +122,19 @@ class Prepared:
                 cursor.execute(self.sql, values)
                 fetched = cursor.fetchall() if self.row is not None else []
         except dbapi.Error as error:
-            # As SQLAlchemy raises it (IntegrityError, DataError…), for the error handlers.
-            raise exc.DBAPIError.instance(self.sql, values, error, dbapi.Error) from error
+            # As SQLAlchemy raises it (IntegrityError, DataError…), for the error handlers; a
+            # lost server connection is invalidated, so the pool never hands it out again.
+            lost = connection.dialect.is_disconnect(error, driver, None)
+            if lost:
+                connection.invalidate(error)
+            raise exc.DBAPIError.instance(
+                self.sql,
+                values,
+                error,
+                dbapi.Error,
+                connection_invalidated=lost,
+                dialect=connection.dialect,
+            ) from error
         if self.convert:
             fetched = [
                 [f(v) if f is not None else v for f, v in zip(self.results, row, strict=True)]

@@ -8,14 +8,17 @@ run through SQLAlchemy whenever something listens to the engine (statement count
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import bindparam, event, insert, select, update
-from sqlalchemy.exc import DataError, IntegrityError, StatementError
+from sqlalchemy import bindparam, event, insert, select, text, update
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
+from sqlalchemy.orm import Session
 
+from app.db import make_engine
 from app.models import Assignment, Study, Vote, utcnow
 from app.services.studies import hot_path
 from app.services.studies.assignment import next_assignment
 from app.services.studies.invites import create_invites
 from app.services.studies.votes import submit_vote
+from app.settings import Settings
 from tests.support.humaneval import seed_study
 
 VOTES = Vote.__table__
@@ -125,3 +128,22 @@ def test_rows_whose_conversion_needs_the_drivers_type_code_run_through_sqlalchem
     rate = select(Study.attention_check_rate).where(Study.id == bindparam("p_id"))
     found = hot_path.run(session, rate, {"p_id": answered.study_id}).scalar_one()
     assert found == session.get(Study, answered.study_id).attention_check_rate
+
+
+@pytest.mark.postgres
+def test_a_lost_server_connection_is_invalidated(_postgres_schema):
+    """The server ends the connection mid-transaction (a restart, an administrator): the error
+    says so and the pool never hands that connection out again."""
+    engine = make_engine(Settings(database_url=_postgres_schema))
+    try:
+        with Session(engine) as session:
+            backend = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            with engine.connect() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+            with pytest.raises(OperationalError) as lost:
+                hot_path.run(session, SET_CHOICE, {"p_id": -1, "p_choice": "left"})
+            assert lost.value.connection_invalidated
+            session.rollback()
+            assert session.execute(text("SELECT pg_backend_pid()")).scalar_one() != backend
+    finally:
+        engine.dispose()
