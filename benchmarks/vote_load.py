@@ -598,13 +598,29 @@ def invites(database_url: str, study_id: int, count: int, port: int) -> list[str
     return urls
 
 
+def _backend_cpu_ns(pid: int) -> int | None:
+    """A PostgreSQL backend's CPU time so far, from the kernel's scheduler statistics (the
+    server runs on this machine in the benchmark; None where it does not)."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _statement_kind(statement: str) -> str:
+    """A statement's first words ("DELETE FROM study_slots"), to name it in the report."""
+    words = statement.split()
+    return " ".join(words[:3] if words[0] in ("DELETE", "INSERT") else words[:2])
+
+
 def statements_per_cycle(
     database_url: str, study_id: int, media_dir: Path, cycles: int = 30
 ) -> dict:
     """answer_and_continue's statements per cycle as the task page drives it (one task held
     ahead), counted in this process on the same study (a fresh annotator; the first cycle, which
-    fills this process's caches, left out)."""
-    from sqlalchemy import event
+    fills this process's caches, left out), with the PostgreSQL backend's CPU per statement
+    (median over the cycles, µs): a statement whose cost grows shows here first."""
+    from sqlalchemy import event, text
 
     from app.db import make_engine, make_session_factory
     from app.media import MediaStore
@@ -617,6 +633,7 @@ def statements_per_cycle(
     settings = Settings(database_url=database_url)
     engine = make_engine(settings)
     counts = []
+    cpu: dict[str, list[float]] = {}
     with make_session_factory(engine)() as session:
         study = session.get(Study, study_id)
         ((annotator, _url),) = create_invites(session, study, 1, "http://bench")
@@ -625,13 +642,22 @@ def statements_per_cycle(
         task = next_assignment(session, annotator)
         ahead = claim_ahead(session, store, study, annotator, viewer, now=utcnow())
         session.commit()
-        for _ in range(cycles + 1):
+        for cycle in range(cycles + 1):
+            # The cycle's transaction, on this backend (not counted: asked before listening).
+            backend = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
             seen = []
 
-            def count(*_args, seen=seen):
-                seen.append(1)
+            def before(_conn, _cursor, statement, *_args, seen=seen, pid=backend):
+                seen.append((_statement_kind(statement), _backend_cpu_ns(pid)))
 
-            event.listen(engine, "before_cursor_execute", count)
+            def after(_conn, _cursor, _statement, *_args, seen=seen, cycle=cycle, pid=backend):
+                kind, started = seen[-1]
+                ended = _backend_cpu_ns(pid)
+                if cycle and started is not None and ended is not None:
+                    cpu.setdefault(kind, []).append((ended - started) / 1000)
+
+            event.listen(engine, "before_cursor_execute", before)
+            event.listen(engine, "after_cursor_execute", after)
             step = answer_and_continue(
                 session,
                 store,
@@ -644,12 +670,19 @@ def statements_per_cycle(
                 claim_ahead_room=True,
             )
             session.commit()
-            event.remove(engine, "before_cursor_execute", count)
+            event.remove(engine, "before_cursor_execute", before)
+            event.remove(engine, "after_cursor_execute", after)
             counts.append(len(seen))
             task, ahead = step.assignment, step.ahead
     engine.dispose()
     steady = counts[1:]
-    return {"median": sorted(steady)[len(steady) // 2], "max": max(steady)}
+    return {
+        "median": sorted(steady)[len(steady) // 2],
+        "max": max(steady),
+        "postgres_cpu_us": {
+            kind: round(sorted(values)[len(values) // 2]) for kind, values in cpu.items()
+        },
+    }
 
 
 def verify(database_url: str, acknowledged: dict[str, str]) -> dict:
@@ -825,6 +858,14 @@ def report(result: dict) -> str:
         f"{result['items_per_study']:,} items per study, seeded in {result['seed_s']} s",
         f"SQL statements per task-and-vote cycle (answer_and_continue): median "
         f"{result['statements_per_cycle']['median']}, max {result['statements_per_cycle']['max']}",
+        "PostgreSQL CPU per statement of the cycle (µs, median over 30 cycles of one annotator): "
+        + (
+            ", ".join(
+                f"{kind} {us}"
+                for kind, us in result["statements_per_cycle"].get("postgres_cpu_us", {}).items()
+            )
+            or "not measured (the server is not on this machine)"
+        ),
         "",
         "| server | annotators | votes in study | req/s | p50 ms | p99 ms | errors | server CPU ms/req"
         " | PostgreSQL CPU ms/req | generator CPU ms/req |",

@@ -45,6 +45,10 @@ def test_kill_mid_run_loses_no_acknowledged_vote_and_duplicates_none(_postgres_s
     killed = [p for p in points if p.get("killed_pid")]
     assert len(killed) == 1 and killed[0]["resent_after_lost_connection"] > 0
     assert result["statements_per_cycle"]["max"] <= 6
+    # PostgreSQL runs on this machine: each statement of the cycle has its backend CPU time.
+    measured = result["statements_per_cycle"]["postgres_cpu_us"]
+    assert {"DELETE FROM study_slots", "INSERT INTO votes", "UPDATE assignments"} <= set(measured)
+    assert all(us >= 0 for us in measured.values()), measured
     check = result["exactly_once"]
     assert check["acknowledged"] == check["stored"] > 0
     assert check["lost"] == check["changed"] == check["duplicates"] == 0
