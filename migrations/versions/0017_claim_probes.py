@@ -13,6 +13,10 @@ The claim order is (position, slot); the slot indexes held only position, so Pos
 the candidates into an incremental sort (32 rows at least) before taking the first: slot is
 now the indexes' last column and the first qualifying row ends the scan.
 
+The indexes are built in the migration's transaction: writes to `assignments` and
+`study_slots` wait while the four indexes are built, so on a large database run it while
+no study is taking answers.
+
 Revision ID: 0017
 Revises: 0016
 Create Date: 2026-12-05 00:20:00
