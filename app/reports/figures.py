@@ -160,10 +160,18 @@ def _average_win_rate(lb: Leaderboard) -> str | None:
         return None
     names, values = observed
     _, predicted = _matrix_rows(lb, "predicted")
-    with np.errstate(all="ignore"):
-        return plots.average_win_rate(
-            names, np.nanmean(values, axis=1).tolist(), np.nanmean(predicted, axis=1).tolist()
-        )
+    return plots.average_win_rate(
+        names, _row_means(values).tolist(), _row_means(predicted).tolist()
+    )
+
+
+def _row_means(values: np.ndarray) -> np.ndarray:
+    """Each row's mean over the pairs that met (NaN cells left out); NaN for a generator that met
+    nobody (np.nanmean's answer too, without its "Mean of empty slice" warning)."""
+    met = ~np.isnan(values)
+    counts = met.sum(axis=1)
+    sums = np.where(met, values, 0.0).sum(axis=1)
+    return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
 def _vote_counts(lb: Leaderboard) -> str | None:
@@ -283,8 +291,7 @@ def describe(lb: Leaderboard, name: str) -> str:
         )
     if name == "average-win-rate":
         names, observed = _matrix_rows(lb, "observed")
-        with np.errstate(all="ignore"):
-            means = np.nanmean(observed, axis=1)
+        means = _row_means(observed)
         order = sorted(
             (i for i in range(len(names)) if np.isfinite(means[i])), key=lambda i: -means[i]
         )

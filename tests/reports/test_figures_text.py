@@ -61,3 +61,20 @@ def test_metric_notes_state_shared_parameters_once():
     rows = [_row("a", {"fid": cell}), _row("b", {"fid": {**cell, "n_gen": 70}})]
     [(label, groups)] = fmt.metric_notes(rows, {"fid": "FID"})
     assert label == "FID" and groups == [(["a", "b"], "extractor inception")]
+
+
+def test_a_generator_that_met_nobody_is_left_out_of_the_average_win_rate_without_a_warning():
+    """Its row of the win matrix is all empty: no mean, and no numpy "Mean of empty slice"."""
+    import warnings
+
+    from app.reports.figures import describe
+
+    matrix = {
+        "generators": ["a", "b", "c"],
+        "observed": [[None, 0.75, None], [0.25, None, None], [None, None, None]],
+    }
+    board = SimpleNamespace(human=SimpleNamespace(win_matrix=matrix), rows=[1, 2, 3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        text = describe(board, "average-win-rate")
+    assert text.endswith("best first: a 0.750; b 0.250."), text
