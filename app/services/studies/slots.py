@@ -238,7 +238,7 @@ def never_held(annotator_id, item_key) -> tuple:
     (ix_assignments_annotator_item, ix_assignments_annotator_skipped), so the plan does not
     hang on statistics: a new study's rows are missing from them until the next ANALYZE. One
     EXISTS with an OR of the two, keyed on the study, was planned as a join of every candidate
-    slot against all of the annotator's assignments (3 ms per claim at 420 answers, more than
+    slot against all of the annotator's assignments (1.4-3 ms per claim at 420 answers, over
     half of PostgreSQL's time per vote, growing with every answer)."""
     held = select(Assignment.id).where(
         Assignment.annotator_id == annotator_id, Assignment.item_key == item_key
