@@ -62,8 +62,9 @@ class Rows(list):
 
 
 class Unprepared(Exception):
-    """The statement needs SQLAlchemy's execution (Python-side defaults, expanding or
-    literal parameters): it runs that way."""
+    """The statement needs SQLAlchemy's execution (Python-side defaults, expanding or literal
+    parameters, duplicate column names, results whose conversion needs the driver's type
+    code): it runs that way."""
 
 
 class Prepared:
