@@ -26,7 +26,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, event, select, text, update
+from sqlalchemy import bindparam, delete, event, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -230,6 +230,14 @@ class ClaimedSlot:
     position: int
 
 
+# LIMIT 1 and OFFSET 0 written into the claim's SQL, not bound: PostgreSQL plans a prepared
+# statement once (a generic plan) only when that plan costs no more than one planned for the
+# values; with the LIMIT a parameter it cannot tell the ordered index scan stops at the first
+# row, so it planned the claim again on every execution (0.1-0.2 ms of its CPU per vote).
+_ONE = literal_column("1")
+_ZERO = literal_column("0")
+
+
 def never_held(annotator_id, item_key) -> tuple:
     """Conditions: the annotator never held the item `item_key` names (held or answered it) and
     never skipped it ("can't judge": never shown to them again).
@@ -248,7 +256,7 @@ def never_held(annotator_id, item_key) -> tuple:
     )
     # OFFSET 0 keeps each EXISTS a probe per candidate: PostgreSQL does not turn a subquery
     # with an OFFSET into a join (a join reads all their assignments before the first slot).
-    return (~held.offset(0).exists(), ~skipped.offset(0).exists())
+    return (~held.offset(_ZERO).exists(), ~skipped.offset(_ZERO).exists())
 
 
 def _claim_statement(pair: bool):
@@ -261,7 +269,7 @@ def _claim_statement(pair: bool):
     )
     if pair:
         pick = pick.where(s.c.gen_a == bindparam("p_gen_a"), s.c.gen_b == bindparam("p_gen_b"))
-    pick = pick.order_by(s.c.position, s.c.slot).limit(1).with_for_update(skip_locked=True)
+    pick = pick.order_by(s.c.position, s.c.slot).limit(_ONE).with_for_update(skip_locked=True)
     table = StudySlot.__table__
     return (
         delete(table)

@@ -61,3 +61,31 @@ def test_a_claim_probes_the_annotators_items_per_candidate(factory):
         assert "Index Scan using ix_assignments_annotator_item" in plan, plan
         assert "Index Scan using ix_assignments_annotator_skipped" in plan, plan
         assert "Sort" not in plan, plan  # the first qualifying slot ends the scan
+
+
+def test_postgresql_plans_the_claim_once(factory):
+    """The claim is planned once per connection (a generic plan), not on every execution: its
+    LIMIT and OFFSET are written into the SQL. As parameters, PostgreSQL could not cost the
+    prepared statement's generic plan and planned it again for every claim (0.1-0.2 ms of its
+    CPU per vote, more than the claim's own execution)."""
+    with factory() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            return  # SQLite plans every statement: nothing to keep
+        study = seed_study(session, generators=4, prompts=60)
+        ((annotator, _url),) = create_invites(session, study, 1, "http://test")
+        slots.ensure_slots(session, study)
+        session.commit()
+        # psycopg prepares a statement at its 5th execution on a connection, PostgreSQL plans
+        # the first 5 executions of a prepared statement for their values, then chooses.
+        for _ in range(15):
+            assert slots.claim_slot(session, study, annotator.id) is not None
+        plans = session.execute(
+            text(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                "WHERE statement LIKE 'DELETE FROM study_slots%'"
+            )
+        ).all()
+        session.rollback()
+    assert len(plans) == 1, plans
+    generic, custom = plans[0]
+    assert generic >= 5 and custom <= 5, plans
