@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import select
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
 import anyio
 from fastapi import Depends, Request
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.settings import Settings
@@ -34,9 +35,25 @@ def make_engine(settings: Settings) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=pool_size(settings), max_overflow=0, pool_timeout=30
-    )
+    engine = create_engine(url, pool_size=pool_size(settings), max_overflow=0, pool_timeout=30)
+    event.listen(engine, "checkout", _refuse_ended_connection)
+    return engine
+
+
+def _refuse_ended_connection(dbapi_connection, _record, _proxy) -> None:
+    """A pooled connection the server has ended is never handed out: the pool drops it and
+    checks out another (SQLAlchemy's "pessimistic disconnect handling").
+
+    Told without a round trip (pool_pre_ping sends an empty query on every checkout, one more
+    round trip on every request): an idle connection has nothing to read unless the server
+    wrote to it, and what it writes unasked is the notice that it ends the session (a restart,
+    pg_terminate_backend, idle timeouts) before closing the socket."""
+    if dbapi_connection.closed or dbapi_connection.broken:
+        raise exc.DisconnectionError("the connection is closed")
+    waiting = select.poll()
+    waiting.register(dbapi_connection.pgconn.socket, select.POLLIN | select.POLLPRI)
+    if waiting.poll(0):
+        raise exc.DisconnectionError("the server ended the connection")
 
 
 def pool_size(settings: Settings) -> int:

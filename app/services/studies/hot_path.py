@@ -22,8 +22,9 @@ from collections.abc import Callable
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, Executable, exc
+from sqlalchemy import Connection, Engine, Executable, exc, inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_state
 
 _BIND_KEYS: WeakKeyDictionary[Engine, str] = WeakKeyDictionary()
 
@@ -63,8 +64,7 @@ class Rows(list):
 
 class Unprepared(Exception):
     """The statement needs SQLAlchemy's execution (Python-side defaults, expanding or literal
-    parameters, duplicate column names, results whose conversion needs the driver's type
-    code): it runs that way."""
+    parameters, duplicate or private column names): it runs that way."""
 
 
 class Prepared:
@@ -95,13 +95,20 @@ class Prepared:
             self.row = namedtuple("Row", [c.key for c in columns]) if columns else None
         except ValueError:
             raise Unprepared from None
-        try:  # some conversions need the driver's type code (numeric): SQLAlchemy's rows
-            self.results = [
-                c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
-            ]
-        except Exception:  # noqa: BLE001 - any type that cannot convert without it
-            raise Unprepared from None
-        self.convert = any(self.results)
+        self.columns = columns
+        # The columns' conversions, made at the first execution: some need the type the server
+        # reports (a FLOAT column's, to tell float from Decimal), read from that execution's
+        # description (building one costs ~4 µs a column, so it is read once).
+        self.results: list[Callable | None] | None = None
+        self.convert = False
+
+    def _conversions(self, dialect, description) -> None:
+        results = [
+            column.type.dialect_impl(dialect).result_processor(dialect, described.type_code)
+            for column, described in zip(self.columns, description, strict=True)
+        ]
+        self.convert = any(results)
+        self.results = results
 
     def execute(self, connection: Connection, params: dict[str, Any]) -> Rows:
         values = {}
@@ -121,7 +128,12 @@ class Prepared:
         try:
             with driver.cursor() as cursor:
                 cursor.execute(self.sql, values)
-                fetched = cursor.fetchall() if self.row is not None else []
+                if self.row is None:
+                    fetched = []
+                else:
+                    if self.results is None:
+                        self._conversions(connection.dialect, cursor.description)
+                    fetched = cursor.fetchall()
         except dbapi.Error as error:
             # As SQLAlchemy raises it (IntegrityError, DataError…), for the error handlers; a
             # lost server connection is invalidated, so the pool never hands it out again.
@@ -167,12 +179,33 @@ def _prepared(
 
 
 def attach(session: Session, model: type, values: dict[str, Any]):
-    """An instance of `model` for a row just written and returned (`values`: every column),
-    made part of the session as if loaded: no statement, nothing pending."""
-    row = model(**values)
+    """An instance of `model` for a row just read or written (`values`: every column, by
+    attribute name), part of the session as if the ORM had loaded it: no statement, nothing
+    pending, relationships loaded on first use. Built as the ORM's loader builds one (no
+    `__init__`, no attribute events: 3-4x cheaper for a wide row). When the session already
+    holds that row, its instance is returned, unchanged, as a query would."""
+    mapper = inspect(model)
+    key = mapper.identity_key_from_primary_key([values[name] for name in _primary_key(mapper)])
+    held = session.identity_map.get(key)
+    if held is not None:
+        return held
+    row = mapper.class_manager.new_instance()
+    instance_state(row).dict.update(values)
     make_transient_to_detached(row)
     session.add(row)
     return row
+
+
+_PRIMARY_KEYS: dict[Any, tuple[str, ...]] = {}
+
+
+def _primary_key(mapper) -> tuple[str, ...]:
+    names = _PRIMARY_KEYS.get(mapper)
+    if names is None:
+        names = _PRIMARY_KEYS[mapper] = tuple(
+            mapper.get_property_by_column(column).key for column in mapper.primary_key
+        )
+    return names
 
 
 def bind_key(session: Session) -> str:

@@ -122,12 +122,46 @@ def test_rows_with_duplicate_names_run_through_sqlalchemy(session, answered):
     assert tuple(row.one()) == (answered.id, answered.assignment_id)
 
 
-def test_rows_whose_conversion_needs_the_drivers_type_code_run_through_sqlalchemy(
-    session, answered
-):
-    rate = select(Study.attention_check_rate).where(Study.id == bindparam("p_id"))
-    found = hot_path.run(session, rate, {"p_id": answered.study_id}).scalar_one()
-    assert found == session.get(Study, answered.study_id).attention_check_rate
+def test_conversions_that_need_the_servers_column_type_are_made(session, answered):
+    """A FLOAT column's conversion depends on the type the server reports (float or Decimal):
+    it is read from the first execution's description, and every execution converts alike."""
+    rate = select(Study.attention_check_rate, Study.created_at).where(Study.id == bindparam("p_id"))
+    expected = session.get(Study, answered.study_id)
+    for _ in range(3):
+        found = hot_path.run(session, rate, {"p_id": answered.study_id}).one()
+        assert found.attention_check_rate == expected.attention_check_rate
+        assert type(found.attention_check_rate) is float
+        assert found.created_at == expected.created_at and found.created_at.tzinfo is not None
+    if session.get_bind().dialect.driver == "psycopg":  # prepared, not SQLAlchemy's execution
+        assert hot_path._PREPARED[(id(rate), ("p_id",))] is not None
+
+
+def test_attach_makes_an_instance_as_loaded(factory, answered):
+    """An attached row is persistent and clean (no statement at flush or commit), its
+    relationships load on first use, and a row the session already holds is that instance."""
+    table = Study.__table__
+    row = select(table).where(table.c.id == bindparam("p_id"))
+    seen = []
+
+    def count(_conn, _cursor, statement, *_args):
+        seen.append(statement)
+
+    with factory() as session:
+        values = hot_path.run(session, row, {"p_id": answered.study_id}).one()._asdict()
+        engine = session.get_bind()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            study = hot_path.attach(session, Study, values)
+            assert study in session and not session.dirty and not session.new
+            session.flush()
+            assert seen == []
+            assert study.generators  # loaded on first use: one statement
+            assert len(seen) == 1
+            assert hot_path.attach(session, Study, {**values, "name": "changed"}) is study
+            assert study.name == values["name"]
+            assert session.get(Study, answered.study_id) is study and len(seen) == 1
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
 
 
 @pytest.mark.postgres
