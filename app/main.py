@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc_tuning.tune_for_serving()
         yield
         app.state.commit_executor.shutdown(wait=True)
+        app.state.invalidations.flush()  # the votes' last bumps, for the other processes
 
     app = FastAPI(
         lifespan=lifespan,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from datetime import timedelta
 from typing import ClassVar
@@ -125,13 +126,25 @@ class Invalidations:
 
     In Redis every process sees a bump at once; without Redis only this process does (the others
     notice the change through the database fingerprint after their debounce interval).
+
+    `bump_soon` is the vote path's bump: the scope is marked and a thread of this process sends
+    the marks of the last `coalesce_seconds` in one round trip, so other processes see a vote
+    within about that time (a Redis INCR per vote was 3 % of the server's CPU per vote). This
+    process reads its own marks at once (`version` sends them first); marks not yet sent when
+    the process dies are noticed through the database fingerprint, as without Redis.
     """
 
-    def __init__(self, redis_url: str | None = None, prefix: str = "arena") -> None:
+    def __init__(
+        self, redis_url: str | None = None, prefix: str = "arena", coalesce_seconds: float = 0.05
+    ) -> None:
         self._local: dict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
         self._prefix = f"{prefix}:version:"
         self._redis = None
+        self._coalesce = coalesce_seconds
+        self._marked: set[str] = set()
+        self._wake = threading.Event()
+        self._sender: threading.Thread | None = None
         if redis_url:
             import redis
 
@@ -151,8 +164,49 @@ class Invalidations:
         with self._lock:
             self._local[scope] += 1
 
+    def bump_soon(self, scope: str) -> None:
+        """Bump `scope` within `coalesce_seconds`, with every other bump of that time."""
+        if self._redis is None:
+            self.bump(scope)
+            return
+        with self._lock:
+            self._marked.add(scope)
+            if self._sender is None:
+                self._sender = threading.Thread(
+                    target=self._send_marks, name="invalidations", daemon=True
+                )
+                self._sender.start()
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def flush(self) -> None:
+        """Send the marks now (before a read in this process, and at shutdown)."""
+        with self._lock:
+            marked, self._marked = self._marked, set()
+            self._wake.clear()
+        if not marked:
+            return
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for scope in marked:
+                pipe.incr(self._prefix + scope)
+            pipe.execute()
+        except Exception:  # noqa: BLE001 - as bump: the database fingerprint still works
+            logger.warning("Redis unreachable: invalidations stay in this process")
+            with self._lock:
+                for scope in marked:
+                    self._local[scope] += 1
+
+    def _send_marks(self) -> None:
+        while True:
+            self._wake.wait()
+            time.sleep(self._coalesce)  # gather the bumps of that time into one round trip
+            self.flush()
+
     def version(self, scope: str) -> int:
         if self._redis is not None:
+            if self._marked:
+                self.flush()
             try:
                 return int(self._redis.get(self._prefix + scope) or 0)
             except Exception:  # noqa: BLE001

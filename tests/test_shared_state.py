@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
 import httpx
@@ -119,3 +120,28 @@ def test_a_vote_elsewhere_invalidates_a_cached_leaderboard_at_once(arena, redis_
         session.commit()
         there.bump(f"leaderboard:{study.id}")
         assert local.get(session, study) is board
+
+
+def test_votes_bumps_are_coalesced_and_reach_other_processes_soon(redis_url):
+    """The vote path marks the board and a thread sends the marks of 50 ms in one round trip:
+    this process reads its own bumps at once, another within that time."""
+    prefix = f"test-{uuid.uuid4().hex}"
+    here, there = Invalidations(redis_url, prefix), Invalidations(redis_url, prefix)
+    scope = "leaderboard:1"
+    before = there.version(scope)
+    for _ in range(200):
+        here.bump_soon(scope)
+    deadline = time.monotonic() + 5
+    while there.version(scope) == before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    sent = there.version(scope) - before
+    assert 1 <= sent < 200  # seen elsewhere, in far fewer round trips than bumps
+    here.bump_soon(scope)
+    assert here.version(scope) == before + sent + 1  # this process: at once
+
+
+def test_coalesced_bumps_stay_in_the_process_when_redis_is_down():
+    down = Invalidations("redis://127.0.0.1:1/0", coalesce_seconds=0)
+    down.bump_soon("leaderboard:1")
+    down.flush()
+    assert down.version("leaderboard:1") == 1

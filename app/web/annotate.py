@@ -342,7 +342,7 @@ def vote(
 
     def _committed() -> None:
         VOTES.labels(kind).inc()
-        invalidations.bump(board)
+        invalidations.bump_soon(board)
         if shown:
             TASKS_SERVED.labels(kind).inc()
 
