@@ -145,3 +145,43 @@ def test_coalesced_bumps_stay_in_the_process_when_redis_is_down():
     down.bump_soon("leaderboard:1")
     down.flush()
     assert down.version("leaderboard:1") == 1
+
+
+@pytest.mark.parametrize("storage", ["redis", "memory", "database"])
+def test_several_limits_count_as_one_by_one_in_one_round_trip_on_redis(storage, settings, request):
+    """hit_all counts each key as hit does (the same counters: a key counted by either is
+    refused by both), refuses with the first limit exceeded, and on Redis sends every count in
+    one round trip."""
+    if storage == "redis":
+        url = request.getfixturevalue("redis_url")
+        chosen = settings.model_copy(
+            update={
+                "rate_limit_storage": "redis",
+                "redis_url": url,
+                "redis_prefix": uuid.uuid4().hex,
+            }
+        )
+    else:
+        chosen = settings.model_copy(update={"rate_limit_storage": storage})
+    engine = make_engine(chosen)
+    try:
+        limiter = RateLimiter(rate_limit_storage(chosen, engine))
+        round_trips = []
+        client = getattr(limiter.storage, "storage", None)
+        if storage == "redis":
+            real = client.pipeline
+            client.pipeline = lambda **kw: round_trips.append(kw) or real(**kw)
+        ip, annotator = ("ip", 3, "answers from this address"), ("annotator", 2, "answers")
+        limiter.hit_all(ip, annotator)
+        limiter.hit("annotator", 2, "answers")  # the same counter as hit_all's
+        with pytest.raises(RateLimited) as refused:
+            limiter.hit_all(ip, annotator)
+        assert "at most 2 per 60 s" in str(refused.value)  # the annotator's, though both count
+        limiter.hit_all(ip, ("other", 5, "answers"))  # the address's 3rd of 3
+        with pytest.raises(RateLimited) as refused:
+            limiter.hit_all(ip, ("other", 5, "answers"))
+        assert "at most 3 per 60 s" in str(refused.value)  # its 4th
+        if storage == "redis":
+            assert len(round_trips) == 4  # one per hit_all, none for the single hit
+    finally:
+        engine.dispose()

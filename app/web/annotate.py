@@ -289,12 +289,14 @@ def vote(
     csrf = visitor.csrf
     annotator = viewer.annotator
     visitor.check_csrf(form.csrf_token)
-    limiter.hit(
-        f"vote-ip:{client_address(request)}",
-        settings.vote_rate_per_ip,
-        "answers from this address",
+    limiter.hit_all(
+        (
+            f"vote-ip:{client_address(request)}",
+            settings.vote_rate_per_ip,
+            "answers from this address",
+        ),
+        (f"vote-annotator:{annotator.id}", settings.vote_rate_per_annotator, "answers"),
     )
-    limiter.hit(f"vote-annotator:{annotator.id}", settings.vote_rate_per_annotator, "answers")
     if form.none_of_these and form.flags:
         raise InvalidInput("Tick either problems or “none of these”, not both.")
     if study.kind == StudyKind.flag and not form.flags and not form.none_of_these:
