@@ -168,10 +168,13 @@ def test_several_limits_count_as_one_by_one_in_one_round_trip_on_redis(storage, 
         limiter = RateLimiter(rate_limit_storage(chosen, engine))
         round_trips = []
         client = getattr(limiter.storage, "storage", None)
+        ip, annotator = ("ip", 3, "answers from this address"), ("annotator", 2, "answers")
         if storage == "redis":
+            client.script_flush()  # as after a Redis restart: the script is loaded again
+            limiter.hit_all(("first", 5, "answers"), ("second", 5, "answers"))
             real = client.pipeline
             client.pipeline = lambda **kw: round_trips.append(kw) or real(**kw)
-        ip, annotator = ("ip", 3, "answers from this address"), ("annotator", 2, "answers")
+            asked = _script_exists_calls(client)
         limiter.hit_all(ip, annotator)
         limiter.hit("annotator", 2, "answers")  # the same counter as hit_all's
         with pytest.raises(RateLimited) as refused:
@@ -183,5 +186,11 @@ def test_several_limits_count_as_one_by_one_in_one_round_trip_on_redis(storage, 
         assert "at most 3 per 60 s" in str(refused.value)  # its 4th
         if storage == "redis":
             assert len(round_trips) == 4  # one per hit_all, none for the single hit
+            assert _script_exists_calls(client) == asked  # no SCRIPT EXISTS before each
     finally:
         engine.dispose()
+
+
+def _script_exists_calls(client) -> int:
+    stats = client.info("commandstats")
+    return stats.get("cmdstat_script|exists", {}).get("calls", 0)

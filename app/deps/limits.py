@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage, Storage
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+from redis.exceptions import NoScriptError
 
 from app.errors import RateLimited
 
@@ -61,11 +62,23 @@ class RateLimiter:
         client = getattr(storage, "storage", None)
         if len(items) < 2 or script is None or prefixed is None or client is None:
             return None
-        pipe = client.pipeline(transaction=False)
         now = time.time()
-        for key, item, _what in items:
-            name = prefixed(item.key_for(key))
-            script(keys=[name], args=[now, item.amount, item.get_expiry(), 1], client=pipe)
+        counts = [
+            (prefixed(item.key_for(key)), now, item.amount, item.get_expiry(), 1)
+            for key, item, _what in items
+        ]
+        try:
+            return self._evalsha(client, script.sha, counts)
+        except NoScriptError:  # a restarted Redis: the script is loaded again, once
+            client.script_load(script.script)
+            return self._evalsha(client, script.sha, counts)
+
+    @staticmethod
+    def _evalsha(client, sha: str, counts: list[tuple]) -> list[bool]:
+        # EVALSHA by hand: a pipeline of Script calls first asks SCRIPT EXISTS, a round trip.
+        pipe = client.pipeline(transaction=False)
+        for name, *args in counts:
+            pipe.evalsha(sha, 1, name, *args)
         return [bool(acquired) for acquired in pipe.execute()]
 
     def _refuse(self, key: str, item, what: str) -> None:
