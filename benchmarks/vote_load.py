@@ -509,8 +509,8 @@ def seed(database_url: str, media_dir: Path, prompts: int, existing_votes: int) 
         result = {name: (s.id, s.public_id) for name, s in studies.items()}
     # The seeding's own upkeep done before anything is measured: autovacuum would otherwise
     # visit the hundreds of thousands of rows just inserted during the first points (a study
-    # that gathered 200,000 votes over weeks has long been vacuumed), and a checkpoint would
-    # write them out.
+    # that gathered 200,000 votes over weeks has long been vacuumed), a checkpoint would write
+    # them out, and the kernel would write back its dirty pages (os.sync below).
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM (ANALYZE)"))
         try:
@@ -518,6 +518,7 @@ def seed(database_url: str, media_dir: Path, prompts: int, existing_votes: int) 
         except Exception as error:  # noqa: BLE001 - it needs a superuser or pg_checkpoint
             print(f"no CHECKPOINT after seeding ({error.__class__.__name__})", file=sys.stderr)
     engine.dispose()
+    os.sync()
     return result
 
 
