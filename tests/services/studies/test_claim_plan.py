@@ -66,7 +66,7 @@ def test_a_claim_probes_the_annotators_items_per_candidate(factory):
 def test_postgresql_plans_the_claim_once(factory):
     """The claim is planned once per connection (a generic plan), not on every execution: its
     LIMIT and OFFSET are written into the SQL. As parameters, PostgreSQL could not cost the
-    prepared statement's generic plan and planned it again for every claim (0.1-0.2 ms of its
+    prepared statement's generic plan and planned it again for every claim (0.2-0.3 ms of its
     CPU per vote, more than the claim's own execution)."""
     with factory() as session:
         if session.get_bind().dialect.name != "postgresql":
