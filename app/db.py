@@ -47,7 +47,9 @@ def _refuse_ended_connection(dbapi_connection, _record, _proxy) -> None:
     Told without a round trip (pool_pre_ping sends an empty query on every checkout, one more
     round trip on every request): an idle connection has nothing to read unless the server
     wrote to it, and what it writes unasked is the notice that it ends the session (a restart,
-    pg_terminate_backend, idle timeouts) before closing the socket."""
+    pg_terminate_backend, idle timeouts) before closing the socket. (A reported setting changed
+    by a configuration reload is written unasked too: that connection is replaced as well, at
+    the cost of one reconnection.)"""
     if dbapi_connection.closed or dbapi_connection.broken:
         raise exc.DisconnectionError("the connection is closed")
     waiting = select.poll()
