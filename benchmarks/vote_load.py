@@ -8,7 +8,8 @@ One run measures, on one throw-away database:
 - the ceiling: the minimal one-INSERT endpoint (benchmarks/minimal_vote_app.py) on the same
   stack (sync FastAPI, form, SQLAlchemy pool, Jinja) with the same number of processes;
 - server and PostgreSQL CPU per request (from /proc: the uvicorn processes, and the PostgreSQL
-  backends of this database), and the load generator's own CPU per cycle;
+  backends of this database), and the load generator's own CPU per cycle (a fixed amount of
+  work: when it rises, the machine was slower during that point);
 - SQL statements per task-and-vote cycle (answer_and_continue, counted in this process);
 - a `kill -9` of one server process in the middle of a 64-annotator point: clients whose
   connection dies re-send the same answer; at the end every acknowledged vote must be stored
@@ -790,7 +791,10 @@ def run_suite(
             workdir / "server.log",
         )
         try:
-            plan = [(name, n, None) for name in ("empty", "voted") for n in concurrency]
+            # Each study's point next to the other's at the same concurrency: their ratio is
+            # then measured over the same minute of this machine (a VM's speed drifts; all the
+            # empty study's points first left the other study's to a slower stretch).
+            plan = [(name, n, None) for n in concurrency for name in ("empty", "voted")]
             if kill_clients:
                 plan.append(("empty", kill_clients, seconds / 2))
             for name, clients, kill_after in plan:
