@@ -422,7 +422,6 @@ def seed(database_url: str, media_dir: Path, prompts: int, existing_votes: int) 
     from app.db import make_engine, make_session_factory
     from app.media import MediaStore
     from app.models import Batch, Generator, Image, Prompt, PromptSet
-    from app.services.planner import analyze
     from app.services.studies.schemas import StudyCreate
     from app.services.studies.slots import ensure_slots
     from app.services.studies.study import create_study, open_study
@@ -505,10 +504,10 @@ def seed(database_url: str, media_dir: Path, prompts: int, existing_votes: int) 
         voted = studies["voted"]
         if existing_votes:
             _seed_votes(session, voted.id, existing_votes)
-        analyze(session)
         session.commit()
         result = {name: (s.id, s.public_id) for name, s in studies.items()}
-    # The seeding's own upkeep done before anything is measured: autovacuum would otherwise
+    # The seeding's own upkeep done before anything is measured (the planner's statistics
+    # included: VACUUM's ANALYZE): autovacuum would otherwise
     # visit the hundreds of thousands of rows just inserted during the first points (a study
     # that gathered 200,000 votes over weeks has long been vacuumed), a checkpoint would write
     # them out, and the kernel would write back its dirty pages (os.sync below).

@@ -48,23 +48,22 @@ def find_session(
     return row if _current(row, max_age) else None
 
 
-def _labelled(prefix: str, model: type) -> list:
-    return [column.label(f"{prefix}{column.key}") for column in model.__table__.columns]
-
-
 _S, _A, _T = AnnotatorSession.__table__, Annotator.__table__, Study.__table__
+# The sign-in row's columns, labelled per table: (model, [(label, attribute)]).
+_PARTS = tuple(
+    (model, [(f"{prefix}{column.key}", column.key) for column in model.__table__.columns])
+    for prefix, model in (("s_", AnnotatorSession), ("a_", Annotator), ("t_", Study))
+)
 # Every annotator request runs it: built once, run on the driver (app/services/studies/
 # hot_path.py), its row made into the three instances as the ORM would load them. Through
 # the ORM the same statement cost ~150 µs more CPU (psycopg describes all 52 columns on every
 # execution for SQLAlchemy's result).
 _SESSION_IN_STUDY = (
-    select(*_labelled("s_", AnnotatorSession), *_labelled("a_", Annotator), *_labelled("t_", Study))
+    select(
+        *(model.__table__.c[key].label(label) for model, names in _PARTS for label, key in names)
+    )
     .select_from(_S.join(_A, _A.c.id == _S.c.annotator_id).join(_T, _T.c.id == _A.c.study_id))
     .where(_S.c.token_hash == bindparam("p_hash"), _T.c.public_id == bindparam("p_study"))
-)
-_PARTS = tuple(
-    (model, [(f"{prefix}{column.key}", column.key) for column in model.__table__.columns])
-    for prefix, model in (("s_", AnnotatorSession), ("a_", Annotator), ("t_", Study))
 )
 
 
