@@ -7,10 +7,10 @@ durable. A repeated submission with the same answer returns the stored vote and 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy import bindparam, case, cast, extract, func, insert, select, true, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -69,6 +69,79 @@ _COUNT_ANSWER = (
     )
     .returning(_PEOPLE.c.n_answered, _PEOPLE.c.n_answered_real, _PEOPLE.c.answer_ms_total)
 )
+
+# The same three writes as one statement on PostgreSQL (data-modifying CTEs, one round trip
+# instead of three: ~0.2 ms of the server's CPU and as much of PostgreSQL's per vote). The
+# claim's row lock and re-check are the UPDATE's own, as above; the vote and the count happen
+# only when it matched, and the server's time on screen is computed as `_server_ms` does.
+_CLAIMED = _MARK_ANSWERED.returning(_ASSIGNMENTS.c.annotator_id).cte("claimed")
+_SHOWN = func.greatest(
+    _CLAIMED.c.issued_at, cast(bindparam("p_last"), _PEOPLE.c.last_answer_at.type)
+)
+_NOW = cast(bindparam("p_now"), _ASSIGNMENTS.c.expires_at.type)
+_TIMED = select(
+    *_CLAIMED.c,
+    cast(
+        func.greatest(0, func.floor(extract("epoch", _NOW - _SHOWN) * 1000)),
+        _VOTES.c.server_ms.type,
+    ).label("server_ms"),
+).cte("timed")
+_VOTE_COLUMNS = ("aspect", "choice", "winner", "rating", "flags", "client_ms")
+_STORED = (
+    insert(_VOTES)
+    .from_select(
+        ["assignment_id", "study_id", "annotator_id", *_VOTE_COLUMNS, "server_ms", "created_at"],
+        select(
+            _TIMED.c.id,
+            cast(bindparam("p_study"), _VOTES.c.study_id.type),
+            cast(bindparam("p_annotator"), _VOTES.c.annotator_id.type),
+            *(
+                cast(bindparam(f"p_{name}", type_=_VOTES.c[name].type), _VOTES.c[name].type)
+                for name in _VOTE_COLUMNS
+            ),
+            _TIMED.c.server_ms,
+            _NOW,
+        ),
+    )
+    .returning(_VOTES.c.id)
+    .cte("stored")
+)
+_COUNTED = (
+    update(_PEOPLE)
+    .where(_PEOPLE.c.id == _TIMED.c.annotator_id)
+    .values(
+        n_answered=_PEOPLE.c.n_answered + 1,
+        n_answered_real=_PEOPLE.c.n_answered_real
+        + case((_TIMED.c.check_kind.is_(None), 1), else_=0),
+        answer_ms_total=_PEOPLE.c.answer_ms_total + func.least(_TIMED.c.server_ms, ANSWER_MS_CAP),
+        last_answer_at=_NOW,
+    )
+    .returning(_PEOPLE.c.n_answered, _PEOPLE.c.n_answered_real, _PEOPLE.c.answer_ms_total)
+    .cte("counted")
+)
+_ANSWER_IN_ONE = select(
+    _TIMED.c.id,
+    _TIMED.c.issued_at,
+    _TIMED.c.check_kind,
+    _TIMED.c.generator_left_id,
+    _TIMED.c.generator_right_id,
+    _TIMED.c.server_ms,
+    _STORED.c.id.label("vote_id"),
+    _COUNTED.c.n_answered,
+    _COUNTED.c.n_answered_real,
+    _COUNTED.c.answer_ms_total,
+).select_from(_TIMED.outerjoin(_STORED, true()).outerjoin(_COUNTED, true()))
+
+
+def _server_ms(issued_at: datetime, last_answer_at: datetime | None, now: datetime) -> int:
+    """Milliseconds the task was on screen: since the later of its claim and the annotator's
+    previous answer (the task page claims the next task ahead of time, preloading its images,
+    while this one is shown). Whole milliseconds, rounded down, in integer arithmetic (as
+    PostgreSQL's numeric does in `_ANSWER_IN_ONE`)."""
+    shown_at = issued_at
+    if last_answer_at is not None and last_answer_at > shown_at:
+        shown_at = last_answer_at
+    return max(0, (now - shown_at) // timedelta(milliseconds=1))
 
 
 def _normalise(
@@ -214,49 +287,75 @@ def record_vote(
     if client_ms is not None and not 0 <= client_ms <= 86_400_000:
         raise InvalidInput("client_ms must be between 0 and 86400000")
     if study.status == StudyStatus.open:
-        claimed = run(
-            session,
-            _MARK_ANSWERED,
-            {
-                "p_public_id": assignment_public_id,
-                "p_annotator": annotator.id,
-                "p_now": now,
-                "p_answered_at": now,
-            },
-        ).first()
-        if claimed is not None:
-            return Recorded(
-                _insert(session, study, annotator, claimed, answers, client_ms, now), True
-            )
+        params = {
+            "p_public_id": assignment_public_id,
+            "p_annotator": annotator.id,
+            "p_now": now,
+            "p_answered_at": now,
+        }
+        if len(answers) == 1 and session.get_bind().dialect.name == "postgresql":
+            stored = _store_in_one(session, study, annotator, params, answers[0], client_ms)
+            if stored is not None:
+                return Recorded(stored, True)
+        else:
+            claimed = run(session, _MARK_ANSWERED, params).first()
+            if claimed is not None:
+                return Recorded(
+                    _insert(session, study, annotator, claimed, answers, client_ms, now), True
+                )
     return Recorded(_not_claimed(session, study, annotator, assignment_public_id, answers), False)
 
 
-def _insert(session, study, annotator, claimed, answers, client_ms, now) -> list[Vote]:
-    assignment_id, issued_at, check_kind, left, right = claimed
-    loaded = session.identity_map.get(Session.identity_key(Assignment, assignment_id))
-    if loaded is not None:
-        set_committed_value(loaded, "answered_at", now)
-    # On screen since the later of its claim and the annotator's previous answer: the task page
-    # claims the next task ahead of time (preloading its images) while this one is shown.
-    shown_at = issued_at
-    if annotator.last_answer_at is not None and annotator.last_answer_at > shown_at:
-        shown_at = annotator.last_answer_at
-    server_ms = max(0, int((now - shown_at).total_seconds() * 1000))
-    rows = [
+def _vote_row(study, annotator, assignment_id, answer: Answer, server_ms, client_ms, now) -> dict:
+    aspect, choice, rating, flags = answer
+    return {
+        "assignment_id": assignment_id,
+        "study_id": study.id,
+        "annotator_id": annotator.id,
+        "aspect": aspect,
+        "choice": choice,
+        "winner": WINNER[choice] if choice else None,
+        "rating": rating,
+        "flags": flags,
+        "server_ms": server_ms,
+        "client_ms": client_ms,
+        "created_at": now,
+    }
+
+
+def _store_in_one(
+    session, study, annotator, params, answer: Answer, client_ms
+) -> list[Vote] | None:
+    """The three writes of a new answer in one statement (PostgreSQL): the stored vote, or
+    None when the assignment was not claimed (nothing was written)."""
+    now = params["p_now"]
+    row = _vote_row(study, annotator, None, answer, None, client_ms, now)
+    found = run(
+        session,
+        _ANSWER_IN_ONE,
         {
-            "assignment_id": assignment_id,
-            "study_id": study.id,
-            "annotator_id": annotator.id,
-            "aspect": aspect,
-            "choice": choice,
-            "winner": WINNER[choice] if choice else None,
-            "rating": rating,
-            "flags": flags,
-            "server_ms": server_ms,
-            "client_ms": client_ms,
-            "created_at": now,
-        }
-        for aspect, choice, rating, flags in answers
+            **params,
+            "p_last": annotator.last_answer_at,
+            "p_study": study.id,
+            **{f"p_{name}": row[name] for name in _VOTE_COLUMNS},
+        },
+    ).first()
+    if found is None:
+        return None
+    row.update(assignment_id=found.id, server_ms=found.server_ms)
+    vote = Vote(id=found.vote_id, **row)
+    _noted(session, study, vote, found, 1 if found.check_kind is None else 0)
+    counts = None if found.n_answered is None else found[-3:]
+    _stored(session, annotator, found.id, counts, now)
+    return [vote]
+
+
+def _insert(session, study, annotator, claimed, answers, client_ms, now) -> list[Vote]:
+    assignment_id, issued_at = claimed[0], claimed[1]
+    server_ms = _server_ms(issued_at, annotator.last_answer_at, now)
+    rows = [
+        _vote_row(study, annotator, assignment_id, answer, server_ms, client_ms, now)
+        for answer in answers
     ]
     if len(rows) == 1:
         ids = {rows[0]["aspect"]: run(session, _INSERT_VOTE, rows[0]).scalar_one()}
@@ -268,10 +367,8 @@ def _insert(session, study, annotator, claimed, answers, client_ms, now) -> list
         ids = {aspect: vote_id for vote_id, aspect in returned}
     # What was stored (not attached to the session).
     votes = [Vote(id=ids[row["aspect"]], **row) for row in rows]
-    vote = votes[0]
-    real = 1 if check_kind is None else 0
-    if real and study.pair_policy == PairPolicy.active:
-        pair_policy.note_vote(session, study, vote.id, left, right, vote.choice)
+    real = 1 if claimed[2] is None else 0
+    _noted(session, study, votes[0], claimed, real)
     counts = run(
         session,
         _COUNT_ANSWER,
@@ -282,11 +379,29 @@ def _insert(session, study, annotator, claimed, answers, client_ms, now) -> list
             "p_now": now,
         },
     ).one()
+    _stored(session, annotator, assignment_id, counts, now)
+    return votes
+
+
+def _noted(session, study, vote, claimed, real) -> None:
+    """A real pairwise vote counts at once in the active pair policy's state."""
+    if real and study.pair_policy == PairPolicy.active:
+        pair_policy.note_vote(session, study, vote.id, claimed[3], claimed[4], vote.choice)
+
+
+def _stored(session, annotator, assignment_id, counts, now) -> None:
+    """What the session holds, brought up to the writes just made (no statement): the
+    assignment answered, the annotator's counters."""
+    loaded = session.identity_map.get(Session.identity_key(Assignment, assignment_id))
+    if loaded is not None:
+        set_committed_value(loaded, "answered_at", now)
+    if counts is None:  # the annotator's row is gone (deleted meanwhile): read it again on use
+        session.expire(annotator)
+        return
     set_committed_value(annotator, "n_answered", counts[0])
     set_committed_value(annotator, "n_answered_real", counts[1])
     set_committed_value(annotator, "answer_ms_total", counts[2])
     set_committed_value(annotator, "last_answer_at", now)
-    return votes
 
 
 def _not_claimed(session, study, annotator, public_id, answers) -> list[Vote]:

@@ -480,6 +480,61 @@ def test_a_task_held_ahead_is_timed_from_the_previous_answer(arena):
         _timed_ahead(session, store, public)
 
 
+def test_a_new_answer_is_stored_as_the_session_reads_it(arena):
+    """Whole milliseconds on screen, rounded down exactly (1.003 s is 1003, where the float
+    product gave 1002), and the vote row, the assignment and the annotator's
+    counters in the database are what the session holds after the answer (on PostgreSQL the
+    three writes are one statement)."""
+    from tests.web.conftest import invite_urls, make_study, upload_pool
+
+    upload_pool(arena)
+    public = make_study(arena, kind="rating", raters_per_item=1)
+    invite_urls(arena, public, 1)
+    store = MediaStore(arena.settings.media_dir)
+    with arena.session_factory() as session:
+        study, (annotator,) = _loaded(session, public)
+        viewer = start_session(session, annotator)[0]
+        t0 = utcnow()
+        task = next_assignment(session, annotator, now=t0)
+        issued = task.issued_at
+        step = answer_and_continue(
+            session,
+            store,
+            study,
+            annotator,
+            viewer,
+            task.public_id,
+            rating="4",
+            client_ms=4321,
+            now=issued + timedelta(microseconds=1_003_000),
+        )
+        assert step.vote.server_ms == 1003 and step.vote.rating == 4
+        held = (
+            annotator.n_answered,
+            annotator.n_answered_real,
+            annotator.answer_ms_total,
+            annotator.last_answer_at,
+        )
+        assert held[:3] == (1, 1, 1003)
+        session.commit()
+        stored = session.scalars(select(Vote)).one()
+        assert (stored.id, stored.server_ms, stored.client_ms, stored.rating) == (
+            step.vote.id,
+            1003,
+            4321,
+            4,
+        )
+        assert stored.assignment_id == task.id and stored.created_at == held[3]
+        session.refresh(annotator)
+        assert (
+            annotator.n_answered,
+            annotator.n_answered_real,
+            annotator.answer_ms_total,
+            annotator.last_answer_at,
+        ) == held
+        assert session.get(Assignment, task.id).answered_at == held[3]
+
+
 def _timed_ahead(session, store, public):
     study, (annotator,) = _loaded(session, public)
     viewer = start_session(session, annotator)[0]

@@ -160,8 +160,26 @@ def test_attach_makes_an_instance_as_loaded(factory, answered):
             assert hot_path.attach(session, Study, {**values, "name": "changed"}) is study
             assert study.name == values["name"]
             assert session.get(Study, answered.study_id) is study and len(seen) == 1
+            # A change is tracked and written as for a loaded row.
+            study.name = "renamed"
+            assert study in session.dirty
+            session.flush()
+            assert len(seen) == 2 and seen[-1].startswith("UPDATE studies")
         finally:
             event.remove(engine, "before_cursor_execute", count)
+        session.rollback()  # expires it: read again on use
+        assert study.name == values["name"]
+
+
+def test_attach_loads_a_column_not_given_on_first_use(factory, answered):
+    table = Study.__table__
+    row = select(table).where(table.c.id == bindparam("p_id"))
+    with factory() as session:
+        values = hot_path.run(session, row, {"p_id": answered.study_id}).one()._asdict()
+        study = hot_path.attach(session, Study, {k: v for k, v in values.items() if k != "name"})
+        assert "name" not in study.__dict__ and not session.dirty
+        assert study.name == values["name"]  # loaded by a statement, not None
+        assert study.instructions == values["instructions"] and not session.dirty
 
 
 @pytest.mark.postgres
