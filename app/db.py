@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import select
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Annotated
 
 import anyio
@@ -17,7 +18,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.settings import Settings
 
 AFTER_COMMIT = "arena.after_commit"
-COMMITTED = "arena.committed"
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -112,8 +112,8 @@ def _discard(session: Session) -> None:
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request: the one place a request's writes are committed (on success,
     before the response is sent: NOTES.md pitfall) or rolled back (on any error, including an
-    ArenaError the routes raise for the error pages). Routes never commit, except the vote
-    through `commit_here`.
+    ArenaError the routes raise for the error pages). Routes never commit (the vote takes no
+    session dependency: `session_in_this_thread`).
 
     Opening a session does no I/O, so it happens on the event loop. The commit (or rollback)
     and the connection's release run on threads of their own (`commit_executor`), shielded from
@@ -129,19 +129,25 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         with anyio.CancelScope(shield=True):
             await loop.run_in_executor(state.commit_executor, context.run, _discard, session)
         raise
-    if session.info.pop(COMMITTED, False) and not session.in_transaction():
-        session.close()  # committed by the route (commit_here): its connection is back already
-        return
     with anyio.CancelScope(shield=True):
         await loop.run_in_executor(state.commit_executor, context.run, _commit, session)
 
 
-def commit_here(session: Session) -> None:
-    """Commit the request's transaction now, in the calling sync route's own thread, and run
-    the after-commit callbacks: the busiest route (the vote) saves the trip to a commit thread.
-    The last thing such a route does with the session; get_session then only lets go of it."""
-    _commit_and_notify(session)
-    session.info[COMMITTED] = True
+@contextmanager
+def session_in_this_thread(request: Request) -> Iterator[Session]:
+    """A request's session for a route that does all its database work in one thread of its own
+    (the vote, whose route takes no dependencies): committed here when the block ends, the
+    after-commit callbacks run, or rolled back on any error; the connection is released before
+    the response is sent either way. As get_session, without its two trips between threads."""
+    session: Session = request.app.state.session_factory()
+    try:
+        yield session
+        _commit_and_notify(session)
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
 
 
 def commit_executor(settings: Settings) -> ThreadPoolExecutor:

@@ -93,8 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from app.web import leaderboard as leaderboard_pages
 
     # The annotator pages first: routes are matched in this order, and the vote path is the
-    # busiest (their paths, /invite/… and /study/…, are nobody else's).
+    # busiest (their paths, /invite/… and /study/…, are nobody else's): the vote before all.
     for router in (
+        annotate.vote_router,
         annotate.router,
         generators.router,
         prompt_sets.router,

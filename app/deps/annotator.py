@@ -91,10 +91,15 @@ class Visitor:
             raise Forbidden("the form's security token is missing or stale: reload the page")
 
 
-async def visitor(request: Request, session: SessionDep) -> Visitor:
+def visitor_of(request: Request, session: Session) -> Visitor:
+    """The request's annotator, looked up in `session` (a route without dependencies)."""
     state = request.app.state
     max_age = timedelta(hours=state.settings.annotator_session_hours)
     return Visitor(request, session, state.annotator_sessions, max_age)
+
+
+async def visitor(request: Request, session: SessionDep) -> Visitor:
+    return visitor_of(request, session)
 
 
 VisitorDep = Annotated[Visitor, Depends(visitor)]

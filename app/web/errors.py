@@ -47,6 +47,10 @@ class ErrorPages:
 
     async def __call__(self, request: Request) -> None:
         """As a dependency: errors of this request are rendered by these pages."""
+        self.mark(request)
+
+    def mark(self, request: Request) -> None:
+        """Errors of this request are rendered by these pages (a route without dependencies)."""
         request.state.error_pages = self
 
     def render(self, request: Request, exc: ArenaError) -> Response:

@@ -1,18 +1,19 @@
-"""The request's session dependency (app/db.get_session): one commit per request, after the
-route (on a commit thread) or in the route's own thread (`commit_here`), never both; callbacks
-once, after the commit; a failing route's writes rolled back."""
+"""The request's session: the dependency (app/db.get_session) commits after the route, on a
+commit thread; a route without it (the vote) commits in its own thread
+(`session_in_this_thread`). Either way one commit per request, callbacks once, after the commit;
+a failing route's writes rolled back and its connection released."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from app.db import SessionDep, commit_here, on_commit
+from app.db import SessionDep, on_commit, session_in_this_thread
 
 
 class CountingExecutor(ThreadPoolExecutor):
@@ -46,10 +47,17 @@ def _app():
         return {}
 
     @app.post("/here")
-    def here(body: str, session: SessionDep) -> dict:
-        write(session, body)
-        commit_here(session)
+    def here(body: str, request: Request) -> dict:
+        with session_in_this_thread(request) as session:
+            write(session, body)
+            assert told == [] or told[-1] != body  # not before the commit
         return {}
+
+    @app.post("/here-fails")
+    def here_fails(body: str, request: Request) -> dict:
+        with session_in_this_thread(request) as session:
+            write(session, body)
+            raise ValueError("the route failed")
 
     @app.post("/fails")
     def fails(body: str, session: SessionDep) -> dict:
@@ -74,3 +82,7 @@ def test_one_commit_per_request_in_the_route_or_after_it():
     assert told == ["a", "b"] and stored() == ["a", "b"]
     assert client.post("/fails", params={"body": "c"}).status_code == 500
     assert executor.jobs == 2 and told == ["a", "b"] and stored() == ["a", "b"]
+    assert client.post("/here-fails", params={"body": "d"}).status_code == 500
+    assert executor.jobs == 2 and told == ["a", "b"] and stored() == ["a", "b"]
+    assert client.post("/here", params={"body": "e"}).status_code == 200
+    assert stored() == ["a", "b", "e"]
