@@ -5,8 +5,10 @@ Each refusal asserts the status, the message, and that no vote was stored.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
@@ -100,8 +102,8 @@ def test_flag_task_with_checklist_and_none_of_these(pool):
 
 
 def test_vote_fields_are_text_and_empty_ones_count_as_absent(pool):
-    """The vote's form is read in one dependency (app/web/annotate.vote_form): a file or a
-    control character in a field is a 422 that names it, an empty optional field is absent."""
+    """The vote's form (app/web/annotate.vote_form): a file or a control character in a field
+    is a 422 that names it, an empty optional field is absent."""
     arena = pool
     study = make_study(arena, name="form-fields")
     [url] = invite_urls(arena, study)
@@ -123,6 +125,71 @@ def test_vote_fields_are_text_and_empty_ones_count_as_absent(pool):
     with arena.session_factory() as session:
         votes = session.scalars(select(Vote)).all()
     assert [(v.choice, v.rating, v.client_ms) for v in votes] == [("left", None, None)]
+
+
+def _posted(body: bytes, content_type: str = "application/x-www-form-urlencoded"):
+    from starlette.requests import Request
+
+    sent = False
+
+    async def receive():
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "query_string": b"",
+        "headers": [(b"content-type", content_type.encode())],
+    }
+    return Request(scope, receive)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"a=1&b=&c",
+        b"x=%C3%A9+y&z=%ZZ",
+        b"a=1&a=2",
+        "\u00e4=\u00f6".encode(),
+        b"a=1;b=2",
+        b"&&a=1&",
+        b"=v&k==",
+        b"a=%00",
+        b"choice.q1=left&rating.q2=3",
+    ],
+)
+def test_the_vote_form_is_read_as_starlette_reads_it(body):
+    """The vote's URL-encoded form is split by the standard library (annotate._form): the
+    same fields, in the same order, decoded the same way as Starlette's parser gives them."""
+    from app.web.annotate import _form
+
+    async def both():
+        ours = await _form(_posted(body))
+        theirs = await _posted(body).form()
+        return list(ours.multi_items()), list(theirs.multi_items())
+
+    ours, theirs = asyncio.run(both())
+    assert ours == theirs
+
+
+def test_a_vote_form_with_too_many_fields_is_refused(pool):
+    arena = pool
+    study = make_study(arena, name="form-many")
+    [url] = invite_urls(arena, study)
+    annotator = Annotator(browser(arena), url)
+    page = annotator.start()
+    body = "&".join(f"f{k}=x" for k in range(1001))
+    response = annotator.post(
+        f"{page.study_path}/vote",
+        content=body.encode(),
+        headers={"HX-Request": "true", "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert_refused(arena, response, 422, "more than 1000 fields")
 
 
 def test_csrf_token_is_required_on_every_post(pool):
