@@ -24,6 +24,7 @@ No annotator casts more than `max_vote_share` of the study's planned votes (item
 from __future__ import annotations
 
 import math
+import secrets
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -55,8 +56,15 @@ from app.services.studies import pair_policy, slots
 from app.services.studies.aspects import primary_votes
 from app.services.studies.checks import check_image_for
 from app.services.studies.hot_path import attach, bind_key
+from app.services.studies.renditions import CLEAN
 from app.services.studies.study import Item
-from app.services.studies.task_images import issue_tokens, revoke_tokens, side_variant
+from app.services.studies.task_images import (
+    insert_shown,
+    issue_tokens,
+    rendition_id,
+    revoke_tokens,
+    side_variant,
+)
 
 DEFAULT_TTL_SECONDS = 600
 MAX_RESERVATION_ATTEMPTS = 25
@@ -192,6 +200,67 @@ def claim_next(
     """A new task for the annotator (a real item or an attention check), or None.
 
     Steady state: one statement to claim a slot and one to insert the assignment."""
+    found = _claim_next(
+        session,
+        study,
+        annotator,
+        answered_real=answered_real,
+        now=now,
+        rng=rng,
+        ttl_seconds=ttl_seconds,
+        pool=pool,
+    )
+    return found[0] if found is not None else None
+
+
+def claim_shown(
+    session: Session,
+    store: MediaStore,
+    study: Study,
+    annotator: Annotator,
+    viewer: AnnotatorSession,
+    *,
+    answered_real: int,
+    now: datetime,
+    rng: np.random.Generator | None = None,
+    ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    pool: slots.StudyPool | None = None,
+) -> tuple[Assignment, TaskView] | None:
+    """A new task, as claim_next, and its view for `viewer` with fresh image tokens. Steady
+    state on PostgreSQL: two statements (claim a slot; insert the assignment with its tokens),
+    where claim_next and task_view take three."""
+    found = _claim_next(
+        session,
+        study,
+        annotator,
+        answered_real=answered_real,
+        now=now,
+        rng=rng,
+        ttl_seconds=ttl_seconds,
+        pool=pool,
+        shown_to=(store, viewer),
+    )
+    if found is None:
+        return None
+    assignment, tokens = found
+    if tokens is None:  # an attention check: shown as any task is
+        return assignment, task_view(session, store, assignment, viewer, study=study, fresh=True)
+    return assignment, view_with_tokens(session, study, assignment, tokens)
+
+
+def _claim_next(
+    session: Session,
+    study: Study,
+    annotator: Annotator,
+    *,
+    answered_real: int,
+    now: datetime,
+    rng: np.random.Generator | None,
+    ttl_seconds: int,
+    pool: slots.StudyPool | None,
+    shown_to: tuple[MediaStore, AnnotatorSession] | None = None,
+) -> tuple[Assignment, dict[str, str] | None] | None:
+    """(the new task, its image tokens when `shown_to` and issued with it), or None."""
     rng = rng if rng is not None else _thread_rng()
     slots.ensure_slots(session, study)
     pool = pool or slots.study_pool(session, study)
@@ -203,7 +272,7 @@ def claim_next(
     if answered_real > 0 and rng.random() < study.attention_check_rate:
         check = _attention_check(session, study, annotator, pool, rng, now, expires)
         if check is not None:
-            return check
+            return check, None
     swept = False
     for _attempt in range(MAX_RESERVATION_ATTEMPTS):
         claimed = _claim(session, study, annotator, pool, rng)
@@ -213,9 +282,9 @@ def claim_next(
                 return None
             swept = True
             continue
-        assignment = _reserve(session, study, annotator, pool, claimed, rng, now, expires)
-        if assignment is not None:
-            return assignment
+        made = _reserve(session, study, annotator, pool, claimed, rng, now, expires, shown_to)
+        if made is not None:
+            return made
     raise Conflict("the study is busy: too many annotators asked for the same items; reload")
 
 
@@ -267,8 +336,10 @@ def _reserve(
     rng: np.random.Generator,
     now: datetime,
     expires: datetime,
-) -> Assignment | None:
-    """The assignment holding a claimed slot (one INSERT), or None when it cannot be made."""
+    shown_to: tuple[MediaStore, AnnotatorSession] | None = None,
+) -> tuple[Assignment, dict[str, str] | None] | None:
+    """The assignment holding a claimed slot (one INSERT), or None when it cannot be made;
+    with its image tokens for `shown_to` ({side: token}) issued in the same statement."""
     item = pool.items.get(claimed.item_key)
     if item is None:  # no longer in the pool: the slot is dropped
         return None
@@ -291,9 +362,23 @@ def _reserve(
         (values["image_right_id"], values["generator_right_id"]) = sides[1]
     else:
         values["image_id"], values["generator_id"] = item.image_a, item.gen_a
-    assignment = slots.insert_assignment(session, values)
+    if shown_to is None:
+        assignment, tokens = slots.insert_assignment(session, values), None
+    else:
+        store, viewer = shown_to
+        shown = {
+            side: (secrets.token_urlsafe(24), rendition_id(session, store, study, image, CLEAN))
+            for side, image in (
+                ("left", values.get("image_left_id")),
+                ("right", values.get("image_right_id")),
+                ("single", values.get("image_id")),
+            )
+            if image is not None
+        }
+        assignment = insert_shown(session, values, viewer, shown)
+        tokens = {side: token for side, (token, _rendition) in shown.items()}
     if assignment is not None:
-        return assignment
+        return assignment, tokens
     # The annotator took this item in another tab at the same moment (give the slot back), or
     # the slot is already held (a duplicate made by a concurrent sync: drop it).
     held = session.scalar(
@@ -725,21 +810,21 @@ def claim_ahead(
 ) -> Ahead | None:
     """Claim the task after the one on screen (counted against the task cap as if the one on
     screen were a real item) and issue its tokens; None when nothing is left for them."""
-    assignment = claim_next(
+    claimed = claim_shown(
         session,
+        store,
         study,
         annotator,
+        viewer,
         answered_real=annotator.n_answered_real + 1,
         now=now,
         rng=rng,
         ttl_seconds=ttl_seconds * AHEAD_TTL_FACTOR,
         pool=pool,
     )
-    if assignment is None:
+    if claimed is None:
         return None
-    ahead = Ahead(
-        assignment, task_view(session, store, assignment, viewer, study=study, fresh=True)
-    )
+    ahead = Ahead(*claimed)
     _remember(session, viewer, ahead)
     return ahead
 
@@ -840,7 +925,6 @@ def answer_and_continue(
         now=now,
     )
     pool = slots.study_pool(session, study)
-    fresh = True
     held = None
     if outcome.created and ahead and ahead != assignment_public_id and viewer is not None:
         held = held_ahead(session, study, annotator, viewer, ahead, now)
@@ -863,7 +947,22 @@ def answer_and_continue(
         return NextStep(
             outcome.vote, held.assignment, held.task, answered, target, next_ahead, outcome.votes
         )
-    if outcome.created:
+    task = None
+    if outcome.created and viewer is not None:
+        claimed = claim_shown(
+            session,
+            store,
+            study,
+            annotator,
+            viewer,
+            answered_real=annotator.n_answered_real,
+            now=now,
+            rng=rng,
+            ttl_seconds=ttl_seconds,
+            pool=pool,
+        )
+        assignment, task = claimed if claimed is not None else (None, None)
+    elif outcome.created:
         assignment = claim_next(
             session,
             study,
@@ -876,9 +975,7 @@ def answer_and_continue(
         )
     else:
         assignment = next_assignment(session, annotator, now=now, rng=rng, ttl_seconds=ttl_seconds)
-        fresh = False
-    task = None
-    if assignment is not None and viewer is not None:
-        task = task_view(session, store, assignment, viewer, study=study, fresh=fresh)
+        if assignment is not None and viewer is not None:
+            task = task_view(session, store, assignment, viewer, study=study)
     answered, target = progress_with(session, study, annotator, assignment)
     return NextStep(outcome.vote, assignment, task, answered, target, votes=outcome.votes)

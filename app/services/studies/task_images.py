@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from app.errors import NotFound
 from app.media import MediaStore
 from app.models import AnnotatorSession, Assignment, ImageToken, Rendition, Study, utcnow
-from app.services.studies.hot_path import bind_key, run
+from app.services.studies import slots
+from app.services.studies.hot_path import attach, bind_key, run
 from app.services.studies.renditions import CLEAN, DEGRADED, rendition_for
 
 
@@ -96,23 +97,13 @@ def issue_tokens(
     """New URL tokens for the images of one showing of a task ({side: (image id, variant)}),
     inserted in one statement; returns {side: token}."""
     tokens = {side: secrets.token_urlsafe(24) for side in shown}
-    now = utcnow()
-    rows = [
-        {
-            "token": tokens[side],
-            "session_id": viewer.id,
-            "assignment_id": assignment.id,
-            "rendition_id": rendition_id(session, store, study, image_id, variant),
-            "created_at": now,
-        }
-        for side, (image_id, variant) in shown.items()
-    ]
-    if rows:
+    if shown:
         # One multi-row INSERT built once per row count (an executemany costs a pipeline).
-        params = {
-            f"{column}_{n}": value for n, row in enumerate(rows) for column, value in row.items()
+        rows = {
+            side: (tokens[side], rendition_id(session, store, study, image_id, variant))
+            for side, (image_id, variant) in shown.items()
         }
-        run(session, _insert_tokens(len(rows)), params)
+        _insert_token_rows(session, assignment.id, viewer, rows)
     return tokens
 
 
@@ -127,6 +118,78 @@ def _insert_tokens(n_rows: int):
     table = ImageToken.__table__
     typed = [bindparam(f"{c}_{n}", type_=table.c[c].type) for c in columns for n in range(n_rows)]
     return text(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {rows}").bindparams(*typed)
+
+
+# The columns of an assignment, as its INSERT … RETURNING gives them back.
+_ASSIGNMENT_COLUMNS = tuple(Assignment.__table__.c)
+
+
+@functools.cache
+def _insert_shown(columns: tuple[str, ...], n_tokens: int):
+    """A new assignment (unless it conflicts, as slots.insert_assignment) and the URL tokens of
+    its first showing, in one PostgreSQL statement: the tokens' INSERT reads the assignment's id
+    from the first one's RETURNING, and inserts nothing when it inserted nothing."""
+    table = Assignment.__table__
+    tokens = ImageToken.__table__
+    returned = ", ".join(column.name for column in _ASSIGNMENT_COLUMNS)
+    shown = ", ".join(f"(:token_{n}, :rendition_id_{n})" for n in range(n_tokens))
+    sql = (
+        f"WITH made AS (INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join(f':{c}' for c in columns)}) ON CONFLICT DO NOTHING "
+        f"RETURNING {returned}), "
+        f"shown AS (INSERT INTO {tokens.name} "
+        "(token, session_id, assignment_id, rendition_id, created_at) "
+        "SELECT v.token, :session_id, made.id, v.rendition_id, :created_at "
+        f"FROM made, (VALUES {shown}) AS v (token, rendition_id)) "
+        f"SELECT {returned} FROM made"
+    )
+    typed = [bindparam(c, type_=table.c[c].type) for c in columns]
+    typed += [bindparam(f"token_{n}", type_=tokens.c.token.type) for n in range(n_tokens)]
+    typed += [
+        bindparam(f"rendition_id_{n}", type_=tokens.c.rendition_id.type) for n in range(n_tokens)
+    ]
+    typed += [
+        bindparam("session_id", type_=tokens.c.session_id.type),
+        bindparam("created_at", type_=tokens.c.created_at.type),
+    ]
+    return text(sql).bindparams(*typed).columns(*_ASSIGNMENT_COLUMNS)
+
+
+def insert_shown(
+    session: Session,
+    values: dict,
+    viewer: AnnotatorSession,
+    shown: dict[str, tuple[str, int]],
+) -> Assignment | None:
+    """Insert a new assignment unless it conflicts, as slots.insert_assignment, with the URL
+    tokens of its first showing to `viewer` ({side: (token, rendition id)}): one statement on
+    PostgreSQL (one round trip fewer per claim on the vote path), two elsewhere."""
+    if session.get_bind().dialect.name != "postgresql" or not shown:
+        assignment = slots.insert_assignment(session, values)
+        if assignment is not None and shown:
+            _insert_token_rows(session, assignment.id, viewer, shown)
+        return assignment
+    columns = tuple(values)
+    params = {**values, "session_id": viewer.id, "created_at": utcnow()}
+    for n, (token, rendition) in enumerate(shown.values()):
+        params[f"token_{n}"], params[f"rendition_id_{n}"] = token, rendition
+    row = run(session, _insert_shown(columns, len(shown)), params).first()
+    return attach(session, Assignment, row._asdict()) if row is not None else None
+
+
+def _insert_token_rows(session, assignment_id, viewer, shown: dict[str, tuple[str, int]]):
+    now = utcnow()
+    params = {}
+    for n, (token, rendition) in enumerate(shown.values()):
+        row = {
+            "token": token,
+            "session_id": viewer.id,
+            "assignment_id": assignment_id,
+            "rendition_id": rendition,
+            "created_at": now,
+        }
+        params.update({f"{column}_{n}": value for column, value in row.items()})
+    run(session, _insert_tokens(len(shown)), params)
 
 
 def revoke_tokens(session: Session, assignment: Assignment, viewer: AnnotatorSession) -> None:
