@@ -11,7 +11,8 @@ with a conditional UPDATE that a concurrent vote on the same row serialises agai
 votes.record_vote), so a slot is never both released and answered.
 
 `answer_and_continue` is the vote path: the vote, the next task and the progress bar in one
-short transaction of six statements in the steady state, whatever the study's size.
+short transaction of three statements in the steady state on PostgreSQL (six on SQLite),
+whatever the study's size.
 
 Attention checks hold no slot: a degraded copy against its clean source, or an answered item
 shown again (a pair with the sides swapped). The clean source is a real image of the study's
@@ -898,14 +899,15 @@ def answer_and_continue(
     claim_ahead_room: bool = False,
 ) -> NextStep:
     """Record the vote, claim the next task, compute progress: one short transaction (the caller
-    commits) of at most six statements in the steady state, whatever the study's size — mark
-    the assignment answered, insert the vote, count it on the annotator, claim a slot, insert
-    the next assignment, insert its image tokens (`viewer` None: no task view).
+    commits) of few statements in the steady state, whatever the study's size — mark the
+    assignment answered, insert the vote, count it on the annotator (one statement on
+    PostgreSQL), claim a slot, insert the next assignment and its image tokens (one statement
+    on PostgreSQL; `viewer` None: no task view, no tokens): three on PostgreSQL, six on SQLite.
 
     `ahead`: the task the page holds ahead (its images preloaded). While it is still open it is
     the next task, shown with the tokens already issued (one statement), and, when
     `claim_ahead_room` (the session's total leaves room for it), the task after it is claimed
-    ahead in its place (the three statements of a claim).
+    ahead in its place (the statements of a claim).
 
     A re-sent answer settles like votes.submit_vote (the same answer: the stored vote; another:
     409) and the annotator's current task is shown again."""

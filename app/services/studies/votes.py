@@ -271,8 +271,9 @@ def record_vote(
     client_ms: int | None = None,
     now: datetime | None = None,
 ) -> Recorded:
-    """Store the answer to one of the annotator's tasks: three statements when it is new (mark
-    the assignment answered, insert the vote, count it on the annotator). A study with aspects
+    """Store the answer to one of the annotator's tasks: three writes when it is new (mark
+    the assignment answered, insert the vote, count it on the annotator), one statement on
+    PostgreSQL for a single answer (`_ANSWER_IN_ONE`), three otherwise. A study with aspects
     takes `aspects` ({key: choice or rating}, every aspect answered) and stores one vote per
     aspect in the same one INSERT; the annotator's counters count the task once.
 
