@@ -11,6 +11,8 @@ One run measures, on one throw-away database:
   backends of this database), and the load generator's own CPU per cycle (a fixed amount of
   work: when it rises, the machine was slower during that point);
 - SQL statements per task-and-vote cycle (answer_and_continue, counted in this process);
+- before each point, a wait (at most 60 s) for the CPUs to be 90 % idle over a second, so that
+  the seeding's upkeep or the previous point's stragglers are not measured as its cost;
 - a `kill -9` of one server process in the middle of a 64-annotator point: clients whose
   connection dies re-send the same answer; at the end every acknowledged vote must be stored
   exactly once with the acknowledged answer, and no item may hold more than k votes.
@@ -98,6 +100,27 @@ def postgres_cpu(database: str) -> dict[int, float]:
 
 def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(after.values()) - sum(before.get(pid, 0.0) for pid in after)
+
+
+def _cpu_times() -> tuple[float, float]:
+    """(idle, total) jiffies of all CPUs since boot (/proc/stat)."""
+    with open("/proc/stat") as handle:
+        values = [int(v) for v in handle.readline().split()[1:]]
+    return values[3] + values[4], sum(values)  # idle + iowait
+
+
+def settle(idle_share: float = 0.9, window: float = 1.0, limit: float = 60.0) -> float:
+    """Wait (up to `limit` seconds) until the CPUs were at least `idle_share` idle over a
+    `window`: what ran before (the seeding's upkeep, the previous point's stragglers) is not
+    measured as this point's cost. Returns the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        idle0, total0 = _cpu_times()
+        time.sleep(window)
+        idle1, total1 = _cpu_times()
+        if total1 > total0 and (idle1 - idle0) / (total1 - total0) >= idle_share:
+            break
+    return round(time.monotonic() - started, 1)
 
 
 # --- the load generator (its own process) ------------------------------------------------------
@@ -304,7 +327,9 @@ async def generate(job: dict) -> dict:
 
 
 def run_generator(job: dict) -> dict:
-    """The load generator in a process of its own; its JSON result."""
+    """The load generator in a process of its own, once the machine is idle; its JSON
+    result, with the seconds waited for that (`settled_s`)."""
+    settled = settle()
     done = subprocess.run(
         [sys.executable, __file__, "--generate"],
         input=json.dumps(job).encode(),
@@ -314,7 +339,7 @@ def run_generator(job: dict) -> dict:
     )
     if done.returncode != 0:
         raise RuntimeError(f"load generator failed: {done.stderr.decode()[-3000:]}")
-    return json.loads(done.stdout)
+    return {**json.loads(done.stdout), "settled_s": settled}
 
 
 # --- the servers -------------------------------------------------------------------------------
@@ -619,8 +644,13 @@ def _backend_cpu_ns(pid: int) -> int | None:
 
 
 def _statement_kind(statement: str) -> str:
-    """A statement's first words ("DELETE FROM study_slots"), to name it in the report."""
+    """A statement's first words ("DELETE FROM study_slots"), to name it in the report; a
+    statement of data-modifying CTEs by the writes it makes, joined with " + "."""
     words = statement.split()
+    if words[0] == "WITH":
+        writes = re.findall(r"\((UPDATE \w+|INSERT INTO \w+|DELETE FROM \w+)", statement)
+        if writes:
+            return " + ".join(writes)
     return " ".join(words[:3] if words[0] in ("DELETE", "INSERT") else words[:2])
 
 
@@ -918,6 +948,11 @@ def report(result: dict) -> str:
                 f"at {n} annotators: study with {voted['existing_votes']:,} votes / empty study = "
                 f"{voted['per_s'] / empty['per_s']:.2f}"
             )
+    waits = [point.get("settled_s", 0.0) for point in result["points"]]
+    if waits:
+        lines.append(
+            f"waited for idle CPUs (90 % over 1 s) before each point: {min(waits)}-{max(waits)} s"
+        )
     lines.append(f"exactly once after the kill: {json.dumps(result['exactly_once'])}")
     return "\n".join(lines)
 
