@@ -142,12 +142,10 @@ def session_in_this_thread(request: Request) -> Iterator[Session]:
     session: Session = request.app.state.session_factory()
     try:
         yield session
-        _commit_and_notify(session)
     except BaseException:
-        session.rollback()
+        _discard(session)
         raise
-    finally:
-        session.close()
+    _commit(session)
 
 
 def commit_executor(settings: Settings) -> ThreadPoolExecutor:

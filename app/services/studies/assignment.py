@@ -188,29 +188,13 @@ def next_assignment(
 
 
 def claim_next(
-    session: Session,
-    study: Study,
-    annotator: Annotator,
-    *,
-    answered_real: int,
-    now: datetime,
-    rng: np.random.Generator | None = None,
-    ttl_seconds: int = DEFAULT_TTL_SECONDS,
-    pool: slots.StudyPool | None = None,
+    session: Session, study: Study, annotator: Annotator, **options: Any
 ) -> Assignment | None:
-    """A new task for the annotator (a real item or an attention check), or None.
+    """A new task for the annotator (a real item or an attention check), or None (`options`:
+    answered_real, now, rng, ttl_seconds, pool; see `_claim_next`).
 
     Steady state: one statement to claim a slot and one to insert the assignment."""
-    found = _claim_next(
-        session,
-        study,
-        annotator,
-        answered_real=answered_real,
-        now=now,
-        rng=rng,
-        ttl_seconds=ttl_seconds,
-        pool=pool,
-    )
+    found = _claim_next(session, study, annotator, **options)
     return found[0] if found is not None else None
 
 
@@ -220,27 +204,12 @@ def claim_shown(
     study: Study,
     annotator: Annotator,
     viewer: AnnotatorSession,
-    *,
-    answered_real: int,
-    now: datetime,
-    rng: np.random.Generator | None = None,
-    ttl_seconds: int = DEFAULT_TTL_SECONDS,
-    pool: slots.StudyPool | None = None,
+    **options: Any,
 ) -> tuple[Assignment, TaskView] | None:
-    """A new task, as claim_next, and its view for `viewer` with fresh image tokens. Steady
-    state on PostgreSQL: two statements (claim a slot; insert the assignment with its tokens),
-    where claim_next and task_view take three."""
-    found = _claim_next(
-        session,
-        study,
-        annotator,
-        answered_real=answered_real,
-        now=now,
-        rng=rng,
-        ttl_seconds=ttl_seconds,
-        pool=pool,
-        shown_to=(store, viewer),
-    )
+    """A new task, as claim_next (`options`: its keyword arguments), and its view for `viewer`
+    with fresh image tokens. Steady state on PostgreSQL: two statements (claim a slot; insert
+    the assignment with its tokens), where claim_next and task_view take three."""
+    found = _claim_next(session, study, annotator, shown_to=(store, viewer), **options)
     if found is None:
         return None
     assignment, tokens = found
@@ -256,9 +225,9 @@ def _claim_next(
     *,
     answered_real: int,
     now: datetime,
-    rng: np.random.Generator | None,
-    ttl_seconds: int,
-    pool: slots.StudyPool | None,
+    rng: np.random.Generator | None = None,
+    ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    pool: slots.StudyPool | None = None,
     shown_to: tuple[MediaStore, AnnotatorSession] | None = None,
 ) -> tuple[Assignment, dict[str, str] | None] | None:
     """(the new task, its image tokens when `shown_to` and issued with it), or None."""
@@ -950,31 +919,19 @@ def answer_and_continue(
             outcome.vote, held.assignment, held.task, answered, target, next_ahead, outcome.votes
         )
     task = None
-    if outcome.created and viewer is not None:
-        claimed = claim_shown(
-            session,
-            store,
-            study,
-            annotator,
-            viewer,
-            answered_real=annotator.n_answered_real,
-            now=now,
-            rng=rng,
-            ttl_seconds=ttl_seconds,
-            pool=pool,
-        )
-        assignment, task = claimed if claimed is not None else (None, None)
-    elif outcome.created:
-        assignment = claim_next(
-            session,
-            study,
-            annotator,
-            answered_real=annotator.n_answered_real,
-            now=now,
-            rng=rng,
-            ttl_seconds=ttl_seconds,
-            pool=pool,
-        )
+    if outcome.created:
+        options = {
+            "answered_real": annotator.n_answered_real,
+            "now": now,
+            "rng": rng,
+            "ttl_seconds": ttl_seconds,
+            "pool": pool,
+        }
+        if viewer is not None:
+            claimed = claim_shown(session, store, study, annotator, viewer, **options)
+            assignment, task = claimed if claimed is not None else (None, None)
+        else:
+            assignment = claim_next(session, study, annotator, **options)
     else:
         assignment = next_assignment(session, annotator, now=now, rng=rng, ttl_seconds=ttl_seconds)
         if assignment is not None and viewer is not None:
