@@ -12,7 +12,8 @@ One run measures, on one throw-away database:
   work: when it rises, the machine was slower during that point);
 - SQL statements per task-and-vote cycle (answer_and_continue, counted in this process);
 - before each point, a wait (at most 60 s) for the CPUs to be 90 % idle over a second, so that
-  the seeding's upkeep or the previous point's stragglers are not measured as its cost;
+  the seeding's upkeep or the previous point's stragglers are not measured as its cost, and
+  a warm-up (at least 10 s for a server's first point, when its processes build their caches);
 - a `kill -9` of one server process in the middle of a 64-annotator point: clients whose
   connection dies re-send the same answer; at the end every acknowledged vote must be stored
   exactly once with the acknowledged answer, and no item may hold more than k votes.
@@ -50,6 +51,10 @@ CHOICES = ("left", "right", "tie", "both_bad")
 # The form's fields a browser sends back (`ahead`: the task the page holds ahead, see README).
 FIELD = re.compile(rb'name="(csrf_token|assignment|ahead)" value="([^"]*)"')
 TICK = os.sysconf("SC_CLK_TCK")
+# The first point of each server warms up at least this long: its new processes build their
+# per-study caches then (86,655 items per study), once, as a long-running server did long ago.
+# With 3 s the first point ran 280-390 votes/s against 435-440 for the next (2026-12-06).
+FIRST_WARMUP = 10.0
 
 
 # --- CPU time from /proc (no dependency) -------------------------------------------------------
@@ -826,7 +831,7 @@ def run_suite(
             plan = [(name, n, None) for n in concurrency for name in ("empty", "voted")]
             if kill_clients:
                 plan.append(("empty", kill_clients, seconds / 2))
-            for name, clients, kill_after in plan:
+            for index, (name, clients, kill_after) in enumerate(plan):
                 urls = invites(database_url, studies[name][0], clients, port)
                 point = run_generator(
                     {
@@ -834,7 +839,7 @@ def run_suite(
                         "host": "127.0.0.1",
                         "port": port,
                         "seconds": seconds,
-                        "warmup": warmup,
+                        "warmup": warmup if index else max(warmup, FIRST_WARMUP),
                         "invites": urls,
                         "server_pid": server.process.pid,
                         "database": database,
@@ -868,14 +873,14 @@ def run_suite(
             ]
             ceiling = Server(command, env, port, workdir / "minimal.log")
             try:
-                for clients in concurrency:
+                for index, clients in enumerate(concurrency):
                     point = run_generator(
                         {
                             "mode": "minimal",
                             "host": "127.0.0.1",
                             "port": port,
                             "seconds": seconds,
-                            "warmup": warmup,
+                            "warmup": warmup if index else max(warmup, FIRST_WARMUP),
                             "clients": clients,
                             "server_pid": ceiling.process.pid,
                             "database": database,
@@ -897,7 +902,8 @@ def report(result: dict) -> str:
     lines = [
         f"vote_load {result['date']}: {result['workers']} server processes, "
         f"{result['seconds_per_point']} s per point after {result['warmup_seconds']} s of "
-        f"warm-up, {result['cpus']} CPUs, load average "
+        f"warm-up ({max(result['warmup_seconds'], FIRST_WARMUP):g} s for a server's first), "
+        f"{result['cpus']} CPUs, load average "
         f"{', '.join(f'{x:.1f}' for x in result['load_average'])} at start; "
         f"{result['items_per_study']:,} items per study, seeded in {result['seed_s']} s",
         f"SQL statements per task-and-vote cycle (answer_and_continue): median "
