@@ -4,10 +4,18 @@ A sync FastAPI route behind the same uvicorn options and process count, a form p
 INSERT through a SQLAlchemy session from app.db (the same engine and pool settings), the
 commit, and a small Jinja page carrying the next form — nothing else: no sign-in, no rate
 limit, no task logic. Served with `uvicorn minimal_vote_app:create_app --factory`.
+
+The floor (`vote_load.py --floor`): the same endpoint making the round trips a vote makes and
+nothing more, to tell the cost of the round trips from the cost of the vote's work. With
+MINIMAL_EXTRA_STATEMENTS=N it runs N `SELECT 1` in the transaction before the INSERT, the way
+the vote runs its statements (`hot_path.run`, on the driver); a vote runs four where this runs
+one: the sign-in, the answer, the claim, the new task. With MINIMAL_RATE_LIMIT=1 it counts the request against two limits on the project's
+limiter (its storage from the settings: Redis in the benchmark), as a vote does.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -18,10 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fastapi import FastAPI, Form
 from fastapi.responses import HTMLResponse
 from jinja2 import Template
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, literal_column, select
 
 from app.db import make_engine, make_session_factory
+from app.deps.limits import RateLimiter
+from app.services.studies.hot_path import run
 from app.settings import Settings
+from app.shared_state import rate_limit_storage
 
 metadata = MetaData()
 votes = Table(
@@ -44,6 +55,13 @@ def create_app() -> FastAPI:
     engine = make_engine(settings)
     metadata.create_all(engine)
     factory = make_session_factory(engine)
+    extra_statements = int(os.environ.get("MINIMAL_EXTRA_STATEMENTS", "0"))
+    limiter = (
+        RateLimiter(rate_limit_storage(settings, engine))
+        if os.environ.get("MINIMAL_RATE_LIMIT") == "1"
+        else None
+    )
+    nothing = select(literal_column("1").label("one"))
     app = FastAPI()
 
     @app.get("/healthz")
@@ -57,7 +75,14 @@ def create_app() -> FastAPI:
         csrf_token: Annotated[str, Form()] = "",
         client_ms: Annotated[str, Form()] = "",
     ) -> str:
+        if limiter is not None:
+            limiter.hit_all(
+                ("minimal-ip", settings.vote_rate_per_ip, "answers from this address"),
+                (f"minimal-annotator:{csrf_token}", settings.vote_rate_per_annotator, "answers"),
+            )
         with factory() as session:
+            for _ in range(extra_statements):
+                run(session, nothing, {}).first()  # as the vote runs its statements
             new_id = session.execute(
                 insert(votes).values(assignment=assignment, choice=choice).returning(votes.c.id)
             ).scalar_one()
