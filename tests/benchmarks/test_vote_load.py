@@ -33,6 +33,7 @@ def test_kill_mid_run_loses_no_acknowledged_vote_and_duplicates_none(_postgres_s
         existing_votes=1500,
         kill_clients=12,
         prompts=300,
+        floor=True,
     )
     print(module.report(result))
     points = result["points"]
@@ -40,6 +41,7 @@ def test_kill_mid_run_loses_no_acknowledged_vote_and_duplicates_none(_postgres_s
         ("project", "empty"),
         ("project", "voted"),
         ("minimal", None),
+        ("floor", None),
     }
     assert all(p["n_errors"] == 0 and p["requests"] > 0 for p in points), points
     killed = [p for p in points if p.get("killed_pid")]
