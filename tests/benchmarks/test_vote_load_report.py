@@ -104,3 +104,65 @@ def test_a_ratio_over_unevenly_split_connections_is_flagged():
         "at 16 annotators: project / minimal endpoint = 0.69 (target 0.6); uneven connections "
         "(the minimal endpoint's busiest worker did 74 % of its CPU): not comparable, run it again"
     ) in text
+
+
+def _generator(module, monkeypatch, shares: list):
+    """run_generator replaced: each try returns the next share, with one acknowledged vote."""
+    tries = iter(shares)
+    calls = []
+
+    def fake(job: dict) -> dict:
+        calls.append(job)
+        share = next(tries)
+        return {
+            "busiest_worker_pct": share,
+            "per_s": 1.0,
+            "acknowledged": {f"a{len(calls)}": "left"},
+        }
+
+    monkeypatch.setattr(module, "run_generator", fake)
+    return calls
+
+
+def test_a_point_over_unevenly_split_connections_is_measured_again(monkeypatch):
+    module = _load()
+    calls = _generator(module, monkeypatch, [100, 52])
+    jobs = iter([{"try": 1}, {"try": 2}])
+    point = module.measure(lambda: next(jobs))
+    assert [job["try"] for job in calls] == [1, 2]  # a new job (new annotators) per try
+    assert point["busiest_worker_pct"] == 52 and point["uneven_retries"] == 1
+    # The discarded try's votes were stored: they are still checked after the kill.
+    assert point["acknowledged"] == {"a1": "left", "a2": "left"}
+
+
+def test_a_point_is_measured_again_at_most_twice(monkeypatch):
+    module = _load()
+    calls = _generator(module, monkeypatch, [100, 90, 80, 50])
+    point = module.measure(dict)
+    assert len(calls) == 3 and point["busiest_worker_pct"] == 80 and point["uneven_retries"] == 2
+
+
+def test_a_point_with_a_kill_or_even_connections_is_measured_once(monkeypatch):
+    module = _load()
+    calls = _generator(module, monkeypatch, [96, 55, None])
+    assert module.measure(lambda: {"kill_after": 6.0})["uneven_retries"] == 0
+    assert module.measure(dict)["uneven_retries"] == 0
+    assert module.measure(dict)["uneven_retries"] == 0  # not measured (no server CPU)
+    assert len(calls) == 3
+
+
+def test_the_report_counts_the_points_measured_again():
+    module = _load()
+    text = module.report(
+        _result(
+            [
+                _point("project", 16, 500.0, (2.2, 1.2, 0.1), study="empty", uneven_retries=1),
+                _point("minimal", 16, 1000.0, (1.1, 0.2, 0.1), uneven_retries=2),
+                _point("minimal", 64, 1000.0, (1.1, 0.2, 0.1), uneven_retries=0),
+            ]
+        )
+    )
+    assert (
+        "measured again after an uneven split of the connections between the workers: "
+        "2 point(s), 3 discarded tries"
+    ) in text
