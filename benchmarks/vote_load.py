@@ -360,7 +360,7 @@ def run_generator(job: dict) -> dict:
     return {**json.loads(done.stdout), "settled_s": settled}
 
 
-def measure(build_job: Callable[[], dict]) -> dict:
+def measure(build_job: Callable[[], dict], reruns: int | None = None) -> dict:
     """A point (the job `build_job` makes), measured again with new connections, at most
     UNEVEN_RERUNS times, while one server worker did more than UNEVEN_PCT % of the server's
     CPU: the kernel gave it most of the keep-alive connections (every server's first point
@@ -368,18 +368,14 @@ def measure(build_job: Callable[[], dict]) -> dict:
     other idled. Not for a point with a kill (the survivor takes every reconnection). The
     votes of a discarded try stay in the point's `acknowledged` (they are stored); its
     figures do not count."""
+    reruns = UNEVEN_RERUNS if reruns is None else reruns
     acknowledged: dict[str, str] = {}
-    for attempt in range(UNEVEN_RERUNS + 1):
+    for attempt in range(reruns + 1):
         job = build_job()
         point = run_generator(job)
         acknowledged.update(point.pop("acknowledged"))
         share = point.get("busiest_worker_pct")
-        if (
-            job.get("kill_after")
-            or share is None
-            or share <= UNEVEN_PCT
-            or attempt == UNEVEN_RERUNS
-        ):
+        if job.get("kill_after") or share is None or share <= UNEVEN_PCT or attempt == reruns:
             return {**point, "acknowledged": acknowledged, "uneven_retries": attempt}
         print(json.dumps({"discarded": "uneven connections", **point}), file=sys.stderr, flush=True)
     raise AssertionError("unreachable")
@@ -827,6 +823,7 @@ def _ceiling_points(
     concurrency: tuple[int, ...],
     seconds: float,
     warmup: float,
+    reruns: int | None = None,
 ) -> list[dict]:
     """The minimal app (benchmarks/minimal_vote_app.py) under uvicorn with the project's
     process count, at each concurrency; `mode` names its points ("minimal" or "floor")."""
@@ -864,7 +861,8 @@ def _ceiling_points(
                     "clients": clients,
                     "server_pid": ceiling.process.pid,
                     "database": make_url(database_url).database,
-                }
+                },
+                reruns,
             )
             point.pop("acknowledged")
             point["mode"] = mode
@@ -886,6 +884,7 @@ def run_suite(
     minimal: bool = True,
     floor: bool = False,
     database_url: str | None = None,
+    uneven_reruns: int | None = None,
 ) -> dict:
     from sqlalchemy.engine import make_url
 
@@ -946,7 +945,8 @@ def run_suite(
                         "server_pid": server.process.pid,
                         "database": database,
                         "kill_after": kill_after,
-                    }
+                    },
+                    uneven_reruns,
                 )
                 acknowledged.update(point.pop("acknowledged"))
                 point.update(study=name, existing_votes=existing_votes if name == "voted" else 0)
@@ -968,6 +968,7 @@ def run_suite(
                     concurrency=concurrency,
                     seconds=seconds,
                     warmup=warmup,
+                    reruns=uneven_reruns,
                 )
             )
         result["exactly_once"] = verify(database_url, acknowledged)
