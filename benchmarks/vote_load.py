@@ -363,9 +363,9 @@ def run_generator(job: dict) -> dict:
 def measure(build_job: Callable[[], dict], reruns: int | None = None) -> dict:
     """A point (the job `build_job` makes), measured again with new connections, at most
     UNEVEN_RERUNS times, while one server worker did more than UNEVEN_PCT % of the server's
-    CPU: the kernel gave it most of the keep-alive connections (every server's first point
-    did so in the runs of 2026-12-06), and its one core then capped the throughput while the
-    other idled. Not for a point with a kill (the survivor takes every reconnection). The
+    CPU: the kernel gave it most of the keep-alive connections (in two full runs on
+    2026-12-06, the first point of every server), and its one core then capped the throughput
+    while the other idled. Not for a point with a kill (the survivor takes every reconnection). The
     votes of a discarded try stay in the point's `acknowledged` (they are stored); its
     figures do not count."""
     reruns = UNEVEN_RERUNS if reruns is None else reruns
