@@ -360,17 +360,23 @@ def run_generator(job: dict) -> dict:
     return {**json.loads(done.stdout), "settled_s": settled}
 
 
-def measure(build_job: Callable[[], dict], reruns: int | None = None) -> dict:
+# Above this share of the server's CPU in one of two workers, a point's throughput says more
+# about how the kernel split the connections than about the endpoint (see busiest_share).
+UNEVEN_PCT = 60
+UNEVEN_RERUNS = 2
+
+
+def measure(build_job: Callable[[], dict], reruns: int = UNEVEN_RERUNS) -> dict:
     """A point (the job `build_job` makes), measured again with new connections, at most
-    UNEVEN_RERUNS times, while one server worker did more than UNEVEN_PCT % of the server's
-    CPU: the kernel gave it most of the keep-alive connections (in two full runs on
-    2026-12-06, the first point of every server), and its one core then capped the throughput
-    while the other idled. Not for a point with a kill (the survivor takes every reconnection). The
+    `reruns` times, while one server worker did more than UNEVEN_PCT % of the server's CPU:
+    the kernel gave it most of the keep-alive connections (in two full runs on 2026-12-06,
+    the first point of every server), and its one core then capped the throughput while the
+    other idled. Not for a point with a kill (the survivor takes every reconnection). The
     votes of a discarded try stay in the point's `acknowledged` (they are stored); its
     figures do not count."""
-    reruns = UNEVEN_RERUNS if reruns is None else reruns
     acknowledged: dict[str, str] = {}
-    for attempt in range(reruns + 1):
+    attempt = 0
+    while True:
         job = build_job()
         point = run_generator(job)
         acknowledged.update(point.pop("acknowledged"))
@@ -378,7 +384,7 @@ def measure(build_job: Callable[[], dict], reruns: int | None = None) -> dict:
         if job.get("kill_after") or share is None or share <= UNEVEN_PCT or attempt == reruns:
             return {**point, "acknowledged": acknowledged, "uneven_retries": attempt}
         print(json.dumps({"discarded": "uneven connections", **point}), file=sys.stderr, flush=True)
-    raise AssertionError("unreachable")
+        attempt += 1
 
 
 # --- the servers -------------------------------------------------------------------------------
@@ -823,12 +829,13 @@ def _ceiling_points(
     concurrency: tuple[int, ...],
     seconds: float,
     warmup: float,
-    reruns: int | None = None,
+    reruns: int = UNEVEN_RERUNS,
 ) -> list[dict]:
     """The minimal app (benchmarks/minimal_vote_app.py) under uvicorn with the project's
     process count, at each concurrency; `mode` names its points ("minimal" or "floor")."""
     from sqlalchemy.engine import make_url
 
+    database = make_url(database_url).database
     port = _free_port()
     env = {**server_env(database_url, workdir, port), **extra_env}
     command = [
@@ -860,7 +867,7 @@ def _ceiling_points(
                     "warmup": warmup if index else max(warmup, FIRST_WARMUP),
                     "clients": clients,
                     "server_pid": ceiling.process.pid,
-                    "database": make_url(database_url).database,
+                    "database": database,
                 },
                 reruns,
             )
@@ -884,7 +891,7 @@ def run_suite(
     minimal: bool = True,
     floor: bool = False,
     database_url: str | None = None,
-    uneven_reruns: int | None = None,
+    uneven_reruns: int = UNEVEN_RERUNS,
 ) -> dict:
     from sqlalchemy.engine import make_url
 
@@ -979,10 +986,6 @@ def run_suite(
 
 
 TARGET_OF_MINIMAL = 0.6  # issue 18: the vote cycle at 16 annotators against the one INSERT
-# Above this share of the server's CPU in one of two workers, a point's throughput says more
-# about how the kernel split the connections than about the endpoint (see busiest_share).
-UNEVEN_PCT = 60
-UNEVEN_RERUNS = 2
 
 
 def cpu_per_request(point: dict) -> float:

@@ -521,12 +521,7 @@ def test_a_new_answer_is_stored_as_the_session_reads_it(arena):
             now=issued + timedelta(microseconds=1_003_000),
         )
         assert step.vote.server_ms == 1003 and step.vote.rating == 4
-        held = (
-            annotator.n_answered,
-            annotator.n_answered_real,
-            annotator.answer_ms_total,
-            annotator.last_answer_at,
-        )
+        held = _counters(annotator)
         assert held[:3] == (1, 1, 1003)
         session.commit()
         stored = session.scalars(select(Vote)).one()
@@ -538,13 +533,17 @@ def test_a_new_answer_is_stored_as_the_session_reads_it(arena):
         )
         assert stored.assignment_id == task.id and stored.created_at == held[3]
         session.refresh(annotator)
-        assert (
-            annotator.n_answered,
-            annotator.n_answered_real,
-            annotator.answer_ms_total,
-            annotator.last_answer_at,
-        ) == held
+        assert _counters(annotator) == held
         assert session.get(Assignment, task.id).answered_at == held[3]
+
+
+def _counters(annotator) -> tuple:
+    return (
+        annotator.n_answered,
+        annotator.n_answered_real,
+        annotator.answer_ms_total,
+        annotator.last_answer_at,
+    )
 
 
 def _timed_ahead(session, store, public):
